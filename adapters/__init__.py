@@ -1,0 +1,23 @@
+"""Platform adapters: Slack (slack-bolt), Discord (discord.py) and the local console.
+
+:func:`select_adapters` picks what ``briefbot run`` starts: every platform whose token is set,
+else the console. Platform libraries are imported only when their adapter is used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adapters.base import Adapter
+    from bot.config import Secrets
+    from bot.engine import BriefingEngine
+
+
+def select_adapters(engine: BriefingEngine, secrets: Secrets) -> list[Adapter]:
+    adapters: list[Adapter] = []
+    if not adapters:
+        from adapters.console import ConsoleAdapter
+
+        adapters.append(ConsoleAdapter(engine))
+    return adapters

@@ -1,0 +1,281 @@
+"""The ``briefbot`` command line: the only place that exits the process.
+
+Every subcommand is a small async function over the engine; user mistakes print one line on
+standard error and exit non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot import __version__
+from bot.config import Config, load_config, secrets_from_env
+from bot.engine import BriefingEngine
+from bot.errors import BriefbotError, InputError, UserError
+from bot.ingest.files import parse_bytes, read_limited
+from bot.models import Caller
+from bot.render import render_text
+from bot.summarize import ALGORITHMS, summarize_text
+
+log = logging.getLogger("briefbot")
+
+EXIT_USER = 2
+EXIT_ERROR = 1
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="briefbot",
+        description="Keeps a team briefed on the news: articles in, summaries and briefings out.",
+    )
+    parser.add_argument("--version", action="version", version=f"briefbot {__version__}")
+    parser.add_argument("--config", metavar="PATH",
+                        help="TOML config file (default: $BRIEFBOT_CONFIG, else built-in defaults)")
+    parser.add_argument("--db", metavar="PATH", help="database file (overrides [storage] path)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("summarize", help="print a summary of a file without storing it")
+    p.add_argument("path", nargs="?", default="-", metavar="PATH|-",
+                   help="plain-text or HTML article (default: standard input)")
+    p.add_argument("--sentences", "-n", type=int, help="sentences in the summary")
+    p.add_argument("--algorithm", "-a", help=f"one of: {', '.join(ALGORITHMS)}")
+    p.add_argument("--jsonl", metavar="IN", help='summarise records {"id","text","title"?} '
+                   "one a line from IN ('-' for stdin) and write {\"id\",\"summary\"} lines")
+    p.add_argument("--output", "-o", metavar="OUT", help="with --jsonl: write here, not stdout")
+    p.add_argument("--workers", type=int, default=1, help="with --jsonl: processes to use")
+
+    p = sub.add_parser("ingest", help="store articles from files and summarise them")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+
+    p = sub.add_parser("brief", help="answer exactly as /brief TEXT would in chat")
+    p.add_argument("text", nargs="*", metavar="TEXT")
+
+    sub.add_parser("run", help="start the bot (Slack/Discord when tokens are set, else console)")
+    return parser
+
+
+# -- summarize ----------------------------------------------------------------------------
+
+
+def _read_input(path: str, config: Config) -> tuple[bytes, str, str]:
+    if path == "-":
+        data = sys.stdin.buffer.read(config.ingest.max_file_bytes + 1)
+        if len(data) > config.ingest.max_file_bytes:
+            raise InputError("standard input is larger than [ingest] max_file_bytes")
+        return data, "standard input", ""
+    p = Path(path)
+    return read_limited(p, max_bytes=config.ingest.max_file_bytes), p.name, p.suffix
+
+
+def _check_algorithm(name: str | None, config: Config) -> str:
+    algorithm = (name or config.summarizer.algorithm).lower()
+    if algorithm not in ALGORITHMS:
+        raise InputError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}")
+    return algorithm
+
+
+def _check_sentences(n: int | None, config: Config) -> int:
+    n = config.summarizer.sentences if n is None else n
+    if n < 1:
+        raise InputError(f"--sentences must be at least 1, not {n}")
+    return n
+
+
+def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
+    algorithm = _check_algorithm(args.algorithm, config)
+    sentences = _check_sentences(args.sentences, config)
+    if args.jsonl:
+        return _summarize_jsonl(args, config, algorithm=algorithm, sentences=sentences)
+    data, name, suffix = _read_input(args.path, config)
+    draft = parse_bytes(data, name=name, title_limit=config.ingest.title_max_chars, suffix=suffix)
+    summary = summarize_text(
+        draft.text, title=draft.title, sentences=sentences, algorithm=algorithm,
+        language=config.summarizer.language,
+        max_sentence_chars=config.summarizer.max_sentence_chars,
+    )
+    for sentence in summary:
+        print(sentence)
+    return 0
+
+
+def _jsonl_records(stream: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    for lineno, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield lineno, f"line {lineno} is not JSON: {exc.msg}"
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            yield lineno, f'line {lineno} has no "text" string'
+            continue
+        yield lineno, record
+
+
+def _summarize_record(job: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    record, options = job
+    try:
+        summary = summarize_text(record["text"], title=record.get("title") or None, **options)
+    except BriefbotError as exc:
+        return {"id": record.get("id"), "summary": [], "error": str(exc)}
+    return {"id": record.get("id"), "summary": list(summary)}
+
+
+def _summarize_jsonl(args: argparse.Namespace, config: Config, *, algorithm: str,
+                     sentences: int) -> int:
+    options = {
+        "sentences": sentences, "algorithm": algorithm, "language": config.summarizer.language,
+        "max_sentence_chars": config.summarizer.max_sentence_chars,
+    }
+    failures = 0
+    show_progress = sys.stderr.isatty()
+    started = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        src: TextIO = (sys.stdin if args.jsonl == "-" else
+                       stack.enter_context(_open_text(args.jsonl)))
+        out: TextIO = (stack.enter_context(open(args.output, "w", encoding="utf-8"))
+                       if args.output else sys.stdout)
+        pool = (stack.enter_context(ProcessPoolExecutor(args.workers))
+                if args.workers > 1 else None)
+
+        def jobs() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+            nonlocal failures
+            for _lineno, record in _jsonl_records(src):
+                if isinstance(record, str):
+                    failures += 1
+                    print(f"briefbot: {record}", file=sys.stderr)
+                    continue
+                yield record, options
+
+        results = (pool.map(_summarize_record, jobs(), chunksize=8) if pool
+                   else map(_summarize_record, jobs()))
+        for done, result in enumerate(results, start=1):
+            if "error" in result:
+                failures += 1
+            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+            if show_progress and done % 10 == 0:
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                print(f"\r{done} articles, {rate:.0f}/s", end="", file=sys.stderr, flush=True)
+        if show_progress:
+            print(file=sys.stderr)
+    return EXIT_ERROR if failures else 0
+
+
+def _open_text(path: str) -> TextIO:
+    try:
+        return open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+# -- engine commands ----------------------------------------------------------------------
+
+
+async def cmd_ingest(args: argparse.Namespace, engine: BriefingEngine) -> int:
+    failures = 0
+    for path in args.paths:
+        try:
+            result = await engine.ingest_file(path)
+        except UserError as exc:
+            failures += 1
+            print(f"briefbot: {exc}", file=sys.stderr)
+            continue
+        a = result.article
+        state = "stored" if result.created else "already known"
+        print(f"{a.id}\t{a.title}\t({state})")
+    return EXIT_USER if failures else 0
+
+
+def cli_caller() -> Caller:
+    return Caller(platform="console", user_id="console", channel_id="console", is_admin=True)
+
+
+async def cmd_brief(args: argparse.Namespace, engine: BriefingEngine) -> int:
+    reply = await engine.handle_command(" ".join(args.text), cli_caller())
+    print(render_text(reply))
+    return EXIT_USER if reply.is_error else 0
+
+
+async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
+    from adapters import select_adapters
+
+    adapters = select_adapters(engine, secrets_from_env())
+    for adapter in adapters:
+        engine.add_publisher(adapter)
+    names = ", ".join(a.platform for a in adapters)
+    log.info("briefbot %s running: %s; database %s", __version__, names, engine.store.path)
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    services = asyncio.create_task(engine.run_services(), name="services")
+    try:
+        # The bot runs while any adapter runs; the console ends at end of input.
+        async with asyncio.TaskGroup() as group:
+            for adapter in adapters:
+                group.create_task(adapter.run(), name=f"adapter-{adapter.platform}")
+    finally:
+        services.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await services
+    return 0
+
+
+ENGINE_COMMANDS = {"ingest": cmd_ingest, "brief": cmd_brief, "run": cmd_run}
+
+
+async def _with_engine(args: argparse.Namespace, config: Config) -> int:
+    engine = await BriefingEngine.open(config)
+    try:
+        return await ENGINE_COMMANDS[args.command](args, engine)
+    finally:
+        await engine.close()
+
+
+def _configure(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    if args.db:
+        from dataclasses import replace
+
+        config = replace(config, storage=replace(config.storage, path=args.db))
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = _configure(args)
+        # One-shot commands stay quiet on stderr; `run` logs at the configured level.
+        level = (logging.DEBUG if args.verbose else
+                 getattr(logging, config.logging.level) if args.command == "run" else
+                 logging.WARNING)
+        logging.basicConfig(level=level, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "summarize":
+            return cmd_summarize(args, config)
+        return asyncio.run(_with_engine(args, config))
+    except UserError as exc:
+        print(f"briefbot: {exc}", file=sys.stderr)
+        return EXIT_USER
+    except BriefbotError as exc:
+        print(f"briefbot: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

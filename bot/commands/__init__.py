@@ -1,0 +1,10 @@
+"""The ``/brief`` grammar, platform-neutral: text in, a :class:`~bot.models.Reply` out.
+
+Each module of this package registers its verbs on import; importing the package registers
+them all. :func:`handle` is the one entry point adapters and the CLI call.
+"""
+
+from bot.commands import core  # noqa: F401  (registers the core verbs)
+from bot.commands.router import VERBS, Context, fallback, handle, verb
+
+__all__ = ["VERBS", "Context", "fallback", "handle", "verb"]

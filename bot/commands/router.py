@@ -1,0 +1,135 @@
+"""The /brief grammar's machinery: verbs register themselves; text in, Reply out.
+
+A verb is the first word of the command (``/brief feeds add URL`` -> ``feeds``). Text that is
+no verb is, in order: empty (the latest briefing), a number (that article), a link (fetch and
+brief it, when a link handler is registered) or words (a topic search). A trailing ``public``
+asks for the answer to be posted in the channel rather than shown only to the caller.
+Adding a verb is one decorated function in a module of this package.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.errors import PermissionDenied, UserError
+from bot.models import Caller, Reply, ReplyKind
+
+if TYPE_CHECKING:
+    from bot.engine import BriefingEngine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    engine: BriefingEngine
+    caller: Caller
+    public: bool = False
+
+    def require_admin(self, action: str) -> None:
+        """Refuse unless the caller may change this channel's settings."""
+        if not self.caller.is_admin:
+            raise PermissionDenied(f"Only {self.caller.admin_hint} may {action}.")
+
+    def require_channel(self, action: str) -> str:
+        if self.caller.channel_id is None:
+            raise UserError(f"Run this in a channel to {action}.")
+        return self.caller.channel_id
+
+    def answer(self, text: str = "", **kwargs: object) -> Reply:
+        """An answer, ephemeral unless the caller asked for ``public``."""
+        kwargs.setdefault("ephemeral", not self.public)
+        return Reply(text=text, **kwargs)  # type: ignore[arg-type]
+
+
+Handler = Callable[[Context, str], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class Verb:
+    name: str
+    usage: str
+    summary: str
+    handler: Handler
+
+
+VERBS: dict[str, Verb] = {}
+_FALLBACKS: dict[str, Handler] = {}
+
+
+def verb(name: str, *, usage: str, summary: str, aliases: tuple[str, ...] = ()
+         ) -> Callable[[Handler], Handler]:
+    """Register a handler for ``/brief <name> ...``."""
+
+    def register(handler: Handler) -> Handler:
+        v = Verb(name, usage, summary, handler)
+        for key in (name, *aliases):
+            VERBS[key] = v
+        return handler
+
+    return register
+
+
+def fallback(kind: str) -> Callable[[Handler], Handler]:
+    """Register the handler for text that is no verb: "empty", "number", "link" or "words"."""
+
+    def register(handler: Handler) -> Handler:
+        _FALLBACKS[kind] = handler
+        return handler
+
+    return register
+
+
+_PUBLIC = re.compile(r"(?:^|\s)public\s*$", re.IGNORECASE)
+_NUMBER = re.compile(r"^#?(\d{1,12})$")
+_LINK = re.compile(r"^<?(https?://\S+?)(?:\|[^>]*)?>?$", re.IGNORECASE)
+
+
+def classify(text: str) -> tuple[str, str]:
+    """(handler key, argument text) for a command's text (without ``/brief``)."""
+    if not text:
+        return "empty", ""
+    first, _, rest = text.partition(" ")
+    key = first.lower()
+    if key in VERBS:
+        return f"verb:{key}", rest.strip()
+    if _NUMBER.match(text):
+        return "number", _NUMBER.match(text).group(1)  # type: ignore[union-attr]
+    link = _LINK.match(text)
+    if link or (re.match(r"^[a-z][a-z0-9+.-]*:", text, re.IGNORECASE) and " " not in text):
+        return "link", link.group(1) if link else text
+    return "words", text
+
+
+async def handle(engine: BriefingEngine, caller: Caller, text: str) -> Reply:
+    """Run one /brief command. User mistakes come back as an error Reply, bugs as an apology."""
+    text = re.sub(r"\s+", " ", text or "").strip()
+    if text.lower().startswith("/brief"):
+        text = text[len("/brief"):].strip()
+    public = bool(_PUBLIC.search(text))
+    if public:
+        text = _PUBLIC.sub("", text).strip()
+    ctx = Context(engine, caller, public)
+    key, args = classify(text)
+    try:
+        if key.startswith("verb:"):
+            return await VERBS[key[5:]].handler(ctx, args)
+        handler = _FALLBACKS.get(key)
+        if handler is None:
+            raise UserError("I can't handle that yet. Try `/brief help`.")
+        return await handler(ctx, args)
+    except UserError as exc:
+        return Reply(text=str(exc), kind=ReplyKind.ERROR, ephemeral=True)
+    except Exception:
+        log.exception("command failed: platform=%s user=%s channel=%s verb=%s",
+                      caller.platform, caller.user_id, caller.channel_id, key)
+        return Reply(
+            text="Sorry, something went wrong on my side. The error was logged; please try "
+            "again later.",
+            kind=ReplyKind.ERROR,
+            ephemeral=True,
+        )

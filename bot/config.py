@@ -1,0 +1,274 @@
+"""Configuration: one TOML file loaded with tomllib into frozen, validated settings.
+
+Every key has a default, so briefbot runs with no file at all. A key the schema does not know,
+a value of the wrong type or out of range raises :class:`ConfigError` naming the key
+(``[fetch] max_bytes must be at least 1024``). Tokens never come from the file: they are read
+from the environment by :func:`secrets_from_env`.
+
+Each section is a frozen dataclass; a field's ``metadata`` may hold ``min``, ``max`` and
+``choices``. Adding a key is adding a field here and a line in ``config.example.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from bot.errors import ConfigError
+
+ENV_CONFIG = "BRIEFBOT_CONFIG"
+
+
+def _opt(default: Any, *, min: float | None = None, max: float | None = None,
+         choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default, metadata={"min": min, "max": max, "choices": choices})
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    path: str = "briefbot.db"
+    busy_timeout_ms: int = _opt(10_000, min=0, max=600_000)
+
+
+@dataclass(frozen=True, slots=True)
+class SummarizerConfig:
+    algorithm: str = "lexrank"
+    sentences: int = _opt(3, min=1, max=20)
+    language: str = "english"
+    # a sentence longer than this is cut at a word boundary with an ellipsis
+    max_sentence_chars: int = _opt(600, min=80, max=3000)
+    workers: int = _opt(1, min=1, max=32)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    max_file_bytes: int = _opt(5_000_000, min=1024, max=500_000_000)
+    min_text_chars: int = _opt(200, min=0, max=100_000)
+    title_max_chars: int = _opt(120, min=20, max=500)
+
+
+@dataclass(frozen=True, slots=True)
+class BriefConfig:
+    latest_count: int = _opt(5, min=1, max=25)
+    search_results: int = _opt(5, min=1, max=25)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    allow_private_networks: bool = False
+    max_bytes: int = _opt(5_000_000, min=1024, max=200_000_000)
+    timeout_seconds: float = _opt(20.0, min=1, max=600)
+    max_redirects: int = _opt(5, min=0, max=20)
+    user_agent: str = "briefbot/0.1 (+https://github.com/briefbot/briefbot)"
+    max_connections: int = _opt(20, min=1, max=1000)
+    max_connections_per_host: int = _opt(2, min=1, max=100)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedsConfig:
+    poll_interval_minutes: float = _opt(30.0, min=0.1, max=10_080)
+    max_backoff_minutes: float = _opt(720.0, min=1, max=100_000)
+    backlog_items: int = _opt(20, min=0, max=1000)
+    min_content_chars: int = _opt(600, min=0, max=100_000)
+    urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    max_per_owner: int = _opt(25, min=1, max=10_000)
+    summary_sentences: int = _opt(2, min=1, max=10)
+    batch_seconds: float = _opt(5.0, min=0, max=3600)
+    max_attempts: int = _opt(5, min=1, max=100)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestConfig:
+    default_timezone: str = "UTC"
+    max_items: int = _opt(10, min=1, max=100)
+    grace_hours: float = _opt(3.0, min=0, max=24)
+    empty_message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SlackConfig:
+    api_base_url: str = "https://slack.com/api/"
+    admins: tuple[str, ...] = ()
+    http_host: str = "0.0.0.0"
+    http_port: int = _opt(3000, min=0, max=65535)
+    http_path: str = "/slack/events"
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordConfig:
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    guild_ids: tuple[int, ...] = ()
+    manager_roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    summarizer: SummarizerConfig = field(default_factory=SummarizerConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    brief: BriefConfig = field(default_factory=BriefConfig)
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    slack: SlackConfig = field(default_factory=SlackConfig)
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Secrets:
+    """Tokens, from the environment only; never logged, never shown."""
+
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    discord_token: str | None = field(default=None, repr=False)
+
+
+def secrets_from_env(env: dict[str, str] | None = None) -> Secrets:
+    env = dict(os.environ) if env is None else env
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    return Secrets(
+        slack_bot_token=get("SLACK_BOT_TOKEN"),
+        slack_app_token=get("SLACK_APP_TOKEN"),
+        slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+        discord_token=get("DISCORD_TOKEN"),
+    )
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _check_value(key: str, value: Any, tp: Any, meta: Any) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(tp) if a is not type(None)]
+        return _check_value(key, value, options[0], meta)
+    if origin is tuple:
+        item_tp = get_args(tp)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list")
+        return tuple(_check_value(f"{key}[{i}]", v, item_tp, {}) for i, v in enumerate(value))
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp in (int, float):
+        ok = isinstance(value, tp) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, tp)
+    if not ok:
+        raise ConfigError(
+            f"{key} must be {_TYPE_NAMES.get(tp, tp.__name__)}, not {type(value).__name__}"
+            f" ({value!r})"
+        )
+    lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+    if lo is not None and value < lo:
+        raise ConfigError(f"{key} must be at least {lo}, not {value}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{key} must be at most {hi}, not {value}")
+    if choices and value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _build_section(name: str, cls: type[Any], raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(
+                f"unknown key [{name}] {key}; known keys: {', '.join(sorted(known))}"
+            )
+    values = {
+        key: _check_value(f"[{name}] {key}", value, hints[key], known[key].metadata)
+        for key, value in raw.items()
+    }
+    return cls(**values)
+
+
+def config_from_mapping(data: dict[str, Any]) -> Config:
+    """Validate a parsed TOML document into a :class:`Config`."""
+    hints = get_type_hints(Config)
+    sections: dict[str, Any] = {}
+    known = {f.name for f in fields(Config)}
+    for name, raw in data.items():
+        if name not in known:
+            raise ConfigError(f"unknown section [{name}]; known: {', '.join(sorted(known))}")
+        sections[name] = _build_section(name, hints[name], raw)
+    config = Config(**sections)
+    _check_cross(config)
+    return config
+
+
+def _check_cross(config: Config) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(config.digest.default_timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"[digest] default_timezone {config.digest.default_timezone!r} is not an IANA time "
+            "zone (for example Europe/Berlin or America/New_York)"
+        ) from exc
+    from bot.summarize import ALGORITHMS
+
+    if config.summarizer.algorithm not in ALGORITHMS:
+        raise ConfigError(
+            f"[summarizer] algorithm must be one of {', '.join(ALGORITHMS)}, "
+            f"not {config.summarizer.algorithm!r}"
+        )
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the config from ``path``, else ``$BRIEFBOT_CONFIG``, else the built-in defaults."""
+    if path is None:
+        path = os.environ.get(ENV_CONFIG) or None
+    if path is None:
+        return config_from_mapping({})
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from exc
+    return config_from_mapping(data)
+
+
+def default_config() -> Config:
+    return config_from_mapping({})
+
+
+__all__ = [
+    "ENV_CONFIG",
+    "Config",
+    "Secrets",
+    "config_from_mapping",
+    "default_config",
+    "load_config",
+    "secrets_from_env",
+]

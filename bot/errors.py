@@ -1,0 +1,77 @@
+"""One exception root for briefbot.
+
+Hierarchy::
+
+    BriefbotError                 root; ``str(err)`` of a UserError is fit to show a user
+    ├── UserError                 the user's input was wrong; the message says what to do
+    │   ├── ConfigError           a config key is unknown, of the wrong type or out of range
+    │   ├── InputError            a file, text or command argument cannot be used
+    │   ├── QueryError            a keyword query is malformed (carries the position)
+    │   ├── FetchError            a URL was refused or could not be fetched
+    │   └── PermissionDenied      the caller may not run this command here
+    ├── StoreError                the database cannot be used
+    │   └── SchemaTooNewError     the database was written by a newer briefbot
+    └── DeliveryError             a platform did not accept a message (``permanent`` says
+                                  whether retrying can help)
+
+Anything that is not a ``BriefbotError`` is a bug: adapters log it with its ids and show the
+user a short apology, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class BriefbotError(Exception):
+    """Root of every error briefbot raises on purpose."""
+
+
+class UserError(BriefbotError):
+    """The user's input was wrong; the message is shown to them as it is."""
+
+
+class ConfigError(UserError):
+    """A configuration file or value is invalid; the message names the key."""
+
+
+class InputError(UserError):
+    """A file, text or command argument cannot be used."""
+
+
+class QueryError(UserError):
+    """A keyword query is malformed; ``position`` points at the problem (0-based)."""
+
+    def __init__(self, message: str, *, query: str = "", position: int | None = None) -> None:
+        self.query = query
+        self.position = position
+        if query and position is not None:
+            caret = " " * min(position, len(query)) + "^"
+            message = f"{message}\n  {query}\n  {caret}"
+        super().__init__(message)
+
+
+class FetchError(UserError):
+    """A URL was refused (scheme, private address, size) or could not be fetched."""
+
+
+class PermissionDenied(UserError):
+    """The caller may not run this command in this place; the message says who may."""
+
+
+class StoreError(BriefbotError):
+    """The database cannot be opened or used."""
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer briefbot than this one."""
+
+
+class DeliveryError(BriefbotError):
+    """A platform refused or failed a message.
+
+    ``permanent`` is true when retrying cannot help (channel gone, DMs closed); the caller then
+    records the failure instead of retrying.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent

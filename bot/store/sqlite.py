@@ -1,0 +1,132 @@
+"""Opening the SQLite store: WAL, foreign keys, busy timeout, numbered migrations.
+
+Migrations are the files ``migrations/NNNN_name.sql``, applied in order; the schema version
+(``PRAGMA user_version``) is the number of the last one applied. A database written by a newer
+briefbot (a higher version than this one knows) is refused with a clear error, never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+from bot.errors import SchemaTooNewError, StoreError
+from bot.store.articles import ArticleQueries
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def load_migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migration file, checked to be numbered 1..N."""
+    found = []
+    for entry in resources.files("bot.store").joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    for expected, (version, name, _) in enumerate(found, start=1):
+        if version != expected:
+            raise RuntimeError(f"migration {name} is out of sequence (expected {expected:04d})")
+    return found
+
+
+MIGRATIONS = load_migrations()
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a SQL script into complete statements (triggers keep their inner semicolons)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise RuntimeError(f"incomplete SQL statement in migration: {buffer[:80]!r}")
+    return statements
+
+
+class SQLiteStore(ArticleQueries):
+    """The embedded store: every feature's queries over one aiosqlite connection."""
+
+
+async def _user_version(db: aiosqlite.Connection) -> int:
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(db: aiosqlite.Connection, *, target: int = SCHEMA_VERSION,
+                  path: str = "") -> int:
+    """Bring the schema up to ``target``; each migration in its own immediate transaction,
+    so two processes starting together apply it once."""
+    current = await _user_version(db)
+    if current > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"the database {path} has schema version {current}, but this briefbot knows only up "
+            f"to {SCHEMA_VERSION}: upgrade briefbot (the database was left untouched)"
+        )
+    for version, name, sql in MIGRATIONS:
+        if version > target:
+            break
+        if version <= current:
+            continue
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            if await _user_version(db) >= version:  # another process got here first
+                await db.rollback()
+                continue
+            for statement in split_statements(sql):
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {version:d}")
+        except BaseException:
+            await db.rollback()
+            raise
+        await db.commit()
+        log.info("database %s migrated to version %d (%s)", path, version, name)
+    return await _user_version(db)
+
+
+def _prepare_path(path: str) -> str:
+    p = Path(path).expanduser()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return str(p)
+
+
+async def open_store(path: str | Path, *, busy_timeout_ms: int = 10_000,
+                     target_version: int = SCHEMA_VERSION) -> SQLiteStore:
+    """Open (creating if needed) and migrate the database at ``path``."""
+    path = str(path)
+    if path != ":memory:":
+        path = await asyncio.to_thread(_prepare_path, path)
+    try:
+        db = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the database {path}: {exc}") from exc
+    db.row_factory = sqlite3.Row
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
+        await db.execute("PRAGMA foreign_keys = ON")
+        if path != ":memory:":
+            await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        await migrate(db, target=target_version, path=path)
+    except sqlite3.DatabaseError as exc:
+        await db.close()
+        raise StoreError(f"cannot use the database {path}: {exc}") from exc
+    except BaseException:
+        await db.close()
+        raise
+    return SQLiteStore(db, path=path)

@@ -1,0 +1,126 @@
+"""Shared fixtures: no network but loopback, a real SQLite file per test, a fixed clock."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Config, default_config
+from bot.engine import BriefingEngine
+from bot.publish import RecordingPublisher
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "samples" / "2022-05-31-us-rocket-systems-ukraine.txt"
+
+
+def _is_loopback(host: Any) -> bool:
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode()
+    host = str(host)
+    if host in {"localhost", ""}:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test on any DNS lookup or connection outside 127.0.0.0/8 and ::1."""
+    real_getaddrinfo = socket.getaddrinfo
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _is_loopback(host):
+            raise AssertionError(f"test tried to resolve a non-loopback host: {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def check(address: Any) -> None:
+        if isinstance(address, tuple) and not _is_loopback(address[0]):
+            raise AssertionError(f"test tried to connect outside loopback: {address!r}")
+
+    def guarded_connect(self: socket.socket, address: Any) -> Any:
+        check(address)
+        return real_connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+        check(address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+
+
+class FixedClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    base = default_config()
+    return replace(
+        base,
+        storage=replace(base.storage, path=str(tmp_path / "briefbot.db")),
+        fetch=replace(base.fetch, allow_private_networks=True),
+    )
+
+
+@pytest.fixture
+async def make_engine(config: Config, clock: FixedClock) -> AsyncIterator[Callable[..., Any]]:
+    """Open engines on the test's SQLite file (several may share it); closed after the test."""
+    opened: list[BriefingEngine] = []
+
+    async def make(cfg: Config | None = None, *, clock_: Any = None) -> BriefingEngine:
+        eng = await BriefingEngine.open(cfg or config, clock=clock_ or clock)
+        eng.add_publisher(RecordingPublisher(platform="console"))
+        opened.append(eng)
+        return eng
+
+    yield make
+    for eng in opened:
+        await eng.close()
+
+
+@pytest.fixture
+async def engine(make_engine: Callable[..., Any]) -> BriefingEngine:
+    eng: BriefingEngine = await make_engine()
+    return eng
+
+
+@pytest.fixture
+def publisher(engine: BriefingEngine) -> RecordingPublisher:
+    pub = engine.publishers["console"]
+    assert isinstance(pub, RecordingPublisher)
+    return pub
+
+
+@pytest.fixture
+def sample_path() -> Path:
+    return SAMPLE
