@@ -72,6 +72,14 @@ def to_item(article: Article, *, sentences: int | None = None, note: str = "") -
     )
 
 
+def install_features(engine: BriefingEngine) -> None:
+    """Let each feature register its listeners and background services on ``engine``.
+
+    A feature module exposes ``install(engine)``; adding a feature is one line here.
+    """
+    del engine  # no optional features are installed yet
+
+
 class BriefingEngine:
     def __init__(
         self,
@@ -94,7 +102,9 @@ class BriefingEngine:
         store = await open_store(
             config.storage.path, busy_timeout_ms=config.storage.busy_timeout_ms
         )
-        return cls(config, store, Summarizer(config.summarizer), clock=clock)
+        engine = cls(config, store, Summarizer(config.summarizer), clock=clock)
+        install_features(engine)
+        return engine
 
     async def close(self) -> None:
         self.summarizer.close()

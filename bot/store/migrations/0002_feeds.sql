@@ -1,0 +1,1 @@
+-- Reserved for the feeds feature: its helper fills this migration in.

@@ -1,0 +1,1 @@
+-- Reserved for the subscriptions feature: its helper fills this migration in.

@@ -1,0 +1,1 @@
+-- Reserved for the digests feature: its helper fills this migration in.

@@ -1,0 +1,1 @@
+-- Reserved for the platforms feature: its helper fills this migration in.
