@@ -148,8 +148,11 @@ class BriefingEngine:
 
     # -- ingest -------------------------------------------------------------------------
 
-    async def ingest(self, draft: ArticleDraft) -> IngestResult:
-        """Store ``draft`` if it is new (summarised once, here) and tell the listeners."""
+    async def ingest(self, draft: ArticleDraft, *, notify: bool = True) -> IngestResult:
+        """Store ``draft`` if it is new (summarised once, here) and tell the listeners.
+
+        ``notify=False`` stores without alerting: a feed's backlog when it is first added.
+        """
         text = draft.text.strip()
         if not text:
             raise InputError(f"{draft.source or draft.url or 'the article'} has no text")
@@ -174,7 +177,7 @@ class BriefingEngine:
             assert known is not None
             return IngestResult(known, created=False)
         log.info("stored article %d %r from %s", article.id, article.title, article.source)
-        for listener in self._listeners:
+        for listener in self._listeners if notify else ():
             try:
                 await listener(article)
             except Exception:

@@ -18,6 +18,8 @@ import aiosqlite
 
 from bot.errors import SchemaTooNewError, StoreError
 from bot.store.articles import ArticleQueries
+from bot.store.feeds import FeedQueries
+from bot.store.meta import MetaQueries
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-class SQLiteStore(ArticleQueries):
+class SQLiteStore(ArticleQueries, FeedQueries, MetaQueries):
     """The embedded store: every feature's queries over one aiosqlite connection."""
 
 

@@ -1,1 +1,6 @@
--- Reserved for the platforms feature: its helper fills this migration in.
+-- Small per-platform state (for example a hash of the Discord command definitions last synced).
+CREATE TABLE meta (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
