@@ -1,0 +1,97 @@
+"""Configuration: defaults, validation naming the key, secrets only from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Secrets, config_from_mapping, default_config, load_config, secrets_from_env
+from bot.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BRIEFBOT_CONFIG", raising=False)
+    config = load_config(None)
+    assert config == default_config()
+    assert config.storage.path == "briefbot.db"
+    assert config.summarizer.sentences == 3
+
+
+def test_example_file_matches_the_defaults() -> None:
+    """config.example.toml documents every key with its default value."""
+    assert load_config(REPO / "config.example.toml") == default_config()
+
+
+def test_example_file_lists_every_key() -> None:
+    import tomllib
+    from dataclasses import fields
+
+    data = tomllib.loads((REPO / "config.example.toml").read_text())
+    config = default_config()
+    for section in fields(config):
+        documented = set(data.get(section.name, {}))
+        keys = {f.name for f in fields(getattr(config, section.name))}
+        assert documented == keys, f"[{section.name}] differs: {documented ^ keys}"
+
+
+def test_env_variable_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[storage]\npath = "x.db"\n[summarizer]\nsentences = 5\n')
+    monkeypatch.setenv("BRIEFBOT_CONFIG", str(path))
+    config = load_config(None)
+    assert config.storage.path == "x.db"
+    assert config.summarizer.sentences == 5
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"storage": {"paht": "x"}}, "unknown key [storage] paht"),
+        ({"storag": {}}, "unknown section [storag]"),
+        ({"summarizer": {"sentences": "three"}}, "[summarizer] sentences must be an integer"),
+        ({"summarizer": {"sentences": 0}}, "[summarizer] sentences must be at least 1"),
+        ({"summarizer": {"sentences": True}}, "[summarizer] sentences must be an integer"),
+        ({"fetch": {"allow_private_networks": "yes"}}, "[fetch] allow_private_networks must be"),
+        ({"summarizer": {"algorithm": "magic"}}, "[summarizer] algorithm must be one of"),
+        ({"digest": {"default_timezone": "Mars/Olympus"}}, "[digest] default_timezone"),
+        ({"slack": {"admins": "U1"}}, "[slack] admins must be a list"),
+        ({"slack": {"admins": ["U1", 2]}}, "[slack] admins[1] must be a string"),
+        ({"logging": {"level": "LOUD"}}, "[logging] level must be one of"),
+        ({"storage": 3}, "[storage] must be a table"),
+    ],
+)
+def test_invalid_values_name_the_key(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping(data)
+    assert message in str(err.value)
+
+
+def test_floats_accept_integers_and_lists_become_tuples() -> None:
+    config = config_from_mapping({"fetch": {"timeout_seconds": 5}, "slack": {"admins": ["U1"]}})
+    assert config.fetch.timeout_seconds == 5.0
+    assert config.slack.admins == ("U1",)
+
+
+def test_bad_toml_and_missing_file_are_clear(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[storage\npath=")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_secrets_come_from_the_environment_and_never_print() -> None:
+    secrets = secrets_from_env({"SLACK_BOT_TOKEN": "xoxb-secret", "DISCORD_TOKEN": " "})
+    assert secrets.slack_bot_token == "xoxb-secret"
+    assert secrets.discord_token is None
+    assert "xoxb-secret" not in repr(secrets)
+    assert secrets_from_env({}) == Secrets()
+
+
+def test_tokens_in_the_file_are_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown key"):
+        config_from_mapping({"slack": {"bot_token": "xoxb"}})
