@@ -1,0 +1,175 @@
+"""The /brief grammar and the ingest use case, on a real engine over a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.commands import VERBS, verb
+from bot.commands.router import Context, classify
+from bot.engine import BriefingEngine
+from bot.errors import InputError
+from bot.models import Article, ArticleDraft, Caller, Reply, ReplyKind
+
+CALLER = Caller(platform="console", user_id="U1", channel_id="C1")
+
+
+async def test_empty_store_explains_how_to_add_articles(engine: BriefingEngine) -> None:
+    reply = await engine.handle_command("", CALLER)
+    assert "Nothing is stored yet" in reply.text
+    assert reply.items == ()
+
+
+async def test_ingest_once_then_brief(engine: BriefingEngine, sample_path: Path) -> None:
+    first = await engine.ingest_file(sample_path)
+    second = await engine.ingest_file(sample_path)
+    assert first.created and not second.created
+    assert second.article.id == first.article.id
+    assert await engine.store.count_articles() == 1
+
+    article = first.article
+    assert article.published_at is not None and article.published_at.date().isoformat() == "2022-05-31"
+    assert "date" not in article.title.lower()[:6] and "2022" not in article.title
+    assert len(article.summary) == 3
+    assert all("2022-05-31" not in s for s in article.summary)
+
+    latest = await engine.handle_command("", CALLER)
+    assert [i.article_id for i in latest.items] == [article.id]
+    assert latest.items[0].summary == article.summary
+
+    topic = await engine.handle_command("Severodonetsk", CALLER)
+    assert [i.article_id for i in topic.items] == [article.id]
+
+    one = await engine.handle_command(f"#{article.id}", CALLER)
+    assert one.items[0].title == article.title
+
+
+async def test_same_text_with_other_spacing_is_the_same_article(engine: BriefingEngine) -> None:
+    a = await engine.ingest(ArticleDraft(text="Rockets were sent. Officials confirmed it."))
+    b = await engine.ingest(ArticleDraft(text="  ROCKETS were sent.\nOfficials confirmed it!  "))
+    assert a.created and not b.created
+
+
+async def test_same_url_with_tracking_parameters_is_the_same_article(
+    engine: BriefingEngine,
+) -> None:
+    a = await engine.ingest(ArticleDraft(text="First text.", url="https://news.example/a?id=1"))
+    b = await engine.ingest(ArticleDraft(
+        text="Edited text.", url="https://NEWS.example/a?utm_source=x&id=1#top"))
+    assert a.created and not b.created
+
+
+async def test_listeners_hear_each_new_article_once(engine: BriefingEngine) -> None:
+    heard: list[int] = []
+
+    async def listener(article: Article) -> None:
+        heard.append(article.id)
+
+    engine.on_new_article(listener)
+    r1 = await engine.ingest(ArticleDraft(text="Alpha happened today."))
+    await engine.ingest(ArticleDraft(text="Alpha happened today."))
+    await engine.ingest(ArticleDraft(text="Backlog item."), notify=False)
+    assert heard == [r1.article.id]
+
+
+async def test_unknown_number_and_nothing_found(engine: BriefingEngine) -> None:
+    await engine.ingest(ArticleDraft(text="Fighting continued in Severodonetsk on Tuesday."))
+    missing = await engine.handle_command("999", CALLER)
+    assert missing.kind is ReplyKind.ERROR and "no article #999" in missing.text
+    typo = await engine.handle_command("Severodonetks", CALLER)
+    assert "Nothing found for “Severodonetks”" in typo.text
+    assert "severodonetsk" in typo.text
+
+
+async def test_help_lists_verbs_and_is_private(engine: BriefingEngine) -> None:
+    reply = await engine.handle_command("help", CALLER)
+    assert reply.ephemeral
+    assert "/brief search <words>" in reply.text
+
+
+async def test_public_suffix_posts_in_the_channel(engine: BriefingEngine) -> None:
+    await engine.ingest(ArticleDraft(text="Rockets were sent to the front."))
+    private = await engine.handle_command("rockets", CALLER)
+    public = await engine.handle_command("rockets public", CALLER)
+    assert private.ephemeral and not public.ephemeral
+    assert public.items == private.items
+
+
+async def test_a_bug_becomes_a_short_apology(engine: BriefingEngine,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    @verb("explode", usage="/brief explode", summary="test only")
+    async def explode(ctx: Context, args: str) -> Reply:
+        raise RuntimeError("secret internals xoxb-123")
+
+    try:
+        reply = await engine.handle_command("explode", CALLER)
+    finally:
+        del VERBS["explode"]
+    assert reply.kind is ReplyKind.ERROR
+    assert "Sorry" in reply.text and "xoxb" not in reply.text
+    assert "command failed" in caplog.text
+
+
+def test_classify() -> None:
+    assert classify("") == ("empty", "")
+    assert classify("42") == ("number", "42")
+    assert classify("#42") == ("number", "42")
+    assert classify("help") == ("verb:help", "")
+    assert classify("HELP me") == ("verb:help", "me")
+    assert classify("https://example.com/a b")[0] == "words"
+    assert classify("https://example.com/a") == ("link", "https://example.com/a")
+    assert classify("<https://example.com/a|example.com/a>") == ("link", "https://example.com/a")
+    assert classify("javascript:alert(1)") == ("link", "javascript:alert(1)")
+    assert classify("rocket systems") == ("words", "rocket systems")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"   \n\n", "is empty"),
+        (b"\x00\x01\x02binary" * 10, "looks like a binary file"),
+        (b" date 2022-05-31 ", "has no article text"),
+    ],
+)
+async def test_bad_files_are_refused_clearly(engine: BriefingEngine, tmp_path: Path,
+                                             content: bytes, message: str) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        await engine.ingest_file(path)
+    assert await engine.store.count_articles() == 0
+
+
+async def test_oversized_file_is_refused_before_reading(engine: BriefingEngine,
+                                                        tmp_path: Path) -> None:
+    path = tmp_path / "huge.txt"
+    with path.open("wb") as fh:
+        fh.truncate(50_000_000)  # sparse: 50 MB on paper
+    with pytest.raises(InputError, match="the limit is 5.0 MB"):
+        await engine.ingest_file(path)
+
+
+async def test_non_utf8_and_html_files(engine: BriefingEngine, tmp_path: Path) -> None:
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(" date 2024-01-02 Caf\xe9 owners in S\xe3o Paulo protested on Monday. "
+                      "They want lower rents.".encode("cp1252"))
+    result = await engine.ingest_file(latin)
+    assert "Café owners in São Paulo" in result.article.text
+
+    page = tmp_path / "page.html"
+    paragraphs = "".join(
+        f"<p>Paragraph {i}: the council debated the new transit budget at length today.</p>"
+        for i in range(6)
+    )
+    page.write_text(
+        "<html><head><title>Transit budget debated</title></head><body>"
+        "<nav>Home | News | <a href='#'>Subscribe</a></nav>"
+        f"<article><h1>Transit budget debated</h1>{paragraphs}</article>"
+        "<footer>Cookie settings</footer></body></html>"
+    )
+    html = await engine.ingest_file(page)
+    assert html.article.title == "Transit budget debated"
+    assert "Cookie" not in html.article.text and "Subscribe" not in html.article.text
+    assert html.article.summary
