@@ -1,0 +1,119 @@
+"""The briefbot command line and the console adapter, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "samples" / "2022-05-31-us-rocket-systems-ukraine.txt"
+
+
+def run_cli(*args: str, stdin: str = "", cwd: Path | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
+        timeout=120, cwd=cwd, env={**os.environ, **(env or {})}, check=False,
+    )
+
+
+def test_summarize_the_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["summarize", str(SAMPLE)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    body = SAMPLE.read_text(encoding="utf-8")
+    assert all(line in body for line in lines)
+    assert [body.index(line) for line in lines] == sorted(body.index(line) for line in lines)
+    assert not any("2022-05-31" in line or line.startswith("date") for line in lines)
+
+
+def test_summarize_options_and_stdin(capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["summarize", str(SAMPLE), "--sentences", "1", "--algorithm", "luhn"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1
+    done = run_cli("summarize", "-", "-n", "2", stdin=SAMPLE.read_text(encoding="utf-8"))
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["summarize", "missing.txt"], "no such file: missing.txt"),
+        (["summarize", str(SAMPLE), "--sentences", "0"], "--sentences must be at least 1"),
+        (["summarize", str(SAMPLE), "--algorithm", "magic"], "unknown algorithm 'magic'"),
+        (["--config", "nope.toml", "brief"], "cannot read config file"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(capsys: pytest.CaptureFixture[str],
+                                            args: list[str], message: str) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_summarize_jsonl_streams_records(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    records = [
+        {"id": "a", "text": "One thing happened. Another thing followed. A third closed it. "
+                            "A fourth was extra.", "title": "Things"},
+        {"id": "b", "text": "Only one sentence."},
+    ]
+    src.write_text("\n".join(json.dumps(r) for r in records) + "\nnot json\n")
+    out = tmp_path / "out.jsonl"
+    done = run_cli("summarize", "--jsonl", str(src), "-o", str(out), "-n", "2")
+    assert done.returncode == 1  # one bad line
+    assert "line 3 is not JSON" in done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"]
+    assert len(rows[0]["summary"]) == 2
+    assert rows[1]["summary"] == ["Only one sentence."]
+
+
+def test_ingest_brief_and_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "cli.db")
+    first = run_cli("--db", db, "ingest", str(SAMPLE))
+    assert first.returncode == 0, first.stderr
+    assert "(stored)" in first.stdout
+    second = run_cli("--db", db, "ingest", str(SAMPLE))
+    assert "(already known)" in second.stdout
+    brief = run_cli("--db", db, "brief", "Severodonetsk")
+    assert brief.returncode == 0
+    assert "rocket systems" in brief.stdout
+    assert brief.stdout.count("\n  - ") == 3  # the stored three-sentence summary
+    missing = run_cli("--db", db, "ingest", str(tmp_path / "nope.txt"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_run_console_reads_brief_lines_until_end_of_input(tmp_path: Path) -> None:
+    db = str(tmp_path / "console.db")
+    run_cli("--db", db, "ingest", str(SAMPLE))
+    done = run_cli("--db", db, "run", stdin="/brief help\n\n/brief Severodonetsk\n",
+                   env={"SLACK_BOT_TOKEN": "", "DISCORD_TOKEN": ""})
+    assert done.returncode == 0, done.stderr
+    assert "/brief search <words>" in done.stdout
+    assert "Briefing on “Severodonetsk”" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_the_engine_imports_no_platform_code() -> None:
+    code = (
+        "import importlib, pkgutil, sys, bot\n"
+        "for m in pkgutil.walk_packages(bot.__path__, 'bot.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in "
+        "{'discord', 'slack_bolt', 'slack_sdk'})\n"
+        "print(bad)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
