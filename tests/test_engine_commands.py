@@ -174,3 +174,18 @@ async def test_non_utf8_and_html_files(engine: BriefingEngine, tmp_path: Path) -
     assert html.article.title == "Transit budget debated"
     assert "Cookie" not in html.article.text and "Subscribe" not in html.article.text
     assert html.article.summary
+
+
+def test_titles_from_first_sentences() -> None:
+    from bot.ingest.files import title_from_sentence
+
+    sentence = ("President Biden on Tuesday confirmed that his administration is sending "
+                "medium-range advanced rocket systems to Ukraine, responding to a top request "
+                "from Ukrainian officials.")
+    assert title_from_sentence(sentence, limit=120) == (
+        "President Biden on Tuesday confirmed that his administration is sending "
+        "medium-range advanced rocket systems to Ukraine")
+    assert title_from_sentence("Short and sweet.", limit=120) == "Short and sweet"
+    long = "word " * 60
+    cut = title_from_sentence(long, limit=50)
+    assert len(cut) <= 50 and cut.endswith("…")

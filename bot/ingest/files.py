@@ -50,12 +50,26 @@ def split_date_header(text: str) -> tuple[datetime | None, str]:
     return published, text[match.end():]
 
 
+_CLAUSE_END = re.compile(r"[,;:–—]\s|\s-\s")
+
+
+def title_from_sentence(sentence: str, *, limit: int) -> str:
+    """A headline-length title: the sentence, else its first clauses, else cut at a word."""
+    sentence = sentence.strip().rstrip(".")
+    if len(sentence) <= limit:
+        return sentence
+    cuts = [m.start() for m in _CLAUSE_END.finditer(sentence) if m.start() <= limit]
+    if cuts and cuts[-1] >= limit * 0.4:
+        return sentence[: cuts[-1]].rstrip()
+    return shorten(sentence, limit)
+
+
 def title_from_text(text: str, *, limit: int) -> str:
-    """A title made from the first sentence, shortened at a word boundary."""
+    """A title made from the first sentence, shortened at a clause or word boundary."""
     for paragraph in split_paragraphs(text):
         sentences = split_sentences(paragraph)
         if sentences:
-            return shorten(sentences[0].rstrip("."), limit)
+            return title_from_sentence(sentences[0], limit=limit)
     return "Untitled"
 
 
