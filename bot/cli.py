@@ -218,21 +218,27 @@ async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
     names = ", ".join(a.platform for a in adapters)
     log.info("briefbot %s running: %s; database %s", __version__, names, engine.store.path)
     loop = asyncio.get_running_loop()
-    main_task = asyncio.current_task()
-    assert main_task is not None
+    stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
-    services = asyncio.create_task(engine.run_services(), name="services")
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    tasks = [asyncio.create_task(a.run(), name=f"adapter-{a.platform}") for a in adapters]
+    tasks.append(asyncio.create_task(engine.run_services(), name="services"))
+    stopper = asyncio.create_task(stop.wait(), name="stop-signal")
+    failed = False
     try:
-        # The bot runs while any adapter runs; the console ends at end of input.
-        async with asyncio.TaskGroup() as group:
-            for adapter in adapters:
-                group.create_task(adapter.run(), name=f"adapter-{adapter.platform}")
+        # Run until SIGTERM, Ctrl-C, or any adapter ends (the console ends at end of input).
+        done, _ = await asyncio.wait([*tasks[:-1], stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and not task.cancelled() and task.exception() is not None:
+                failed = True
+                log.error("%s stopped: %s", task.get_name(), task.exception(),
+                          exc_info=task.exception())
     finally:
-        services.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await services
-    return 0
+        for task in (*tasks, stopper):
+            task.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        log.info("briefbot stopped")
+    return EXIT_ERROR if failed else 0
 
 
 ENGINE_COMMANDS = {"ingest": cmd_ingest, "brief": cmd_brief, "run": cmd_run}
