@@ -117,3 +117,26 @@ def test_the_engine_imports_no_platform_code() -> None:
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_run_stops_cleanly_on_a_signal(tmp_path: Path, sig: str) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--db", str(tmp_path / "sig.db"), "run"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SLACK_BOT_TOKEN": "", "DISCORD_TOKEN": ""},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        assert proc.stderr is not None
+        while "running" not in (line := proc.stderr.readline()):  # wait until it is up
+            assert line and time.monotonic() < deadline, "briefbot run did not start"
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == (0 if sig == "SIGTERM" else 130)
+    assert "Traceback" not in err
