@@ -215,12 +215,12 @@ async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
     adapters = select_adapters(engine, secrets_from_env())
     for adapter in adapters:
         engine.add_publisher(adapter)
-    names = ", ".join(a.platform for a in adapters)
-    log.info("briefbot %s running: %s; database %s", __version__, names, engine.store.path)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, stop.set)
+    names = ", ".join(a.platform for a in adapters)
+    log.info("briefbot %s running: %s; database %s", __version__, names, engine.store.path)
     tasks = [asyncio.create_task(a.run(), name=f"adapter-{a.platform}") for a in adapters]
     tasks.append(asyncio.create_task(engine.run_services(), name="services"))
     stopper = asyncio.create_task(stop.wait(), name="stop-signal")
