@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 def select_adapters(engine: BriefingEngine, secrets: Secrets) -> list[Adapter]:
     adapters: list[Adapter] = []
+    if secrets.slack_bot_token:
+        from adapters.slack_adapter import SlackAdapter
+
+        adapters.append(SlackAdapter.from_secrets(engine, secrets))
     if not adapters:
         from adapters.console import ConsoleAdapter
 

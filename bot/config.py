@@ -100,6 +100,10 @@ class SlackConfig:
     http_host: str = "0.0.0.0"
     http_port: int = _opt(3000, min=0, max=65535)
     http_path: str = "/slack/events"
+    command: str = "/brief"
+    post_interval_seconds: float = _opt(1.0, min=0, max=60)
+    max_retries: int = _opt(3, min=0, max=20)
+    admin_cache_seconds: float = _opt(300.0, min=0, max=86_400)
 
 
 @dataclass(frozen=True, slots=True)

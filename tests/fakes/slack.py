@@ -1,0 +1,214 @@
+"""A fake Slack on 127.0.0.1: the Web API, response_url endpoints and a Socket Mode websocket.
+
+Real slack-bolt and slack_sdk talk to it unmodified (``[slack] api_base_url`` points at
+``/api/``). It records every call and enforces the rules a bad adapter would break: auth on
+every Web API call, 50 blocks, 3,000 characters a section, ~12k characters of blocks a
+message, 5 posts per response_url. Tests script failures: a 429 with ``Retry-After``, or a
+channel the bot was removed from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+MAX_BLOCK_CHARS = 13_000
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def blocks(self) -> list[dict[str, Any]]:
+        blocks = self.args.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        return list(blocks)
+
+
+@dataclass
+class FakeSlack:
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    removed_channels: dict[str, str] = field(default_factory=dict)  # channel -> error code
+    calls: list[Call] = field(default_factory=list)
+    responses: list[Call] = field(default_factory=list)  # posts to response_url
+    acks: list[dict[str, Any]] = field(default_factory=list)  # Socket Mode acks
+    port: int = 0
+    _scripted: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = field(
+        default_factory=dict)
+    _runner: web.AppRunner | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
+        app.router.add_post("/resp/{id}", self._response_url)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def close(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str = "1") -> str:
+        return f"http://127.0.0.1:{self.port}/resp/{name}"
+
+    # -- scripting ------------------------------------------------------------------------
+
+    def fail_next(self, method: str, *, status: int = 200, headers: dict[str, str] | None = None,
+                  body: dict[str, Any] | None = None) -> None:
+        """The next call of ``method`` gets this answer instead of the normal one."""
+        self._scripted.setdefault(method, []).append((status, headers or {}, body or {}))
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, predicate: Callable[[], Any], within: float = 5.0) -> Any:
+        """Wait until ``predicate()`` is truthy (re-checked whenever the fake records something)."""
+        async def until() -> Any:
+            async with self._changed:
+                while not (result := predicate()):
+                    await self._changed.wait()
+                return result
+
+        return await asyncio.wait_for(until(), within)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- Web API --------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        if request.method == "POST" and request.content_type == "application/json":
+            args.update(await request.json())
+        elif request.method == "POST":
+            args.update(await request.post())
+        call = Call(method, args, dict(request.headers))
+        self.calls.append(call)
+        await self._notify()
+        scripted = self._scripted.get(method)
+        if scripted:
+            status, headers, body = scripted.pop(0)
+            return web.json_response(body or {"ok": False, "error": "ratelimited"},
+                                     status=status, headers=headers)
+        expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
+        if request.headers.get("Authorization") != f"Bearer {expected}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        return web.json_response(self._answer(call))
+
+    def _answer(self, call: Call) -> dict[str, Any]:
+        args = call.args
+        match call.method:
+            case "auth.test":
+                return {"ok": True, "url": "https://fake.slack/", "team": "Fake",
+                        "user": "briefbot", "team_id": "T1", "user_id": "UBOT",
+                        "bot_id": "BBOT"}
+            case "apps.connections.open":
+                return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
+            case "users.info":
+                user = self.users.get(str(args.get("user")))
+                if user is None:
+                    return {"ok": False, "error": "user_not_found"}
+                return {"ok": True, "user": {"id": args.get("user"), **user}}
+            case "conversations.open":
+                return {"ok": True, "channel": {"id": f"D{args.get('users')}"}}
+            case "chat.postMessage" | "chat.postEphemeral":
+                channel = str(args.get("channel"))
+                if channel in self.removed_channels:
+                    return {"ok": False, "error": self.removed_channels[channel]}
+                problem = check_message(call.blocks)
+                if problem:
+                    return {"ok": False, "error": problem}
+                ts = f"{next(self._ts)}.000100"
+                return {"ok": True, "channel": channel, "ts": ts, "message_ts": ts}
+        return {"ok": False, "error": "unknown_method"}
+
+    # -- response_url ---------------------------------------------------------------------
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        call = Call(request.match_info["id"], await request.json(), dict(request.headers))
+        used = sum(1 for c in self.responses if c.method == call.method)
+        self.responses.append(call)
+        await self._notify()
+        if used >= 5:
+            return web.Response(status=404, text="used_url")
+        problem = check_message(call.blocks)
+        if problem:
+            return web.Response(status=400, text=problem)
+        return web.Response(text="ok")
+
+    # -- Socket Mode ----------------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1,
+                            "connection_info": {"app_id": "A1"}})
+        await self._notify()
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self.acks.append(json.loads(msg.data))
+                    await self._notify()
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    async def push(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """Send an envelope to the connected app and return its ack."""
+        ws = await self.wait_for(lambda: self._sockets and self._sockets[-1])
+        await ws.send_json(envelope)
+        eid = envelope["envelope_id"]
+        matching: dict[str, Any] = await self.wait_for(
+            lambda: next((a for a in self.acks if a.get("envelope_id") == eid), None))
+        return matching
+
+
+def check_message(blocks: list[dict[str, Any]]) -> str | None:
+    """Slack's own limits, so a test fails when an adapter would be refused."""
+    if len(blocks) > MAX_BLOCKS:
+        return "invalid_blocks"
+    total = 0
+    for block in blocks:
+        texts = [block["text"]["text"]] if isinstance(block.get("text"), dict) else [
+            e.get("text", "") for e in block.get("elements", ())]
+        for text in texts:
+            if block.get("type") == "section" and len(text) > MAX_SECTION:
+                return "invalid_blocks"
+            total += len(text)
+    if total > MAX_BLOCK_CHARS:
+        return "msg_blocks_too_long"
+    return None

@@ -1,0 +1,457 @@
+"""The Slack adapter end to end: real slack-bolt and slack_sdk against a fake Slack on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from fakes.slack import APP_TOKEN, BOT_TOKEN, FakeSlack, check_message
+
+from adapters import select_adapters
+from adapters.slack_adapter import ADMIN_HINT, SlackAdapter
+from adapters.slack_blocks import MAX_BLOCKS, MAX_MESSAGE_CHARS, escape, render_reply
+from bot.config import Config, Secrets
+from bot.engine import BriefingEngine
+from bot.errors import ConfigError, DeliveryError
+from bot.models import Caller, Destination, Item, Reply, ReplyKind
+
+SECRET = "test-signing-secret"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    server = await FakeSlack(users={
+        "UWSADMIN": {"is_admin": True},
+        "UOWNER": {"is_owner": True},
+        "UUSER": {"is_admin": False, "is_owner": False},
+    }).start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def slack_config(config: Config, fake: FakeSlack) -> Config:
+    return replace(config, slack=replace(
+        config.slack, api_base_url=fake.api_url, http_host="127.0.0.1", http_port=0,
+        post_interval_seconds=0.0, admins=("UCFGADMIN",),
+    ))
+
+
+@pytest.fixture
+async def slack_engine(make_engine: Callable[..., Any], slack_config: Config,
+                       sample_path: Path) -> BriefingEngine:
+    engine: BriefingEngine = await make_engine(slack_config)
+    await engine.ingest_file(sample_path)
+    return engine
+
+
+@pytest.fixture
+async def http_adapter(slack_engine: BriefingEngine) -> AsyncIterator[SlackAdapter]:
+    adapter = SlackAdapter(slack_engine, bot_token=BOT_TOKEN, signing_secret=SECRET)
+    slack_engine.add_publisher(adapter)
+    await adapter.start()
+    yield adapter
+    await adapter.close()
+
+
+def command_form(fake: FakeSlack, text: str, *, user: str = "UUSER", channel: str = "C1",
+                 response: str = "1") -> dict[str, str]:
+    return {
+        "token": "legacy", "team_id": "T1", "team_domain": "fake", "channel_id": channel,
+        "channel_name": "general", "user_id": user, "user_name": "someone",
+        "command": "/brief", "text": text, "api_app_id": "A1",
+        "response_url": fake.response_url(response), "trigger_id": "1.2.3",
+    }
+
+
+def signed_headers(body: str, *, secret: str = SECRET, timestamp: int | None = None
+                   ) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+
+
+async def post_command(adapter: SlackAdapter, body: str, headers: dict[str, str]
+                       ) -> tuple[int, str]:
+    url = f"http://127.0.0.1:{adapter.port}/slack/events"
+    async with aiohttp.ClientSession() as session, session.post(
+            url, data=body.encode(), headers=headers) as resp:
+        return resp.status, await resp.text()
+
+
+def all_text(blocks: list[dict[str, Any]]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+# -- /brief over HTTP -----------------------------------------------------------------------
+
+
+async def test_signed_brief_over_http_is_acked_then_answered_with_blocks(
+        http_adapter: SlackAdapter, fake: FakeSlack) -> None:
+    body = urlencode(command_form(fake, "rocket"))
+    status, text = await post_command(http_adapter, body, signed_headers(body))
+    assert status == 200
+    assert text == ""  # the ack is empty; the answer follows through response_url
+    answer = (await fake.wait_for(lambda: fake.responses))[0]
+    assert answer.args["response_type"] == "ephemeral"
+    blocks = answer.blocks
+    assert blocks[0]["type"] == "section"
+    assert "Briefing on “rocket”" in blocks[0]["text"]["text"]
+    title = blocks[1]["text"]["text"]
+    assert title.startswith("*") and "rocket" in title.lower()
+    context = blocks[2]
+    assert context["type"] == "context"
+    assert "<!date^" in context["elements"][0]["text"]  # the reader's own time zone
+    summary = blocks[3]["text"]["text"]
+    assert summary.startswith("• ")
+    assert "Briefing on" in answer.args["text"]  # plain-text fallback for notifications
+    assert check_message(blocks) is None
+
+
+async def test_public_posts_the_answer_in_the_channel(
+        http_adapter: SlackAdapter, fake: FakeSlack) -> None:
+    body = urlencode(command_form(fake, "rocket public"))
+    status, _ = await post_command(http_adapter, body, signed_headers(body))
+    assert status == 200
+    answer = (await fake.wait_for(lambda: fake.responses))[0]
+    assert answer.args["response_type"] == "in_channel"
+
+
+@pytest.mark.parametrize("case", ["bad signature", "stale timestamp", "no headers",
+                                  "no signature"])
+async def test_unsigned_or_stale_requests_get_401_and_never_reach_the_engine(
+        http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack,
+        monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    seen: list[str] = []
+    real = slack_engine.handle_command
+
+    async def recording(text: str, caller: Caller) -> Reply:
+        seen.append(text)
+        return await real(text, caller)
+
+    monkeypatch.setattr(slack_engine, "handle_command", recording)
+    body = urlencode(command_form(fake, "bad", response="bad"))
+    headers = {
+        "bad signature": signed_headers(body, secret="not-the-secret"),
+        "stale timestamp": signed_headers(body, timestamp=int(time.time()) - 6 * 60),
+        "no headers": {"Content-Type": "application/x-www-form-urlencoded"},
+        "no signature": {k: v for k, v in signed_headers(body).items()
+                         if k != "X-Slack-Signature"},
+    }[case]
+    status, _ = await post_command(http_adapter, body, headers)
+    assert status == 401
+    # A good request afterwards is answered, and it is the only one the engine saw.
+    good = urlencode(command_form(fake, "good", response="good"))
+    assert (await post_command(http_adapter, good, signed_headers(good)))[0] == 200
+    await fake.wait_for(lambda: fake.responses)
+    await asyncio.sleep(0.05)
+    assert seen == ["good"]
+    assert [r.method for r in fake.responses] == ["good"]
+
+
+async def test_errors_are_ephemeral_and_say_what_to_do(
+        http_adapter: SlackAdapter, fake: FakeSlack) -> None:
+    body = urlencode(command_form(fake, "999999 public"))
+    await post_command(http_adapter, body, signed_headers(body))
+    answer = (await fake.wait_for(lambda: fake.responses))[0]
+    assert answer.args["response_type"] == "ephemeral"
+    assert "There is no article #999999" in answer.blocks[0]["text"]["text"]
+
+
+# -- Socket Mode ----------------------------------------------------------------------------
+
+
+async def test_brief_through_socket_mode(slack_engine: BriefingEngine, fake: FakeSlack) -> None:
+    adapter = SlackAdapter(slack_engine, bot_token=BOT_TOKEN, app_token=APP_TOKEN)
+    assert adapter.mode == "socket"
+    await adapter.start()
+    try:
+        assert fake.calls_to("apps.connections.open")[0].headers["Authorization"] == (
+            f"Bearer {APP_TOKEN}")
+        payload = command_form(fake, "rocket", response="sock")
+        ack = await fake.push({"envelope_id": "env-1", "type": "slash_commands",
+                               "accepts_response_payload": True, "payload": payload})
+        assert ack["envelope_id"] == "env-1"
+        answer = (await fake.wait_for(lambda: fake.responses))[0]
+        assert answer.method == "sock"
+        assert "Briefing on “rocket”" in answer.blocks[0]["text"]["text"]
+    finally:
+        await adapter.close()
+
+
+async def test_refused_app_token_is_a_clear_error(slack_engine: BriefingEngine,
+                                                  fake: FakeSlack) -> None:
+    adapter = SlackAdapter(slack_engine, bot_token=BOT_TOKEN, app_token="xapp-wrong")
+    with pytest.raises(ConfigError, match=r"SLACK_APP_TOKEN.*invalid_auth"):
+        await adapter.start()
+    await adapter.close()
+
+
+async def test_refused_bot_token_is_a_clear_error(slack_engine: BriefingEngine,
+                                                  fake: FakeSlack) -> None:
+    adapter = SlackAdapter(slack_engine, bot_token="xoxb-wrong", signing_secret=SECRET)
+    with pytest.raises(ConfigError, match=r"SLACK_BOT_TOKEN.*invalid_auth") as info:
+        await adapter.start()
+    assert "xoxb-wrong" not in str(info.value)
+
+
+def test_http_mode_without_signing_secret_is_refused(slack_engine: BriefingEngine) -> None:
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+        SlackAdapter(slack_engine, bot_token=BOT_TOKEN)
+
+
+def test_select_adapters_starts_slack_when_its_token_is_set(
+        slack_engine: BriefingEngine) -> None:
+    adapters = select_adapters(slack_engine, Secrets(slack_bot_token=BOT_TOKEN,
+                                                     slack_signing_secret=SECRET))
+    assert [a.platform for a in adapters] == ["slack"]
+    assert select_adapters(slack_engine, Secrets())[0].platform == "console"
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+        select_adapters(slack_engine, Secrets(slack_bot_token=BOT_TOKEN))
+
+
+# -- delivering digests and alerts ----------------------------------------------------------
+
+
+def make_item(n: int, *, title: str | None = None, summary: tuple[str, ...] | None = None,
+              url: str | None = None) -> Item:
+    return Item(
+        title=title or f"Story number {n}",
+        url=url or f"https://news.example/{n}",
+        source="Example News",
+        published_at=datetime(2026, 3, 1, 8, 30, tzinfo=UTC),
+        summary=summary or (f"First sentence of story {n}.", f"Second sentence of story {n}."),
+        article_id=n,
+    )
+
+
+async def test_digest_posts_block_kit_to_its_channel(http_adapter: SlackAdapter,
+                                                     fake: FakeSlack) -> None:
+    reply = Reply(text="Your daily briefing", items=(make_item(1), make_item(2)),
+                  kind=ReplyKind.DIGEST, ephemeral=False, footer="2 stories since yesterday")
+    await http_adapter.deliver(Destination(platform="slack", channel_id="CDIGEST"), reply)
+    (call,) = fake.calls_to("chat.postMessage")
+    assert call.args["channel"] == "CDIGEST"
+    assert call.args["unfurl_links"] is False
+    types = [b["type"] for b in call.blocks]
+    assert types == ["section", "section", "context", "section", "divider",
+                     "section", "context", "section", "context"]
+    assert call.blocks[1]["text"]["text"] == "*<https://news.example/1|Story number 1>*"
+    assert "Example News" in call.blocks[2]["elements"][0]["text"]
+    assert "#1" in call.blocks[2]["elements"][0]["text"]
+    assert call.blocks[3]["text"]["text"] == (
+        "• First sentence of story 1.\n• Second sentence of story 1.")
+    assert call.args["text"].startswith("Your daily briefing")
+
+
+async def test_alert_goes_to_the_subscriber_by_dm_or_to_the_channel(
+        http_adapter: SlackAdapter, fake: FakeSlack) -> None:
+    alert = Reply(text="New match for “rocket”", items=(make_item(7),), kind=ReplyKind.ALERT,
+                  ephemeral=False)
+    await http_adapter.deliver(Destination(platform="slack", user_id="USUB"), alert)
+    await http_adapter.deliver(Destination(platform="slack", user_id="USUB"), alert)
+    assert [c.args["users"] for c in fake.calls_to("conversations.open")] == ["USUB"]  # cached
+    await http_adapter.deliver(Destination(platform="slack", channel_id="CALERTS"), alert)
+    posts = fake.calls_to("chat.postMessage")
+    assert [p.args["channel"] for p in posts] == ["DUSUB", "DUSUB", "CALERTS"]
+    assert all(p.blocks[1]["text"]["text"].startswith("*<https://news.example/7|")
+               for p in posts)
+
+
+async def test_rate_limited_post_is_retried_after_retry_after(http_adapter: SlackAdapter,
+                                                              fake: FakeSlack) -> None:
+    fake.fail_next("chat.postMessage", status=429, headers={"Retry-After": "0"},
+                   body={"ok": False, "error": "ratelimited"})
+    reply = Reply(items=(make_item(1),), kind=ReplyKind.DIGEST, ephemeral=False)
+    await http_adapter.deliver(Destination(platform="slack", channel_id="C1"), reply)
+    calls = fake.calls_to("chat.postMessage")
+    assert len(calls) == 2
+    assert calls[0].args == calls[1].args
+
+
+async def test_rate_limit_that_persists_is_a_temporary_failure(
+        slack_engine: BriefingEngine, slack_config: Config, fake: FakeSlack) -> None:
+    adapter = SlackAdapter(slack_engine, bot_token=BOT_TOKEN, signing_secret=SECRET,
+                           config=replace(slack_config.slack, max_retries=0))
+    fake.fail_next("chat.postMessage", status=429, headers={"Retry-After": "30"},
+                   body={"ok": False, "error": "ratelimited"})
+    reply = Reply(items=(make_item(1),), kind=ReplyKind.DIGEST, ephemeral=False)
+    with pytest.raises(DeliveryError) as info:
+        await adapter.deliver(Destination(platform="slack", channel_id="C1"), reply)
+    assert info.value.permanent is False
+
+
+@pytest.mark.parametrize("code", ["not_in_channel", "channel_not_found", "is_archived"])
+async def test_removed_channel_is_a_permanent_delivery_error(
+        http_adapter: SlackAdapter, fake: FakeSlack, code: str) -> None:
+    fake.removed_channels["CGONE"] = code
+    reply = Reply(items=(make_item(1),), kind=ReplyKind.DIGEST, ephemeral=False)
+    with pytest.raises(DeliveryError, match=code) as info:
+        await http_adapter.deliver(Destination(platform="slack", channel_id="CGONE"), reply)
+    assert info.value.permanent is True
+
+
+async def test_revoked_token_is_not_permanent(http_adapter: SlackAdapter,
+                                              fake: FakeSlack) -> None:
+    # One revoked token fails every channel: that must not disable every digest.
+    fake.fail_next("chat.postMessage", body={"ok": False, "error": "token_revoked"})
+    reply = Reply(items=(make_item(1),), kind=ReplyKind.DIGEST, ephemeral=False)
+    with pytest.raises(DeliveryError) as info:
+        await http_adapter.deliver(Destination(platform="slack", channel_id="C1"), reply)
+    assert info.value.permanent is False
+
+
+async def test_article_text_cannot_ping_or_link(http_adapter: SlackAdapter,
+                                                fake: FakeSlack) -> None:
+    evil = make_item(
+        3,
+        title="<!channel> Rockets & <@U123> <https://evil.example|click> @here",
+        summary=("<!here> attention <@U123>: see <https://evil.example|this>.",
+                 "Plain @everyone and <!subteam^S1> too."),
+        url="https://news.example/a?b=1&c=<x>|y",
+    )
+    evil = replace(evil, source="<!everyone> Wire", note="matched: <@U999>")
+    reply = Reply(text="Alert for <!channel>", items=(evil,), kind=ReplyKind.ALERT,
+                  ephemeral=False)
+    await http_adapter.deliver(Destination(platform="slack", channel_id="C1"), reply)
+    (call,) = fake.calls_to("chat.postMessage")
+    posted = all_text(call.blocks) + call.args["text"]
+    for forbidden in ("<!channel>", "<!here>", "<!everyone>", "<@U123>", "<@U999>",
+                      "<!subteam", "<https://evil.example", "@here", "@everyone"):
+        assert forbidden not in posted
+    assert "&lt;!channel&gt; Rockets &amp; &lt;@U123&gt;" in posted
+    # the only link is the title's, with the URL's own special characters neutralised
+    assert call.blocks[1]["text"]["text"].startswith(
+        "*<https://news.example/a?b=1&amp;c=%3Cx%3E%7Cy|&lt;!channel&gt;")
+
+
+async def test_long_digest_is_split_within_limits_and_nothing_is_lost(
+        http_adapter: SlackAdapter, fake: FakeSlack) -> None:
+    long_sentence = "A long sentence about rockets and artillery systems. " * 9
+    items = tuple(make_item(n, summary=(long_sentence, long_sentence, f"End of {n}."))
+                  for n in range(1, 41))
+    reply = Reply(text="Daily briefing", items=items, kind=ReplyKind.DIGEST, ephemeral=False)
+    await http_adapter.deliver(Destination(platform="slack", channel_id="C1"), reply)
+    posts = fake.calls_to("chat.postMessage")
+    assert len(posts) > 1
+    seen_titles: list[str] = []
+    for post in posts:
+        assert check_message(post.blocks) is None  # Slack would accept it
+        assert len(post.blocks) <= MAX_BLOCKS
+        assert post.blocks[-1]["type"] != "divider"
+        text = all_text(post.blocks)
+        seen_titles += [f"Story number {n}" for n in range(1, 41)
+                        if f"|Story number {n}>" in text]
+    assert seen_titles == [f"Story number {n}" for n in range(1, 41)]  # in order, each once
+    ends = sum(all_text(p.blocks).count("End of ") for p in posts)
+    assert ends == 40
+    assert posts[1].args["text"].startswith("Daily briefing (2/")
+
+
+async def test_messages_to_one_channel_are_paced(
+        slack_engine: BriefingEngine, slack_config: Config, fake: FakeSlack) -> None:
+    adapter = SlackAdapter(slack_engine, bot_token=BOT_TOKEN, signing_secret=SECRET,
+                           config=replace(slack_config.slack, post_interval_seconds=0.2))
+    reply = Reply(items=(make_item(1),), kind=ReplyKind.ALERT, ephemeral=False)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await asyncio.gather(*(adapter.deliver(Destination(platform="slack", channel_id="C1"),
+                                           reply) for _ in range(3)))
+    assert loop.time() - start >= 0.4
+    other = loop.time()
+    await adapter.deliver(Destination(platform="slack", channel_id="C2"), reply)
+    assert loop.time() - other < 0.2  # another channel does not wait for C1
+    assert len(fake.calls_to("chat.postMessage")) == 4
+
+
+async def test_answer_beyond_five_response_url_posts_goes_through_the_web_api(
+        http_adapter: SlackAdapter, fake: FakeSlack) -> None:
+    big = "word " * 500
+    items = tuple(make_item(n, summary=(big, big, big, big)) for n in range(1, 15))
+    caller = Caller(platform="slack", user_id="UUSER", channel_id="C1")
+    reply = Reply(text="Many", items=items)
+    parts = len(render_reply(reply))
+    assert parts > 5
+    await http_adapter.send_answer(reply, caller=caller, response_url=fake.response_url("r"))
+    assert len(fake.responses) == 5
+    ephemeral = fake.calls_to("chat.postEphemeral")
+    assert len(ephemeral) == parts - 5
+    assert all(c.args["user"] == "UUSER" and c.args["channel"] == "C1" for c in ephemeral)
+
+
+# -- permissions ----------------------------------------------------------------------------
+
+
+async def test_admins_are_configured_users_and_workspace_admins_or_owners(
+        http_adapter: SlackAdapter, fake: FakeSlack) -> None:
+    assert await http_adapter.is_admin("UCFGADMIN")
+    assert not fake.calls_to("users.info")  # the config answers without asking Slack
+    assert await http_adapter.is_admin("UWSADMIN")
+    assert await http_adapter.is_admin("UOWNER")
+    assert not await http_adapter.is_admin("UUSER")
+    assert not await http_adapter.is_admin("UUNKNOWN")  # users.info failed: not an admin
+    assert not await http_adapter.is_admin("UUSER")
+    asked = [c.args["user"] for c in fake.calls_to("users.info")]
+    assert asked.count("UUSER") == 1  # cached
+
+
+async def test_command_caller_carries_admin_status_and_hint(
+        http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    callers: list[Caller] = []
+    real = slack_engine.handle_command
+
+    async def recording(text: str, caller: Caller) -> Reply:
+        callers.append(caller)
+        return await real(text, caller)
+
+    monkeypatch.setattr(slack_engine, "handle_command", recording)
+    for user, name in (("UWSADMIN", "a"), ("UUSER", "u")):
+        body = urlencode(command_form(fake, "help", user=user, response=name))
+        await post_command(http_adapter, body, signed_headers(body))
+    await fake.wait_for(lambda: len(fake.responses) == 2)
+    by_user = {c.user_id: c for c in callers}
+    assert by_user["UWSADMIN"].is_admin and not by_user["UUSER"].is_admin
+    assert by_user["UUSER"].admin_hint == ADMIN_HINT
+    assert by_user["UUSER"].channel_id == "C1"
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def test_escape_neutralises_markup_and_broadcasts() -> None:
+    assert escape("a & b <!here> <@U1>") == "a &amp; b &lt;!here&gt; &lt;@U1&gt;"
+    assert "@channel" not in escape("hey @channel")
+
+
+def test_one_item_bigger_than_a_message_is_split_between_its_blocks() -> None:
+    sentence = "x" * 590 + " end."
+    item = make_item(1, summary=tuple(f"{sentence} {i}" for i in range(30)))
+    messages = render_reply(Reply(items=(item,), kind=ReplyKind.DIGEST))
+    assert len(messages) >= 2
+    text = "".join(all_text(list(m.blocks)) for m in messages)
+    for i in range(30):
+        assert f"end. {i}" in text
+    for m in messages:
+        assert check_message(list(m.blocks)) is None
+        assert m.chars <= MAX_MESSAGE_CHARS
+
+
+def test_title_without_a_safe_url_is_not_linked() -> None:
+    (message,) = render_reply(Reply(items=(make_item(1, url="javascript:alert(1)"),)))
+    assert message.blocks[0]["text"]["text"] == "*Story number 1*"
