@@ -20,6 +20,10 @@ def select_adapters(engine: BriefingEngine, secrets: Secrets) -> list[Adapter]:
         from adapters.slack_adapter import SlackAdapter
 
         adapters.append(SlackAdapter.from_secrets(engine, secrets))
+    if secrets.discord_token:
+        from adapters.discord_adapter import DiscordAdapter
+
+        adapters.append(DiscordAdapter(engine, secrets.discord_token))
     if not adapters:
         from adapters.console import ConsoleAdapter
 

@@ -112,6 +112,11 @@ class DiscordConfig:
     gateway_url: str = "wss://gateway.discord.gg/"
     guild_ids: tuple[int, ...] = ()
     manager_roles: tuple[str, ...] = ()
+    # /brief answers directly when ready this fast, else defers first (Discord allows 3 s)
+    defer_after_seconds: float = _opt(1.0, min=0, max=2.5)
+    # pace digest/alert fan-out under Discord's global limit of 50 requests a second
+    max_messages_per_second: float = _opt(25.0, min=0.5, max=50)
+    send_concurrency: int = _opt(4, min=1, max=50)
 
 
 @dataclass(frozen=True, slots=True)

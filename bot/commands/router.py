@@ -89,6 +89,11 @@ _NUMBER = re.compile(r"^#?(\d{1,12})$")
 _LINK = re.compile(r"^<?(https?://\S+?)(?:\|[^>]*)?>?$", re.IGNORECASE)
 
 
+def wants_public(text: str) -> bool:
+    """Whether a command's text ends with ``public`` (adapters decide visibility up front)."""
+    return bool(_PUBLIC.search(re.sub(r"\s+", " ", text or "").strip()))
+
+
 def classify(text: str) -> tuple[str, str]:
     """(handler key, argument text) for a command's text (without ``/brief``)."""
     if not text:

@@ -1,0 +1,414 @@
+"""The Discord adapter: ``/brief`` as an application command, digests and alerts as embeds.
+
+Built on discord.py 2.x (``discord.Client`` with an ``app_commands.CommandTree``) with only the
+``guilds`` intent: slash commands need no privileged intent. ``/brief`` has one free-text
+option that goes through the platform-neutral grammar (:mod:`bot.commands`), so
+``/brief subscribe "rocket systems"`` means the same here as on Slack; autocomplete only
+suggests text (verbs, time zones after ``digest HH:MM``), it never forks the grammar.
+
+Discord wants an answer within 3 seconds. A command that is ready within
+``[discord] defer_after_seconds`` is answered at once; a slower one (a link to fetch) is
+deferred first and followed up when done. Outgoing messages always carry
+``allowed_mentions`` of none and escaped article text (:mod:`adapters.discord_render`).
+
+Deliveries (digests, alerts) go to a channel or by DM, paced by a leaky bucket under Discord's
+global limit; discord.py handles per-route buckets and 429s itself. A refusal that retrying
+cannot fix (channel deleted, access lost, DMs closed) raises ``DeliveryError(permanent=True)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import zoneinfo
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import aiohttp
+import discord
+import yarl
+from aiolimiter import AsyncLimiter
+from discord import app_commands
+
+from adapters.discord_render import NO_MENTIONS, Outgoing, render_messages
+from bot.commands.router import VERBS, wants_public
+from bot.config import DiscordConfig
+from bot.engine import BriefingEngine
+from bot.errors import ConfigError, DeliveryError
+from bot.models import Caller, Destination, Reply
+
+log = logging.getLogger(__name__)
+
+COMMAND_NAME = "brief"
+SYNC_META_KEY = "discord.commands.{app_id}"
+
+# JSON error codes for which a retry cannot help:
+# https://discord.com/developers/docs/topics/opcodes-and-status-codes#json
+UNKNOWN_CHANNEL = 10003
+UNKNOWN_USER = 10013
+MISSING_ACCESS = 50001
+CANNOT_DM_USER = 50007
+MISSING_PERMISSIONS = 50013
+INVALID_RECIPIENTS = 50033
+UNKNOWN_INTERACTION = 10062
+PERMANENT_CODES = frozenset(
+    {UNKNOWN_CHANNEL, UNKNOWN_USER, MISSING_ACCESS, CANNOT_DM_USER, MISSING_PERMISSIONS,
+     INVALID_RECIPIENTS}
+)
+
+#: What the bot needs in a channel: see it, post in it, and have its links unfurl as embeds.
+BOT_PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True)
+INVITE_SCOPES = ("bot", "applications.commands")
+
+
+def invite_url(application_id: int) -> str:
+    """The link that adds the bot to a server with the scopes and permissions it needs."""
+    return discord.utils.oauth_url(
+        application_id, permissions=BOT_PERMISSIONS, scopes=INVITE_SCOPES
+    )
+
+
+def point_discord_at(*, api_base_url: str, gateway_url: str) -> None:
+    """Send discord.py's REST calls and gateway connection to these URLs (tests, proxies).
+
+    Both are discord.py internals (class attributes); discord.py is pinned to a minor version
+    and a test fails loudly if they move.
+    """
+    discord.http.Route.BASE = api_base_url.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+# -- autocomplete: suggestions only, the grammar stays in bot.commands ----------------------
+
+_AFTER_TIME = re.compile(r"^(?P<head>\S+(?:\s+\S+)*?\s+\d{1,2}:\d{2})\s+(?P<zone>\S*)$")
+
+
+@cache
+def _time_zones() -> tuple[str, ...]:
+    zones = sorted(
+        z for z in zoneinfo.available_timezones()
+        if "/" in z and not z.startswith(("posix/", "right/", "Etc/", "SystemV/"))
+    )
+    return (*zones, "UTC")
+
+
+def suggestions(current: str, *, limit: int = 25) -> list[str]:
+    """What to offer while someone types ``/brief <current>``: verbs, then time zones."""
+    text = re.sub(r"\s+", " ", current).lstrip()
+    time = _AFTER_TIME.match(text)
+    if time is not None:
+        head, partial = time.group("head"), time.group("zone").lower()
+        zones = _time_zones()
+        ranked = [z for z in zones if z.lower().startswith(partial)]
+        ranked += [z for z in zones if partial in z.lower() and z not in ranked]
+        return [f"{head} {z}" for z in ranked if len(head) + 1 + len(z) <= 100][:limit]
+    if " " in text:
+        return []
+    seen: dict[str, None] = {}
+    for name, v in sorted(VERBS.items()):
+        if name.startswith(text.lower()) and name.isalpha():
+            seen.setdefault(v.name if v.name.startswith(text.lower()) else name, None)
+    return list(seen)[:limit]
+
+
+def _choice_label(value: str) -> str:
+    verb = VERBS.get(value)
+    label = f"{verb.usage} — {verb.summary}" if verb is not None else value
+    return label if len(label) <= 100 else label[:99] + "…"
+
+
+# -- the client -----------------------------------------------------------------------------
+
+
+class _BriefClient(discord.Client):
+    def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, **options)
+        self.adapter = adapter
+
+    async def setup_hook(self) -> None:
+        await self.adapter._on_login()
+
+    async def on_ready(self) -> None:
+        log.info("discord: connected as %s (%s) to %d guild(s)",
+                 self.user, self.user.id if self.user else "?", len(self.guilds))
+
+
+class DiscordAdapter:
+    """A Discord bot: a Publisher (``deliver``) that also runs the gateway (``run``)."""
+
+    platform = "discord"
+
+    def __init__(
+        self,
+        engine: BriefingEngine,
+        token: str,
+        *,
+        config: DiscordConfig | None = None,
+        login_timeout: float = 30.0,
+        **client_options: Any,
+    ) -> None:
+        self.engine = engine
+        self.config = config or engine.config.discord
+        self._token = token
+        self._login_timeout = login_timeout
+        self._logged_in = asyncio.Event()
+        self._limiter = AsyncLimiter(self.config.max_messages_per_second, 1.0)
+        self._sending = asyncio.Semaphore(self.config.send_concurrency)
+        client_options.setdefault("max_ratelimit_timeout", 60.0)
+        self.client = _BriefClient(self, **client_options)
+        self.tree: app_commands.CommandTree[_BriefClient] = app_commands.CommandTree(self.client)
+        self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
+        self._install_commands()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect and serve until cancelled; the client is closed on the way out."""
+        point_discord_at(api_base_url=self.config.api_base_url,
+                         gateway_url=self.config.gateway_url)
+        try:
+            async with self.client:
+                await self.client.start(self._token, reconnect=True)
+        except discord.LoginFailure:
+            raise ConfigError(
+                "Discord refused DISCORD_TOKEN: copy the bot token again from the Developer "
+                "Portal (Bot > Reset Token)"
+            ) from None
+        except discord.PrivilegedIntentsRequired:  # pragma: no cover - we ask for none
+            raise ConfigError("Discord asked for a privileged intent briefbot does not use"
+                              ) from None
+        finally:
+            self._logged_in.clear()
+
+    async def wait_until_ready(self) -> None:
+        """Wait until logged in and the gateway's READY (with its guilds) has arrived."""
+        await self._logged_in.wait()
+        await self.client.wait_until_ready()
+
+    async def _on_login(self) -> None:
+        self._logged_in.set()
+        try:
+            await self.sync_commands()
+        except discord.HTTPException as exc:
+            # Commands stay as they were; the hash is not stored, so the next start retries.
+            log.error("discord: syncing /%s failed (HTTP %s, code %s); check that the bot was "
+                      "invited with the applications.commands scope",
+                      COMMAND_NAME, exc.status, exc.code)
+
+    # -- the /brief command -------------------------------------------------------------------
+
+    def _install_commands(self) -> None:
+        @app_commands.command(
+            name=COMMAND_NAME,
+            description="Briefings on the news: /brief help lists everything.",
+        )
+        @app_commands.describe(
+            text="what to brief: words, a link, a number, or a verb such as help, subscribe, "
+            "digest"
+        )
+        async def brief(
+            interaction: discord.Interaction[_BriefClient],
+            text: app_commands.Range[str, 0, 1000] | None = None,
+        ) -> None:
+            await self.answer_interaction(interaction, text or "")
+
+        @brief.autocomplete("text")
+        async def brief_text(
+            interaction: discord.Interaction[_BriefClient], current: str
+        ) -> list[app_commands.Choice[str]]:
+            return [app_commands.Choice(name=_choice_label(s), value=s)
+                    for s in suggestions(current)]
+
+        self.tree.add_command(brief)
+
+    def command_payload(self) -> list[dict[str, Any]]:
+        """The command definitions as Discord receives them (what the sync hash covers)."""
+        return [command.to_dict(self.tree) for command in self.tree.get_commands()]
+
+    async def sync_commands(self) -> bool:
+        """Upload the command definitions if they changed since the last sync; True if so.
+
+        With ``[discord] guild_ids`` the commands go to those guilds (instant updates while
+        developing), otherwise globally.
+        """
+        app_id = self.client.application_id
+        if app_id is None:
+            log.error("discord: no application id after login; /%s not synced", COMMAND_NAME)
+            return False
+        guild_ids = sorted(self.config.guild_ids)
+        blob = json.dumps({"commands": self.command_payload(), "guilds": guild_ids},
+                          sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(blob.encode()).hexdigest()
+        key = SYNC_META_KEY.format(app_id=app_id)
+        if await self.engine.store.get_meta(key) == digest:
+            log.info("discord: /%s definitions unchanged, not syncing (app %s)", COMMAND_NAME,
+                     app_id)
+            return False
+        if guild_ids:
+            for guild_id in guild_ids:
+                guild = discord.Object(id=guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+                log.info("discord: synced /%s to guild %s", COMMAND_NAME, guild_id)
+        else:
+            await self.tree.sync()
+            log.info("discord: synced /%s globally (app %s)", COMMAND_NAME, app_id)
+        await self.engine.store.set_meta(key, digest, now=self.engine.clock())
+        return True
+
+    def caller_for(self, interaction: discord.Interaction[Any]) -> Caller:
+        """Who ran the command; admin means Manage Channels here or a manager role."""
+        user = interaction.user
+        roles = tuple(r.strip().lower() for r in self.config.manager_roles if r.strip())
+        hint = "someone with the Manage Channels permission"
+        if self.config.manager_roles:
+            hint += " or the role " + " or ".join(self.config.manager_roles)
+        if interaction.guild_id is None:
+            is_admin = True  # a DM with the bot: the person is the only one there
+        else:
+            perms = interaction.permissions
+            is_admin = perms.manage_channels or perms.administrator
+            if not is_admin and roles and isinstance(user, discord.Member):
+                with contextlib.suppress(AttributeError):  # guild not cached: ids only
+                    names = {r.name.lower() for r in user.roles} | {str(r.id) for r in user.roles}
+                    is_admin = any(r in names for r in roles)
+        extra = {"guild_id": str(interaction.guild_id)} if interaction.guild_id else {}
+        return Caller(
+            platform=self.platform,
+            user_id=str(user.id),
+            channel_id=str(interaction.channel_id) if interaction.channel_id else None,
+            is_admin=is_admin,
+            admin_hint=hint,
+            display_name=user.display_name,
+            extra=extra,
+        )
+
+    async def answer_interaction(self, interaction: discord.Interaction[Any], text: str) -> None:
+        """Run ``/brief text`` and answer: directly if quick, else defer and follow up."""
+        caller = self.caller_for(interaction)
+        work = asyncio.create_task(self.engine.handle_command(text, caller),
+                                   name=f"discord-brief-{interaction.id}")
+        deferred_ephemeral: bool | None = None
+        try:
+            done, _ = await asyncio.wait({work}, timeout=self.config.defer_after_seconds)
+            if not done:
+                deferred_ephemeral = not wants_public(text)
+                await interaction.response.defer(ephemeral=deferred_ephemeral, thinking=True)
+                log.debug("discord: deferred interaction %s (user %s)", interaction.id,
+                          caller.user_id)
+            reply = await work
+        except discord.NotFound as exc:
+            log.warning("discord: interaction %s expired before it was deferred (code %s)",
+                        interaction.id, exc.code)
+            work.cancel()
+            return
+        finally:
+            if not work.done():
+                work.cancel()
+        try:
+            await self._send_answer(interaction, reply, deferred_ephemeral)
+        except discord.HTTPException as exc:
+            log.error("discord: answering interaction %s failed (HTTP %s, code %s)",
+                      interaction.id, exc.status, exc.code)
+
+    async def _send_answer(self, interaction: discord.Interaction[Any], reply: Reply,
+                           deferred_ephemeral: bool | None) -> None:
+        messages = render_messages(reply)
+        first, rest = messages[0], messages[1:]
+        ephemeral = reply.ephemeral
+        if deferred_ephemeral is None:
+            await interaction.response.send_message(
+                content=first.content or None, embeds=list(first.embeds),
+                ephemeral=ephemeral, allowed_mentions=NO_MENTIONS,
+            )
+        elif deferred_ephemeral or not ephemeral:
+            # The deferred "thinking" message becomes the first message, in its visibility.
+            ephemeral = deferred_ephemeral
+            await interaction.edit_original_response(
+                content=first.content or None, embeds=list(first.embeds),
+                allowed_mentions=NO_MENTIONS,
+            )
+        else:
+            # Deferred in public but the answer is private (an error): take the public
+            # placeholder away and answer privately.
+            await interaction.delete_original_response()
+            rest = messages
+        for message in rest:
+            await interaction.followup.send(
+                content=message.content or discord.utils.MISSING, embeds=list(message.embeds),
+                ephemeral=ephemeral, allowed_mentions=NO_MENTIONS,
+            )
+
+    async def _on_tree_error(self, interaction: discord.Interaction[Any],
+                             error: app_commands.AppCommandError) -> None:
+        original = getattr(error, "original", error)
+        log.error("discord: /%s failed for user %s in channel %s: %r", COMMAND_NAME,
+                  interaction.user.id, interaction.channel_id, original)
+        with contextlib.suppress(discord.HTTPException):
+            text = "Sorry, something went wrong on my side. The error was logged."
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True,
+                                                allowed_mentions=NO_MENTIONS)
+            else:
+                await interaction.response.send_message(text, ephemeral=True,
+                                                        allowed_mentions=NO_MENTIONS)
+
+    # -- delivery (digests and alerts) -----------------------------------------------------
+
+    async def deliver(self, destination: Destination, reply: Reply) -> None:
+        """Post ``reply`` to a channel or by DM; paced, split within Discord's limits."""
+        if destination.platform != self.platform:
+            raise DeliveryError(f"{destination} is not a Discord destination", permanent=True)
+        target = destination.user_id if destination.is_direct else destination.channel_id
+        if target is None or not target.isdigit():
+            raise DeliveryError(f"{destination} is not a Discord id", permanent=True)
+        try:
+            await asyncio.wait_for(self._logged_in.wait(), self._login_timeout)
+        except TimeoutError:
+            raise DeliveryError("Discord is not connected", permanent=False) from None
+        messages = render_messages(reply)
+        try:
+            if destination.is_direct:
+                channel: discord.abc.Messageable = await self.client.create_dm(
+                    discord.Object(id=int(target)))
+            else:
+                channel = self.client.get_partial_messageable(int(target))
+            await self._send_all(channel, messages)
+        except discord.HTTPException as exc:
+            permanent = exc.code in PERMANENT_CODES or exc.status == 404
+            log.warning("discord: %s refused %s to %s (HTTP %s, code %s)%s",
+                        "permanently" if permanent else "for now", reply.kind.value,
+                        destination, exc.status, exc.code, "" if permanent else "; will retry")
+            raise DeliveryError(
+                f"Discord refused the {reply.kind.value} for {destination}: "
+                f"{_refusal(exc.code, exc.status)}", permanent=permanent,
+            ) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("discord: could not reach Discord for %s: %s", destination,
+                        type(exc).__name__)
+            raise DeliveryError(f"could not reach Discord for {destination}") from None
+
+    async def _send_all(self, channel: discord.abc.Messageable,
+                        messages: Sequence[Outgoing]) -> None:
+        for message in messages:
+            async with self._sending, self._limiter:
+                await channel.send(content=message.content or None, embeds=list(message.embeds),
+                                   allowed_mentions=NO_MENTIONS)
+
+
+def _refusal(code: int, status: int) -> str:
+    return {
+        UNKNOWN_CHANNEL: "the channel no longer exists",
+        UNKNOWN_USER: "the user no longer exists",
+        MISSING_ACCESS: "the bot lost access to the channel",
+        MISSING_PERMISSIONS: "the bot lacks permission to post there",
+        CANNOT_DM_USER: "the user does not accept direct messages",
+        INVALID_RECIPIENTS: "the user cannot be messaged",
+    }.get(code, f"HTTP {status}")
