@@ -1,0 +1,698 @@
+"""The keyword query language of alerts: parse a query once, match every new article fast.
+
+Alert filters elsewhere fail in known ways: they match inside other words or inside HTML
+("Center" in ``class="text-center"``), have no phrases, or want regular expressions. Here a
+query is a small boolean language over *words*:
+
+===================  ======================================================================
+``rocket``           the word, any case, with the summarizer's stemming: "rockets", "Rocket's"
+                     (not "rocketry": the Snowball stemmer keeps it apart)
+``"rocket systems"`` these exact words in this order (no stemming inside quotes); the words may
+                     be joined by spaces, hyphens, quotes or tags, but not by a sentence end
+``long-range``       a word with inner punctuation is its parts side by side, each stemmed
+``a b``              both (AND; ``a AND b`` says the same)
+``a OR b``           either; AND binds tighter: ``a b OR c`` is ``(a b) OR c``
+``-word``            excludes (also ``-"a phrase"``, ``-(a OR b)``, ``NOT word``)
+``title:word``       only in the title (also ``title:"a phrase"``, ``title:(a OR b)``)
+``( ... )``          grouping
+===================  ======================================================================
+
+Only article *text* is matched: HTML tags, comments, scripts and entities are removed first.
+
+Public API: :func:`compile_query` -> :class:`CompiledQuery` (``match(title=, text=)`` returns the
+matched terms or None) and :class:`SubscriptionIndex`, which matches one article against any
+number of queries at a cost that does not grow with their number: each query is filed under
+the terms of which any match must contain at least one (its rarest required term, or one per
+``OR`` branch), so an article only evaluates the queries filed under its own words.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from bot.errors import QueryError
+from bot.text import language_kit
+
+MAX_QUERY_CHARS = 200
+
+# -- text analysis ---------------------------------------------------------------------------
+
+# A word: letters/digits, with inner apostrophes ("don't", "Ukraine's"); hyphens, dots and
+# other punctuation separate words (so "Russia-Ukraine" holds "Ukraine").
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_POSSESSIVE = re.compile(r"['’]s$")
+_SENTENCE_END = re.compile(r"[.!?;]['\"’”)\]]*\s|\n\s*\n")
+# After these a "." is an abbreviation, not a sentence end ("Mr. Smith", "U.S. Army").
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof gen sen rep gov lt col capt cmdr adm sgt st ave no nos vs v fig approx
+    dept est jr sr rev hon pres jan feb mar apr jun jul aug sep sept oct nov dec inc corp ltd
+    co""".split()
+)
+
+_BLOCK_TAGS = (
+    "address|article|aside|blockquote|dd|div|dl|dt|figcaption|figure|footer|h[1-6]|header|hr|"
+    "li|main|nav|ol|p|pre|section|table|td|th|tr|ul"
+)
+_MARKUP_DROP = re.compile(
+    r"<!--.*?(?:-->|$)|<(script|style|template|noscript)\b[^>]*>.*?(?:</\1\s*>|$)",
+    re.IGNORECASE | re.DOTALL,
+)
+_BLOCK_TAG = re.compile(rf"</?(?:{_BLOCK_TAGS})\b[^>]*>", re.IGNORECASE)
+_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"</?[A-Za-z][^<>]*>|<![^<>]*>")
+_PARAGRAPH = "\n\n"
+
+
+def strip_markup(text: str) -> str:
+    """Visible text of ``text``: tags, comments, scripts and styles removed, entities decoded.
+
+    Block-level tags become paragraph breaks (a phrase never spans two paragraphs); inline tags
+    vanish without a space ("Rock<b>et</b>" is "Rocket"). Entity-encoded markup (a feed that
+    escaped its HTML twice) is decoded and stripped as well. Plain text comes back unchanged.
+    """
+    for _ in range(2):  # the second pass handles "&lt;div class=...&gt;"
+        if "<" in text:
+            text = _MARKUP_DROP.sub(" ", text)
+            text = _BLOCK_TAG.sub(_PARAGRAPH, text)
+            text = _BREAK_TAG.sub("\n", text)
+            text = _ANY_TAG.sub("", text)
+        if "&" not in text:
+            break
+        text = html.unescape(text)
+    return text
+
+
+def _fold(word: str) -> str:
+    """Case- and accent-insensitive form ("Café" -> "cafe")."""
+    word = word.casefold()
+    if word.isascii():
+        return word
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("’", "'")
+
+
+class Analyzer:
+    """Turns text into match keys: the stem of each word and its exact (folded) form.
+
+    Exact forms are prefixed with ``=`` so both live in one key space; stems are what the
+    summarizer's Snowball stemmer gives (cached: stemming is ~10 µs a word).
+    """
+
+    _CACHE_LIMIT = 500_000
+
+    def __init__(self, language: str = "english") -> None:
+        kit = language_kit(language)
+        self.language = language
+        self._stem = kit.stemmer
+        self.stop_words = kit.stop_words
+        self._cache: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def keys(self, word: str) -> tuple[str, str]:
+        """(stem key, exact key) of one word token."""
+        found = self._cache.get(word)
+        if found is not None:
+            return found
+        exact = _POSSESSIVE.sub("", _fold(word)) or _fold(word)
+        stem = _fold(str(self._stem(exact)))
+        keys = (stem, "=" + exact)
+        with self._lock:
+            if len(self._cache) >= self._CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[word] = keys
+        return keys
+
+    def words(self, text: str) -> list[str]:
+        return _TOKEN.findall(text)
+
+    def analyze_field(self, text: str) -> Field:
+        """Positions of every key in ``text`` and the sentence each word belongs to."""
+        text = strip_markup(text)
+        positions: dict[str, list[int]] = {}
+        sentences: list[int] = []
+        sentence = 0
+        previous_end = 0
+        previous_word = ""
+        keys = self.keys
+        for i, match in enumerate(_TOKEN.finditer(text)):
+            start = match.start()
+            if start - previous_end > 1:  # a sentence end needs a mark and a space
+                gap = text[previous_end:start]
+                if _SENTENCE_END.search(gap) and not (
+                    gap.startswith(".") and "\n" not in gap
+                    and (len(previous_word) == 1 or previous_word.casefold() in _ABBREVIATIONS)
+                ):
+                    sentence += 1
+            word = match.group()
+            stem, exact = keys(word)
+            positions.setdefault(stem, []).append(i)
+            positions.setdefault(exact, []).append(i)
+            sentences.append(sentence)
+            previous_end = match.end()
+            previous_word = word
+        return Field(positions, sentences)
+
+    def analyze(self, *, title: str, text: str) -> Document:
+        return Document(self.analyze_field(title), self.analyze_field(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    positions: dict[str, list[int]]
+    sentences: list[int]
+
+    def has_phrase(self, keys: tuple[str, ...]) -> bool:
+        lists = [self.positions.get(k) for k in keys]
+        if any(p is None for p in lists):
+            return False
+        first, rest = lists[0], lists[1:]
+        assert first is not None
+        sets = [set(p) for p in rest if p is not None]
+        for start in first:
+            if all(start + n in s for n, s in enumerate(sets, start=1)):
+                end = start + len(keys) - 1
+                if self.sentences[start] == self.sentences[end]:
+                    return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """An analysed article: title and body, matched by every query without re-tokenizing."""
+
+    title: Field
+    body: Field
+
+    def terms(self) -> Iterator[str]:
+        yield from self.title.positions
+        yield from self.body.positions
+
+    def has(self, key: str, *, title_only: bool) -> bool:
+        return key in self.title.positions or (
+            not title_only and key in self.body.positions
+        )
+
+    def has_phrase(self, keys: tuple[str, ...], *, title_only: bool) -> bool:
+        return self.title.has_phrase(keys) or (not title_only and self.body.has_phrase(keys))
+
+
+@lru_cache(maxsize=16)
+def analyzer_for(language: str) -> Analyzer:
+    return Analyzer(language)
+
+
+# -- the query tree ---------------------------------------------------------------------------
+
+
+class Node:
+    """A node of a parsed query. ``evaluate`` appends the terms it matched to ``hits``."""
+
+    __slots__ = ()
+
+    def evaluate(self, doc: Document, hits: list[str]) -> bool:
+        raise NotImplementedError
+
+    def positive(self) -> bool:
+        """True when a match needs something present (not only something absent)."""
+        return True
+
+    def anchors(self, cost: dict[str, float]) -> frozenset[str] | None:
+        """Keys of which any matching article has at least one (None: no such set)."""
+        raise NotImplementedError
+
+    def show(self, top: bool = False) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Term(Node):
+    """One word (stemmed) or a phrase (several words side by side in one sentence)."""
+
+    keys: tuple[str, ...]
+    display: str
+    title_only: bool = False
+
+    def evaluate(self, doc: Document, hits: list[str]) -> bool:
+        if len(self.keys) == 1:
+            found = doc.has(self.keys[0], title_only=self.title_only)
+        else:
+            found = doc.has_phrase(self.keys, title_only=self.title_only)
+        if found:
+            hits.append(self.label)
+        return found
+
+    @property
+    def label(self) -> str:
+        return f"title:{self.display}" if self.title_only else self.display
+
+    def anchors(self, cost: dict[str, float]) -> frozenset[str]:
+        return frozenset({min(self.keys, key=lambda k: cost.get(k, 1.0))})
+
+    def show(self, top: bool = False) -> str:
+        return self.label
+
+
+@dataclass(frozen=True, slots=True)
+class Not(Node):
+    child: Node
+
+    def evaluate(self, doc: Document, hits: list[str]) -> bool:
+        return not self.child.evaluate(doc, [])
+
+    def positive(self) -> bool:
+        return False
+
+    def anchors(self, cost: dict[str, float]) -> None:
+        return None
+
+    def show(self, top: bool = False) -> str:
+        return "-" + self.child.show()
+
+
+@dataclass(frozen=True, slots=True)
+class And(Node):
+    children: tuple[Node, ...]
+
+    def evaluate(self, doc: Document, hits: list[str]) -> bool:
+        mark = len(hits)
+        for child in self.children:
+            if not child.evaluate(doc, hits):
+                del hits[mark:]
+                return False
+        return True
+
+    def positive(self) -> bool:
+        return any(c.positive() for c in self.children)
+
+    def anchors(self, cost: dict[str, float]) -> frozenset[str] | None:
+        best: frozenset[str] | None = None
+        best_cost = 0.0
+        for child in self.children:
+            found = child.anchors(cost)
+            if found is None:
+                continue
+            total = sum(cost.get(k, 1.0) for k in found)
+            if best is None or total < best_cost:
+                best, best_cost = found, total
+        return best
+
+    def show(self, top: bool = False) -> str:
+        text = " ".join(c.show() for c in self.children)
+        return text if top else f"({text})"
+
+
+@dataclass(frozen=True, slots=True)
+class Or(Node):
+    children: tuple[Node, ...]
+
+    def evaluate(self, doc: Document, hits: list[str]) -> bool:
+        found = False
+        for child in self.children:  # every branch, to name every matched term
+            found = child.evaluate(doc, hits) or found
+        return found
+
+    def positive(self) -> bool:
+        return all(c.positive() for c in self.children)
+
+    def anchors(self, cost: dict[str, float]) -> frozenset[str] | None:
+        keys: set[str] = set()
+        for child in self.children:
+            found = child.anchors(cost)
+            if found is None:
+                return None
+            keys |= found
+        return frozenset(keys)
+
+    def show(self, top: bool = False) -> str:
+        text = " OR ".join(c.show() for c in self.children)
+        return text if top else f"({text})"
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+_QUOTES_OPEN = "\"“”„‟″«"
+_QUOTES_CLOSE = "\"“”„‟″»"
+_MINUS = "-−–"
+_FIELD = re.compile(r"([A-Za-z]+):(?=\S)")
+_SAFE_DISPLAY = re.compile(r"[^\w\-'’./+#:]")
+
+
+@dataclass(slots=True)
+class _Token:
+    kind: str  # word, phrase, or, and, not, neg, lparen, rparen, title, end
+    text: str
+    pos: int
+
+
+def _lex(query: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    i, n = 0, len(query)
+    while i < n:
+        ch = query[i]
+        if ch.isspace():
+            i += 1
+        elif ch in "()":
+            tokens.append(_Token("lparen" if ch == "(" else "rparen", ch, i))
+            i += 1
+        elif ch in _QUOTES_OPEN:
+            end = next((j for j in range(i + 1, n) if query[j] in _QUOTES_CLOSE), -1)
+            if end < 0:
+                raise QueryError("this quote is never closed: add the closing \"",
+                                 query=query, position=i)
+            tokens.append(_Token("phrase", query[i + 1:end], i))
+            i = end + 1
+        elif ch in _MINUS:
+            nxt = query[i + 1] if i + 1 < n else ""
+            if not nxt or nxt.isspace() or nxt == ")":
+                raise QueryError("a - must be followed by the word or \"phrase\" to exclude",
+                                 query=query, position=i)
+            if nxt in _MINUS:
+                raise QueryError("one - is enough to exclude a word", query=query, position=i)
+            tokens.append(_Token("neg", ch, i))
+            i += 1
+        else:
+            j = i
+            while j < n and not query[j].isspace() and query[j] not in "()" + _QUOTES_OPEN:
+                j += 1
+            word = query[i:j]
+            field = _FIELD.match(query, i)
+            if field and field.end() <= j + 1:
+                if field.group(1).lower() != "title":
+                    raise QueryError(
+                        f"unknown field {field.group(1)}: (the only field is title:; put "
+                        "text with a colon in quotes)", query=query, position=i)
+                tokens.append(_Token("title", word[:6], i))
+                i += 6
+                continue
+            if word.lower() == "title:":
+                raise QueryError("title: needs a word, \"phrase\" or (group) right after it",
+                                 query=query, position=i)
+            kind = {"OR": "or", "AND": "and", "NOT": "not"}.get(word, "word")
+            tokens.append(_Token(kind, word, i))
+            i = j
+    tokens.append(_Token("end", "", n))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, query: str, analyzer: Analyzer) -> None:
+        self.query = query
+        self.analyzer = analyzer
+        self.tokens = _lex(query)
+        self.i = 0
+
+    def error(self, message: str, position: int) -> QueryError:
+        return QueryError(message, query=self.query, position=position)
+
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def parse(self) -> Node:
+        node = self.parse_or()
+        if self.tok.kind == "rparen":
+            raise self.error("this ) closes nothing: remove it or add a (", self.tok.pos)
+        assert self.tok.kind == "end"
+        return node
+
+    def parse_or(self) -> Node:
+        starts = [self.tok.pos]
+        branches = [self.parse_and()]
+        while self.tok.kind == "or":
+            op = self.tok
+            self.i += 1
+            if self.tok.kind in ("end", "rparen", "or"):
+                raise self.error("OR needs a word or \"phrase\" after it", op.pos)
+            starts.append(self.tok.pos)
+            branches.append(self.parse_and())
+        if len(branches) == 1:
+            return branches[0]
+        for branch, start in zip(branches, starts, strict=True):
+            if not branch.positive():
+                raise self.error(
+                    "each side of OR needs a word to look for, not only exclusions", start)
+        return Or(tuple(branches))
+
+    def parse_and(self) -> Node:
+        start = self.tok
+        items: list[Node] = []
+        while self.tok.kind not in ("end", "rparen", "or"):
+            if self.tok.kind == "and":
+                op = self.tok
+                self.i += 1
+                if not items or self.tok.kind in ("end", "rparen", "or", "and"):
+                    raise self.error("AND needs a word or \"phrase\" on both sides", op.pos)
+                continue
+            items.append(self.parse_unary())
+        if not items:
+            if start.kind == "or":
+                raise self.error("OR needs a word or \"phrase\" before it", start.pos)
+            if start.kind == "rparen":
+                raise self.error("empty parentheses: put words inside, or remove them",
+                                 start.pos)
+            raise self.error("nothing to look for: give a word or a \"phrase\"", start.pos)
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def parse_unary(self) -> Node:
+        tok = self.tok
+        if tok.kind in ("neg", "not"):
+            self.i += 1
+            if self.tok.kind in ("neg", "not"):
+                raise self.error("one exclusion is enough here", self.tok.pos)
+            if self.tok.kind in ("end", "rparen", "or", "and"):
+                raise self.error("NOT must be followed by the word or \"phrase\" to exclude",
+                                 tok.pos)
+            return Not(self.parse_primary(title_only=False))
+        return self.parse_primary(title_only=False)
+
+    def parse_primary(self, *, title_only: bool) -> Node:
+        tok = self.tok
+        self.i += 1
+        if tok.kind == "word":
+            return self.term(tok, exact=False, title_only=title_only)
+        if tok.kind == "phrase":
+            return self.term(tok, exact=True, title_only=title_only)
+        if tok.kind == "title":
+            if self.tok.kind in ("neg", "not"):
+                raise self.error("put the - before title: (-title:word)", self.tok.pos)
+            if self.tok.kind not in ("word", "phrase", "lparen", "title"):
+                raise self.error("title: needs a word, \"phrase\" or (group) right after it",
+                                 tok.pos)
+            return self.parse_primary(title_only=True)
+        if tok.kind == "lparen":
+            inner = self.parse_or()
+            if self.tok.kind != "rparen":
+                raise self.error("this ( is never closed: add a )", tok.pos)
+            self.i += 1
+            return _title_only(inner) if title_only else inner
+        if tok.kind == "rparen":
+            raise self.error("this ) closes nothing: remove it or add a (", tok.pos)
+        if tok.kind in ("or", "and"):
+            raise self.error(f"{tok.text} needs a word or \"phrase\" on both sides", tok.pos)
+        raise self.error("a word or \"phrase\" is missing here", tok.pos)
+
+    def term(self, tok: _Token, *, exact: bool, title_only: bool) -> Term:
+        parts = self.analyzer.words(tok.text)
+        if not parts:
+            what = "these quotes hold" if exact else f"{tok.text!r} has"
+            raise self.error(f"{what} no letters or digits to look for", tok.pos)
+        keys = tuple(self.analyzer.keys(p)[1 if exact else 0] for p in parts)
+        if exact:
+            display = '"' + " ".join(_SAFE_DISPLAY.sub(" ", tok.text).split()) + '"'
+        else:
+            display = _SAFE_DISPLAY.sub("", tok.text).strip("-'’./:+#") or " ".join(parts)
+        return Term(keys, display, title_only)
+
+
+def _title_only(node: Node) -> Node:
+    if isinstance(node, Term):
+        return Term(node.keys, node.display, True)
+    if isinstance(node, Not):
+        return Not(_title_only(node.child))
+    if isinstance(node, And):
+        return And(tuple(_title_only(c) for c in node.children))
+    if isinstance(node, Or):
+        return Or(tuple(_title_only(c) for c in node.children))
+    raise TypeError(node)
+
+
+# -- compiled queries -------------------------------------------------------------------------
+
+
+def _key_cost(key: str, stop_words: frozenset[str]) -> float:
+    """Guess how common a key is (lower = rarer): stop words worst, short words common."""
+    word = key.lstrip("=")
+    if word in stop_words:
+        return 100.0
+    rarity = 1.0 / (1 + min(len(word), 12))
+    return rarity * (0.9 if key.startswith("=") else 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledQuery:
+    """A parsed query, ready to match; ``text`` is what was typed, ``canonical`` the reading
+    with explicit parentheses (safe to show: words and operators only)."""
+
+    text: str
+    tree: Node
+    language: str
+    canonical: str
+    anchors: frozenset[str] = field(repr=False)
+    # a lone word: filed under its key, so being a candidate is a match (the common case)
+    simple: str | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        """Case-insensitive identity: two queries with one key match the same articles."""
+        return self.canonical.casefold()
+
+    def match(self, *, title: str, text: str) -> tuple[str, ...] | None:
+        """Matched terms (display form, in query order, no repeats) or None."""
+        return self.match_document(analyzer_for(self.language).analyze(title=title, text=text))
+
+    def match_document(self, doc: Document) -> tuple[str, ...] | None:
+        hits: list[str] = []
+        if not self.tree.evaluate(doc, hits):
+            return None
+        return tuple(dict.fromkeys(hits))
+
+
+def compile_query(text: str, *, language: str = "english",
+                  max_chars: int | None = MAX_QUERY_CHARS) -> CompiledQuery:
+    """Parse ``text``; :class:`QueryError` (with the position) when it is malformed."""
+    query = re.sub(r"\s+", " ", text or "").strip()
+    if not query:
+        raise QueryError(
+            "the query is empty: give words to look for, e.g. rocket launch -opinion",
+            query=query, position=0)
+    if max_chars is not None and len(query) > max_chars:
+        error = QueryError(
+            f"a query is at most {max_chars} characters (this one has {len(query)}): "
+            f"it is too long from “{query[max_chars - 20:max_chars]}” on", position=max_chars)
+        error.query = query
+        raise error
+    analyzer = analyzer_for(language)
+    tree = _Parser(query, analyzer).parse()
+    if not tree.positive():
+        raise QueryError(
+            "the query only excludes: add a word to look for (rocket -opinion)",
+            query=query, position=0)
+    cost: dict[str, float] = {}
+    for key in _all_keys(tree):
+        cost[key] = _key_cost(key, analyzer.stop_words)
+    anchors = tree.anchors(cost)
+    assert anchors, "a positive query always has anchors"
+    simple = (tree.label if isinstance(tree, Term) and len(tree.keys) == 1
+              and not tree.title_only else None)
+    return CompiledQuery(query, tree, language, tree.show(top=True), anchors, simple)
+
+
+def _all_keys(node: Node) -> Iterator[str]:
+    if isinstance(node, Term):
+        yield from node.keys
+    elif isinstance(node, Not):
+        yield from _all_keys(node.child)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from _all_keys(child)
+
+
+# -- many queries at once ---------------------------------------------------------------------
+
+
+class SubscriptionIndex:
+    """Matches one article against every registered query in time independent of their count.
+
+    Queries are filed under their anchor keys; an article's keys select the few that can
+    match, and only those are evaluated. Safe to use from a worker thread while the event loop
+    adds or removes queries (one lock; ``match`` holds it for a few milliseconds).
+    """
+
+    def __init__(self, *, language: str = "english") -> None:
+        self.language = language
+        self.analyzer = analyzer_for(language)
+        self._queries: dict[int, CompiledQuery] = {}
+        self._by_anchor: dict[str, dict[int, CompiledQuery]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._queries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._queries
+
+    def ids(self) -> set[int]:
+        with self._lock:
+            return set(self._queries)
+
+    def add(self, key: int, query: CompiledQuery) -> None:
+        if query.language != self.language:
+            raise ValueError(f"query language {query.language} is not {self.language}")
+        with self._lock:
+            self._discard(key)
+            self._queries[key] = query
+            for anchor in query.anchors:
+                self._by_anchor.setdefault(anchor, {})[key] = query
+
+    def add_many(self, items: Iterable[tuple[int, CompiledQuery]]) -> None:
+        for key, query in items:
+            self.add(key, query)
+
+    def discard(self, key: int) -> None:
+        with self._lock:
+            self._discard(key)
+
+    def _discard(self, key: int) -> None:
+        old = self._queries.pop(key, None)
+        if old is None:
+            return
+        for anchor in old.anchors:
+            bucket = self._by_anchor.get(anchor)
+            if bucket is not None:
+                bucket.pop(key, None)
+                if not bucket:
+                    del self._by_anchor[anchor]
+
+    def candidates(self, doc: Document) -> dict[int, CompiledQuery]:
+        found: dict[int, CompiledQuery] = {}
+        by_anchor = self._by_anchor
+        for key in doc.terms():
+            bucket = by_anchor.get(key)
+            if bucket:
+                found.update(bucket)
+        return found
+
+    def match(self, *, title: str, text: str) -> list[tuple[int, tuple[str, ...]]]:
+        """(query id, matched terms) for every query the article matches, by id."""
+        return self.match_document(self.analyzer.analyze(title=title, text=text))
+
+    def match_document(self, doc: Document) -> list[tuple[int, tuple[str, ...]]]:
+        out: list[tuple[int, tuple[str, ...]]] = []
+        with self._lock:
+            for key, query in self.candidates(doc).items():
+                if query.simple is not None:
+                    out.append((key, (query.simple,)))
+                    continue
+                terms = query.match_document(doc)
+                if terms is not None:
+                    out.append((key, terms))
+        out.sort()
+        return out
+
+
+__all__ = [
+    "MAX_QUERY_CHARS",
+    "Analyzer",
+    "CompiledQuery",
+    "Document",
+    "SubscriptionIndex",
+    "analyzer_for",
+    "compile_query",
+    "strip_markup",
+]
