@@ -296,19 +296,19 @@ class SlackAdapter:
         cached = self._admin_cache.get(user_id)
         if cached is not None and cached[1] > now:
             return cached[0]
+        ttl = self.config.admin_cache_seconds
         try:
             info = await self.client.users_info(user=user_id)
-        except SlackApiError as exc:
+        except (SlackApiError, *_NETWORK_ERRORS) as exc:
+            reason = _error_code(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
             log.warning("Slack: users.info failed for user %s (%s); treating as not an admin",
-                        user_id, _error_code(exc))
-            return False
-        except _NETWORK_ERRORS as exc:
-            log.warning("Slack: users.info failed for user %s (%s); treating as not an admin",
-                        user_id, type(exc).__name__)
+                        user_id, reason)
+            # remembered briefly too, so a missing users:read scope is not asked every time
+            self._admin_cache[user_id] = (False, now + min(ttl, 60.0))
             return False
         user = info.get("user") or {}
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-        self._admin_cache[user_id] = (admin, now + self.config.admin_cache_seconds)
+        self._admin_cache[user_id] = (admin, now + ttl)
         return admin
 
     # -- sending ------------------------------------------------------------------------

@@ -16,12 +16,13 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+import yaml
 from fakes.slack import APP_TOKEN, BOT_TOKEN, FakeSlack, check_message
 
 from adapters import select_adapters
 from adapters.slack_adapter import ADMIN_HINT, SlackAdapter
 from adapters.slack_blocks import MAX_BLOCKS, MAX_MESSAGE_CHARS, escape, render_reply
-from bot.config import Config, Secrets
+from bot.config import Config, Secrets, SlackConfig
 from bot.engine import BriefingEngine
 from bot.errors import ConfigError, DeliveryError
 from bot.models import Caller, Destination, Item, Reply, ReplyKind
@@ -406,8 +407,10 @@ async def test_admins_are_configured_users_and_workspace_admins_or_owners(
     assert not await http_adapter.is_admin("UUSER")
     assert not await http_adapter.is_admin("UUNKNOWN")  # users.info failed: not an admin
     assert not await http_adapter.is_admin("UUSER")
+    assert not await http_adapter.is_admin("UUNKNOWN")
     asked = [c.args["user"] for c in fake.calls_to("users.info")]
     assert asked.count("UUSER") == 1  # cached
+    assert asked.count("UUNKNOWN") == 1  # a failure is remembered briefly too
 
 
 async def test_command_caller_carries_admin_status_and_hint(
@@ -455,3 +458,13 @@ def test_one_item_bigger_than_a_message_is_split_between_its_blocks() -> None:
 def test_title_without_a_safe_url_is_not_linked() -> None:
     (message,) = render_reply(Reply(items=(make_item(1, url="javascript:alert(1)"),)))
     assert message.blocks[0]["text"]["text"] == "*Story number 1*"
+
+
+def test_manifest_declares_the_command_and_only_the_scopes_used() -> None:
+    path = Path(__file__).resolve().parent.parent / "adapters" / "slack_manifest.yaml"
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == SlackConfig().command
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "commands", "chat:write", "im:write", "users:read"}
+    assert manifest["settings"]["socket_mode_enabled"] is True
