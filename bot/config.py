@@ -60,8 +60,10 @@ class BriefConfig:
 @dataclass(frozen=True, slots=True)
 class FetchConfig:
     allow_private_networks: bool = False
+    # addresses or networks allowed even when private networks are not (an intranet server)
+    allowed_networks: tuple[str, ...] = ()
     max_bytes: int = _opt(5_000_000, min=1024, max=200_000_000)
-    timeout_seconds: float = _opt(20.0, min=1, max=600)
+    timeout_seconds: float = _opt(20.0, min=0.1, max=600)
     max_redirects: int = _opt(5, min=0, max=20)
     user_agent: str = "briefbot/0.1 (+https://github.com/briefbot/briefbot)"
     max_connections: int = _opt(20, min=1, max=1000)
@@ -75,6 +77,8 @@ class FeedsConfig:
     backlog_items: int = _opt(20, min=0, max=1000)
     min_content_chars: int = _opt(600, min=0, max=100_000)
     urls: tuple[str, ...] = ()
+    # an item whose page cannot be fetched is retried at this many polls, then given up
+    item_attempts: int = _opt(3, min=1, max=50)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,13 @@ class DigestConfig:
     max_items: int = _opt(10, min=1, max=100)
     grace_hours: float = _opt(3.0, min=0, max=24)
     empty_message: str = ""
+    summary_sentences: int = _opt(3, min=1, max=20)
+    cluster_similarity: float = _opt(0.35, min=0.05, max=1.0)
+    max_lookback_days: float = _opt(7.0, min=1, max=90)
+    lease_seconds: float = _opt(300.0, min=10, max=86_400)
+    retry_seconds: float = _opt(60.0, min=1, max=3600)
+    wake_interval_seconds: float = _opt(60.0, min=0.01, max=3600)
+    concurrency: int = _opt(8, min=1, max=256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +252,9 @@ def _check_cross(config: Config) -> None:
             f"[digest] default_timezone {config.digest.default_timezone!r} is not an IANA time "
             "zone (for example Europe/Berlin or America/New_York)"
         ) from exc
+    from bot.ingest.fetch import parse_networks
+
+    parse_networks(config.fetch.allowed_networks)
     from bot.summarize import ALGORITHMS
 
     if config.summarizer.algorithm not in ALGORITHMS:

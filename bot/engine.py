@@ -77,7 +77,12 @@ def install_features(engine: BriefingEngine) -> None:
 
     A feature module exposes ``install(engine)``; adding a feature is one line here.
     """
-    del engine  # no optional features are installed yet
+    from bot.ingest.intake import install as install_feeds  # here: bot.ingest imports bot.engine
+
+    install_feeds(engine)
+    from bot.scheduler import install as install_digests
+
+    install_digests(engine)
 
 
 class BriefingEngine:

@@ -17,7 +17,9 @@ from pathlib import Path
 import aiosqlite
 
 from bot.errors import SchemaTooNewError, StoreError
+from bot.store.alerts import AlertQueries
 from bot.store.articles import ArticleQueries
+from bot.store.digests import DigestQueries
 from bot.store.feeds import FeedQueries
 from bot.store.meta import MetaQueries
 
@@ -60,7 +62,7 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-class SQLiteStore(ArticleQueries, FeedQueries, MetaQueries):
+class SQLiteStore(ArticleQueries, FeedQueries, MetaQueries, DigestQueries, AlertQueries):
     """The embedded store: every feature's queries over one aiosqlite connection."""
 
 

@@ -1,0 +1,162 @@
+"""``/brief digest``: set, show, stop or post now this channel's daily digest.
+
+Forms::
+
+    /brief digest                              the setting, the next due time, why it is off
+    /brief digest 08:30 [Europe/Berlin] [weekdays|weekends|mon,wed,fri|mon-fri]
+    /brief digest off
+    /brief digest now                          post one here now (the next one starts after it)
+
+Times are ``8:30``, ``08:30``, ``8.30``, ``8h30`` on a 24-hour clock, or ``8am`` / ``5:45pm``;
+zones are IANA names, case-insensitive (``europe/berlin``); the zone and the days may come in
+either order. Changing or stopping the digest needs a channel admin.
+"""
+
+from __future__ import annotations
+
+from bot.commands.router import Context, verb
+from bot.digest import digest_now
+from bot.errors import DeliveryError, InputError
+from bot.models import Reply
+from bot.scheduler import (
+    DIGEST_USAGE,
+    DailyTime,
+    format_local,
+    looks_like_time,
+    next_occurrence,
+    parse_time,
+    parse_weekdays,
+    resolve_timezone,
+    weekdays_code,
+)
+
+USAGE = "/brief digest [HH:MM [zone] [weekdays] | off | now]"
+
+
+def parse_digest_args(words: list[str], *, default_timezone: str) -> DailyTime:
+    """``["8:30", "Europe/Berlin", "weekdays"]`` -> a DailyTime (InputError saying why not)."""
+    time_text, *rest = words
+    if not looks_like_time(time_text) and resolve_or_none(time_text):
+        raise InputError(f"Give the time first: `/brief digest 08:30 {time_text}`.")
+    hour, minute = parse_time(time_text)
+    zone: str | None = None
+    days: int | None = None
+    for word in rest:
+        mask = parse_weekdays(word)
+        if mask is not None:
+            days = mask if days is None else days | mask
+            continue
+        if zone is not None:
+            raise InputError(
+                f"`{word}` is neither a time zone nor days (weekdays, weekends, daily, "
+                f"mon,wed,fri, mon-fri). Example: `{DIGEST_USAGE}`."
+            )
+        zone = resolve_timezone(word)
+    return DailyTime(hour=hour, minute=minute, timezone=zone or default_timezone,
+                     weekdays=days if days is not None else 0b1111111)
+
+
+def resolve_or_none(text: str) -> str | None:
+    try:
+        return resolve_timezone(text)
+    except InputError:
+        return None
+
+
+@verb("digest", usage=USAGE, summary="this channel's daily digest: set, show, off, now")
+async def digest_verb(ctx: Context, args: str) -> Reply:
+    words = args.split()
+    first = words[0].lower() if words else ""
+    if not words:
+        return await _show(ctx)
+    if first in {"off", "stop", "disable"} and len(words) == 1:
+        return await _off(ctx)
+    if first == "now" and len(words) == 1:
+        return await _now(ctx)
+    if first in {"show", "status"} and len(words) == 1:
+        return await _show(ctx)
+    return await _set(ctx, words)
+
+
+async def _set(ctx: Context, words: list[str]) -> Reply:
+    channel = ctx.require_channel("set a daily digest")
+    ctx.require_admin("change this channel's digest")
+    engine = ctx.engine
+    rule = parse_digest_args(words, default_timezone=engine.config.digest.default_timezone)
+    now = engine.clock()
+    first = next_occurrence(rule, after=now)
+    await engine.store.set_digest_schedule(
+        platform=ctx.caller.platform, channel_id=channel, rule=rule, first=first,
+        by=ctx.caller.user_id, now=now,
+    )
+    return ctx.answer(
+        f"Digest set: {rule.describe()}. The next one is due "
+        f"{format_local(first.due_at, rule.zone)}. `/brief digest off` stops it."
+    )
+
+
+async def _off(ctx: Context) -> Reply:
+    channel = ctx.require_channel("stop the daily digest")
+    ctx.require_admin("change this channel's digest")
+    engine = ctx.engine
+    stopped = await engine.store.disable_digest(
+        platform=ctx.caller.platform, channel_id=channel,
+        reason=f"turned off by {ctx.caller.display_name or ctx.caller.user_id}",
+        by=ctx.caller.user_id, now=engine.clock(),
+    )
+    if not stopped:
+        return ctx.answer("This channel has no digest to stop.")
+    return ctx.answer("Digest off. `/brief digest 08:30` sets it again.")
+
+
+async def _show(ctx: Context) -> Reply:
+    channel = ctx.require_channel("see the daily digest")
+    store = ctx.engine.store
+    schedule = await store.get_digest_schedule(platform=ctx.caller.platform, channel_id=channel)
+    if schedule is None:
+        zone = ctx.engine.config.digest.default_timezone
+        return ctx.answer(
+            f"This channel has no daily digest. Set one with `/brief digest 08:30 {zone}` "
+            "(add `weekdays` for Monday to Friday)."
+        )
+    rule = schedule.rule
+    setting = (f"`/brief digest {rule.clock_text} {rule.timezone} "
+               f"{weekdays_code(rule.weekdays)}`")
+    last = await store.last_digest(platform=ctx.caller.platform, channel_id=channel)
+    last_line = ""
+    if last is not None and last.finished_at is not None and last.status == "sent":
+        last_line = (f" Last posted: {format_local(last.finished_at, rule.zone)}"
+                     f" ({last.items} {'story' if last.items == 1 else 'stories'}).")
+    if not schedule.enabled:
+        when = (f" since {format_local(schedule.disabled_at, rule.zone)}"
+                if schedule.disabled_at else "")
+        return ctx.answer(
+            f"This channel's digest is off{when}: {schedule.disabled_reason or 'turned off'}."
+            f" It was {rule.describe()}; {setting} turns it on again.{last_line}"
+        )
+    due = max(schedule.next_due_at, schedule.not_before or schedule.next_due_at)
+    pending = ""
+    if schedule.not_before is not None and schedule.not_before > schedule.next_due_at:
+        pending = " (retrying after a failed post)"
+    return ctx.answer(
+        f"Digest: {rule.describe()}. Next: {format_local(due, rule.zone)}{pending}."
+        f"{last_line}"
+    )
+
+
+async def _now(ctx: Context) -> Reply:
+    channel = ctx.require_channel("post a digest")
+    destination = ctx.caller.channel
+    assert destination is not None and destination.channel_id == channel
+    try:
+        reply, built = await digest_now(ctx.engine, destination=destination, post=True,
+                                        owner=f"now:{ctx.caller.user_id}")
+    except DeliveryError as exc:
+        return ctx.answer(f"Could not post the digest here: {exc}.")
+    if reply is None:
+        since = ""
+        if built.period_start is not None:
+            since = f" since {built.period_start.strftime('%Y-%m-%d %H:%M UTC')}"
+        return ctx.answer(f"Nothing new{since}: no digest posted.")
+    n = len(built.items)
+    return ctx.answer(f"Posted a digest here: {n} {'story' if n == 1 else 'stories'}.")

@@ -1,0 +1,490 @@
+"""Digest queries: schedules, and the run rows that make each digest post exactly once.
+
+A scheduled digest is claimed by inserting its ``(platform, channel_id, local_date)`` row in
+``digest_runs`` (UNIQUE) inside one immediate transaction, with a lease. The row is marked
+``sent`` only after the platform accepted the message. A ``claimed`` row whose lease has
+expired (the process died between claim and post) or a ``failed`` row whose retry time has
+come is claimed again; ``sent``, ``empty`` and ``skipped`` rows are final. The schedule row
+holds the next occurrence to handle and a ``not_before`` hint so a held or failing occurrence
+is not looked at again before its lease or retry time.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from bot.scheduler import DailyTime, Occurrence
+from bot.store.base import StoreBase, from_ts, to_ts
+
+_SCHEDULE_COLUMNS = (
+    "platform, channel_id, hour, minute, timezone, weekdays, enabled, disabled_reason,"
+    " disabled_at, next_local_date, next_due_at, not_before, updated_by, updated_at"
+)
+_FINAL = ("sent", "empty", "skipped")
+
+
+def _ts(value: float | None) -> datetime:
+    out = from_ts(value)
+    assert out is not None
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestSchedule:
+    platform: str
+    channel_id: str
+    hour: int
+    minute: int
+    timezone: str
+    weekdays: int
+    enabled: bool
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    next_local_date: date
+    next_due_at: datetime
+    not_before: datetime | None
+    updated_by: str | None
+    updated_at: datetime
+
+    @property
+    def rule(self) -> DailyTime:
+        return DailyTime(hour=self.hour, minute=self.minute, timezone=self.timezone,
+                         weekdays=self.weekdays)
+
+
+def _schedule(row: sqlite3.Row) -> DigestSchedule:
+    return DigestSchedule(
+        platform=row["platform"], channel_id=row["channel_id"], hour=row["hour"],
+        minute=row["minute"], timezone=row["timezone"], weekdays=row["weekdays"],
+        enabled=bool(row["enabled"]), disabled_reason=row["disabled_reason"],
+        disabled_at=from_ts(row["disabled_at"]),
+        next_local_date=date.fromisoformat(row["next_local_date"]),
+        next_due_at=_ts(row["next_due_at"]), not_before=from_ts(row["not_before"]),
+        updated_by=row["updated_by"], updated_at=_ts(row["updated_at"]),
+    )
+
+
+class ClaimState(enum.StrEnum):
+    WON = "won"        # this caller owns the occurrence: build and post it
+    HELD = "held"      # another process holds a live lease (or its retry time has not come)
+    DONE = "done"      # already sent, empty or skipped: the schedule moved on
+    STALE = "stale"    # the schedule changed (off, another time) since it was read
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LastDigest:
+    """The channel's latest digest that was sent (or found nothing new)."""
+
+    run_id: int
+    through_article_id: int | None
+    period_end: datetime | None
+    finished_at: datetime | None
+    items: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestClaim:
+    state: ClaimState
+    run_id: int | None = None
+    attempts: int = 0
+    last: LastDigest | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MissedDigest:
+    local_date: date
+    due_at: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestArticle:
+    """The columns of an article a digest shows (no article text: never re-summarised)."""
+
+    id: int
+    title: str
+    summary: tuple[str, ...]
+    url: str | None
+    source: str | None
+    published_at: datetime | None
+    ingested_at: datetime
+    feed_id: int | None
+
+    @property
+    def shown_at(self) -> datetime:
+        return self.published_at or self.ingested_at
+
+
+def _digest_article(row: sqlite3.Row) -> DigestArticle:
+    return DigestArticle(
+        id=row["id"], title=row["title"], summary=tuple(json.loads(row["summary"])),
+        url=row["url"], source=row["source"], published_at=from_ts(row["published_at"]),
+        ingested_at=_ts(row["ingested_at"]), feed_id=row["feed_id"],
+    )
+
+
+class DigestQueries(StoreBase):
+    # -- schedules ----------------------------------------------------------------------
+
+    async def set_digest_schedule(
+        self, *, platform: str, channel_id: str, rule: DailyTime, first: Occurrence,
+        by: str | None, now: datetime,
+    ) -> DigestSchedule:
+        """Create or replace the channel's schedule (enabled, due first at ``first``)."""
+        async with self.transaction() as db, db.execute(
+            "INSERT INTO digest_schedules (platform, channel_id, hour, minute, timezone,"
+            " weekdays, enabled, next_local_date, next_due_at, updated_by, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
+            " ON CONFLICT (platform, channel_id) DO UPDATE SET hour = excluded.hour,"
+            " minute = excluded.minute, timezone = excluded.timezone,"
+            " weekdays = excluded.weekdays, enabled = 1, disabled_reason = NULL,"
+            " disabled_at = NULL, next_local_date = excluded.next_local_date,"
+            " next_due_at = excluded.next_due_at, not_before = NULL,"
+            " updated_by = excluded.updated_by, updated_at = excluded.updated_at"
+            f" RETURNING {_SCHEDULE_COLUMNS}",
+            (platform, channel_id, rule.hour, rule.minute, rule.timezone, rule.weekdays,
+             first.local_date.isoformat(), to_ts(first.due_at), by, to_ts(now)),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return _schedule(row)
+
+    async def disable_digest(self, *, platform: str, channel_id: str, reason: str,
+                             by: str | None, now: datetime) -> bool:
+        """Turn the channel's digest off, keeping the setting; False when none was on."""
+        async with self.transaction() as db, db.execute(
+            "UPDATE digest_schedules SET enabled = 0, disabled_reason = ?, disabled_at = ?,"
+            " updated_by = ?, updated_at = ? WHERE platform = ? AND channel_id = ?"
+            " AND enabled = 1",
+            (reason, to_ts(now), by, to_ts(now), platform, channel_id),
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def get_digest_schedule(self, *, platform: str, channel_id: str
+                                  ) -> DigestSchedule | None:
+        row = await self._fetchone(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM digest_schedules"
+            " WHERE platform = ? AND channel_id = ?",
+            (platform, channel_id),
+        )
+        return None if row is None else _schedule(row)
+
+    async def due_digest_schedules(self, *, now: datetime, limit: int = 100_000
+                                   ) -> list[DigestSchedule]:
+        """Enabled schedules whose next occurrence is due and not held or backing off."""
+        ts = to_ts(now)
+        rows = await self._fetchall(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM digest_schedules"
+            " WHERE enabled = 1 AND next_due_at <= ? AND coalesce(not_before, 0) <= ?"
+            " ORDER BY next_due_at, platform, channel_id LIMIT ?",
+            (ts, ts, limit),
+        )
+        return [_schedule(r) for r in rows]
+
+    async def next_digest_wake(self) -> datetime | None:
+        """When the scheduler next has something to do (None: no enabled schedule)."""
+        row = await self._fetchone(
+            "SELECT min(max(next_due_at, coalesce(not_before, 0))) FROM digest_schedules"
+            " WHERE enabled = 1"
+        )
+        return None if row is None else from_ts(row[0])
+
+    async def count_digest_schedules(self) -> int:
+        row = await self._fetchone("SELECT count(*) FROM digest_schedules WHERE enabled = 1")
+        return int(row[0]) if row else 0
+
+    # -- runs: the exactly-once machinery ------------------------------------------------
+
+    async def last_digest(self, *, platform: str, channel_id: str) -> LastDigest | None:
+        row = await self._fetchone(
+            "SELECT id, through_article_id, period_end, finished_at, items, status"
+            " FROM digest_runs WHERE platform = ? AND channel_id = ?"
+            " AND status IN ('sent', 'empty') ORDER BY id DESC LIMIT 1",
+            (platform, channel_id),
+        )
+        return None if row is None else _last(row)
+
+    async def claim_digest(
+        self, *, platform: str, channel_id: str, local_date: date, due_at: datetime,
+        owner: str, now: datetime, lease_until: datetime,
+        next_local_date: date, next_due_at: datetime,
+    ) -> DigestClaim:
+        """Claim the occurrence ``local_date`` for ``owner`` until ``lease_until``.
+
+        Exactly one caller gets ``WON`` for an occurrence until it is finished, failed or its
+        lease expires, whatever the number of processes: the row is inserted (or taken over)
+        inside one immediate transaction. ``next_*`` is where the schedule moves when the
+        occurrence turns out to be done already.
+        """
+        day = local_date.isoformat()
+        async with self.transaction() as db:
+            async with db.execute(
+                "SELECT enabled, next_local_date FROM digest_schedules"
+                " WHERE platform = ? AND channel_id = ?",
+                (platform, channel_id),
+            ) as cur:
+                sched = await cur.fetchone()
+            if sched is None or not sched["enabled"] or sched["next_local_date"] != day:
+                return DigestClaim(state=ClaimState.STALE)
+            async with db.execute(
+                "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
+                " claimed_by, lease_until, attempts, created_at)"
+                " VALUES (?, ?, ?, ?, 'claimed', ?, ?, 1, ?)"
+                " ON CONFLICT (platform, channel_id, local_date) DO UPDATE SET"
+                " status = 'claimed', claimed_by = excluded.claimed_by,"
+                " lease_until = excluded.lease_until, attempts = digest_runs.attempts + 1"
+                " WHERE digest_runs.status IN ('claimed', 'failed')"
+                " AND coalesce(digest_runs.lease_until, 0) <= ?"
+                " RETURNING id, attempts",
+                (platform, channel_id, day, to_ts(due_at), owner, to_ts(lease_until),
+                 to_ts(now), to_ts(now)),
+            ) as cur:
+                won = await cur.fetchone()
+            if won is not None:
+                await db.execute(
+                    "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
+                    " AND channel_id = ?",
+                    (to_ts(lease_until), platform, channel_id),
+                )
+                async with db.execute(
+                    "SELECT id, through_article_id, period_end, finished_at, items, status"
+                    " FROM digest_runs WHERE platform = ? AND channel_id = ?"
+                    " AND status IN ('sent', 'empty') ORDER BY id DESC LIMIT 1",
+                    (platform, channel_id),
+                ) as cur:
+                    last = await cur.fetchone()
+                return DigestClaim(state=ClaimState.WON, run_id=won["id"],
+                                   attempts=won["attempts"],
+                                   last=None if last is None else _last(last))
+            async with db.execute(
+                "SELECT status, lease_until FROM digest_runs WHERE platform = ?"
+                " AND channel_id = ? AND local_date = ?",
+                (platform, channel_id, day),
+            ) as cur:
+                existing = await cur.fetchone()
+            assert existing is not None
+            if existing["status"] in _FINAL:
+                await db.execute(
+                    "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
+                    " not_before = NULL WHERE platform = ? AND channel_id = ?",
+                    (next_local_date.isoformat(), to_ts(next_due_at), platform, channel_id),
+                )
+                return DigestClaim(state=ClaimState.DONE)
+            await db.execute(
+                "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
+                " AND channel_id = ?",
+                (existing["lease_until"], platform, channel_id),
+            )
+            return DigestClaim(state=ClaimState.HELD)
+
+    async def finish_digest(
+        self, *, run_id: int, owner: str, sent: bool, period_start: datetime | None,
+        period_end: datetime, through_article_id: int, items: int, late: bool,
+        now: datetime,
+    ) -> bool:
+        """Record that run ``run_id`` was posted (``sent``) or had nothing to post, and move
+        its schedule to the next occurrence. False when ``owner`` had lost the claim."""
+        async with self.transaction() as db:
+            async with db.execute(
+                "UPDATE digest_runs SET status = ?, period_start = ?, period_end = ?,"
+                " through_article_id = ?, items = ?, late = ?, finished_at = ?,"
+                " lease_until = NULL, error = NULL"
+                " WHERE id = ? AND claimed_by = ? AND status = 'claimed'"
+                " RETURNING platform, channel_id, local_date",
+                ("sent" if sent else "empty", to_ts(period_start), to_ts(period_end),
+                 through_article_id, items, int(late), to_ts(now), run_id, owner),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return False
+            if row["local_date"] is not None:
+                await self._advance_schedule(row["platform"], row["channel_id"],
+                                             row["local_date"])
+            return True
+
+    async def _advance_schedule(self, platform: str, channel_id: str, local_date: str
+                                ) -> None:
+        """Move a schedule still pointing at ``local_date`` to its following occurrence."""
+        from bot.scheduler import following_occurrence
+
+        row = await self._fetchone(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM digest_schedules WHERE platform = ?"
+            " AND channel_id = ? AND next_local_date = ?",
+            (platform, channel_id, local_date),
+        )
+        if row is None:  # changed meanwhile (a new time was set): leave it alone
+            return
+        nxt = following_occurrence(_schedule(row).rule, date.fromisoformat(local_date))
+        await self._db.execute(
+            "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?, not_before = NULL"
+            " WHERE platform = ? AND channel_id = ? AND next_local_date = ?",
+            (nxt.local_date.isoformat(), to_ts(nxt.due_at), platform, channel_id, local_date),
+        )
+
+    async def fail_digest(self, *, run_id: int, owner: str, error: str, retry_at: datetime,
+                          now: datetime) -> None:
+        """A post failed for now: keep the occurrence, retry it from ``retry_at``."""
+        async with self.transaction() as db:
+            async with db.execute(
+                "UPDATE digest_runs SET status = 'failed', error = ?, lease_until = ?,"
+                " finished_at = ? WHERE id = ? AND claimed_by = ? AND status = 'claimed'"
+                " RETURNING platform, channel_id, local_date",
+                (error[:500], to_ts(retry_at), to_ts(now), run_id, owner),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is not None and row["local_date"] is not None:
+                await db.execute(
+                    "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
+                    " AND channel_id = ? AND next_local_date = ?",
+                    (to_ts(retry_at), row["platform"], row["channel_id"], row["local_date"]),
+                )
+
+    async def disable_digest_after_failure(
+        self, *, run_id: int, owner: str, platform: str, channel_id: str, reason: str,
+        now: datetime,
+    ) -> None:
+        """The platform refused the channel for good: stop its digest, keep why."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE digest_runs SET status = 'failed', error = ?, lease_until = NULL,"
+                " finished_at = ? WHERE id = ? AND claimed_by = ?",
+                (reason[:500], to_ts(now), run_id, owner),
+            )
+            await db.execute(
+                "UPDATE digest_schedules SET enabled = 0, disabled_reason = ?,"
+                " disabled_at = ?, not_before = NULL, updated_by = NULL, updated_at = ?"
+                " WHERE platform = ? AND channel_id = ?",
+                (f"the platform refused the digest: {reason}"[:500], to_ts(now), to_ts(now),
+                 platform, channel_id),
+            )
+
+    async def skip_digests(
+        self, *, platform: str, channel_id: str, expected_local_date: date,
+        local_dates: Sequence[tuple[date, datetime]], reason: str,
+        next_local_date: date, next_due_at: datetime, now: datetime,
+    ) -> bool:
+        """Record occurrences missed past their grace period and move the schedule to
+        ``next_local_date``. False when the schedule no longer points at
+        ``expected_local_date`` (another process or a command changed it)."""
+        async with self.transaction() as db:
+            async with db.execute(
+                "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
+                " not_before = NULL WHERE platform = ? AND channel_id = ?"
+                " AND next_local_date = ? AND enabled = 1",
+                (next_local_date.isoformat(), to_ts(next_due_at), platform, channel_id,
+                 expected_local_date.isoformat()),
+            ) as cur:
+                if cur.rowcount == 0:
+                    return False
+            for day, due in local_dates:
+                # A crashed or failing claim past its grace keeps its error as the reason.
+                await db.execute(
+                    "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
+                    " error, created_at, finished_at) VALUES (?, ?, ?, ?, 'skipped', ?, ?, ?)"
+                    " ON CONFLICT (platform, channel_id, local_date) DO UPDATE SET"
+                    " status = 'skipped', lease_until = NULL, finished_at = excluded.finished_at,"
+                    " error = coalesce(digest_runs.error, excluded.error)"
+                    " WHERE digest_runs.status IN ('claimed', 'failed')"
+                    " AND coalesce(digest_runs.lease_until, 0) <= ?",
+                    (platform, channel_id, day.isoformat(), to_ts(due), reason, to_ts(now),
+                     to_ts(now), to_ts(now)),
+                )
+            return True
+
+    async def missed_digests(self, *, platform: str, channel_id: str,
+                             after_run_id: int | None) -> list[MissedDigest]:
+        """Occurrences skipped since the run ``after_run_id`` (the last one posted)."""
+        rows = await self._fetchall(
+            "SELECT local_date, due_at, error FROM digest_runs WHERE platform = ?"
+            " AND channel_id = ? AND status = 'skipped' AND id > ? ORDER BY local_date",
+            (platform, channel_id, after_run_id or 0),
+        )
+        return [MissedDigest(local_date=date.fromisoformat(r["local_date"]),
+                             due_at=from_ts(r["due_at"]), error=r["error"]) for r in rows]
+
+    async def start_manual_digest(self, *, platform: str, channel_id: str, owner: str,
+                                  now: datetime) -> tuple[int, LastDigest | None]:
+        """A run for ``/brief digest now`` (no local date: it never blocks the schedule)."""
+        async with self.transaction() as db:
+            async with db.execute(
+                "INSERT INTO digest_runs (platform, channel_id, status, claimed_by,"
+                " attempts, created_at) VALUES (?, ?, 'claimed', ?, 1, ?) RETURNING id",
+                (platform, channel_id, owner, to_ts(now)),
+            ) as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            async with db.execute(
+                "SELECT id, through_article_id, period_end, finished_at, items, status"
+                " FROM digest_runs WHERE platform = ? AND channel_id = ?"
+                " AND status IN ('sent', 'empty') ORDER BY id DESC LIMIT 1",
+                (platform, channel_id),
+            ) as cur:
+                last = await cur.fetchone()
+        return int(row["id"]), None if last is None else _last(last)
+
+    async def abandon_manual_digest(self, *, run_id: int, error: str, now: datetime) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE digest_runs SET status = 'failed', error = ?, finished_at = ?"
+                " WHERE id = ? AND local_date IS NULL AND status = 'claimed'",
+                (error[:500], to_ts(now), run_id),
+            )
+
+    # -- the articles a digest draws on --------------------------------------------------
+
+    async def article_id_watermark(self, *, since: datetime) -> int:
+        """The largest id below every article ingested after ``since``."""
+        row = await self._fetchone(
+            "SELECT coalesce((SELECT min(id) FROM articles WHERE ingested_at > ?),"
+            " (SELECT coalesce(max(id), 0) + 1 FROM articles)) - 1",
+            (to_ts(since),),
+        )
+        return int(row[0]) if row else 0
+
+    async def max_article_id(self) -> int:
+        row = await self._fetchone("SELECT coalesce(max(id), 0) FROM articles")
+        return int(row[0]) if row else 0
+
+    async def digest_articles(
+        self, *, after_id: int, through_id: int, feed_ids: Sequence[int] | None = None,
+        limit: int = 100_000,
+    ) -> list[DigestArticle]:
+        """Articles with ``after_id < id <= through_id`` (ids grow with each insert, so this
+        is "stored since"), only from ``feed_ids`` if given; oldest first."""
+        params: list[object] = [after_id, through_id]
+        where = "id > ? AND id <= ?"
+        if feed_ids is not None:
+            where += f" AND feed_id IN ({', '.join('?' * len(feed_ids))})"
+            params.extend(feed_ids)
+        params.append(limit)
+        rows = await self._fetchall(
+            "SELECT id, title, summary, url, source, published_at, ingested_at, feed_id"
+            f" FROM articles WHERE {where} ORDER BY id LIMIT ?",
+            params,
+        )
+        return [_digest_article(r) for r in rows]
+
+
+def _last(row: sqlite3.Row) -> LastDigest:
+    return LastDigest(
+        run_id=row["id"], through_article_id=row["through_article_id"],
+        period_end=from_ts(row["period_end"]), finished_at=from_ts(row["finished_at"]),
+        items=row["items"] or 0, status=row["status"],
+    )
+
+
+__all__ = [
+    "ClaimState",
+    "DigestArticle",
+    "DigestClaim",
+    "DigestQueries",
+    "DigestSchedule",
+    "LastDigest",
+    "MissedDigest",
+]
