@@ -1,0 +1,340 @@
+"""Subscription and alert queries (migration 0003).
+
+The "alert once" rule is the UNIQUE (subscription_id, article_id) constraint: recording an
+alert twice (a restart, a re-ingest, two processes) inserts nothing the second time. Delivery
+is claimed atomically: a claim pushes ``next_attempt_at`` forward by a lease inside one
+immediate transaction, so two dispatchers never send the same alert, and a process that dies
+mid-delivery only delays it until the lease runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from bot.models import Article, Destination
+from bot.store.articles import _COLUMNS as _ARTICLE_COLUMNS
+from bot.store.articles import article_from_row
+from bot.store.base import StoreBase, from_ts, to_ts
+
+OwnerKind = Literal["user", "channel"]
+AddStatus = Literal["added", "duplicate", "limit"]
+
+_SUB_COLUMNS = ("id, platform, owner_kind, owner_id, created_by, query, query_key, language,"
+                " created_at")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscription:
+    """A stored query and whom its alerts go to."""
+
+    id: int
+    platform: str
+    owner_kind: OwnerKind
+    owner_id: str
+    created_by: str
+    query: str
+    query_key: str
+    language: str
+    created_at: datetime
+
+    @property
+    def destination(self) -> Destination:
+        if self.owner_kind == "user":
+            return Destination(platform=self.platform, user_id=self.owner_id)
+        return Destination(platform=self.platform, channel_id=self.owner_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedAlert:
+    id: int
+    subscription_id: int
+    query: str
+    article: Article
+    matched: tuple[str, ...]
+    attempts: int  # including the delivery now under way
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertBatch:
+    """Alerts claimed for one destination: delivered as one message."""
+
+    destination: Destination
+    alerts: tuple[ClaimedAlert, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertStats:
+    sent: int = 0
+    pending: int = 0
+    failed: int = 0
+    skipped: int = 0
+    last_sent_at: datetime | None = None
+
+
+def _subscription(row: sqlite3.Row) -> Subscription:
+    created = from_ts(row["created_at"])
+    assert created is not None
+    return Subscription(
+        id=row["id"], platform=row["platform"], owner_kind=row["owner_kind"],
+        owner_id=row["owner_id"], created_by=row["created_by"], query=row["query"],
+        query_key=row["query_key"], language=row["language"], created_at=created,
+    )
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class AlertQueries(StoreBase):
+    # -- subscriptions -----------------------------------------------------------------------
+
+    async def add_subscription(
+        self, *, platform: str, owner_kind: OwnerKind, owner_id: str, created_by: str,
+        query: str, query_key: str, language: str, now: datetime, limit: int,
+    ) -> tuple[AddStatus, Subscription | None]:
+        """Store a subscription unless the owner holds ``limit`` already or this very query.
+
+        Returns ("added", new) or ("duplicate", existing) or ("limit", None); the count and
+        the insert happen in one immediate transaction, so the limit holds under races.
+        """
+        async with self.transaction() as db:
+            async with db.execute(
+                f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE platform = ? AND owner_kind = ?"
+                " AND owner_id = ? AND query_key = ?",
+                (platform, owner_kind, owner_id, query_key),
+            ) as cur:
+                existing = await cur.fetchone()
+            if existing is not None:
+                return "duplicate", _subscription(existing)
+            async with db.execute(
+                "SELECT count(*) FROM subscriptions WHERE platform = ? AND owner_kind = ?"
+                " AND owner_id = ?",
+                (platform, owner_kind, owner_id),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is not None and int(row[0]) >= limit:
+                return "limit", None
+            async with db.execute(
+                "INSERT INTO subscriptions (platform, owner_kind, owner_id, created_by, query,"
+                " query_key, language, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                f" RETURNING {_SUB_COLUMNS}",
+                (platform, owner_kind, owner_id, created_by, query, query_key, language,
+                 to_ts(now)),
+            ) as cur:
+                created = await cur.fetchone()
+        assert created is not None
+        return "added", _subscription(created)
+
+    async def get_subscription(self, subscription_id: int) -> Subscription | None:
+        row = await self._fetchone(
+            f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE id = ?", (subscription_id,))
+        return None if row is None else _subscription(row)
+
+    async def delete_subscription(self, subscription_id: int) -> bool:
+        """Remove a subscription and its alerts (pending ones are never sent)."""
+        async with self.transaction() as db, db.execute(
+            "DELETE FROM subscriptions WHERE id = ?", (subscription_id,)
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def subscriptions_of(
+        self, *, platform: str, owner_kind: OwnerKind, owner_id: str
+    ) -> list[Subscription]:
+        rows = await self._fetchall(
+            f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE platform = ? AND owner_kind = ?"
+            " AND owner_id = ? ORDER BY id",
+            (platform, owner_kind, owner_id),
+        )
+        return [_subscription(r) for r in rows]
+
+    async def channel_subscription_queries(self, *, platform: str, channel_id: str) -> list[str]:
+        """The queries a channel subscribed to (the digest ranks what the channel cares about)."""
+        rows = await self._fetchall(
+            "SELECT query FROM subscriptions WHERE platform = ? AND owner_kind = 'channel'"
+            " AND owner_id = ? ORDER BY id",
+            (platform, channel_id),
+        )
+        return [str(r[0]) for r in rows]
+
+    async def subscriptions_after(self, after_id: int, *, limit: int = 10_000
+                                  ) -> list[Subscription]:
+        """Subscriptions with an id above ``after_id``, by id (loading the index in pages)."""
+        rows = await self._fetchall(
+            f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return [_subscription(r) for r in rows]
+
+    async def subscription_ids(self) -> set[int]:
+        rows = await self._fetchall("SELECT id FROM subscriptions")
+        return {int(r[0]) for r in rows}
+
+    async def subscriptions_signature(self) -> tuple[int, int]:
+        """(count, highest id): changes whenever any process adds or removes a subscription."""
+        row = await self._fetchone("SELECT count(*), coalesce(max(id), 0) FROM subscriptions")
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    # -- alerts ------------------------------------------------------------------------------
+
+    async def record_alerts(
+        self, *, article_id: int, matches: Sequence[tuple[int, Sequence[str]]],
+        now: datetime, due: datetime,
+    ) -> int:
+        """Record one pending alert per (subscription, article) never recorded before.
+
+        Returns how many are new. A subscription deleted meanwhile is skipped.
+        """
+        if not matches:
+            return 0
+        created = 0
+        async with self.transaction() as db:
+            for subscription_id, terms in matches:
+                async with db.execute(
+                    "INSERT INTO alerts (subscription_id, article_id, matched, created_at,"
+                    " next_attempt_at) SELECT id, ?, ?, ?, ? FROM subscriptions WHERE id = ?"
+                    " ON CONFLICT (subscription_id, article_id) DO NOTHING",
+                    (article_id, json.dumps(list(terms), ensure_ascii=False), to_ts(now),
+                     to_ts(due), subscription_id),
+                ) as cur:
+                    created += max(cur.rowcount, 0)
+        return created
+
+    async def claim_due_alerts(
+        self, *, now: datetime, window_seconds: float, lease_seconds: float,
+        max_per_destination: int, max_destinations: int = 50,
+    ) -> list[AlertBatch]:
+        """Claim due alerts, grouped by destination, in one immediate transaction.
+
+        A destination is due when one of its pending alerts is; its batch takes every pending
+        alert that falls due within ``window_seconds`` from now (those recorded in the batching
+        window), oldest first, at most ``max_per_destination``. Claimed alerts get one more
+        attempt and are leased: not due again before ``lease_seconds``.
+        """
+        t = to_ts(now)
+        assert t is not None
+        claimed: list[tuple[Destination, list[int]]] = []
+        async with self.transaction() as db:
+            async with db.execute(
+                "SELECT s.platform, s.owner_kind, s.owner_id FROM alerts a"
+                " JOIN subscriptions s ON s.id = a.subscription_id"
+                " WHERE a.state = 'pending' AND a.next_attempt_at <= ?"
+                " GROUP BY s.platform, s.owner_kind, s.owner_id"
+                " ORDER BY min(a.next_attempt_at) LIMIT ?",
+                (t, max_destinations),
+            ) as cur:
+                owners = list(await cur.fetchall())
+            for platform, owner_kind, owner_id in owners:
+                async with db.execute(
+                    "SELECT a.id FROM alerts a JOIN subscriptions s ON s.id = a.subscription_id"
+                    " WHERE s.platform = ? AND s.owner_kind = ? AND s.owner_id = ?"
+                    " AND a.state = 'pending' AND a.next_attempt_at <= ?"
+                    " ORDER BY a.created_at, a.id LIMIT ?",
+                    (platform, owner_kind, owner_id, t + window_seconds, max_per_destination),
+                ) as cur:
+                    ids = [int(r[0]) for r in await cur.fetchall()]
+                await db.execute(
+                    "UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ?"
+                    f" WHERE id IN ({_marks(len(ids))})",
+                    (t + lease_seconds, *ids),
+                )
+                destination = (Destination(platform=platform, user_id=owner_id)
+                               if owner_kind == "user"
+                               else Destination(platform=platform, channel_id=owner_id))
+                claimed.append((destination, ids))
+        batches = []
+        for destination, ids in claimed:
+            batches.append(AlertBatch(destination=destination,
+                                      alerts=tuple(await self._claimed(ids))))
+        return batches
+
+    async def _claimed(self, ids: Sequence[int]) -> list[ClaimedAlert]:
+        columns = ", ".join(f"r.{c.strip()}" for c in _ARTICLE_COLUMNS.split(","))
+        rows = await self._fetchall(
+            f"SELECT a.id AS alert_id, a.subscription_id, a.matched, a.attempts, s.query,"
+            f" {columns} FROM alerts a JOIN subscriptions s ON s.id = a.subscription_id"
+            f" JOIN articles r ON r.id = a.article_id WHERE a.id IN ({_marks(len(ids))})"
+            " ORDER BY coalesce(r.published_at, r.ingested_at), a.id",
+            ids,
+        )
+        return [
+            ClaimedAlert(
+                id=row["alert_id"], subscription_id=row["subscription_id"], query=row["query"],
+                article=article_from_row(row), matched=tuple(json.loads(row["matched"])),
+                attempts=row["attempts"],
+            )
+            for row in rows
+        ]
+
+    async def mark_alerts_sent(self, ids: Sequence[int], *, now: datetime) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE alerts SET state = 'sent', sent_at = ?, last_error = NULL"
+                f" WHERE id IN ({_marks(len(ids))})",
+                (to_ts(now), *ids),
+            )
+
+    async def mark_alerts_retry(
+        self, ids: Sequence[int], *, error: str, now: datetime, base_seconds: float,
+        max_seconds: float, max_attempts: int,
+    ) -> None:
+        """After a failed delivery: due again after base * 2^(attempts-1) seconds (at most
+        ``max_seconds``), or ``failed`` once ``max_attempts`` deliveries were tried."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE alerts SET last_error = ?,"
+                " state = CASE WHEN attempts >= ? THEN 'failed' ELSE 'pending' END,"
+                " next_attempt_at = ? + min(?, ? * (1 << min(attempts - 1, 30)))"
+                f" WHERE id IN ({_marks(len(ids))}) AND state = 'pending'",
+                (error[:500], max_attempts, to_ts(now), max_seconds, base_seconds, *ids),
+            )
+
+    async def mark_alerts_skipped(self, ids: Sequence[int], *, error: str) -> None:
+        """The destination refused for good (DMs closed, channel gone): never retried."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE alerts SET state = 'skipped', last_error = ?"
+                f" WHERE id IN ({_marks(len(ids))})",
+                (error[:500], *ids),
+            )
+
+    async def next_alert_due(self) -> datetime | None:
+        row = await self._fetchone(
+            "SELECT min(next_attempt_at) FROM alerts WHERE state = 'pending'")
+        return None if row is None else from_ts(row[0])
+
+    async def alert_stats(self, subscription_ids: Sequence[int]) -> dict[int, AlertStats]:
+        if not subscription_ids:
+            return {}
+        rows = await self._fetchall(
+            "SELECT subscription_id, sum(state = 'sent'), sum(state = 'pending'),"
+            " sum(state = 'failed'), sum(state = 'skipped'), max(sent_at) FROM alerts"
+            f" WHERE subscription_id IN ({_marks(len(subscription_ids))})"
+            " GROUP BY subscription_id",
+            subscription_ids,
+        )
+        return {
+            int(r[0]): AlertStats(sent=r[1], pending=r[2], failed=r[3], skipped=r[4],
+                                  last_sent_at=from_ts(r[5]))
+            for r in rows
+        }
+
+    async def alert_states(self, *, article_id: int) -> list[tuple[int, str]]:
+        """(subscription id, state) of the alerts recorded for one article."""
+        rows = await self._fetchall(
+            "SELECT subscription_id, state FROM alerts WHERE article_id = ?"
+            " ORDER BY subscription_id", (article_id,))
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def newest_articles(self, *, limit: int, offset: int = 0) -> list[Article]:
+        """Stored articles, newest first, a page at a time (``/brief alerts test``)."""
+        rows = await self._fetchall(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles"
+            " ORDER BY coalesce(published_at, ingested_at) DESC, id DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return [article_from_row(r) for r in rows]
