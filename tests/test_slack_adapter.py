@@ -468,3 +468,46 @@ def test_manifest_declares_the_command_and_only_the_scopes_used() -> None:
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "commands", "chat:write", "im:write", "users:read"}
     assert manifest["settings"]["socket_mode_enabled"] is True
+
+
+# -- the real `briefbot run` process --------------------------------------------------------
+
+
+async def test_briefbot_run_serves_slack_in_socket_mode_and_stops_on_sigterm(
+        tmp_path: Path, fake: FakeSlack, sample_path: Path) -> None:
+    import os
+    import signal
+    import sys
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[slack]\napi_base_url = "{fake.api_url}"\n', encoding="utf-8")
+    db = tmp_path / "run.db"
+    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN,
+           "SLACK_SIGNING_SECRET": "", "DISCORD_TOKEN": ""}
+    ingest = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(db), "ingest",
+        str(sample_path), env=env, stdout=asyncio.subprocess.DEVNULL)
+    assert await ingest.wait() == 0
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(db), "run",
+        env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        await fake.wait_for(lambda: fake.connected, within=60)
+        ack = await fake.push({"envelope_id": "run-1", "type": "slash_commands",
+                               "payload": command_form(fake, "rocket public", response="run")})
+        assert ack["envelope_id"] == "run-1"
+        answer = (await fake.wait_for(lambda: fake.responses, within=30))[0]
+        assert answer.args["response_type"] == "in_channel"
+        assert "Briefing on “rocket”" in answer.blocks[0]["text"]["text"]
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    log = err.decode()
+    assert proc.returncode == 0, log
+    assert "Socket Mode connected" in log
+    assert "Traceback" not in log
+    assert BOT_TOKEN not in log and APP_TOKEN not in log

@@ -79,6 +79,11 @@ class FakeSlack:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
 
+    @property
+    def connected(self) -> bool:
+        """An app holds a Socket Mode connection."""
+        return bool(self._sockets)
+
     def response_url(self, name: str = "1") -> str:
         return f"http://127.0.0.1:{self.port}/resp/{name}"
 
