@@ -62,6 +62,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("brief", help="answer exactly as /brief TEXT would in chat")
     p.add_argument("text", nargs="*", metavar="TEXT")
 
+    p = sub.add_parser("feeds", help="list feeds with their health; add or remove one")
+    p.add_argument("action", nargs="?", default="list", choices=("list", "add", "remove"))
+    p.add_argument("target", nargs="?", metavar="URL|ID", help="feed URL (add) or id/URL (remove)")
+
+    sub.add_parser("poll", help="poll every feed once and report what came in")
+
     sub.add_parser("run", help="start the bot (Slack/Discord when tokens are set, else console)")
     return parser
 
@@ -209,6 +215,30 @@ async def cmd_brief(args: argparse.Namespace, engine: BriefingEngine) -> int:
     return EXIT_USER if reply.is_error else 0
 
 
+async def cmd_feeds(args: argparse.Namespace, engine: BriefingEngine) -> int:
+    # no channel: a feed added here is polled for everyone, not tied to the console channel
+    caller = Caller(platform="console", user_id="console", is_admin=True)
+    text = f"feeds {args.action} {args.target or ''}".strip()
+    reply = await engine.handle_command(text, caller)
+    print(render_text(reply))
+    return EXIT_USER if reply.is_error else 0
+
+
+async def cmd_poll(args: argparse.Namespace, engine: BriefingEngine) -> int:
+    from bot.ingest.intake import poll_every_feed_once
+
+    reports = await poll_every_feed_once(engine)
+    if not reports:
+        print("No feeds to poll. Add one with `briefbot feeds add URL`.")
+    for r in reports:
+        print(f"#{r.feed_id} {r.feed_name}: {r.summary()}")
+        for article in r.new:
+            print(f"  {article.id}\t{article.title}")
+        for line in r.skipped:
+            print(f"  skipped: {line}")
+    return EXIT_USER if any(r.error for r in reports) else 0
+
+
 async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
     from adapters import select_adapters
 
@@ -241,7 +271,8 @@ async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
     return EXIT_ERROR if failed else 0
 
 
-ENGINE_COMMANDS = {"ingest": cmd_ingest, "brief": cmd_brief, "run": cmd_run}
+ENGINE_COMMANDS = {"ingest": cmd_ingest, "brief": cmd_brief, "run": cmd_run,
+                   "feeds": cmd_feeds, "poll": cmd_poll}
 
 
 async def _with_engine(args: argparse.Namespace, config: Config) -> int:

@@ -1,8 +1,71 @@
-"""Feed queries. The intake feature owns this module and extends it."""
+"""Feed queries: feeds with their health, the channels that follow them, the items seen.
+
+Polling is claimed atomically (:meth:`FeedQueries.claim_due_feeds` moves ``next_poll_at`` out
+to a lease in the same transaction that selects the feed), so two bot processes never poll
+one feed at once; items are recorded under ``PRIMARY KEY (feed_id, item_key)``.
+"""
 
 from __future__ import annotations
 
-from bot.store.base import StoreBase
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.models import Article
+from bot.store.articles import _COLUMNS, article_from_row
+from bot.store.base import StoreBase, from_ts, to_ts
+
+_FEED_COLUMNS = (
+    "id, url, title, added_at, site_url, etag, last_modified, primed, next_poll_at,"
+    " last_polled_at, last_success_at, last_error, last_error_at, consecutive_failures,"
+    " last_result"
+)
+KNOWN_STATUSES = ("stored", "backlog", "skipped", "failed")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Feed:
+    id: int
+    url: str
+    title: str | None
+    added_at: datetime
+    site_url: str | None
+    etag: str | None
+    last_modified: str | None
+    primed: bool
+    next_poll_at: datetime
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    last_result: str | None
+
+    @property
+    def name(self) -> str:
+        return self.title or self.url
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeenItem:
+    status: str
+    attempts: int
+    article_id: int | None
+
+
+def feed_from_row(row: sqlite3.Row) -> Feed:
+    added, next_poll = from_ts(row["added_at"]), from_ts(row["next_poll_at"])
+    assert added is not None and next_poll is not None
+    return Feed(
+        id=row["id"], url=row["url"], title=row["title"], added_at=added,
+        site_url=row["site_url"], etag=row["etag"], last_modified=row["last_modified"],
+        primed=bool(row["primed"]), next_poll_at=next_poll,
+        last_polled_at=from_ts(row["last_polled_at"]),
+        last_success_at=from_ts(row["last_success_at"]),
+        last_error=row["last_error"], last_error_at=from_ts(row["last_error_at"]),
+        consecutive_failures=row["consecutive_failures"], last_result=row["last_result"],
+    )
 
 
 class FeedQueries(StoreBase):
@@ -14,3 +77,173 @@ class FeedQueries(StoreBase):
             (platform, channel_id),
         )
         return [int(r[0]) for r in rows]
+
+    # -- feeds ----------------------------------------------------------------------------
+
+    async def add_feed(self, url: str, *, now: datetime, next_poll_at: datetime,
+                       title: str | None = None) -> tuple[Feed, bool]:
+        """The feed for ``url``, created if new; (feed, created)."""
+        async with self.transaction() as db:
+            async with db.execute(
+                "INSERT INTO feeds (url, title, added_at, next_poll_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (url) DO NOTHING RETURNING " + _FEED_COLUMNS,
+                (url, title, to_ts(now), to_ts(next_poll_at)),
+            ) as cur:
+                row = await cur.fetchone()
+            created = row is not None
+            if row is None:
+                async with db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE url = ?",
+                                      (url,)) as cur:
+                    row = await cur.fetchone()
+        assert row is not None
+        return feed_from_row(row), created
+
+    async def link_channel_feed(self, *, platform: str, channel_id: str, feed_id: int) -> bool:
+        """Let a channel follow a feed; False if it already did."""
+        async with self.transaction() as db, db.execute(
+            "INSERT INTO channel_feeds (platform, channel_id, feed_id) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING", (platform, channel_id, feed_id),
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def get_feed(self, feed_id: int) -> Feed | None:
+        row = await self._fetchone(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE id = ?", (feed_id,))
+        return None if row is None else feed_from_row(row)
+
+    async def find_feed(self, url: str) -> Feed | None:
+        row = await self._fetchone(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE url = ?", (url,))
+        return None if row is None else feed_from_row(row)
+
+    async def list_feeds(self) -> list[Feed]:
+        rows = await self._fetchall(f"SELECT {_FEED_COLUMNS} FROM feeds ORDER BY id")
+        return [feed_from_row(r) for r in rows]
+
+    async def remove_feed(self, feed_id: int) -> bool:
+        """Stop polling a feed (its articles stay); False if there was no such feed."""
+        async with self.transaction() as db, db.execute(
+            "DELETE FROM feeds WHERE id = ?", (feed_id,)
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def claim_due_feeds(self, *, now: datetime, lease_until: datetime,
+                              limit: int = 10_000, all_feeds: bool = False) -> list[Feed]:
+        """Feeds due at ``now`` (every feed with ``all_feeds``), claimed until ``lease_until``.
+
+        The claim is the move of ``next_poll_at`` to the lease, in one transaction: another
+        process sees the feed as not due. A process that dies mid-poll loses the claim when
+        the lease runs out.
+        """
+        where = "1" if all_feeds else "next_poll_at <= ?"
+        params: list[object] = [] if all_feeds else [to_ts(now)]
+        async with self.transaction() as db:
+            async with db.execute(
+                f"SELECT {_FEED_COLUMNS} FROM feeds WHERE {where}"
+                " ORDER BY next_poll_at, id LIMIT ?", (*params, limit),
+            ) as cur:
+                rows = list(await cur.fetchall())
+            if rows:
+                ids = [r["id"] for r in rows]
+                await db.execute(
+                    f"UPDATE feeds SET next_poll_at = ? WHERE id IN ({', '.join('?' * len(ids))})",
+                    (to_ts(lease_until), *ids),
+                )
+        return [feed_from_row(r) for r in rows]
+
+    async def next_feed_poll_at(self) -> datetime | None:
+        row = await self._fetchone("SELECT min(next_poll_at) FROM feeds")
+        return None if row is None else from_ts(row[0])
+
+    async def record_feed_success(
+        self, feed_id: int, *, now: datetime, next_poll_at: datetime, etag: str | None,
+        last_modified: str | None, result: str, title: str | None = None,
+        site_url: str | None = None, primed: bool = True,
+    ) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE feeds SET etag = ?, last_modified = ?, next_poll_at = ?,"
+                " last_polled_at = ?, last_success_at = ?, consecutive_failures = 0,"
+                " last_result = ?, title = coalesce(?, title), site_url = coalesce(?, site_url),"
+                " primed = max(primed, ?) WHERE id = ?",
+                (etag, last_modified, to_ts(next_poll_at), to_ts(now), to_ts(now), result,
+                 title, site_url, int(primed), feed_id),
+            )
+
+    async def record_feed_failure(self, feed_id: int, *, now: datetime, error: str,
+                                  next_poll_at: datetime) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE feeds SET next_poll_at = ?, last_polled_at = ?, last_error = ?,"
+                " last_error_at = ?, consecutive_failures = consecutive_failures + 1,"
+                " last_result = ? WHERE id = ?",
+                (to_ts(next_poll_at), to_ts(now), error, to_ts(now), "error", feed_id),
+            )
+
+    # -- items ----------------------------------------------------------------------------
+
+    async def seen_feed_items(self, feed_id: int, *, keys: Sequence[str],
+                              guids: Sequence[str]) -> dict[str, SeenItem]:
+        """What the feed's items were recorded as, by key and by ``"guid:" + guid``."""
+        seen: dict[str, SeenItem] = {}
+        for start in range(0, max(len(keys), len(guids)), 400):
+            key_part, guid_part = keys[start:start + 400], guids[start:start + 400]
+            rows = await self._fetchall(
+                "SELECT item_key, guid, status, attempts, article_id FROM feed_items"
+                f" WHERE feed_id = ? AND (item_key IN ({', '.join('?' * len(key_part))})"
+                f" OR guid IN ({', '.join('?' * len(guid_part))}))",
+                (feed_id, *key_part, *guid_part),
+            )
+            for r in rows:
+                item = SeenItem(status=r["status"], attempts=r["attempts"],
+                                article_id=r["article_id"])
+                seen[r["item_key"]] = item
+                if r["guid"]:
+                    seen.setdefault("guid:" + r["guid"], item)
+        return seen
+
+    async def record_feed_item(
+        self, feed_id: int, *, key: str, guid: str | None, link: str | None, status: str,
+        now: datetime, article_id: int | None = None, note: str | None = None,
+    ) -> None:
+        """Record what became of an item; a pending item counts one more attempt."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO feed_items (feed_id, item_key, guid, link, article_id, status,"
+                " attempts, note, first_seen_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
+                " ON CONFLICT (feed_id, item_key) DO UPDATE SET status = excluded.status,"
+                " article_id = coalesce(excluded.article_id, article_id),"
+                " attempts = attempts + 1, note = excluded.note",
+                (feed_id, key, guid, link, article_id, status, note, to_ts(now)),
+            )
+
+    async def pending_item_count(self, feed_id: int) -> int:
+        row = await self._fetchone(
+            "SELECT count(*) FROM feed_items WHERE feed_id = ? AND status = 'pending'",
+            (feed_id,))
+        return int(row[0]) if row else 0
+
+    async def feed_item_counts(self) -> dict[int, dict[str, int]]:
+        rows = await self._fetchall(
+            "SELECT feed_id, status, count(*) FROM feed_items GROUP BY feed_id, status")
+        counts: dict[int, dict[str, int]] = {}
+        for feed_id, status, n in rows:
+            counts.setdefault(int(feed_id), {})[str(status)] = int(n)
+        return counts
+
+    # -- articles by URL ------------------------------------------------------------------
+
+    async def article_by_url(self, url: str) -> Article | None:
+        """The stored article whose canonical URL, or one of whose other URLs, is ``url``."""
+        row = await self._fetchone(
+            f"SELECT {_COLUMNS} FROM articles WHERE canonical_url = ?"
+            f" UNION ALL SELECT {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}"
+            " FROM article_urls u JOIN articles a ON a.id = u.article_id WHERE u.url = ?"
+            " LIMIT 1",
+            (url, url),
+        )
+        return None if row is None else article_from_row(row)
+
+    async def add_article_url(self, url: str, article_id: int) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO article_urls (url, article_id) VALUES (?, ?)"
+                " ON CONFLICT (url) DO NOTHING", (url, article_id))

@@ -1,0 +1,148 @@
+"""The intake verbs: ``/brief <link>`` and ``/brief feeds [add <url> | remove <id|url>]``.
+
+Feed titles, URLs and errors come from strangers' servers: they go out as :class:`Item`
+fields (which adapters escape), never in ``Reply.text``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.commands.router import Context, fallback, verb
+from bot.engine import to_item
+from bot.errors import UserError
+from bot.ingest.fetch import Fetcher
+from bot.ingest.intake import Intake, find_feed
+from bot.ingest.urls import canonical_url
+from bot.models import Item, Reply
+from bot.store.feeds import Feed
+
+_FEEDS_USAGE = "/brief feeds [add <url> | remove <id|url>]"
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    seconds = (now - when).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 90:
+        span = f"{seconds:.0f} s"
+    elif seconds < 5400:
+        span = f"{seconds / 60:.0f} min"
+    elif seconds < 172_800:
+        span = f"{seconds / 3600:.0f} h"
+    else:
+        span = f"{seconds / 86_400:.0f} days"
+    return f"in {span}" if future else f"{span} ago"
+
+
+def feed_item(feed: Feed, now: datetime, *, counts: dict[str, int] | None = None) -> Item:
+    """A feed and its health as an Item (its strings come from the feed: adapters escape)."""
+    lines = [f"Last success: {_ago(feed.last_success_at, now)}"
+             + (f" ({feed.last_result})" if feed.last_result and not feed.consecutive_failures
+                else "")]
+    if feed.consecutive_failures:
+        lines.append(f"Failing: {feed.consecutive_failures} polls in a row; last error "
+                     f"{_ago(feed.last_error_at, now)}: {feed.last_error}")
+    elif feed.last_error:
+        lines.append(f"Last error ({_ago(feed.last_error_at, now)}): {feed.last_error}")
+    lines.append(f"Next poll: {_ago(max(feed.next_poll_at, now), now)}"
+                 if feed.next_poll_at > now else "Next poll: now")
+    if counts:
+        stored = counts.get("stored", 0)
+        lines.append(f"Items: {stored} stored"
+                     + "".join(f", {n} {k}" for k, n in sorted(counts.items())
+                               if k != "stored" and n))
+    return Item(
+        title=f"#{feed.id} {feed.title or feed.url}",
+        url=feed.url,
+        source="feed",
+        summary=tuple(lines),
+        note="failing" if feed.consecutive_failures else "",
+    )
+
+
+def _config_feed_urls(ctx: Context) -> set[str]:
+    urls = set()
+    for url in ctx.engine.config.feeds.urls:
+        try:
+            urls.add(canonical_url(url))
+        except ValueError:
+            continue
+    return urls
+
+
+@fallback("link")
+async def brief_link(ctx: Context, args: str) -> Reply:
+    url = args.strip().strip("<>")
+    async with Fetcher(ctx.engine.config.fetch) as fetcher:
+        brief = await Intake(ctx.engine, fetcher).brief_link(url)
+    a = brief.article
+    text = (f"Already stored as article #{a.id}." if brief.known
+            else f"Fetched, summarised and stored as article #{a.id}.")
+    return ctx.answer(text, items=(to_item(a),))
+
+
+@verb("feeds", usage=_FEEDS_USAGE, summary="list feeds with their health; add or remove one")
+async def feeds_verb(ctx: Context, args: str) -> Reply:
+    sub, _, rest = args.partition(" ")
+    sub, rest = sub.lower(), rest.strip()
+    if sub in ("", "list"):
+        return await _list(ctx)
+    if sub == "add":
+        return await _add(ctx, rest)
+    if sub in ("remove", "rm", "delete"):
+        return await _remove(ctx, rest)
+    raise UserError(f"Usage: `{_FEEDS_USAGE}`.")
+
+
+async def _list(ctx: Context) -> Reply:
+    feeds = await ctx.engine.store.list_feeds()
+    if not feeds:
+        return ctx.answer("No feeds yet. Add one with `/brief feeds add <url>`.")
+    now = ctx.engine.clock()
+    counts = await ctx.engine.store.feed_item_counts()
+    failing = sum(1 for f in feeds if f.consecutive_failures)
+    n = len(feeds)
+    text = f"{n} feed{'s' if n != 1 else ''}" + (f", {failing} failing" if failing else "")
+    minutes = ctx.engine.config.feeds.poll_interval_minutes
+    text += f"; each is polled every {minutes:g} minutes (failing feeds less often)."
+    return ctx.answer(text, items=tuple(feed_item(f, now, counts=counts.get(f.id))
+                                        for f in feeds))
+
+
+async def _add(ctx: Context, url: str) -> Reply:
+    ctx.require_admin("add feeds to this channel")
+    url = url.strip().strip("<>")
+    if not url:
+        raise UserError("Add which feed? Try `/brief feeds add https://example.com/feed.xml`.")
+    async with Fetcher(ctx.engine.config.fetch) as fetcher:
+        added = await Intake(ctx.engine, fetcher).add_feed(url, channel=ctx.caller.channel)
+    feed = added.feed
+    now = ctx.engine.clock()
+    where = " and linked to this channel" if added.linked else ""
+    if not added.created:
+        text = f"Feed #{feed.id} was already polled{where}."
+    else:
+        backlog = added.report.backlog if added.report else 0
+        text = (f"Added feed #{feed.id}{where}: {backlog} current "
+                f"item{'s' if backlog != 1 else ''} stored as backlog, without alerts. New "
+                f"items are taken in every {ctx.engine.config.feeds.poll_interval_minutes:g} "
+                "minutes.")
+    return ctx.answer(text, items=(feed_item(feed, now),))
+
+
+async def _remove(ctx: Context, ref: str) -> Reply:
+    ctx.require_admin("remove feeds")
+    if not ref:
+        raise UserError("Remove which feed? Give its number or URL (see `/brief feeds`).")
+    feed = await find_feed(ctx.engine.store, ref)
+    if feed is None:
+        raise UserError("There is no such feed. `/brief feeds` lists them with their numbers.")
+    await ctx.engine.store.remove_feed(feed.id)
+    text = f"Removed feed #{feed.id}; its articles stay stored."
+    if feed.url in _config_feed_urls(ctx):
+        text += (" It is listed in the config file ([feeds] urls) and comes back at the next "
+                 "start unless you remove it there too.")
+    return ctx.answer(text, items=(feed_item(feed, ctx.engine.clock()),))

@@ -1,0 +1,221 @@
+"""RSS 0.9x/1.0/2.0 and Atom documents -> a list of :class:`FeedEntry`, safely.
+
+feedparser reads every dialect and survives broken XML, but the document comes from a
+stranger: external entities must never be fetched and entity expansion never explode.
+feedparser already turns off external general entities and keeps only simple internal ones;
+a document that declares entities at all is first checked with defusedxml and refused if it
+declares an external or an expanding one. Parsing is CPU-bound: run :func:`parse_feed` off
+the event loop.
+
+Each entry gets a ``key``, its identity within the feed: the canonical link, else the guid,
+else a hash of title and text. The key, not the date or the guid, says whether an item was
+seen before, so an edited item (new date, new guid) is not news again.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import io
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import defusedxml
+import defusedxml.ElementTree
+import feedparser
+import lxml.etree
+import lxml.html
+
+from bot.errors import InputError
+from bot.ingest.urls import canonical_url
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_HTML_START = re.compile(rb"\A(?:\s|<\?[^>]*\?>|<!--.*?-->)*<(?:!doctype\s+html|html)\b",
+                         re.IGNORECASE | re.DOTALL)
+_CLOSING = re.compile(rb"</(?:[a-z0-9_]+:)?(?:rss|feed|RDF)>\s*\Z", re.IGNORECASE)
+_BLOCKS = frozenset({"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+                     "pre", "tr", "section", "article", "figure", "figcaption", "dd", "dt"})
+# A date further ahead than this is wrong (a time zone slip is smaller); it is ignored.
+FUTURE_SLACK = timedelta(hours=26)
+
+
+class NotAFeed(InputError):
+    """The document is no RSS or Atom feed; ``is_html`` when it is a web page."""
+
+    def __init__(self, message: str, *, is_html: bool = False) -> None:
+        super().__init__(message)
+        self.is_html = is_html
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedEntry:
+    key: str                 # identity within the feed (see the module docstring)
+    link: str | None         # absolute http(s) link to the article, if any
+    guid: str | None
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    text: str                # plain text of the item's content (or summary)
+    position: int            # order in the document, 0 = first
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedFeed:
+    title: str | None
+    site_url: str | None
+    entries: tuple[FeedEntry, ...]
+    malformed: str | None    # why the XML was not well-formed, when entries were still read
+    duplicate_guids: frozenset[str]  # guids shared by several items: not trusted as identity
+
+
+def html_fragment_text(fragment: str) -> str:
+    """Plain text of an HTML fragment (feed content), one paragraph a line."""
+    if "<" not in fragment and "&" not in fragment:
+        return "\n".join(line.strip() for line in fragment.splitlines() if line.strip())
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return fragment.strip()
+    for bad in root.xpath(".//script|.//style"):
+        bad.drop_tree()
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag.lower() in _BLOCKS:
+            el.tail = "\n" + (el.tail or "")
+            if el.tag.lower() != "br":
+                el.text = "\n" + (el.text or "")
+    text = root.text_content()
+    lines = (re.sub(r"\s+", " ", line).strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _check_entities(body: bytes) -> None:
+    """Refuse documents declaring external or expanding entities (XXE, billion laughs)."""
+    if not _DOCTYPE.search(body[:65_536]):
+        return
+    try:
+        defusedxml.ElementTree.fromstring(body, forbid_dtd=False, forbid_entities=True,
+                                          forbid_external=True)
+    except (defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden,
+            defusedxml.DTDForbidden) as exc:
+        raise NotAFeed("The feed declares XML entities, which briefbot does not expand "
+                       "(a possible XML attack); it was not read.") from exc
+    except Exception:
+        return
+
+
+def _struct_to_dt(value: Any) -> datetime | None:
+    if not isinstance(value, time.struct_time):
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _entry_text(entry: Any) -> str:
+    best = ""
+    for content in entry.get("content") or ():
+        value = content.get("value") or ""
+        if len(value) > len(best):
+            best = value
+    summary = entry.get("summary") or ""
+    if len(summary) > len(best):
+        best = summary
+    return html_fragment_text(best) if best else ""
+
+
+def _clean(value: Any, limit: int = 500) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = re.sub(r"\s+", " ", value).strip()
+    return value[:limit] or None
+
+
+def _link(entry: Any, base: str) -> str | None:
+    candidates = [entry.get("link")]
+    candidates += [ln.get("href") for ln in entry.get("links") or ()
+                   if ln.get("rel") == "alternate"]
+    guid = entry.get("id")
+    if entry.get("guidislink") or (isinstance(guid, str) and guid.startswith(("http://",
+                                                                             "https://"))):
+        candidates.append(guid)
+    for candidate in candidates:
+        if not isinstance(candidate, str) or not candidate.strip():
+            continue
+        absolute = urljoin(base, candidate.strip())
+        parts = urlsplit(absolute)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return absolute
+    return None
+
+
+def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | None = None,
+               now: datetime) -> ParsedFeed:
+    """The entries of a feed document; :class:`NotAFeed` when it is none."""
+    if not body.strip():
+        raise NotAFeed("The feed is empty.")
+    _check_entities(body)
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type + (f"; charset={charset}" if charset else "")
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers,
+                              sanitize_html=True, resolve_relative_uris=True)
+    entries_raw = list(parsed.get("entries") or ())
+    bozo = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if not parsed.get("version") and not entries_raw:
+        if _HTML_START.match(body[:4096]) or content_type in ("text/html",
+                                                              "application/xhtml+xml"):
+            raise NotAFeed("That is a web page, not an RSS or Atom feed.", is_html=True)
+        if bozo is not None:
+            raise NotAFeed(f"That is not a readable RSS or Atom feed ({_bozo_reason(bozo)}).")
+        raise NotAFeed("That is not an RSS or Atom feed.")
+    malformed = None
+    if bozo is not None and not isinstance(bozo, feedparser.CharacterEncodingOverride):
+        malformed = _bozo_reason(bozo)
+        if entries_raw and not _CLOSING.search(body[-200:]):
+            entries_raw = entries_raw[:-1]  # the document was cut short: its last item may be
+    feed = parsed.get("feed") or {}
+    guids = Counter(_clean(e.get("id"), 2000) for e in entries_raw)
+    entries: list[FeedEntry] = []
+    for position, entry in enumerate(entries_raw):
+        link = _link(entry, url)
+        guid = _clean(entry.get("id"), 2000)
+        title = _clean(entry.get("title"))
+        text = _entry_text(entry)
+        published = _struct_to_dt(entry.get("published_parsed") or entry.get("updated_parsed"))
+        if published is not None and published > now + FUTURE_SLACK:
+            published = None
+        if link:
+            key = canonical_url(link)
+        elif guid and guids[guid] == 1:
+            key = "guid:" + guid
+        else:
+            digest = hashlib.sha256(f"{title or ''}\n{text}".encode()).hexdigest()[:32]
+            key = "hash:" + digest
+        entries.append(FeedEntry(
+            key=key, link=link, guid=guid, title=title, author=_clean(entry.get("author"), 200),
+            published_at=published, text=text, position=position,
+        ))
+    site = feed.get("link")
+    return ParsedFeed(
+        title=_clean(feed.get("title"), 300),
+        site_url=site if isinstance(site, str) and site.startswith(("http://", "https://"))
+        else None,
+        entries=tuple(entries),
+        malformed=malformed,
+        duplicate_guids=frozenset(g for g, n in guids.items() if g and n > 1),
+    )
+
+
+def _bozo_reason(exc: BaseException) -> str:
+    message = getattr(exc, "getMessage", None)
+    text = message() if callable(message) else str(exc)
+    line = getattr(exc, "getLineNumber", None)
+    where = f" at line {line()}" if callable(line) else ""
+    text = re.sub(r"[^\w .,:;'()-]", "", str(text))[:80] or type(exc).__name__
+    return f"malformed XML{where}: {text}"

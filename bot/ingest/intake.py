@@ -1,0 +1,518 @@
+"""Taking articles in from the web: pasted links, and feeds polled on a schedule.
+
+The pipeline for one feed is fetch -> parse -> pick the items not seen before -> get each
+item's text (the feed's own content when it is full enough, else the linked page) -> ingest
+oldest first -> record each item and the feed's health. The rules that keep channels calm:
+
+* an item is news once: items are remembered per feed by their identity (see
+  :mod:`bot.ingest.feeds`), and articles are deduplicated by canonical URL and text hash;
+* a feed's current items when it is added are its backlog: stored, never alerted;
+* a failing feed is never disabled: its error is recorded and it is retried with exponential
+  backoff and jitter; an item whose page failed is retried at the next polls, and the feed is
+  fetched without conditional headers until it is done, so no item is lost to a 304.
+
+:class:`FeedPoller` is the background service ``briefbot run`` starts; :func:`install`
+registers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
+
+from bot.engine import BriefingEngine
+from bot.errors import FetchError, InputError, UserError
+from bot.ingest.feeds import FUTURE_SLACK, FeedEntry, NotAFeed, ParsedFeed, parse_feed
+from bot.ingest.fetch import Fetcher, FetchResult, HTTPStatusError, RefusedURL, check_url
+from bot.ingest.files import decode_text, parse_plain
+from bot.ingest.pages import NotAnArticle, article_from_page, page_feed_links
+from bot.ingest.urls import canonical_url
+from bot.models import Article, ArticleDraft, Destination
+from bot.store import SQLiteStore
+from bot.store.feeds import KNOWN_STATUSES, Feed, SeenItem
+
+log = logging.getLogger(__name__)
+
+HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,text/plain;q=0.5,*/*;q=0.1"
+FEED_ACCEPT = ("application/rss+xml,application/atom+xml,application/rdf+xml;q=0.9,"
+               "application/xml;q=0.8,text/xml;q=0.8,*/*;q=0.1")
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", ""})
+_PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 451})
+# A poll that dies with its process frees the feed for another process after this.
+CLAIM_LEASE = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkBrief:
+    article: Article
+    known: bool  # it was stored before (answered from the store or deduplicated)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollReport:
+    """What one poll of one feed did."""
+
+    feed_id: int
+    feed_name: str
+    new: tuple[Article, ...] = ()       # stored for the first time (alerted unless backlog)
+    backlog: int = 0                    # of ``new``: taken in silently as the feed's backlog
+    known: int = 0                      # items seen before (or already stored articles)
+    skipped: tuple[str, ...] = ()       # why items were skipped, one line each
+    pending: int = 0                    # items whose page failed; retried at the next poll
+    not_modified: bool = False
+    error: str | None = None
+    malformed: str | None = None
+
+    def summary(self) -> str:
+        if self.error is not None:
+            return f"error: {self.error}"
+        if self.not_modified:
+            return "not modified"
+        parts = [f"{len(self.new) - self.backlog} new"]
+        if self.backlog:
+            parts.append(f"{self.backlog} backlog (no alerts)")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        if self.pending:
+            parts.append(f"{self.pending} to retry")
+        if self.malformed:
+            parts.append(self.malformed)
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddedFeed:
+    feed: Feed
+    created: bool
+    linked: bool         # newly linked to the caller's channel
+    report: PollReport | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    kind: str            # "draft", "known", "skip", "pending", "failed"
+    draft: ArticleDraft | None = None
+    article: Article | None = None
+    note: str | None = None
+
+
+def backoff_delay(*, failures: int, interval: timedelta, max_backoff: timedelta,
+                  rng: random.Random, retry_after: float | None = None) -> timedelta:
+    """Delay before the next poll after ``failures`` consecutive failures (>= 1).
+
+    The interval doubles with each failure up to ``max_backoff``, then "equal jitter" (a
+    random point in the upper half) spreads retries so failing feeds do not fire together.
+    """
+    cap = max(max_backoff, interval)
+    base = min(cap, interval * (1 << min(max(failures - 1, 0), 30)))
+    delay = base * rng.uniform(0.5, 1.0)
+    if retry_after is not None:
+        delay = max(delay, min(cap, timedelta(seconds=retry_after)))
+    return delay
+
+
+class Intake:
+    """Links and feeds in, articles out, over one :class:`Fetcher`."""
+
+    def __init__(self, engine: BriefingEngine, fetcher: Fetcher, *,
+                 rng: random.Random | None = None) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.fetcher = fetcher
+        self.config = engine.config
+        self.rng = rng or random.Random()
+
+    # -- pages -----------------------------------------------------------------------------
+
+    async def read_page(self, url: str) -> ArticleDraft:
+        """Fetch ``url`` and extract its article (off the event loop)."""
+        result = await self.fetcher.fetch(url, accept=HTML_ACCEPT)
+        return await self._page_draft(result)
+
+    async def _page_draft(self, result: FetchResult) -> ArticleDraft:
+        ingest = self.config.ingest
+        if result.content_type == "text/plain":
+            text = decode_text(result.body, name="the page")
+            draft: ArticleDraft = await self.engine.summarizer.run(partial(
+                parse_plain, text, title_limit=ingest.title_max_chars, source=None))
+            if len(draft.text) < ingest.min_text_chars:
+                raise NotAnArticle(f"The text at that link is too short to summarise "
+                                   f"({len(draft.text)} characters).", reason="short")
+            return replace(draft, url=result.url)
+        if result.content_type not in _HTML_TYPES:
+            kind = result.content_type.split("/")[-1][:30]
+            raise NotAnArticle(f"That link is a {kind} file, not a web page.", reason="empty")
+        draft = await self.engine.summarizer.run(partial(
+            article_from_page, result.body, url=result.url, charset=result.charset,
+            min_text_chars=ingest.min_text_chars, title_limit=ingest.title_max_chars))
+        return draft
+
+    async def brief_link(self, url: str) -> LinkBrief:
+        """The article at ``url``: from the store if known, else fetched, stored, summarised."""
+        check_url(url)
+        typed = canonical_url(url)
+        known = await self.store.article_by_url(typed)
+        if known is not None:
+            return LinkBrief(article=known, known=True)
+        draft = await self.read_page(url)
+        result = await self.engine.ingest(draft)
+        await self._remember_urls(result.article, typed)
+        return LinkBrief(article=result.article, known=not result.created)
+
+    async def _remember_urls(self, article: Article, *urls: str | None) -> None:
+        for url in {canonical_url(u) for u in urls if u}:
+            if url != article.canonical_url:
+                await self.store.add_article_url(url, article.id)
+
+    # -- feeds: adding -----------------------------------------------------------------------
+
+    async def _parse(self, result: FetchResult) -> ParsedFeed:
+        parsed: ParsedFeed = await self.engine.summarizer.run(partial(
+            parse_feed, result.body, url=result.url, content_type=result.content_type,
+            charset=result.charset, now=self.engine.clock()))
+        return parsed
+
+    async def add_feed(self, url: str, *, channel: Destination | None = None) -> AddedFeed:
+        """Add a feed (its current items become the backlog, without alerts) and let
+        ``channel`` follow it. A URL that is no feed is refused; a web page that names its
+        feed (``<link rel=alternate>``) is taken as that feed."""
+        check_url(url)
+        feed_url = canonical_url(url)
+        feed = await self.store.find_feed(feed_url)
+        report: PollReport | None = None
+        created = False
+        if feed is None:
+            result = await self.fetcher.fetch(feed_url, accept=FEED_ACCEPT)
+            try:
+                parsed = await self._parse(result)
+            except NotAFeed as exc:
+                if not exc.is_html:
+                    raise
+                found = page_feed_links(result.body, charset=result.charset,
+                                        page_url=result.url)
+                if not found:
+                    raise NotAFeed("That is a web page, not an RSS or Atom feed, and it names "
+                                   "no feed. Look for an RSS or Atom link on the site.",
+                                   is_html=True) from None
+                feed_url = canonical_url(found[0])
+                feed = await self.store.find_feed(feed_url)
+                if feed is None:
+                    result = await self.fetcher.fetch(feed_url, accept=FEED_ACCEPT)
+                    parsed = await self._parse(result)
+            if feed is None:
+                now = self.engine.clock()
+                feed, created = await self.store.add_feed(
+                    feed_url, now=now, next_poll_at=now + CLAIM_LEASE, title=parsed.title)
+                if created:
+                    report = await self._poll_parsed(feed, result, parsed, now=now)
+        linked = False
+        if channel is not None and channel.channel_id is not None:
+            linked = await self.store.link_channel_feed(
+                platform=channel.platform, channel_id=channel.channel_id, feed_id=feed.id)
+        fresh = await self.store.get_feed(feed.id)
+        return AddedFeed(feed=fresh or feed, created=created, linked=linked, report=report)
+
+    async def add_config_feeds(self) -> int:
+        """Add the feeds listed in ``[feeds] urls`` (polled, backlog taken, at the next round)."""
+        added = 0
+        now = self.engine.clock()
+        for url in self.config.feeds.urls:
+            try:
+                check_url(url)
+            except UserError as exc:
+                log.warning("[feeds] urls: skipped %r: %s", url, exc)
+                continue
+            _feed, created = await self.store.add_feed(canonical_url(url), now=now,
+                                                       next_poll_at=now)
+            added += created
+        return added
+
+    # -- feeds: polling ----------------------------------------------------------------------
+
+    async def poll_due(self) -> list[PollReport]:
+        now = self.engine.clock()
+        feeds = await self.store.claim_due_feeds(now=now, lease_until=now + CLAIM_LEASE)
+        return await self.poll_feeds(feeds)
+
+    async def poll_all(self) -> list[PollReport]:
+        """Poll every feed once, due or not (``briefbot poll``)."""
+        now = self.engine.clock()
+        feeds = await self.store.claim_due_feeds(now=now, lease_until=now + CLAIM_LEASE,
+                                                 all_feeds=True)
+        return await self.poll_feeds(feeds)
+
+    async def poll_feeds(self, feeds: Sequence[Feed]) -> list[PollReport]:
+        """Poll ``feeds`` concurrently; the fetcher bounds connections per host and in all."""
+        bound = asyncio.Semaphore(self.config.fetch.max_connections * 2)
+
+        async def one(feed: Feed) -> PollReport:
+            async with bound:
+                return await self.poll_feed(feed)
+
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(f), name=f"poll-feed-{f.id}") for f in feeds]
+        return [t.result() for t in tasks]
+
+    async def seconds_until_next_poll(self, *, at_most: float) -> float:
+        due = await self.store.next_feed_poll_at()
+        if due is None:
+            return at_most
+        return max(0.0, min(at_most, (due - self.engine.clock()).total_seconds()))
+
+    def _next_success(self, now: datetime) -> datetime:
+        interval = timedelta(minutes=self.config.feeds.poll_interval_minutes)
+        return now + interval * self.rng.uniform(0.9, 1.1)
+
+    async def poll_feed(self, feed: Feed) -> PollReport:
+        """Poll one feed; every failure ends in its health record, never in an exception."""
+        now = self.engine.clock()
+        try:
+            result = await self.fetcher.fetch(
+                feed.url, accept=FEED_ACCEPT,
+                etag=feed.etag if feed.primed else None,
+                last_modified=feed.last_modified if feed.primed else None)
+            if result.not_modified:
+                await self.store.record_feed_success(
+                    feed.id, now=now, next_poll_at=self._next_success(now),
+                    etag=result.etag or feed.etag,
+                    last_modified=result.last_modified or feed.last_modified,
+                    result="not modified")
+                return PollReport(feed_id=feed.id, feed_name=feed.name, not_modified=True)
+            parsed = await self._parse(result)
+            return await self._poll_parsed(feed, result, parsed, now=now)
+        except asyncio.CancelledError:
+            raise
+        except UserError as exc:
+            return await self._failed(feed, str(exc), now=now, retry_after=getattr(
+                exc, "retry_after", None))
+        except Exception:
+            log.exception("polling feed %d (%s) failed", feed.id, feed.url)
+            return await self._failed(feed, "an internal error (see the bot's log)", now=now)
+
+    async def _failed(self, feed: Feed, error: str, *, now: datetime,
+                      retry_after: float | None = None) -> PollReport:
+        failures = feed.consecutive_failures + 1
+        delay = backoff_delay(
+            failures=failures,
+            interval=timedelta(minutes=self.config.feeds.poll_interval_minutes),
+            max_backoff=timedelta(minutes=self.config.feeds.max_backoff_minutes),
+            rng=self.rng, retry_after=retry_after)
+        log.warning("feed %d (%s) failed (%d in a row), next try in %s: %s",
+                    feed.id, feed.url, failures, delay, error)
+        await self.store.record_feed_failure(feed.id, now=now, error=error,
+                                             next_poll_at=now + delay)
+        return PollReport(feed_id=feed.id, feed_name=feed.name, error=error)
+
+    async def _poll_parsed(self, feed: Feed, result: FetchResult, parsed: ParsedFeed, *,
+                           now: datetime) -> PollReport:
+        report = await self._take_in(feed, parsed, backlog=not feed.primed, now=now)
+        keep_validators = report.pending == 0
+        await self.store.record_feed_success(
+            feed.id, now=now, next_poll_at=self._next_success(now),
+            etag=result.etag if keep_validators else None,
+            last_modified=result.last_modified if keep_validators else None,
+            result=report.summary(), title=parsed.title, site_url=parsed.site_url)
+        if report.new or report.skipped:
+            log.info("feed %d: %s", feed.id, report.summary())
+        return report
+
+    # -- feeds: items ------------------------------------------------------------------------
+
+    async def _take_in(self, feed: Feed, parsed: ParsedFeed, *, backlog: bool,
+                       now: datetime) -> PollReport:
+        entries: list[FeedEntry] = []
+        keys: set[str] = set()
+        for entry in parsed.entries:
+            if entry.key not in keys:
+                keys.add(entry.key)
+                entries.append(entry)
+
+        def trusted_guid(e: FeedEntry) -> str | None:
+            return e.guid if e.guid and e.guid not in parsed.duplicate_guids else None
+
+        seen = await self.store.seen_feed_items(
+            feed.id, keys=[e.key for e in entries],
+            guids=[g for e in entries if (g := trusted_guid(e))])
+        fresh: list[tuple[FeedEntry, SeenItem | None]] = []
+        known = len(parsed.entries) - len(entries)
+        for entry in entries:
+            guid = trusted_guid(entry)
+            prior = seen.get(entry.key) or (seen.get("guid:" + guid) if guid else None)
+            if prior is not None and prior.status in KNOWN_STATUSES:
+                known += 1
+            else:
+                fresh.append((entry, prior))
+
+        if backlog:
+            fresh = _newest_first(fresh)
+            keep = self.config.feeds.backlog_items
+            for entry, _prior in fresh[keep:]:
+                await self.store.record_feed_item(
+                    feed.id, key=entry.key, guid=entry.guid, link=entry.link,
+                    status="backlog", now=now, note="older than the backlog when added")
+            fresh = fresh[:keep]
+
+        outcomes = await asyncio.gather(*(
+            self._outcome(feed, entry, prior, now=now) for entry, prior in fresh))
+        new: list[Article] = []
+        skipped: list[str] = []
+        pending = 0
+        for (entry, _prior), outcome in _oldest_first(list(zip(fresh, outcomes, strict=True))):
+            status, article, note = await self._ingest_outcome(entry, outcome, backlog=backlog)
+            if status == "stored" and article is not None and note == "new":
+                new.append(article)
+            elif status == "stored":
+                known += 1
+            elif status == "pending":
+                pending += 1
+            else:
+                skipped.append(f"{entry.title or entry.link or entry.key}: {note}")
+            await self.store.record_feed_item(
+                feed.id, key=entry.key, guid=entry.guid, link=entry.link, status=status,
+                now=now, article_id=article.id if article else None,
+                note=None if note == "new" else note)
+        return PollReport(feed_id=feed.id, feed_name=parsed.title or feed.name,
+                          new=tuple(new), backlog=len(new) if backlog else 0, known=known,
+                          skipped=tuple(skipped), pending=pending, malformed=parsed.malformed)
+
+    async def _ingest_outcome(self, entry: FeedEntry, outcome: _Outcome, *, backlog: bool
+                              ) -> tuple[str, Article | None, str | None]:
+        """(status to record, article, note); note "new" marks a newly stored article."""
+        if outcome.kind == "known":
+            return "stored", outcome.article, "already stored"
+        if outcome.kind != "draft":
+            return outcome.kind, None, outcome.note
+        assert outcome.draft is not None
+        try:
+            result = await self.engine.ingest(outcome.draft, notify=not backlog)
+        except asyncio.CancelledError:
+            raise
+        except InputError as exc:
+            return "skipped", None, str(exc)
+        except Exception:
+            log.exception("ingesting feed item %s failed", entry.key)
+            return "pending", None, "an internal error (see the bot's log)"
+        await self._remember_urls(result.article, entry.link)
+        return "stored", result.article, "new" if result.created else "already stored"
+
+    def _content_draft(self, feed: Feed, entry: FeedEntry) -> ArticleDraft:
+        return ArticleDraft(
+            text=entry.text, title=entry.title, url=entry.link, source=feed.title or None,
+            author=entry.author, published_at=entry.published_at, feed_id=feed.id)
+
+    async def _outcome(self, feed: Feed, entry: FeedEntry, prior: SeenItem | None, *,
+                       now: datetime) -> _Outcome:
+        """Where this item's text comes from, without storing anything yet."""
+        cfg = self.config
+        if entry.link:
+            article = await self.store.article_by_url(entry.key)
+            if article is not None:
+                return _Outcome("known", article=article)
+        if len(entry.text) >= cfg.feeds.min_content_chars:
+            return _Outcome("draft", draft=self._content_draft(feed, entry))
+        usable = len(entry.text) >= cfg.ingest.min_text_chars
+        if not entry.link:
+            if usable:
+                return _Outcome("draft", draft=self._content_draft(feed, entry))
+            return _Outcome("skipped", note="no link and too little text in the feed")
+        try:
+            page = await self.read_page(entry.link)
+        except asyncio.CancelledError:
+            raise
+        except NotAnArticle as exc:
+            if usable:
+                return _Outcome("draft", draft=self._content_draft(feed, entry))
+            return _Outcome("skipped", note=str(exc))
+        except FetchError as exc:
+            permanent = isinstance(exc, RefusedURL) or (
+                isinstance(exc, HTTPStatusError) and exc.status in _PERMANENT_STATUSES)
+            last_try = (prior.attempts if prior else 0) + 1 >= cfg.feeds.item_attempts
+            if usable and (permanent or last_try):
+                return _Outcome("draft", draft=self._content_draft(feed, entry))
+            if permanent:
+                return _Outcome("skipped", note=str(exc))
+            if last_try:
+                return _Outcome("failed", note=str(exc))
+            return _Outcome("pending", note=str(exc))
+        published = page.published_at
+        if published is not None and published > now + FUTURE_SLACK:
+            published = None
+        return _Outcome("draft", draft=replace(
+            page, feed_id=feed.id, title=page.title or entry.title,
+            author=page.author or entry.author,
+            published_at=entry.published_at or published))
+
+
+async def find_feed(store: SQLiteStore, ref: str) -> Feed | None:
+    """A feed by ``#id``, id or URL."""
+    ref = ref.strip().strip("<>")
+    if ref.lstrip("#").isdigit():
+        return await store.get_feed(int(ref.lstrip("#")))
+    try:
+        return await store.find_feed(canonical_url(ref))
+    except ValueError:
+        return None
+
+
+_T = TypeVar("_T")
+
+
+def _newest_first(items: list[tuple[FeedEntry, _T]]) -> list[tuple[FeedEntry, _T]]:
+    if all(e.published_at is not None for e, _ in items):
+        return sorted(items, key=lambda i: (i[0].published_at, -i[0].position), reverse=True)
+    return sorted(items, key=lambda i: i[0].position)  # feeds list their newest item first
+
+
+def _oldest_first(items: list[tuple[tuple[FeedEntry, SeenItem | None], _T]]
+                  ) -> list[tuple[tuple[FeedEntry, SeenItem | None], _T]]:
+    if all(e.published_at is not None for (e, _), _o in items):
+        return sorted(items, key=lambda i: (i[0][0].published_at, -i[0][0].position))
+    return sorted(items, key=lambda i: -i[0][0].position)
+
+
+class FeedPoller:
+    """The background service that polls each feed when it is due."""
+
+    name = "feed-poller"
+
+    def __init__(self, engine: BriefingEngine, *, idle_seconds: float = 60.0,
+                 rng: random.Random | None = None) -> None:
+        self.engine = engine
+        self.idle_seconds = idle_seconds
+        self.rng = rng
+        self.rounds = 0
+
+    async def run(self) -> None:
+        async with Fetcher(self.engine.config.fetch) as fetcher:
+            intake = Intake(self.engine, fetcher, rng=self.rng)
+            added = await intake.add_config_feeds()
+            if added:
+                log.info("added %d feeds from [feeds] urls", added)
+            while True:
+                reports = await intake.poll_due()
+                self.rounds += 1
+                if reports:
+                    new = sum(len(r.new) for r in reports)
+                    failed = sum(r.error is not None for r in reports)
+                    log.info("polled %d feeds: %d new articles, %d failed",
+                             len(reports), new, failed)
+                wait = await intake.seconds_until_next_poll(at_most=self.idle_seconds)
+                await asyncio.sleep(max(0.5, wait))
+
+
+async def poll_every_feed_once(engine: BriefingEngine) -> list[PollReport]:
+    """``briefbot poll``: add the config's feeds, then poll every feed once."""
+    async with Fetcher(engine.config.fetch) as fetcher:
+        intake = Intake(engine, fetcher)
+        await intake.add_config_feeds()
+        return await intake.poll_all()
+
+
+def install(engine: BriefingEngine) -> None:
+    engine.add_service(FeedPoller(engine))

@@ -1,0 +1,205 @@
+"""A fetched web page -> an :class:`~bot.models.ArticleDraft`, or a clear "not an article".
+
+Decoding follows the browser's order (Content-Type charset, byte order mark, ``<meta
+charset>``, then detection), so a Windows-1251 or Shift-JIS page is not summarised as
+mojibake. Main text, title, author and date come from trafilatura (:mod:`bot.ingest.html`);
+this module adds what chat needs on top: the canonical URL that drives dedupe, and refusing
+paywall teasers and cookie walls instead of summarising them. Everything here is CPU-bound:
+callers run it off the event loop (``engine.summarizer.run``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import charset_normalizer
+import lxml.etree
+import lxml.html
+
+from bot.errors import InputError
+from bot.ingest.html import extract_html
+from bot.ingest.urls import source_name
+from bot.models import ArticleDraft
+from bot.summarize import shorten
+
+log = logging.getLogger(__name__)
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]{1,40})""", re.IGNORECASE
+)
+# Words a paywall or registration wall leaves at the end of the teaser it shows.
+_PAYWALL_PHRASES = (
+    "subscribe to continue reading", "subscribe to read", "subscribers only",
+    "to continue reading", "for subscribers", "already a subscriber", "create a free account",
+    "sign in to continue", "log in to continue", "register to continue", "this article is for",
+    "become a member to", "unlock this article", "start your free trial", "premium article",
+)
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json",
+               "application/rdf+xml", "application/xml", "text/xml")
+
+
+class NotAnArticle(InputError):
+    """The page was fetched but holds no article worth summarising (``reason`` says why)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # "paywall", "short" or "empty"
+
+
+def _known_codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name.strip().strip("\"'")).name
+    except LookupError:
+        return None
+
+
+def decode_html(body: bytes, *, charset: str | None = None) -> str:
+    """Bytes of a page as text: header charset, BOM, ``<meta charset>``, then detection."""
+    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                      (codecs.BOM_UTF16_BE, "utf-16")):
+        if body.startswith(bom):
+            return body.decode(name, errors="replace")
+    declared = _known_codec(charset)
+    if declared is None:
+        match = _META_CHARSET.search(body[:4096])
+        declared = _known_codec(match.group(1).decode("ascii")) if match else None
+    if declared is not None:
+        # browsers read a page labelled latin-1 as windows-1252; so do we
+        if declared in ("latin-1", "iso8859-1", "ascii"):
+            declared = "cp1252"
+        return body.decode(declared, errors="replace")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    best = charset_normalizer.from_bytes(body[:200_000]).best()
+    if best is not None and best.encoding:
+        return body.decode(best.encoding, errors="replace")
+    return body.decode("cp1252", errors="replace")
+
+
+def _parse_tree(text: str) -> Any:
+    try:
+        return lxml.html.document_fromstring(text.encode("utf-8"),
+                                             parser=lxml.html.HTMLParser(encoding="utf-8"))
+    except (lxml.etree.ParserError, ValueError):
+        return None
+
+
+def _site(host: str) -> str:
+    """A crude registrable domain: the last two labels, three for ``co.uk``-style names."""
+    labels = host.lower().rstrip(".").split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and len(labels[-2]) <= 3:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def canonical_link(tree: Any, *, page_url: str) -> str | None:
+    """The page's ``<link rel=canonical>`` made absolute, if it points into the same site.
+
+    A canonical URL on another site is ignored: a page must not be able to claim another
+    publisher's article and so hide it from dedupe.
+    """
+    if tree is None:
+        return None
+    for link in tree.iter("link"):
+        rels = (link.get("rel") or "").lower().split()
+        href = (link.get("href") or "").strip()
+        if "canonical" not in rels or not href:
+            continue
+        absolute = str(urljoin(page_url, href))
+        parts = urlsplit(absolute)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None
+        if _site(parts.hostname) != _site(urlsplit(page_url).hostname or ""):
+            log.info("ignored canonical link to another site on %s", urlsplit(page_url).hostname)
+            return None
+        return absolute
+    return None
+
+
+def _json_ld(tree: Any) -> Iterator[Any]:
+    for script in tree.iter("script"):
+        if (script.get("type") or "").lower().strip() != "application/ld+json":
+            continue
+        try:
+            yield json.loads(script.text or "")
+        except ValueError:
+            continue
+
+
+def _declares_paywall(node: Any) -> bool:
+    """schema.org ``isAccessibleForFree: false`` anywhere in a JSON-LD document."""
+    if isinstance(node, dict):
+        free = node.get("isAccessibleForFree")
+        if free is False or (isinstance(free, str) and free.strip().lower() == "false"):
+            return True
+        return any(_declares_paywall(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_declares_paywall(v) for v in node)
+    return False
+
+
+def feed_links(tree: Any, *, page_url: str) -> list[str]:
+    """Feeds a page announces with ``<link rel=alternate type=application/rss+xml>``."""
+    found: list[str] = []
+    if tree is None:
+        return found
+    for link in tree.iter("link"):
+        rels = (link.get("rel") or "").lower().split()
+        kind = (link.get("type") or "").lower().strip()
+        href = (link.get("href") or "").strip()
+        if "alternate" in rels and kind in _FEED_TYPES and href:
+            absolute = urljoin(page_url, href)
+            if urlsplit(absolute).scheme in ("http", "https") and absolute not in found:
+                found.append(absolute)
+    return found
+
+
+def page_feed_links(body: bytes, *, charset: str | None, page_url: str) -> list[str]:
+    return feed_links(_parse_tree(decode_html(body, charset=charset)), page_url=page_url)
+
+
+def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_chars: int,
+                      title_limit: int) -> ArticleDraft:
+    """The article on a fetched page; :class:`NotAnArticle` for a teaser or an empty page."""
+    html = decode_html(body, charset=charset)
+    host = urlsplit(url).hostname or "the page"
+    tree = _parse_tree(html)
+    extracted = extract_html(html, url=url)
+    text = extracted.text.strip() if extracted is not None else ""
+    paywalled = tree is not None and any(_declares_paywall(doc) for doc in _json_ld(tree))
+    tail = text[-400:].lower()
+    if len(text) < max(min_text_chars, 1) * 3 and (
+        paywalled or any(p in tail for p in _PAYWALL_PHRASES)
+    ):
+        raise NotAnArticle(
+            f"The page on {host} shows only a teaser (it looks paywalled or needs a login), "
+            "so there is nothing to summarise.", reason="paywall")
+    if not text:
+        raise NotAnArticle(f"The page on {host} has no article text to summarise.",
+                           reason="empty")
+    if len(text) < min_text_chars:
+        raise NotAnArticle(
+            f"The page on {host} has only {len(text)} characters of article text (a cookie "
+            f"wall, a paywall or not an article?); at least {min_text_chars} are needed "
+            "([ingest] min_text_chars).", reason="short")
+    assert extracted is not None
+    canonical = canonical_link(tree, page_url=url) or url
+    title = extracted.title
+    return ArticleDraft(
+        text=text,
+        title=shorten(title, max(title_limit, 200)) if title else None,
+        url=canonical,
+        source=extracted.sitename or source_name(canonical),
+        author=extracted.author,
+        published_at=extracted.published_at,
+    )
