@@ -194,6 +194,8 @@ class DiscordAdapter:
 
     async def _on_login(self) -> None:
         self._logged_in.set()
+        if self.client.application_id is not None:
+            log.info("discord: invite link %s", invite_url(self.client.application_id))
         try:
             await self.sync_commands()
         except discord.HTTPException as exc:
@@ -390,6 +392,10 @@ class DiscordAdapter:
                 f"Discord refused the {reply.kind.value} for {destination}: "
                 f"{_refusal(exc.code, exc.status)}", permanent=permanent,
             ) from None
+        except discord.RateLimited as exc:
+            log.warning("discord: rate limited for %.0f s sending %s to %s; will retry",
+                        exc.retry_after, reply.kind.value, destination)
+            raise DeliveryError(f"Discord is rate limiting {destination}") from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("discord: could not reach Discord for %s: %s", destination,
                         type(exc).__name__)

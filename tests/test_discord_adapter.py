@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,17 +17,32 @@ from typing import Any
 
 import discord
 import pytest
+import yarl
+from conftest import REPO
 from discord_fake import (
+    BASIC_PERMISSIONS,
+    CHANNEL_ID,
+    EDITORS_ROLE_ID,
     GUILD_ID,
+    MANAGE_CHANNELS,
+    OWNER_ID,
     FakeDiscord,
+    message_problems,
 )
 
 from adapters.discord_adapter import (
+    BOT_PERMISSIONS,
     DiscordAdapter,
+    invite_url,
+    point_discord_at,
+    suggestions,
 )
+from adapters.discord_render import item_embed, render_messages
+from bot.commands.router import VERBS, Context, Verb
 from bot.config import Config
 from bot.engine import BriefingEngine
-from bot.models import ArticleDraft
+from bot.errors import DeliveryError, UserError
+from bot.models import ArticleDraft, Destination, Item, Reply, ReplyKind
 
 USER_ID = 930000000000000777
 
@@ -128,3 +144,319 @@ async def test_help_is_answered_at_once_and_privately(
     assert callback["data"]["flags"] & 64  # ephemeral
     assert "/brief" in callback["data"]["content"]
     assert callback["data"]["allowed_mentions"] == {"parse": []}
+
+
+# -- test-only verbs: a slow one and an admin-only one (registered for one test) ---------------
+
+
+def add_verb(monkeypatch: pytest.MonkeyPatch, name: str, handler: Any) -> None:
+    monkeypatch.setitem(VERBS, name, Verb(name, f"/brief {name}", "test verb", handler))
+
+
+def slow_verb(seconds: float, reply: Reply | None = None, error: str = "") -> Any:
+    async def handler(ctx: Context, args: str) -> Reply:
+        await asyncio.sleep(seconds)
+        if error:
+            raise UserError(error)
+        return reply or ctx.answer(f"slow answer to {args}")
+    return handler
+
+
+async def admin_verb(ctx: Context, args: str) -> Reply:
+    ctx.require_admin("change this channel's digest")
+    return ctx.answer("digest changed")
+
+
+# -- discord.py internals we depend on ---------------------------------------------------------
+
+
+def test_discord_py_internals_we_redirect_still_exist() -> None:
+    """If discord.py moves these, the adapter can no longer be pointed at a proxy or a fake."""
+    assert isinstance(discord.http.Route.BASE, str)
+    assert discord.http.Route.BASE == "https://discord.com/api/v10"
+    assert isinstance(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY, yarl.URL)
+    point_discord_at(api_base_url="http://127.0.0.1:9/api/v10/", gateway_url="ws://127.0.0.1:9/g/")
+    assert discord.http.Route("GET", "/users/@me").url == "http://127.0.0.1:9/api/v10/users/@me"
+    assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == "ws://127.0.0.1:9/g/"
+
+
+def test_invite_link_asks_for_both_scopes_and_the_documented_permissions() -> None:
+    url = invite_url(123)
+    assert "scope=bot+applications.commands" in url
+    assert BOT_PERMISSIONS.value == 19456  # view channel + send messages + embed links
+    assert f"permissions={BOT_PERMISSIONS.value}" in url
+    readme = (REPO / "README.md").read_text()
+    assert f"permissions={BOT_PERMISSIONS.value}" in readme
+
+
+async def test_commands_sync_only_when_their_definitions_change(
+    fake: FakeDiscord, start_bot: Start, discord_config: Config
+) -> None:
+    _, first = await start_bot()
+    assert len(fake.calls_to("PUT", "/applications/")) == 1
+    await first.client.close()
+    await start_bot()  # same database, same definitions: no upload
+    assert len(fake.calls_to("PUT", "/applications/")) == 1
+    await start_bot(guild_ids=(GUILD_ID,))  # new target: upload to the guild
+    puts = fake.calls_to("PUT", "/applications/")
+    assert len(puts) == 2
+    assert puts[-1].path == f"/applications/{fake.app_id}/guilds/{GUILD_ID}/commands"
+    assert [c["name"] for c in fake.commands[GUILD_ID]] == ["brief"]
+
+
+# -- /brief -------------------------------------------------------------------------------------
+
+
+async def test_public_briefing_is_embeds_in_the_channel(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    engine, _ = await start_bot()
+    article_id = await add_article(engine)
+    state = await fake.answered(await fake.interact("rocket public"))
+    data = state.callbacks[0]["data"]
+    assert state.callbacks[0]["type"] == 4 and not (data.get("flags", 0) & 64)
+    embed = data["embeds"][0]
+    assert embed["title"] == "US to send rocket systems"
+    assert embed["url"] == "https://news.example/rockets"
+    assert embed["timestamp"].startswith("2022-05-31T09:30")
+    assert embed["footer"]["text"] == f"Example News · #{article_id}"
+    assert embed["description"].startswith("• ")
+    assert data["allowed_mentions"] == {"parse": []}
+
+
+async def test_slow_command_is_deferred_then_followed_up(
+    fake: FakeDiscord, start_bot: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.deadline = 0.3  # Discord's 3 s, scaled down with the adapter's budget
+    add_verb(monkeypatch, "slow", slow_verb(0.45))
+    await start_bot(defer_after_seconds=0.1)
+    state = await fake.answered(await fake.interact("slow things"))
+    assert state.deferred
+    assert state.callbacks[0]["type"] == 5 and state.callbacks[0]["data"]["flags"] & 64
+    assert state.answered_at is not None and state.answered_at - state.created < 0.3
+    assert state.original is not None and state.original["content"] == "slow answer to things"
+    assert not fake.refused
+
+
+async def test_a_late_first_answer_is_refused_like_discord_does(
+    fake: FakeDiscord, start_bot: Start, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The fake enforces the deadline: an adapter that never defers would fail this way."""
+    fake.deadline = 0.2
+    add_verb(monkeypatch, "slow", slow_verb(0.4))
+    await start_bot(defer_after_seconds=1.0)  # waits too long before deferring
+    state = await fake.interact("slow")
+    await fake.wait_for(lambda: fake.refused)
+    call, status, body = fake.refused[0]
+    assert call.path.endswith("/callback") and status == 404 and "10062" in body
+    assert not state.responded
+    await fake.wait_for(lambda: "failed" in caplog.text or "expired" in caplog.text)
+
+
+async def test_error_after_a_public_defer_is_answered_privately(
+    fake: FakeDiscord, start_bot: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_verb(monkeypatch, "slow", slow_verb(0.3, error="That feed does not exist."))
+    await start_bot(defer_after_seconds=0.05)
+    state = await fake.answered(await fake.interact("slow public"))
+    assert state.deferred and not state.callbacks[0].get("data", {}).get("flags", 0) & 64
+    assert state.deleted  # the public "thinking…" placeholder is taken away
+    assert state.followups[0]["content"] == "That feed does not exist."
+    assert state.followups[0]["flags"] & 64
+
+
+async def test_permission_refusal_names_the_permission_and_roles(
+    fake: FakeDiscord, start_bot: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_verb(monkeypatch, "admin", admin_verb)
+    await start_bot(manager_roles=("Editors",))
+    refused = await fake.answered(await fake.interact("admin", user_id=USER_ID))
+    data = refused.callbacks[0]["data"]
+    assert data["flags"] & 64
+    assert data["content"] == ("Only someone with the Manage Channels permission or the role "
+                               "Editors may change this channel's digest.")
+    by_permission = await fake.answered(await fake.interact(
+        "admin", user_id=USER_ID, permissions=BASIC_PERMISSIONS | MANAGE_CHANNELS))
+    assert by_permission.callbacks[0]["data"]["content"] == "digest changed"
+    by_role = await fake.answered(await fake.interact(
+        "admin", user_id=USER_ID, roles=(EDITORS_ROLE_ID,)))
+    assert by_role.callbacks[0]["data"]["content"] == "digest changed"
+    in_dm = await fake.answered(await fake.interact("admin", user_id=USER_ID, guild=False))
+    assert in_dm.callbacks[0]["data"]["content"] == "digest changed"
+
+
+async def test_autocomplete_offers_verbs_and_time_zones(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    await start_bot()
+    state = await fake.interact("digest 08:00 europe/be", autocomplete=True)
+    await fake.wait_for(lambda: state.callbacks)
+    callback = state.callbacks[0]
+    assert callback["type"] == 8
+    values = [c["value"] for c in callback["data"]["choices"]]
+    assert "digest 08:00 Europe/Berlin" in values
+    assert all(v.startswith("digest 08:00 Europe/Be") for v in values)
+    assert all(len(v) <= 100 for v in values) and len(values) <= 25
+    assert suggestions("he") == ["help"]
+    assert suggestions("search rock") == []
+
+
+async def test_commands_still_work_after_a_gateway_reconnect(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    await start_bot()
+    assert len(fake.identifies) == 1
+    await fake.reconnect()
+    await fake.wait_for(lambda: fake.resumes and fake.connected)
+    assert fake.resumes[0]["session_id"] == "fake-session-1"
+    assert len(fake.identifies) == 1  # resumed, not re-identified
+    state = await fake.answered(await fake.interact("help"))
+    assert "/brief" in state.callbacks[0]["data"]["content"]
+
+
+# -- deliveries: digests and alerts ------------------------------------------------------------
+
+
+def many_items(n: int, *, sentences: int = 3, size: int = 500) -> tuple[Item, ...]:
+    return tuple(
+        Item(title=f"Story {i}: " + "headline " * 40, url=f"https://news.example/{i}",
+             source="Example News", published_at=datetime(2026, 3, 1, 8, tzinfo=UTC),
+             summary=tuple(f"Sentence {j} of story {i}. " + "word " * (size // 5)
+                           for j in range(sentences)),
+             article_id=i)
+        for i in range(1, n + 1)
+    )
+
+
+async def test_digest_is_posted_to_its_channel_as_embeds(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    engine, _ = await start_bot()
+    digest = Reply(text="Your daily digest: 2 stories.", items=many_items(2, size=100),
+                   kind=ReplyKind.DIGEST, ephemeral=False, footer="Next digest tomorrow 08:00.")
+    await engine.deliver(Destination(platform="discord", channel_id=str(CHANNEL_ID)), digest)
+    posted = fake.messages[CHANNEL_ID]
+    assert len(posted) == 2  # the embeds, then the footer line
+    assert posted[0]["content"] == "Your daily digest: 2 stories."
+    assert [e["url"] for e in posted[0]["embeds"]] == ["https://news.example/1",
+                                                        "https://news.example/2"]
+    assert posted[1]["content"] == "Next digest tomorrow 08:00."
+
+
+async def test_long_digest_is_split_between_items_within_limits(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    engine, _ = await start_bot()
+    items = many_items(7, sentences=3, size=600)  # ~2,000 characters an embed
+    digest = Reply(text="Digest", items=items, kind=ReplyKind.DIGEST, ephemeral=False)
+    await engine.deliver(Destination(platform="discord", channel_id=str(CHANNEL_ID)), digest)
+    posted = fake.messages[CHANNEL_ID]
+    assert len(posted) >= 3
+    assert not fake.refused and all(not message_problems(p) for p in posted)
+    urls = [e["url"] for p in posted for e in p["embeds"]]
+    assert urls == [f"https://news.example/{i}" for i in range(1, 8)]  # all, in order
+    for p in posted:
+        for e in p["embeds"]:
+            assert e["description"].count("• ") == 3  # no item cut in half
+
+
+async def test_alert_by_dm_and_closed_dms_are_a_permanent_refusal(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    engine, _ = await start_bot()
+    alert = Reply(text="New match for “rocket”", items=many_items(1, size=100),
+                  kind=ReplyKind.ALERT, ephemeral=False)
+    await engine.deliver(Destination(platform="discord", user_id=str(USER_ID)), alert)
+    [dm] = fake.dm_messages(USER_ID)
+    assert dm["content"] == "New match for “rocket”" and len(dm["embeds"]) == 1
+    fake.closed_dms.add(OWNER_ID)
+    with pytest.raises(DeliveryError) as closed:
+        await engine.deliver(Destination(platform="discord", user_id=str(OWNER_ID)), alert)
+    assert closed.value.permanent and "direct messages" in str(closed.value)
+
+
+@pytest.mark.parametrize(("refusal", "words"), [
+    ("deleted", "no longer exists"), ("forbidden", "lost access"),
+])
+async def test_lost_channel_is_a_permanent_refusal(
+    fake: FakeDiscord, start_bot: Start, refusal: str, words: str
+) -> None:
+    engine, _ = await start_bot()
+    (fake.deleted_channels if refusal == "deleted" else fake.forbidden_channels).add(CHANNEL_ID)
+    with pytest.raises(DeliveryError) as err:
+        await engine.deliver(Destination(platform="discord", channel_id=str(CHANNEL_ID)),
+                             Reply(text="digest", kind=ReplyKind.DIGEST, ephemeral=False))
+    assert err.value.permanent and words in str(err.value)
+
+
+async def test_a_429_is_waited_out_and_retried(fake: FakeDiscord, start_bot: Start) -> None:
+    engine, _ = await start_bot()
+    fake.rate_limit_next("POST", f"/channels/{CHANNEL_ID}/messages", retry_after=0.05)
+    await engine.deliver(Destination(platform="discord", channel_id=str(CHANNEL_ID)),
+                         Reply(text="digest", kind=ReplyKind.DIGEST, ephemeral=False))
+    assert fake.rate_limited == 1
+    assert len(fake.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")) == 2
+    assert [m["content"] for m in fake.messages[CHANNEL_ID]] == ["digest"]
+
+
+async def test_a_very_long_rate_limit_is_a_temporary_refusal(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    engine, _ = await start_bot()
+    fake.rate_limit_next("POST", f"/channels/{CHANNEL_ID}/messages", retry_after=3600)
+    with pytest.raises(DeliveryError) as err:
+        await engine.deliver(Destination(platform="discord", channel_id=str(CHANNEL_ID)),
+                             Reply(text="digest", kind=ReplyKind.DIGEST, ephemeral=False))
+    assert not err.value.permanent
+
+
+# -- mention-proof output ----------------------------------------------------------------------
+
+PINGS = re.compile(r"@(everyone|here)\b|<@[!&]?\d+>|<#\d+>")
+
+
+async def test_article_text_cannot_ping_anyone_anywhere(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    engine, _ = await start_bot()
+    await add_article(
+        engine, title="@everyone look <@123> **now**", url="https://news.example/ping",
+        text=ROCKET_TEXT + " Readers wrote to @here and <@&456> and <@!789> about <#42>. ")
+    await fake.answered(await fake.interact("rocket public"))
+    await fake.answered(await fake.interact("@everyone <@123>"))  # echoed in "Nothing found"
+    evil = Item(title="@here [click](https://evil.example) <@123>", url="https://n.example/x",
+                source="@everyone News", summary=("Ping @everyone and <@123> now.",),
+                note="matched: @here")
+    await engine.deliver(Destination(platform="discord", channel_id=str(CHANNEL_ID)),
+                         Reply(text="Digest for @everyone", items=(evil,),
+                               kind=ReplyKind.DIGEST, ephemeral=False))
+    payloads = fake.message_payloads()
+    assert len(payloads) == 3
+    for payload in payloads:
+        assert payload["allowed_mentions"] == {"parse": []}
+        texts = [payload.get("content") or ""]
+        for e in payload.get("embeds", []):
+            texts += [e.get("title", ""), e.get("description", ""),
+                      e.get("footer", {}).get("text", "")]
+        for text in texts:
+            assert not PINGS.search(text), text
+    title = fake.messages[CHANNEL_ID][0]["embeds"][0]["title"]
+    assert "\\[click\\]" in title or "\\[click](" in title  # no masked link
+    first = payloads[0]["embeds"][0]["title"]
+    assert "\\*\\*now\\*\\*" in first  # markdown escaped, shown as typed
+
+
+def test_embeds_stay_within_limits_for_giant_articles() -> None:
+    giant = Item(title="T" * 1000, url="https://n.example/" + "x" * 3000,
+                 summary=("S" * 5000, "*" * 5000), source="s" * 3000, article_id=7)
+    embed = item_embed(giant)
+    assert len(embed.title or "") <= 256
+    assert len(embed.description or "") <= 4096
+    assert embed.url is None  # over Discord's URL limit: no link rather than a refusal
+    messages = render_messages(Reply(text="x" * 4500, items=(giant,) * 12))
+    for m in messages:
+        payload = {"content": m.content, "embeds": [e.to_dict() for e in m.embeds]}
+        assert not message_problems(payload), message_problems(payload)
+    assert sum(len(m.embeds) for m in messages) == 12
+    assert "".join(m.content for m in messages).count("x") == 4500  # text split, not cut
