@@ -87,6 +87,10 @@ class AlertsConfig:
     summary_sentences: int = _opt(2, min=1, max=10)
     batch_seconds: float = _opt(5.0, min=0, max=3600)
     max_attempts: int = _opt(5, min=1, max=100)
+    retry_base_seconds: float = _opt(30.0, min=0, max=86_400)
+    retry_max_seconds: float = _opt(3600.0, min=1, max=604_800)
+    max_per_message: int = _opt(20, min=1, max=100)
+    test_scan_limit: int = _opt(2000, min=10, max=1_000_000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,9 @@ def install_features(engine: BriefingEngine) -> None:
     from bot.scheduler import install as install_digests
 
     install_digests(engine)
+    from bot.alerts import install as install_alerts
+
+    install_alerts(engine)
 
 
 class BriefingEngine:

@@ -4,7 +4,7 @@ Each module of this package registers its verbs on import; importing the package
 them all. :func:`handle` is the one entry point adapters and the CLI call.
 """
 
-from bot.commands import core, digest, feeds  # noqa: F401  (importing registers their verbs)
+from bot.commands import alerts, core, digest, feeds  # noqa: F401  (importing registers their verbs)
 from bot.commands.router import VERBS, Context, fallback, handle, verb
 
 __all__ = ["VERBS", "Context", "fallback", "handle", "verb"]

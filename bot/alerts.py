@@ -1,0 +1,280 @@
+"""Keyword alerts: match every new article against the subscriptions, deliver each hit once.
+
+Two halves, both owned by :class:`AlertService`:
+
+* a new-article listener: keeps an in-memory :class:`~bot.matching.SubscriptionIndex` in step
+  with the store (any process may add or remove subscriptions), matches the article in the
+  worker thread and records one pending alert per (subscription, article); the store's unique
+  constraint makes that once-only across restarts and re-ingests;
+* a dispatcher (a background service; :meth:`AlertService.dispatch_due` is one round): claims
+  due alerts grouped by destination, so a burst of matches (a feed backlog, a busy hour) is
+  one message, and delivers them. A failed delivery is retried with exponential backoff up to
+  ``[alerts] max_attempts``; a permanent refusal (DMs closed, channel gone) is recorded as
+  skipped and never retried. One destination failing never holds up another, nor the ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING
+
+from bot.engine import to_item
+from bot.errors import DeliveryError, QueryError
+from bot.matching import CompiledQuery, SubscriptionIndex, compile_query
+from bot.models import Article, Reply, ReplyKind
+from bot.store.alerts import AlertBatch, ClaimedAlert, Subscription
+
+if TYPE_CHECKING:
+    from bot.engine import BriefingEngine
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 300.0  # a claimed alert is due again if its process died while delivering
+IDLE_SECONDS = 30.0  # the dispatcher looks at the store at least this often
+_SERVICES: weakref.WeakKeyDictionary[BriefingEngine, AlertService] = (
+    weakref.WeakKeyDictionary())
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    """What ``/brief alerts test`` found: matches newest first, out of ``scanned`` articles."""
+
+    query: CompiledQuery
+    matches: tuple[tuple[Article, tuple[str, ...]], ...]
+    total: int
+    scanned: int
+
+
+class AlertService:
+    name = "alerts"
+
+    def __init__(self, engine: BriefingEngine) -> None:
+        self.engine = engine
+        self.config = engine.config.alerts
+        self.language = engine.config.summarizer.language
+        self.index = SubscriptionIndex(language=self.language)
+        self._loaded_max_id = 0
+        self._broken: set[int] = set()  # stored queries that no longer compile
+        self._signature: tuple[int, int] | None = None
+        self._sync_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+
+    def compile(self, query: str) -> CompiledQuery:
+        return compile_query(query, language=self.language)
+
+    # -- the index ---------------------------------------------------------------------------
+
+    async def sync_index(self) -> None:
+        """Bring the index in step with the store: new subscriptions in, removed ones out."""
+        store = self.engine.store
+        async with self._sync_lock:
+            signature = await store.subscriptions_signature()
+            if signature == self._signature:
+                return
+            while True:
+                page = await store.subscriptions_after(self._loaded_max_id)
+                if not page:
+                    break
+                compiled = await self.engine.summarizer.run(self._compile_page, page)
+                self.index.add_many(compiled)
+                self._loaded_max_id = page[-1].id
+            count, _ = signature
+            if count != len(self.index) + len(self._broken):
+                stored = await store.subscription_ids()
+                for gone in self.index.ids() - stored:
+                    self.index.discard(gone)
+                self._broken &= stored
+            self._signature = signature
+            log.debug("alert index holds %d subscriptions", len(self.index))
+
+    def _compile_page(self, page: Sequence[Subscription]) -> list[tuple[int, CompiledQuery]]:
+        out = []
+        for sub in page:
+            try:
+                out.append((sub.id, compile_query(sub.query, language=self.language,
+                                                  max_chars=None)))
+            except QueryError as exc:
+                self._broken.add(sub.id)
+                log.warning("subscription %d no longer compiles (%s); it is ignored",
+                            sub.id, str(exc).splitlines()[0])
+        return out
+
+    # -- matching ----------------------------------------------------------------------------
+
+    async def on_new_article(self, article: Article) -> None:
+        """The engine's new-article listener."""
+        await self.match_article(article)
+
+    async def match_article(self, article: Article) -> int:
+        """Record an alert for each subscription ``article`` matches; returns how many are new."""
+        await self.sync_index()
+        if not len(self.index):
+            return 0
+        matches: list[tuple[int, tuple[str, ...]]] = await self.engine.summarizer.run(
+            partial(self.index.match, title=article.title, text=article.text))
+        if not matches:
+            return 0
+        now = self.engine.clock()
+        created = await self.engine.store.record_alerts(
+            article_id=article.id, matches=matches, now=now,
+            due=now + timedelta(seconds=self.config.batch_seconds))
+        log.info("article %d matched subscriptions %s (%d new alerts)", article.id,
+                 ",".join(str(m[0]) for m in matches[:20]), created)
+        if created:
+            self._wake.set()
+        return created
+
+    async def test_query(self, query: str, *, limit: int) -> TestResult:
+        """Which stored articles ``query`` matches, newest first (``/brief alerts test``)."""
+        compiled = self.compile(query)
+        found: list[tuple[Article, tuple[str, ...]]] = []
+        total = scanned = 0
+        page_size = 200
+        while scanned < self.config.test_scan_limit:
+            page = await self.engine.store.newest_articles(
+                limit=min(page_size, self.config.test_scan_limit - scanned), offset=scanned)
+            if not page:
+                break
+            scanned += len(page)
+            hits = await self.engine.summarizer.run(_match_page, compiled, page)
+            total += len(hits)
+            found.extend(hits[: max(0, limit - len(found))])
+        return TestResult(compiled, tuple(found), total, scanned)
+
+    # -- delivery ----------------------------------------------------------------------------
+
+    async def dispatch_due(self) -> int:
+        """Deliver every alert that is due now; returns how many messages went out."""
+        delivered = 0
+        while True:
+            batches = await self.engine.store.claim_due_alerts(
+                now=self.engine.clock(), window_seconds=self.config.batch_seconds,
+                lease_seconds=LEASE_SECONDS, max_per_destination=self.config.max_per_message)
+            if not batches:
+                return delivered
+            results = await asyncio.gather(*(self._deliver(b) for b in batches))
+            delivered += sum(results)
+
+    async def _deliver(self, batch: AlertBatch) -> bool:
+        store = self.engine.store
+        ids = [a.id for a in batch.alerts]
+        try:
+            await self.engine.deliver(batch.destination, self.render(batch))
+        except DeliveryError as exc:
+            if exc.permanent:
+                log.warning("alerts %s to %s skipped for good: %s", ids, batch.destination, exc)
+                await store.mark_alerts_skipped(ids, error=str(exc))
+            else:
+                log.warning("alerts %s to %s failed (attempt %d), will retry: %s", ids,
+                            batch.destination, max(a.attempts for a in batch.alerts), exc)
+                await self._retry(ids, str(exc))
+            return False
+        except Exception:
+            log.exception("delivering alerts %s to %s failed", ids, batch.destination)
+            await self._retry(ids, "internal error while delivering")
+            return False
+        await store.mark_alerts_sent(ids, now=self.engine.clock())
+        log.info("delivered alerts %s to %s", ids, batch.destination)
+        return True
+
+    async def _retry(self, ids: list[int], error: str) -> None:
+        await self.engine.store.mark_alerts_retry(
+            ids, error=error, now=self.engine.clock(),
+            base_seconds=self.config.retry_base_seconds,
+            max_seconds=self.config.retry_max_seconds, max_attempts=self.config.max_attempts)
+
+    def render(self, batch: AlertBatch) -> Reply:
+        """One message for a destination: which subscriptions matched, then one item per
+        article (title linked, source, summary, "matched: ..." terms)."""
+        subs: dict[int, str] = {}
+        for alert in batch.alerts:
+            subs.setdefault(alert.subscription_id, self.compile_shown(alert.query))
+        by_article: dict[int, list[ClaimedAlert]] = {}
+        for alert in batch.alerts:
+            by_article.setdefault(alert.article.id, []).append(alert)
+        items = []
+        for alerts in by_article.values():
+            if len(subs) == 1:
+                note = "matched: " + ", ".join(_unique(t for a in alerts for t in a.matched))
+            else:
+                note = "matched: " + "; ".join(
+                    f"{', '.join(a.matched)} (#{a.subscription_id})" for a in alerts)
+            items.append(to_item(alerts[0].article, sentences=self.config.summary_sentences,
+                                 note=note))
+        n = len(items)
+        whose = "your" if batch.destination.is_direct else "this channel's"
+        listed = ", ".join(f"#{sid} `{shown}`" for sid, shown in subs.items())
+        text = (f"Alert: {n} new article{'s' if n != 1 else ''} "
+                f"match{'es' if n == 1 else ''} {whose} "
+                f"subscription{'s' if len(subs) > 1 else ''} {listed}.")
+        first = next(iter(subs))
+        footer = (f"`/brief unsubscribe {first}` stops "
+                  f"{'it' if len(subs) == 1 else 'one'}; `/brief alerts` lists them all.")
+        return Reply(text=text, items=tuple(items), kind=ReplyKind.ALERT, ephemeral=False,
+                     footer=footer)
+
+    def compile_shown(self, query: str) -> str:
+        """The canonical reading of a stored query (safe to show in a message)."""
+        try:
+            return compile_query(query, language=self.language, max_chars=None).canonical
+        except QueryError:
+            return "(query no longer valid)"
+
+    # -- the background service ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver due alerts until cancelled; wakes early when new alerts are recorded."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.dispatch_due()
+                due = await self.engine.store.next_alert_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("alert dispatch round failed")
+                due = None
+            delay = IDLE_SECONDS
+            if due is not None:
+                delay = min(IDLE_SECONDS,
+                            max(0.05, (due - self.engine.clock()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _match_page(query: CompiledQuery, page: Sequence[Article]
+                ) -> list[tuple[Article, tuple[str, ...]]]:
+    out = []
+    for article in page:
+        terms = query.match(title=article.title, text=article.text)
+        if terms is not None:
+            out.append((article, terms))
+    return out
+
+
+def install(engine: BriefingEngine) -> AlertService:
+    """Register the listener and the dispatcher on ``engine``."""
+    service = AlertService(engine)
+    engine.on_new_article(service.on_new_article)
+    engine.add_service(service)
+    _SERVICES[engine] = service
+    return service
+
+
+def alert_service(engine: BriefingEngine) -> AlertService:
+    """The alert service installed on ``engine`` (commands use it)."""
+    service = _SERVICES.get(engine)
+    if service is None:
+        raise RuntimeError("alerts are not installed on this engine")
+    return service

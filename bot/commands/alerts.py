@@ -1,0 +1,158 @@
+"""The alert verbs: ``/brief subscribe [channel] <query>``, ``/brief unsubscribe <id>``,
+``/brief alerts`` and ``/brief alerts test <query>``.
+
+Queries are echoed in their canonical reading (words, quotes, parentheses and operators only),
+never as typed, so nothing a user types can ping anyone. Channel subscriptions post for
+everyone in the channel: like a channel's digest and feeds, adding or removing one needs a
+channel admin.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.alerts import alert_service
+from bot.commands.router import Context, verb
+from bot.engine import to_item
+from bot.errors import UserError
+from bot.models import Reply
+from bot.render import format_time
+from bot.store.alerts import AlertStats, OwnerKind, Subscription
+
+_SYNTAX = (
+    "Words match whole words in any form (rocket: rockets), \"quotes\" exact words in order, "
+    "-word excludes, OR gives alternatives, title:word looks only in titles, ( ) groups. "
+    "Example: `/brief subscribe \"rocket systems\" Ukraine -opinion`."
+)
+_ID = re.compile(r"^#?(\d{1,12})$")
+
+
+@verb("subscribe", usage="/brief subscribe [channel] <query>",
+      summary="alert me (or this channel) when a new article matches the query")
+async def subscribe(ctx: Context, args: str) -> Reply:
+    kind: OwnerKind = "user"
+    first, _, rest = args.partition(" ")
+    if first.lower() == "channel":
+        kind, args = "channel", rest.strip()
+    if not args:
+        raise UserError(f"Subscribe to what? {_SYNTAX}")
+    service = alert_service(ctx.engine)
+    compiled = service.compile(args)
+    owner = ctx.caller.user_id
+    if kind == "channel":
+        owner = ctx.require_channel("add channel alerts")
+        ctx.require_admin("add alerts to this channel")
+    limit = ctx.engine.config.alerts.max_per_owner
+    status, sub = await ctx.engine.store.add_subscription(
+        platform=ctx.caller.platform, owner_kind=kind, owner_id=owner,
+        created_by=ctx.caller.user_id, query=compiled.text, query_key=compiled.key,
+        language=service.language, now=ctx.engine.clock(), limit=limit)
+    where = "you by direct message" if kind == "user" else "this channel"
+    if status == "limit":
+        whose = "You have" if kind == "user" else "This channel has"
+        raise UserError(f"{whose} {limit} subscriptions, the most allowed: remove one with "
+                        "`/brief unsubscribe <id>` (`/brief alerts` lists them).")
+    assert sub is not None
+    if status == "duplicate":
+        return ctx.answer(f"Already subscribed: #{sub.id} `{compiled.canonical}` alerts {where}.")
+    return ctx.answer(
+        f"Subscribed #{sub.id}: I'll alert {where} when a new article matches "
+        f"`{compiled.canonical}`. Try it on stored articles with "
+        f"`/brief alerts test {compiled.canonical}`; stop with `/brief unsubscribe {sub.id}`.")
+
+
+@verb("unsubscribe", usage="/brief unsubscribe <id>", summary="stop one of your alerts")
+async def unsubscribe(ctx: Context, args: str) -> Reply:
+    match = _ID.match(args.strip())
+    if match is None:
+        raise UserError("Unsubscribe from which? Give its number: `/brief unsubscribe 12` "
+                        "(`/brief alerts` lists them).")
+    sub_id = int(match.group(1))
+    sub = await ctx.engine.store.get_subscription(sub_id)
+    missing = UserError(f"You have no subscription #{sub_id}. `/brief alerts` lists yours.")
+    if sub is None or sub.platform != ctx.caller.platform:
+        raise missing
+    if sub.owner_kind == "user":
+        if sub.owner_id != ctx.caller.user_id:
+            raise missing
+    else:
+        if sub.owner_id != ctx.caller.channel_id:
+            raise missing
+        ctx.require_admin("remove this channel's alerts")
+    await ctx.engine.store.delete_subscription(sub_id)
+    shown = alert_service(ctx.engine).compile_shown(sub.query)
+    return ctx.answer(f"Unsubscribed #{sub_id} `{shown}`: no more alerts from it.")
+
+
+def _line(sub: Subscription, stats: AlertStats | None, shown: str) -> str:
+    parts = [f"#{sub.id} `{shown}`"]
+    if stats is None or not (stats.sent or stats.pending or stats.failed or stats.skipped):
+        parts.append("no alerts yet")
+    else:
+        sent = f"{stats.sent} alert{'s' if stats.sent != 1 else ''} sent"
+        if stats.last_sent_at is not None:
+            sent += f", last {format_time(stats.last_sent_at)}"
+        parts.append(sent)
+        if stats.pending:
+            parts.append(f"{stats.pending} waiting")
+        if stats.failed or stats.skipped:
+            parts.append(f"{stats.failed + stats.skipped} could not be delivered")
+    return " · ".join(parts)
+
+
+@verb("alerts", usage="/brief alerts [test <query>]",
+      summary="list your alerts and this channel's; test a query on stored articles")
+async def alerts(ctx: Context, args: str) -> Reply:
+    first, _, rest = args.partition(" ")
+    if first.lower() == "test":
+        return await _test(ctx, rest.strip())
+    if first.lower() not in ("", "list"):
+        raise UserError("Use `/brief alerts` to list alerts or `/brief alerts test <query>` "
+                        "to try a query.")
+    store = ctx.engine.store
+    service = alert_service(ctx.engine)
+    mine = await store.subscriptions_of(platform=ctx.caller.platform, owner_kind="user",
+                                        owner_id=ctx.caller.user_id)
+    channel = (await store.subscriptions_of(platform=ctx.caller.platform,
+                                            owner_kind="channel",
+                                            owner_id=ctx.caller.channel_id)
+               if ctx.caller.channel_id else [])
+    if not mine and not channel:
+        return ctx.answer(
+            "No alerts here yet. Subscribe with `/brief subscribe <query>` (or "
+            f"`/brief subscribe channel <query>` for this channel). {_SYNTAX}")
+    stats = await store.alert_stats([s.id for s in (*mine, *channel)])
+    lines: list[str] = []
+    for title, subs in (("Your alerts (by direct message):", mine),
+                        ("This channel's alerts:", channel)):
+        if subs:
+            if lines:
+                lines.append("")
+            lines.append(title)
+            lines.extend(_line(s, stats.get(s.id), service.compile_shown(s.query))
+                         for s in subs)
+    lines.append("")
+    lines.append("`/brief unsubscribe <id>` stops one; `/brief alerts test <query>` tries one.")
+    return ctx.answer("\n".join(lines))
+
+
+async def _test(ctx: Context, query: str) -> Reply:
+    if not query:
+        raise UserError(f"Test which query? {_SYNTAX}")
+    service = alert_service(ctx.engine)
+    limit = ctx.engine.config.alerts.max_per_message
+    result = await service.test_query(query, limit=limit)
+    shown = result.query.canonical
+    if not result.scanned:
+        return ctx.answer("Nothing is stored yet to test against.")
+    if not result.total:
+        return ctx.answer(f"No stored article matches `{shown}` (checked the newest "
+                          f"{result.scanned}).")
+    more = f"; the newest {len(result.matches)} below" if result.total > len(result.matches) else ""
+    return ctx.answer(
+        f"`{shown}` matches {result.total} of the newest {result.scanned} stored articles"
+        f"{more}, newest first.",
+        items=tuple(to_item(article, sentences=ctx.engine.config.alerts.summary_sentences,
+                            note="matched: " + ", ".join(terms))
+                    for article, terms in result.matches))
+
