@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+import numpy
 from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
 from sumy.summarizers.edmundson import EdmundsonSummarizer
 from sumy.summarizers.kl import KLSummarizer
@@ -30,6 +31,7 @@ from sumy.summarizers.text_rank import TextRankSummarizer
 
 from bot.config import SummarizerConfig
 from bot.errors import InputError
+from bot.newsum import news_factory
 from bot.text import LanguageKit, language_kit, split_paragraphs, split_sentences, words
 
 # Words that mark a sentence as weak for Edmundson's cue method.
@@ -93,6 +95,7 @@ _FACTORIES: dict[str, Callable[[LanguageKit, str | None], Any]] = {
     "edmundson": _edmundson,
     "reduction": _stock(ReductionSummarizer),
     "lead": lambda kit, title: _Lead(),
+    "news": news_factory,
 }
 
 
@@ -136,8 +139,14 @@ def summarize_text(
     document = build_document(text, title=title, kit=kit)
     if not document.sentences:
         return ()
-    summarizer = _FACTORIES[algorithm](kit, title)
-    picked = summarizer(document, min(sentences, len(document.sentences)))
+    if len(document.sentences) <= sentences:
+        picked: Sequence[Any] = document.sentences  # nothing to choose: the whole article
+    else:
+        summarizer = _FACTORIES[algorithm](kit, title)
+        # Sumy's power methods divide by a zero norm on degenerate inputs (sentences sharing no
+        # word); numpy's warning is noise here, the ranking still comes back.
+        with numpy.errstate(divide="ignore", invalid="ignore"):
+            picked = summarizer(document, sentences)
     out: list[str] = []
     seen: set[str] = set()
     for sentence in picked:

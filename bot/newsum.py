@@ -1,0 +1,312 @@
+"""``news``: an extractive summarizer for news articles, assembled from Sumy's parts.
+
+Stock Sumy algorithms treat an article as a bag of sentences, and on news they score below
+simply taking the lead of the story (LEAD-3). Journalists write the most important facts
+first, repeat them in later paragraphs, and fill the rest with quotes, background, captions
+and boilerplate. This summarizer keeps Sumy's document model, stemmer, stop words and
+LexRank's word normalisation and power method, and adds what news needs:
+
+* **clean candidates**: boilerplate ("Read more", "Click here", "Scroll down for video",
+  bylines, photo credits, captions) never appears; datelines and "(CNN)" prefixes are cut
+  from the sentence; quote fragments (a quote split across two sentences) and very short or
+  very long sentences are not picked;
+* **position-aware centrality** (after PacSum, Zheng & Lapata 2019): tf-idf cosine
+  similarity to the sentences that follow counts for a sentence, similarity to the ones
+  before it counts against it (a later sentence that repeats the lead is not news), mixed
+  with a lead prior and the overlap with the headline;
+* **redundancy control** (MMR): a candidate too similar to a picked sentence loses;
+* **coherence**: a sentence opening with a pronoun or connective whose referent is in the
+  previous sentence ("He said...", "But the plan...") is only picked right after that
+  previous sentence.
+
+The parameters are few and were chosen on one half of a CNN/DailyMail dev set, then checked
+on the other half and on BBC News (see BENCHMARKS.md, "Summary quality").
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sumy.models.dom import ObjectDocumentModel, Sentence
+from sumy.summarizers.lex_rank import LexRankSummarizer
+
+from bot.text import LanguageKit, words
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NewsParams:
+    """The knobs of :class:`NewsSummarizer` (defaults chosen on cnndm half A)."""
+
+    # weight of the lead prior 1 / (1 + position / (count / 3)): sharp for a 3-sentence
+    # summary, flatter for a long one (a 10-sentence summary cannot all be lead)
+    lead_weight: float = 3.0
+    # weight of the headline overlap (cosine with the title)
+    title_weight: float = 0.3
+    # MMR: score - redundancy * max similarity to what is already picked
+    redundancy: float = 0.5
+    # sentences with fewer words are not picked (unless nothing else is left)
+    min_words: int = 6
+    # sentences with more words are penalised (they crowd out the rest of the summary)
+    max_words: int = 25
+
+
+DEFAULT_PARAMS = NewsParams()
+
+# -- sentence classes -------------------------------------------------------------------------
+
+# Whole sentences that are page furniture, not news.
+_BOILERPLATE = re.compile(
+    r"""^\W*(?:
+        read\s+more\b | click\s+here\b | scroll\s+down\b | see\s+also\b | related\b\s*: |
+        (?:sign\s+up|subscribe)\b | advertisement\b | share\s+this\b | follow\s+(?:us|@) |
+        (?:photo|image|picture|video)s?\s*(?:credit)?\s*: | credit\s*: | copyright\b | ©
+        | all\s+rights\s+reserved | (?:updated|published|last\s+updated)\s*:?\s*\d
+        | (?:by|from)\s+(?:[A-Z][\w'’.-]*\s*){1,4}(?:,\s*[\w .]+)?\.?\s*$
+        | (?:[A-Z][\w'’-]+\s){1,3}(?:reports?|reporter|correspondent|editor)\s*\.?\s*$
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Phrases glued to the front of a sentence by page extraction: cut them, keep the rest.
+_FURNITURE_PREFIX = re.compile(
+    r"^\W*(?:scroll\s+down\s+for\s+(?:video|more|the\s+video)s?|watch\s+the\s+video|"
+    r"(?:read|see)\s+more\s*:.*?(?=\s[A-Z][a-z]+\s)|advertisement)\s*[.:\-–—]*\s*",
+    re.IGNORECASE,
+)
+# "WASHINGTON (Reuters) - ", "LONDON, England (CNN) -- ", "(CNN)", "By Jane Doe, CNN".
+_DATELINE = re.compile(
+    r"^(?:[A-Z][A-Z .,'’-]{1,40}?\s*)?(?:,\s*[A-Z][\w .]{1,30})?"
+    r"\((?:CNN|Reuters|AP|AFP|UPI|Bloomberg)[\w ]*\)\s*(?:[-–—]{1,2}|:)?\s*"
+    r"|^[A-Z][A-Z .'’-]{2,30},?\s*(?:[A-Z][a-z.]+\s*)?\s*[-–—]{1,2}\s+",
+)
+# Captions and picture furniture that page extraction leaves in the text.
+# A caption glued to the next sentence: a lower-case word, then a capitalised function word
+# that can only start a sentence ("...higher than a colleague The cost of divorce...").
+_GLUED = re.compile(
+    r"[a-z0-9%)]\s+(?:The|A|An|He|She|It|They|His|Her|Their|Its|This|These|Those|We|I|"
+    r"There|But|And|In|On|At|After|Before|When|While|As|Mr|Mrs|Ms)\s+[a-z]"
+)
+_CAPTION = re.compile(
+    r"\b(?:pictured|(?:left|right|above|below|top|bottom|inset)\s*\)|"
+    r"\((?:left|right|above|below|top|bottom|inset|file|stock)\b[^)]*\)|file\s+photo|"
+    r"photograph(?:ed)?\s+by|getty\s+images|click\s+here|read\s+more)\b",
+    re.IGNORECASE,
+)
+
+# Openers that need the previous sentence to be understood.
+_DANGLING_WORDS = frozenset(
+    """he she it they this these those that his her its their him them we
+    but and so or yet also still however meanwhile moreover furthermore nevertheless
+    nonetheless instead then thus therefore hence besides otherwise consequently likewise
+    similarly additionally indeed anyway accordingly such there""".split()
+)
+_DANGLING_PHRASES = re.compile(
+    r"^(?:in\s+addition|as\s+a\s+result|at\s+the\s+same\s+time|on\s+the\s+other\s+hand|"
+    r"even\s+so|after\s+that|in\s+turn|by\s+contrast|in\s+contrast|despite\s+this|"
+    r"because\s+of\s+this|for\s+this\s+reason|the\s+(?:latter|former))\b",
+    re.IGNORECASE,
+)
+_OPENING_WORD = re.compile(r"^[\W_]*([A-Za-z]+)(?:[’']s)?\b")
+
+
+def opens_dangling(sentence: str) -> bool:
+    """True if ``sentence`` opens with a pronoun or connective that points back."""
+    text = sentence.lstrip(" \"'“‘([")
+    if _DANGLING_PHRASES.match(text):
+        return True
+    match = _OPENING_WORD.match(text)
+    if match is None:
+        return False
+    word = match.group(1)
+    if word.lower() not in _DANGLING_WORDS:
+        return False
+    # "US", "IT", "SO": an all-caps acronym is a name, not a pronoun
+    return not (len(word) > 1 and word.isupper())
+
+
+def is_quote_fragment(sentence: str) -> bool:
+    """True if ``sentence`` is part of a quotation split across sentences.
+
+    Curly quotes must pair up, straight double quotes come in even numbers, and a closing
+    single quote after punctuation (``...,' he said``) needs an opening one before it.
+    """
+    text = sentence.strip()
+    if not text:
+        return False
+    if text[0].islower():
+        return True
+    if text.count("“") != text.count("”") or text.count('"') % 2:
+        return True
+    opening = len(re.findall(r"(?:^|[\s(\[])[‘'](?=\w)", text))
+    closing = len(re.findall(r"[.,!?;:][’'](?=\s|$)", text))
+    return closing > opening or (opening > closing and text[0] in "‘'")
+
+
+def is_boilerplate(sentence: str) -> bool:
+    """True for page furniture: bylines, "Read more", "Click here", credits."""
+    return bool(_BOILERPLATE.match(sentence.strip()))
+
+
+def split_glued(sentence: str) -> list[str]:
+    """Split a caption glued to a sentence by page extraction into its parts."""
+    parts: list[str] = []
+    start = 0
+    for match in _GLUED.finditer(sentence):
+        parts.append(sentence[start : match.start() + 1].strip())
+        start = match.start() + 1
+    parts.append(sentence[start:].strip())
+    return [p if p[-1] in ".!?\"'’”…" else p + "." for p in parts if p]
+
+
+def clean_sentence(sentence: str) -> str:
+    """Cut datelines ("LONDON (Reuters) -", "(CNN)") and glued furniture from the front."""
+    text = sentence.strip()
+    for _ in range(2):
+        cut = _FURNITURE_PREFIX.sub("", text, count=1)
+        cut = _DATELINE.sub("", cut, count=1)
+        if cut == text:
+            break
+        text = cut.strip()
+    return text
+
+
+# -- the summarizer ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    index: int
+    sentence: Sentence
+    text: str
+    words: int
+    eligible: bool
+    dangling: bool
+
+
+class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
+    """Position-aware, redundancy-aware extraction for news (a Sumy summarizer)."""
+
+    def __init__(self, kit: LanguageKit, *, title: str | None = None,
+                 params: NewsParams = DEFAULT_PARAMS) -> None:
+        super().__init__(kit.stemmer)
+        self.stop_words = kit.stop_words
+        self._kit = kit
+        self._title = title
+        self.params = params
+
+    # Sumy's interface: the picked sentences, in document order.
+    def __call__(self, document: ObjectDocumentModel, sentences_count: int) -> tuple[Sentence, ...]:
+        candidates = self._candidates(document)
+        if not candidates or sentences_count < 1:
+            return ()
+        title = self._title or " ".join(str(h) for h in document.headings)
+        scores, similarity = self._score(candidates, title, sentences_count)
+        picked = self._select(candidates, scores, similarity, sentences_count)
+        return tuple(
+            c.sentence if c.text == str(c.sentence) else Sentence(c.text, self._kit.tokenizer)
+            for c in sorted(picked, key=lambda c: c.index)
+        )
+
+    def _candidates(self, document: ObjectDocumentModel) -> list[_Candidate]:
+        out: list[_Candidate] = []
+        for sentence in document.sentences:
+            raw = str(sentence)
+            if is_boilerplate(raw):
+                continue
+            for text in split_glued(clean_sentence(raw)):
+                if is_boilerplate(text):
+                    continue
+                count = len(words(text))
+                eligible = (
+                    count >= self.params.min_words
+                    and not is_quote_fragment(text)
+                    and not _CAPTION.search(text)
+                )
+                out.append(
+                    _Candidate(len(out), sentence, text, count, eligible, opens_dangling(text))
+                )
+        return out
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised tf-idf rows, terms normalised and stemmed as Sumy's LexRank does."""
+        bags = [self._to_words_set(_Words(t)) for t in texts]
+        vocabulary: dict[str, int] = {}
+        for bag in bags:
+            for term in bag:
+                vocabulary.setdefault(term, len(vocabulary))
+        matrix = np.zeros((len(bags), max(1, len(vocabulary))))
+        for row, bag in enumerate(bags):
+            for term in bag:
+                matrix[row, vocabulary[term]] += 1.0
+        body = matrix[:-1] if len(bags) > 1 else matrix  # the title (last row) is no document
+        df = np.count_nonzero(body, axis=0)
+        idf = np.log((1.0 + len(body)) / (1.0 + df)) + 1.0
+        matrix = np.log1p(matrix) * idf
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        return np.asarray(matrix / np.where(norms == 0, 1.0, norms))
+
+    def _score(self, candidates: Sequence[_Candidate], title: str,
+               count: int) -> tuple[np.ndarray, np.ndarray]:
+        p = self.params
+        vectors = self._vectors([c.text for c in candidates] + [title])
+        body, title_vec = vectors[:-1], vectors[-1]
+        similarity = body @ body.T
+        np.fill_diagonal(similarity, 0.0)
+        n = len(candidates)
+        # PacSum's directed centrality with tf-idf: what a sentence shares with the sentences
+        # after it (the story elaborates its lead); similarity to earlier ones is not counted
+        centrality = np.triu(similarity, k=1).sum(axis=1)
+        spread = centrality.max() - centrality.min()
+        centrality = (centrality - centrality.min()) / spread if spread > 0 else np.zeros(n)
+        position = np.arange(n, dtype=float)
+        lead = 1.0 / (1.0 + position / (count / 3.0))
+        title_overlap = body @ title_vec if title else np.zeros(n)
+        length = np.array([c.words for c in candidates], dtype=float)
+        too_long = np.clip((length - p.max_words) / p.max_words, 0.0, 1.0)
+        scores = centrality + p.lead_weight * lead + p.title_weight * title_overlap - too_long
+        return scores, similarity
+
+    def _select(self, candidates: Sequence[_Candidate], scores: np.ndarray,
+                similarity: np.ndarray, count: int) -> list[_Candidate]:
+        p = self.params
+        picked: list[int] = []
+        picked_index: set[int] = set()
+        order = [i for i, c in enumerate(candidates) if c.eligible]
+        if len(order) < count:  # short or odd article: fall back to whatever there is
+            order = list(range(len(candidates)))
+        remaining = set(order)
+        while remaining and len(picked) < count:
+            best, best_value = -1, -np.inf
+            for i in remaining:
+                c = candidates[i]
+                if c.dangling and c.index - 1 not in picked_index and c.index > 0:
+                    continue
+                value = scores[i]
+                if picked:
+                    value -= p.redundancy * float(similarity[i, picked].max())
+                if value > best_value:
+                    best, best_value = i, value
+            if best < 0:  # only dangling sentences left: take the best anyway
+                best = max(remaining, key=lambda i: scores[i])
+            picked.append(best)
+            picked_index.add(candidates[best].index)
+            remaining.discard(best)
+        return [candidates[i] for i in picked]
+
+
+class _Words:
+    """Just enough of a Sumy sentence for ``_to_words_set`` (its ``words``)."""
+
+    __slots__ = ("words",)
+
+    def __init__(self, text: str) -> None:
+        self.words = words(text)
+
+
+def news_factory(kit: LanguageKit, title: str | None) -> NewsSummarizer:
+    return NewsSummarizer(kit, title=title)
