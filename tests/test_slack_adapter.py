@@ -511,3 +511,74 @@ async def test_briefbot_run_serves_slack_in_socket_mode_and_stops_on_sigterm(
     assert "Socket Mode connected" in log
     assert "Traceback" not in log
     assert BOT_TOKEN not in log and APP_TOKEN not in log
+
+
+# -- through the digest feature -------------------------------------------------------------
+
+
+async def brief(adapter: SlackAdapter, fake: FakeSlack, text: str, *, user: str,
+                channel: str = "C1") -> str:
+    """Run one signed /brief over HTTP; the answer's text as the user sees it."""
+    name = f"r{len(fake.responses)}-{user}"
+    body = urlencode(command_form(fake, text, user=user, channel=channel, response=name))
+    status, _ = await post_command(adapter, body, signed_headers(body))
+    assert status == 200
+    answer = await fake.wait_for(
+        lambda: next((r for r in fake.responses if r.method == name), None))
+    return "\n".join(b["text"]["text"] for b in answer.blocks if b["type"] == "section")
+
+
+async def test_non_admin_may_not_change_a_digest_and_is_told_who_may(
+        http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack) -> None:
+    said = await brief(http_adapter, fake, "digest 13:00 UTC", user="UUSER")
+    assert said == f"Only {ADMIN_HINT} may change this channel's digest."
+    assert await slack_engine.store.get_digest_schedule(platform="slack", channel_id="C1") is None
+    # a workspace admin (users.info) and a configured admin may
+    assert (await brief(http_adapter, fake, "digest 13:00 UTC", user="UWSADMIN")
+            ).startswith("Digest set")
+    assert (await brief(http_adapter, fake, "digest off", user="UCFGADMIN")
+            ).startswith("Digest off")
+    assert (await brief(http_adapter, fake, "digest 13:00 UTC", user="UUSER")).startswith("Only")
+
+
+async def test_scheduled_digest_arrives_in_its_channel_as_block_kit(
+        http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack,
+        clock: Any) -> None:
+    from bot.scheduler import DigestScheduler
+
+    assert (await brief(http_adapter, fake, "digest 13:00 UTC", user="UWSADMIN",
+                        channel="CNEWS")).startswith("Digest set")
+    clock.advance(hours=1)
+    result = await DigestScheduler(slack_engine).run_due()
+    assert result.sent == ("slack:CNEWS",)
+    (post,) = fake.calls_to("chat.postMessage")
+    assert post.args["channel"] == "CNEWS"
+    assert post.blocks[0]["text"]["text"].startswith("Daily digest")
+    title = post.blocks[1]["text"]["text"]
+    assert title.startswith("*") and "rocket" in title.lower()
+    assert post.blocks[2]["type"] == "context"
+    assert post.blocks[-1]["type"] == "context"  # the footer: when the next digest is due
+    assert check_message(post.blocks) is None
+
+
+async def test_channel_the_bot_was_removed_from_gets_its_digest_disabled(
+        http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack,
+        clock: Any) -> None:
+    from bot.scheduler import DigestScheduler
+
+    assert (await brief(http_adapter, fake, "digest 13:00 UTC", user="UCFGADMIN",
+                        channel="CGONE")).startswith("Digest set")
+    fake.removed_channels["CGONE"] = "not_in_channel"
+    clock.advance(hours=1)
+    scheduler = DigestScheduler(slack_engine)
+    assert (await scheduler.run_due()).disabled == ("slack:CGONE",)
+    schedule = await slack_engine.store.get_digest_schedule(platform="slack",
+                                                            channel_id="CGONE")
+    assert schedule is not None and not schedule.enabled
+    assert schedule.disabled_reason is not None and "not_in_channel" in schedule.disabled_reason
+    # it is not tried again the next day, and the channel is told why when it asks
+    clock.advance(days=1)
+    assert (await scheduler.run_due()).disabled == ()
+    assert len(fake.calls_to("chat.postMessage")) == 1
+    said = await brief(http_adapter, fake, "digest", user="UUSER", channel="CGONE")
+    assert "off" in said and "not_in_channel" in said
