@@ -582,3 +582,36 @@ async def test_channel_the_bot_was_removed_from_gets_its_digest_disabled(
     assert len(fake.calls_to("chat.postMessage")) == 1
     said = await brief(http_adapter, fake, "digest", user="UUSER", channel="CGONE")
     assert "off" in said and "not_in_channel" in said
+
+
+# -- through the alerts feature -------------------------------------------------------------
+
+
+async def test_keyword_alert_reaches_the_subscriber_by_dm_escaped(
+        http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack,
+        clock: Any, sample_path: Path) -> None:
+    from bot.alerts import alert_service
+    from bot.models import ArticleDraft
+
+    said = await brief(http_adapter, fake, "subscribe himars", user="UUSER")
+    assert said.startswith("Subscribed")
+    refused = await brief(http_adapter, fake, "subscribe channel himars", user="UUSER")
+    assert refused == f"Only {ADMIN_HINT} may add alerts to this channel."
+    text = await asyncio.to_thread(sample_path.read_text, encoding="utf-8")
+    text = text.replace("rocket", "HIMARS rocket", 3)
+    result = await slack_engine.ingest(ArticleDraft(
+        text=text + "\nReaders said <!channel> and <@U123> should know.",
+        title="<!channel> HIMARS for Kyiv <@U123>", url="https://wire.example/himars",
+        source="Wire <!here>"))
+    assert result.created
+    clock.advance(seconds=slack_engine.config.alerts.batch_seconds + 1)
+    assert await alert_service(slack_engine).dispatch_due() == 1
+    assert [c.args["users"] for c in fake.calls_to("conversations.open")] == ["UUSER"]
+    (post,) = fake.calls_to("chat.postMessage")
+    assert post.args["channel"] == "DUUSER"
+    posted = all_text(post.blocks) + post.args["text"]
+    assert "*<https://wire.example/himars|&lt;!channel&gt; HIMARS for Kyiv &lt;@U123&gt;>*" in (
+        posted)
+    for forbidden in ("<!channel>", "<!here>", "<@U123>"):
+        assert forbidden not in posted
+    assert check_message(post.blocks) is None
