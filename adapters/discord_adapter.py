@@ -25,7 +25,6 @@ import json
 import logging
 import re
 import zoneinfo
-from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -35,7 +34,7 @@ import yarl
 from aiolimiter import AsyncLimiter
 from discord import app_commands
 
-from adapters.discord_render import NO_MENTIONS, Outgoing, render_messages
+from adapters.discord_render import NO_MENTIONS, render_messages
 from bot.commands.router import VERBS, wants_public
 from bot.config import DiscordConfig
 from bot.engine import BriefingEngine
@@ -159,7 +158,8 @@ class DiscordAdapter:
         self._token = token
         self._login_timeout = login_timeout
         self._logged_in = asyncio.Event()
-        self._limiter = AsyncLimiter(self.config.max_messages_per_second, 1.0)
+        # capacity 1: evenly spaced, no burst at the start of a fan-out
+        self._limiter = AsyncLimiter(1, 1.0 / self.config.max_messages_per_second)
         self._sending = asyncio.Semaphore(self.config.send_concurrency)
         client_options.setdefault("max_ratelimit_timeout", 60.0)
         self.client = _BriefClient(self, **client_options)
@@ -377,12 +377,18 @@ class DiscordAdapter:
             raise DeliveryError("Discord is not connected", permanent=False) from None
         messages = render_messages(reply)
         try:
-            if destination.is_direct:
-                channel: discord.abc.Messageable = await self.client.create_dm(
-                    discord.Object(id=int(target)))
-            else:
-                channel = self.client.get_partial_messageable(int(target))
-            await self._send_all(channel, messages)
+            async with self._sending:
+                if destination.is_direct:
+                    await self._limiter.acquire()  # opening a DM is a request too
+                    channel: discord.abc.Messageable = await self.client.create_dm(
+                        discord.Object(id=int(target)))
+                else:
+                    channel = self.client.get_partial_messageable(int(target))
+                for message in messages:
+                    await self._limiter.acquire()
+                    await channel.send(content=message.content or None,
+                                       embeds=list(message.embeds),
+                                       allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
             permanent = exc.code in PERMANENT_CODES or exc.status == 404
             log.warning("discord: %s refused %s to %s (HTTP %s, code %s)%s",
@@ -400,13 +406,6 @@ class DiscordAdapter:
             log.warning("discord: could not reach Discord for %s: %s", destination,
                         type(exc).__name__)
             raise DeliveryError(f"could not reach Discord for {destination}") from None
-
-    async def _send_all(self, channel: discord.abc.Messageable,
-                        messages: Sequence[Outgoing]) -> None:
-        for message in messages:
-            async with self._sending, self._limiter:
-                await channel.send(content=message.content or None, embeds=list(message.embeds),
-                                   allowed_mentions=NO_MENTIONS)
 
 
 def _refusal(code: int, status: int) -> str:

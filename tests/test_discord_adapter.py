@@ -460,3 +460,18 @@ def test_embeds_stay_within_limits_for_giant_articles() -> None:
         assert not message_problems(payload), message_problems(payload)
     assert sum(len(m.embeds) for m in messages) == 12
     assert "".join(m.content for m in messages).count("x") == 4500  # text split, not cut
+
+
+async def test_digest_fan_out_is_paced_under_the_global_limit(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    fake.global_limit = 20  # a small Discord: unpaced, 30 digests at once would trip it
+    engine, _ = await start_bot(max_messages_per_second=18.0, send_concurrency=8)
+    channels = [str(700000000000000000 + i) for i in range(30)]
+    await asyncio.gather(*(
+        engine.deliver(Destination(platform="discord", channel_id=c),
+                       Reply(text="digest", kind=ReplyKind.DIGEST, ephemeral=False))
+        for c in channels
+    ))
+    assert fake.rate_limited == 0
+    assert all(len(fake.messages[int(c)]) == 1 for c in channels)
