@@ -270,7 +270,7 @@ async def test_connection_refused_is_a_clear_error() -> None:
     port = sock.getsockname()[1]
     sock.close()  # nothing listens here now
     async with Fetcher(fetch_config()) as fetcher:
-        with pytest.raises(FetchError, match="Could not connect to 127.0.0.1"):
+        with pytest.raises(FetchError, match=r"Could not connect to 127\.0\.0\.1"):
             await fetcher.fetch(f"http://127.0.0.1:{port}/")
 
 

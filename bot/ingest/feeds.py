@@ -175,7 +175,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
             raise NotAFeed(f"That is not a readable RSS or Atom feed ({_bozo_reason(bozo)}).")
         raise NotAFeed("That is not an RSS or Atom feed.")
     malformed = None
-    if bozo is not None and not isinstance(bozo, feedparser.CharacterEncodingOverride):
+    if bozo is not None and not isinstance(bozo, feedparser.ThingsNobodyCaresAboutButMe):
         malformed = _bozo_reason(bozo)
         if entries_raw and not _CLOSING.search(body[-200:]):
             entries_raw = entries_raw[:-1]  # the document was cut short: its last item may be
@@ -187,7 +187,9 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
         guid = _clean(entry.get("id"), 2000)
         title = _clean(entry.get("title"))
         text = _entry_text(entry)
-        published = _struct_to_dt(entry.get("published_parsed") or entry.get("updated_parsed"))
+        # dict.get: feedparser's own .get maps a missing key to another with a warning
+        published = _struct_to_dt(dict.get(entry, "published_parsed")
+                                  or dict.get(entry, "updated_parsed"))
         if published is not None and published > now + FUTURE_SLACK:
             published = None
         if link:

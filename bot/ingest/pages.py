@@ -24,7 +24,7 @@ import lxml.html
 
 from bot.errors import InputError
 from bot.ingest.html import extract_html
-from bot.ingest.urls import source_name
+from bot.ingest.urls import canonical_url, source_name
 from bot.models import ArticleDraft
 from bot.summarize import shorten
 
@@ -193,7 +193,7 @@ def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_ch
             f"wall, a paywall or not an article?); at least {min_text_chars} are needed "
             "([ingest] min_text_chars).", reason="short")
     assert extracted is not None
-    canonical = canonical_link(tree, page_url=url) or url
+    canonical = canonical_url(canonical_link(tree, page_url=url) or url)
     title = extracted.title
     return ArticleDraft(
         text=text,

@@ -1,0 +1,515 @@
+"""Feeds end to end against real aiohttp servers on 127.0.0.1: backlog without alerts, items
+ingested once, conditional GETs, edits not re-posted, health and backoff for every failure,
+the poller service, and the /brief feeds verbs."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from conftest import FixedClock
+from intake_server import Entry, LocalWeb, article_text, atom, html_page, rss
+
+from bot.config import Config
+from bot.engine import BriefingEngine
+from bot.ingest.feeds import NotAFeed, html_fragment_text, parse_feed
+from bot.ingest.fetch import Fetcher
+from bot.ingest.intake import FeedPoller, Intake, backoff_delay
+from bot.models import Article, Caller, ReplyKind
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LocalWeb]:
+    web_ = LocalWeb()
+    await web_.start()
+    yield web_
+    await web_.stop()
+
+
+@pytest.fixture
+def config(config: Config) -> Config:
+    return replace(
+        config,
+        fetch=replace(config.fetch, timeout_seconds=0.5, max_bytes=200_000, max_redirects=3),
+        feeds=replace(config.feeds, backlog_items=3, poll_interval_minutes=30,
+                      max_backoff_minutes=240),
+    )
+
+
+@pytest.fixture
+def alerted(engine: BriefingEngine) -> list[Article]:
+    seen: list[Article] = []
+
+    async def record(article: Article) -> None:
+        seen.append(article)
+
+    engine.on_new_article(record)
+    return seen
+
+
+@pytest.fixture
+async def intake(engine: BriefingEngine) -> AsyncIterator[Intake]:
+    async with Fetcher(engine.config.fetch) as fetcher:
+        yield Intake(engine, fetcher, rng=random.Random(7))
+
+
+def entries(n: int, *, start: int = 0, full: bool = True) -> list[Entry]:
+    """``n`` items, newest first, each with a full article in the feed (no page fetch)."""
+    return [
+        Entry(title=f"Story {i}", link=f"http://news.example/story/{i}", guid=f"g{i}",
+              text=article_text(f"topic{i}") if full else f"Teaser {i}.",
+              published=NOW - timedelta(hours=100 - i))
+        for i in range(start + n - 1, start - 1, -1)
+    ]
+
+
+async def feed_of(engine: BriefingEngine, feed_id: int) -> Any:
+    feed = await engine.store.get_feed(feed_id)
+    assert feed is not None
+    return feed
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+
+def test_parse_rss_and_atom_and_keys() -> None:
+    items = [Entry(title="A", link="http://x.org/a?utm_source=rss", guid="1", text="Hello"),
+             Entry(title="B", link=None, guid="2", text="No link")]
+    parsed = parse_feed(rss(items).encode(), url="http://x.org/feed", now=NOW)
+    assert [e.key for e in parsed.entries] == ["http://x.org/a", "guid:2"]
+    assert parsed.title == "Test Feed" and parsed.malformed is None
+    parsed = parse_feed(atom([Entry(title="C", link="/c", guid="urn:c", text="p1\np2")]).encode(),
+                        url="http://y.org/atom.xml", now=NOW)
+    assert parsed.entries[0].link == "http://y.org/c"
+    assert parsed.entries[0].text == "p1\np2"
+
+
+def test_rss_090_and_rdf() -> None:
+    rdf = ('<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+           ' xmlns="http://purl.org/rss/1.0/"><channel rdf:about="http://x.org/"><title>RDF</title>'
+           '<link>http://x.org/</link></channel><item rdf:about="http://x.org/1"><title>One'
+           "</title><link>http://x.org/1</link><description>Body</description></item></rdf:RDF>")
+    parsed = parse_feed(rdf.encode(), url="http://x.org/rdf", now=NOW)
+    assert [e.link for e in parsed.entries] == ["http://x.org/1"]
+    rss091 = ('<?xml version="1.0"?><!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS '
+              '0.91//EN" "http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss version="0.91">'
+              "<channel><title>Old</title><link>http://x.org/</link><description>d</description>"
+              "<item><title>Two</title><link>http://x.org/2</link></item></channel></rss>")
+    parsed = parse_feed(rss091.encode(), url="http://x.org/091", now=NOW)
+    assert [e.link for e in parsed.entries] == ["http://x.org/2"]
+
+
+def test_external_and_expanding_entities_refused() -> None:
+    xxe = ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           '<rss version="2.0"><channel><title>&x;</title></channel></rss>')
+    with pytest.raises(NotAFeed, match="XML entities"):
+        parse_feed(xxe.encode(), url="http://x.org/f", now=NOW)
+    laughs = ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;">'
+              ']><rss version="2.0"><channel><title>&b;</title></channel></rss>')
+    with pytest.raises(NotAFeed, match="XML entities"):
+        parse_feed(laughs.encode(), url="http://x.org/f", now=NOW)
+
+
+def test_html_and_garbage_are_not_feeds() -> None:
+    with pytest.raises(NotAFeed, match="web page, not an RSS") as info:
+        parse_feed(html_page("Hi", "Text").encode(), url="http://x.org/", now=NOW)
+    assert info.value.is_html
+    with pytest.raises(NotAFeed, match="not a readable RSS"):
+        parse_feed(b"\x00\x01garbage{", url="http://x.org/", now=NOW)
+    with pytest.raises(NotAFeed, match="empty"):
+        parse_feed(b"  ", url="http://x.org/", now=NOW)
+
+
+def test_dates_future_and_unparseable_are_dropped() -> None:
+    items = [Entry(title="Future", link="http://x.org/f", published=NOW + timedelta(days=30)),
+             Entry(title="Bad", link="http://x.org/b", raw_date="the day after tomorrow"),
+             Entry(title="Good", link="http://x.org/g", published=NOW - timedelta(hours=1))]
+    parsed = parse_feed(rss(items).encode(), url="http://x.org/feed", now=NOW)
+    dates = {e.title: e.published_at for e in parsed.entries}
+    assert dates == {"Future": None, "Bad": None, "Good": NOW - timedelta(hours=1)}
+
+
+def test_truncated_feed_keeps_complete_items() -> None:
+    xml = rss(entries(3))
+    cut = xml[: xml.rindex("<item>") + 40]  # the last item is cut mid-way
+    parsed = parse_feed(cut.encode(), url="http://x.org/feed", now=NOW)
+    assert parsed.malformed is not None and "malformed XML" in parsed.malformed
+    assert [e.title for e in parsed.entries] == ["Story 2", "Story 1"]
+
+
+def test_fragment_text() -> None:
+    assert html_fragment_text("<p>One <b>two</b></p><p>Three</p><script>x()</script>") == \
+        "One two\nThree"
+
+
+# -- adding and polling ----------------------------------------------------------------------
+
+
+async def test_backlog_stored_without_alerts_then_new_items_alert_once(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb, alerted: list[Article],
+        clock: FixedClock) -> None:
+    server.serve_feed("/feed.xml", rss(entries(5)), etag='"v1"')
+    added = await intake.add_feed(server.url("/feed.xml"))
+    assert added.created and added.report is not None
+    assert added.report.backlog == 3  # [feeds] backlog_items
+    assert alerted == []  # the backlog never alerts
+    assert await engine.store.count_articles() == 3
+    stored = {a.title for a in await engine.latest(10)}
+    assert stored == {"Story 4", "Story 3", "Story 2"}  # the newest three
+
+    # second poll: conditional GET, 304, nothing new
+    clock.advance(minutes=40)
+    reports = await intake.poll_due()
+    assert len(reports) == 1 and reports[0].not_modified
+    assert server.hits("/feed.xml")[-1].headers.get("If-None-Match") == '"v1"'
+
+    # a new item appears: taken in once, with an alert
+    server.serve_feed("/feed.xml", rss(entries(6)), etag='"v2"')
+    clock.advance(minutes=40)
+    [report] = await intake.poll_due()
+    assert [a.title for a in report.new] == ["Story 5"] and report.backlog == 0
+    assert [a.title for a in alerted] == ["Story 5"]
+    # polled again with a changed ETag but the same items: nothing new
+    server.serve_feed("/feed.xml", rss(entries(6)), etag='"v3"')
+    clock.advance(minutes=40)
+    [report] = await intake.poll_due()
+    assert report.new == () and len(alerted) == 1
+    # the two items older than the backlog were remembered, never stored or alerted
+    assert await engine.store.count_articles() == 4
+
+
+async def test_edited_items_are_not_reposted(engine: BriefingEngine, intake: Intake,
+                                             server: LocalWeb, alerted: list[Article],
+                                             clock: FixedClock) -> None:
+    items = entries(2)
+    server.serve_feed("/feed.xml", rss(items))
+    await intake.add_feed(server.url("/feed.xml"))
+    edited = [
+        # same link, new guid, new date and edited text
+        replace(items[0], guid="new-guid", published=NOW + timedelta(hours=2),
+                text=items[0].text + " Updated with a correction."),
+        # same guid, new link (the publisher changed the slug)
+        replace(items[1], link="http://news.example/story/0-renamed"),
+    ]
+    server.serve_feed("/feed.xml", rss(edited))
+    clock.advance(hours=1)
+    [report] = await intake.poll_due()
+    assert report.new == () and report.known == 2
+    assert alerted == [] and await engine.store.count_articles() == 2
+
+
+async def test_downtime_items_ingested_with_alerts_oldest_first(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb, alerted: list[Article],
+        clock: FixedClock) -> None:
+    server.serve_feed("/feed.xml", rss(entries(2)))
+    await intake.add_feed(server.url("/feed.xml"))
+    # the bot is down for two days; four items are published meanwhile
+    clock.advance(days=2)
+    server.serve_feed("/feed.xml", rss(entries(6)))
+    [report] = await intake.poll_due()
+    assert [a.title for a in alerted] == ["Story 2", "Story 3", "Story 4", "Story 5"]
+    assert len(report.new) == 4 and report.backlog == 0
+
+
+async def test_atom_full_content_needs_no_page_fetch(engine: BriefingEngine, intake: Intake,
+                                                     server: LocalWeb) -> None:
+    items = [Entry(title="Atom story", link=server.url("/a/1"), guid="urn:1",
+                   text=article_text("atom"))]
+    server.serve_feed("/atom.xml", atom(items), content_type="application/atom+xml")
+    added = await intake.add_feed(server.url("/atom.xml"))
+    assert added.report is not None and added.report.backlog == 1
+    assert server.hits("/a/1") == []
+    [article] = await engine.latest(5)
+    assert article.feed_id == added.feed.id and "atom project" in article.text
+    assert added.feed.title == "Atom Feed"
+
+
+async def test_short_feed_content_fetches_the_linked_page(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb) -> None:
+    page = html_page("The full story", article_text("canal"),
+                     canonical=server.url("/news/canal?utm_source=feed&id=7"))
+    server.serve("/news/canal", page)
+    server.redirect("/r/canal", "/news/canal")  # feeds often link through a redirect
+    items = [Entry(title="Canal", link=server.url("/r/canal"), text="A short teaser.",
+                   published=NOW)]
+    server.serve_feed("/feed.xml", rss(items))
+    added = await intake.add_feed(server.url("/feed.xml"))
+    assert added.report is not None and added.report.backlog == 1
+    [article] = await engine.latest(5)
+    assert article.title == "The full story" and "canal project" in article.text
+    assert article.canonical_url == server.url("/news/canal?id=7")
+    # the redirecting link now leads straight to the stored article
+    brief = await intake.brief_link(server.url("/r/canal"))
+    assert brief.known and brief.article.id == article.id
+    assert len(server.hits("/news/canal")) == 1
+
+
+async def test_items_without_link_and_duplicate_guids(engine: BriefingEngine, intake: Intake,
+                                                      server: LocalWeb) -> None:
+    items = [
+        Entry(title="No link, short", link=None, guid="a", text="Too short."),
+        Entry(title="No link, full", link=None, guid="b", text=article_text("linkless")),
+        Entry(title="Dup one", link="http://news.example/d1", guid="same",
+              text=article_text("dupone")),
+        Entry(title="Dup two", link="http://news.example/d2", guid="same",
+              text=article_text("duptwo")),
+    ]
+    server.serve_feed("/feed.xml", rss(items))
+    config = replace(engine.config, feeds=replace(engine.config.feeds, backlog_items=10))
+    intake.config = config
+    added = await intake.add_feed(server.url("/feed.xml"))
+    report = added.report
+    assert report is not None
+    assert {a.title for a in report.new} == {"No link, full", "Dup one", "Dup two"}
+    assert len(report.skipped) == 1 and "no link" in report.skipped[0]
+
+
+async def test_paywalled_item_page_falls_back_or_is_skipped(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb) -> None:
+    teaser = html_page("Locked", "The first paragraph of the story is free to read here. "
+                       "Subscribe to continue reading.")
+    server.serve("/locked", teaser)
+    items = [Entry(title="Locked", link=server.url("/locked"), text="Short.", published=NOW)]
+    server.serve_feed("/feed.xml", rss(items))
+    added = await intake.add_feed(server.url("/feed.xml"))
+    assert added.report is not None
+    assert added.report.new == () and "teaser" in added.report.skipped[0]
+
+
+async def test_failing_item_page_is_retried_then_stored(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb, alerted: list[Article],
+        clock: FixedClock) -> None:
+    server.serve_feed("/feed.xml", rss(entries(1)), etag='"e"')
+    await intake.add_feed(server.url("/feed.xml"))
+    flaky = [Entry(title="Flaky", link=server.url("/flaky"), guid="f", text="Teaser.",
+                   published=NOW)]
+    server.serve_feed("/feed.xml", rss(flaky + entries(1)), etag='"e2"')
+    server.serve("/flaky", "down", status=503)
+    clock.advance(hours=1)
+    [report] = await intake.poll_due()
+    assert report.pending == 1 and report.new == ()
+    feed = await feed_of(engine, report.feed_id)
+    assert feed.etag is None  # no conditional GET while an item waits: it cannot be lost
+    server.serve("/flaky", html_page("Flaky story", article_text("flaky")))
+    clock.advance(hours=1)
+    [report] = await intake.poll_due()
+    assert server.hits("/feed.xml")[-1].headers.get("If-None-Match") is None
+    assert [a.title for a in report.new] == ["Flaky story"]
+    assert [a.title for a in alerted] == ["Flaky story"]
+    assert (await feed_of(engine, report.feed_id)).etag == '"e2"'
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        ("missing", "answered 404 Not Found"),
+        ("error", "answered 500 Internal Server Error"),
+        ("html", "web page, not an RSS or Atom feed"),
+        ("garbage", "not a readable RSS or Atom feed"),
+        ("loop", "redirects in a loop"),
+        ("huge", "([fetch] max_bytes)"),
+        ("bomb", "briefbot stopped reading"),
+        ("hang", "did not answer within 0.5 s"),
+        ("private", "loopback address"),
+        ("xxe", "XML entities"),
+    ],
+)
+async def test_every_failure_is_recorded_in_health(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb, clock: FixedClock,
+        route: str, message: str) -> None:
+    server.serve_feed("/feed", rss(entries(1)))
+    feed, _ = await engine.store.add_feed(server.url("/feed"), now=clock(), next_poll_at=clock())
+    await intake.poll_due()  # primed while healthy
+    feed = await feed_of(engine, feed.id)
+    assert feed.primed and feed.consecutive_failures == 0
+
+    if route == "missing":
+        server.serve("/feed", "gone", status=404)
+    elif route == "error":
+        server.serve("/feed", "oops", status=500)
+    elif route == "html":
+        server.serve("/feed", html_page("Home", "Welcome"))
+    elif route == "garbage":
+        server.serve("/feed", b"\x00\x01\x02 {not xml", content_type="application/rss+xml")
+    elif route == "loop":
+        server.redirect("/feed", "/feed2")
+        server.redirect("/feed2", "/feed")
+    elif route == "huge":
+        server.serve("/feed", b"<rss>" + b" " * 1_000_000, content_type="application/rss+xml")
+    elif route == "bomb":
+        server.serve("/feed", gzip.compress(b"<rss>" + b" " * 20_000_000),
+                     content_type="application/rss+xml", headers={"Content-Encoding": "gzip"})
+    elif route == "hang":
+        server.hang("/feed", 10)
+    elif route == "private":  # the default policy: the 127.0.0.1 feed is now refused
+        strict = Fetcher(replace(engine.config.fetch, allow_private_networks=False))
+        await strict.open()
+        await intake.fetcher.close()
+        intake.fetcher = strict
+    elif route == "xxe":
+        server.serve("/feed", '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e SYSTEM '
+                     '"http://127.0.0.1:1/x">]><rss version="2.0"><channel><title>&e;</title>'
+                     "</channel></rss>", content_type="application/rss+xml")
+    before = clock()
+    for failures in (1, 2):
+        clock.advance(days=1)
+        [report] = await intake.poll_due()
+        assert report.error is not None and message in report.error
+        feed = await feed_of(engine, feed.id)
+        assert feed.consecutive_failures == failures
+        assert feed.last_error == report.error and feed.last_error_at == clock()
+        assert feed.next_poll_at > clock()  # retried later, never disabled
+        assert feed.last_success_at is not None and feed.last_success_at < before + \
+            timedelta(seconds=1)
+    assert await engine.store.count_articles() == 1  # nothing stored was lost
+    await intake.fetcher.close()  # the strict one, when swapped in
+
+
+async def test_backoff_grows_with_jitter_and_recovery_resets(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb, clock: FixedClock) -> None:
+    rng = random.Random(1)
+    interval, cap = timedelta(minutes=30), timedelta(minutes=240)
+    delays = [backoff_delay(failures=n, interval=interval, max_backoff=cap, rng=rng)
+              for n in range(1, 9)]
+    assert all(interval / 2 <= d <= interval for d in delays[:1])
+    assert delays[3] > delays[0] and all(d <= cap for d in delays)
+    assert all(cap / 2 <= d for d in delays[4:])  # capped, still jittered
+    assert backoff_delay(failures=1, interval=interval, max_backoff=cap, rng=rng,
+                         retry_after=7200) == timedelta(hours=2)
+
+    server.serve("/feed", "down", status=503)
+    feed, _ = await engine.store.add_feed(server.url("/feed"), now=clock(), next_poll_at=clock())
+    gaps = []
+    for _ in range(6):
+        [report] = await intake.poll_due()
+        assert report.error
+        feed = await feed_of(engine, feed.id)
+        gaps.append(feed.next_poll_at - clock())
+        clock.now = feed.next_poll_at
+    assert gaps[-1] > gaps[0] and feed.consecutive_failures == 6
+    server.serve_feed("/feed", rss(entries(2)))
+    [report] = await intake.poll_due()
+    feed = await feed_of(engine, feed.id)
+    assert report.error is None and feed.consecutive_failures == 0
+    assert feed.last_error is not None  # the last error stays visible in the health record
+
+
+async def test_feed_add_errors_and_autodiscovery(engine: BriefingEngine, intake: Intake,
+                                                 server: LocalWeb) -> None:
+    from bot.errors import UserError
+
+    server.serve("/plain-page", html_page("Home", "Welcome"))
+    with pytest.raises(UserError, match="names no feed"):
+        await intake.add_feed(server.url("/plain-page"))
+    with pytest.raises(UserError, match="Only http and https"):
+        await intake.add_feed("file:///etc/passwd")
+    server.serve_feed("/real.xml", rss(entries(1)))
+    server.serve("/blog", html_page("Blog", "Hello", extra_head=(
+        '<link rel="alternate" type="application/rss+xml" href="/real.xml">')))
+    added = await intake.add_feed(server.url("/blog"))
+    assert added.feed.url == server.url("/real.xml") and added.created
+    assert await engine.store.list_feeds() == [await feed_of(engine, added.feed.id)]
+
+
+async def test_poller_service_adds_config_feeds_and_polls(
+        make_engine: Callable[..., Any], config: Config, server: LocalWeb) -> None:
+    server.serve_feed("/cfg.xml", rss(entries(2)))
+    cfg = replace(config, feeds=replace(config.feeds, urls=(server.url("/cfg.xml"),
+                                                             "javascript:alert(1)")))
+    engine: BriefingEngine = await make_engine(cfg)
+    poller = next(s for s in engine._services if isinstance(s, FeedPoller))
+    task = asyncio.create_task(poller.run())
+    try:
+        for _ in range(200):
+            if poller.rounds:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    [feed] = await engine.store.list_feeds()
+    assert feed.url == server.url("/cfg.xml") and feed.primed
+    assert await engine.store.count_articles() == 2
+
+
+async def test_two_processes_never_poll_one_feed_together(
+        make_engine: Callable[..., Any], server: LocalWeb, clock: FixedClock) -> None:
+    server.serve_feed("/feed", rss(entries(1)))
+    one: BriefingEngine = await make_engine()
+    two: BriefingEngine = await make_engine()
+    await one.store.add_feed(server.url("/feed"), now=clock(), next_poll_at=clock())
+    async with Fetcher(one.config.fetch) as f1, Fetcher(two.config.fetch) as f2:
+        a, b = await asyncio.gather(Intake(one, f1).poll_due(), Intake(two, f2).poll_due())
+    assert len(a) + len(b) == 1
+    assert len(server.hits("/feed")) == 1
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def admin(channel: str = "C1") -> Caller:
+    return Caller(platform="slack", user_id="U1", channel_id=channel, is_admin=True)
+
+
+async def test_feeds_commands(engine: BriefingEngine, server: LocalWeb,
+                              alerted: list[Article]) -> None:
+    server.serve_feed("/feed.xml", rss(entries(4)))
+    member = Caller(platform="slack", user_id="U2", channel_id="C1", admin_hint="a workspace admin")
+    reply = await engine.handle_command(f"feeds add {server.url('/feed.xml')}", member)
+    assert reply.kind is ReplyKind.ERROR and "workspace admin may add feeds" in reply.text
+    assert await engine.store.list_feeds() == []
+
+    reply = await engine.handle_command(f"feeds add <{server.url('/feed.xml')}>", admin())
+    assert not reply.is_error, reply.text
+    assert "3 current items stored as backlog, without alerts" in reply.text
+    [feed] = await engine.store.list_feeds()
+    assert await engine.store.channel_feed_ids(platform="slack", channel_id="C1") == [feed.id]
+    assert alerted == []
+    again = await engine.handle_command(f"feeds add {server.url('/feed.xml')}", admin("C2"))
+    assert "already polled and linked to this channel" in again.text
+    assert await engine.store.channel_feed_ids(platform="slack", channel_id="C2") == [feed.id]
+
+    listing = await engine.handle_command("feeds", member)
+    assert listing.text.startswith("1 feed;")
+    [item] = listing.items
+    assert item.title == f"#{feed.id} Test Feed" and item.url == server.url("/feed.xml")
+    assert any(line.startswith("Last success:") for line in item.summary)
+    assert any(line.startswith("Next poll: in") for line in item.summary)
+
+    bad = await engine.handle_command("feeds remove 999", admin())
+    assert bad.is_error and "no such feed" in bad.text
+    gone = await engine.handle_command(f"feeds remove {server.url('/feed.xml')}", admin())
+    assert not gone.is_error and f"Removed feed #{feed.id}" in gone.text
+    assert await engine.store.list_feeds() == []
+    assert await engine.store.count_articles() == 3  # articles stay
+
+
+async def test_cli_poll_and_feeds(engine: BriefingEngine, server: LocalWeb,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from bot.cli import cmd_feeds, cmd_poll
+
+    assert await cmd_poll(argparse.Namespace(), engine) == 0
+    assert "No feeds" in capsys.readouterr().out
+    server.serve_feed("/feed.xml", rss(entries(1)))
+    assert await cmd_feeds(argparse.Namespace(action="add", target=server.url("/feed.xml")),
+                           engine) == 0
+    assert "1 current item stored as backlog" in capsys.readouterr().out
+    assert await engine.store.channel_feed_ids(platform="console", channel_id="console") == []
+    server.serve_feed("/feed.xml", rss(entries(2)))
+    server.serve("/broken.xml", "nope", status=500)
+    await engine.store.add_feed(server.url("/broken.xml"), now=NOW, next_poll_at=NOW)
+    assert await cmd_poll(argparse.Namespace(), engine) == 2
+    out = capsys.readouterr().out
+    assert "Test Feed: 1 new" in out and "Story 1" in out
+    assert "error:" in out and "500 Internal Server Error" in out

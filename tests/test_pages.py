@@ -1,0 +1,136 @@
+"""``/brief <link>`` end to end against a real aiohttp server on 127.0.0.1: fetch, extract,
+store, answer; known links from the store at once; teasers, short pages, bad schemes, private
+addresses and non-UTF-8 pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from intake_server import LocalWeb, article_text, html_page
+
+from bot.config import Config
+from bot.engine import BriefingEngine
+from bot.ingest.pages import canonical_link, decode_html
+from bot.models import Caller, ReplyKind
+
+CALLER = Caller(platform="slack", user_id="U1", channel_id="C1")
+RUSSIAN = ("Правительство объявило о новой программе строительства дорог в северных регионах. "
+           "Эксперты считают, что проект потребует значительных инвестиций в ближайшие годы. "
+           "Местные жители надеются, что новые дороги улучшат доступ к больницам и школам. "
+           "Министерство транспорта обещает опубликовать подробный план весной.")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LocalWeb]:
+    web_ = LocalWeb()
+    await web_.start()
+    yield web_
+    await web_.stop()
+
+
+async def brief(engine: BriefingEngine, text: str) -> Any:
+    return await engine.handle_command(text, CALLER)
+
+
+async def test_link_is_fetched_stored_and_answered(engine: BriefingEngine,
+                                                   server: LocalWeb) -> None:
+    server.serve("/story", html_page("Dam opens", article_text("dam"),
+                                     canonical=server.url("/story?utm_medium=x")))
+    reply = await brief(engine, f"{server.url('/story')}?utm_source=chat")
+    assert reply.kind is ReplyKind.ANSWER, reply.text
+    assert reply.text.startswith("Fetched, summarised and stored as article #1")
+    [item] = reply.items
+    assert item.title == "Dam opens" and item.summary and item.url == server.url("/story")
+    # asked again (any tracking variant, Slack's <url> form): from the store, no fetch
+    again = await brief(engine, f"<{server.url('/story')}?fbclid=abc|story>")
+    assert again.text.startswith("Already stored as article #1")
+    assert len(server.hits("/story?utm_source=chat")) == 1
+    assert len(server.requests) == 1
+    assert await engine.store.count_articles() == 1
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(document.cookie)", "file:///etc/passwd",
+                                  "ftp://example.org/x"])
+async def test_bad_schemes(engine: BriefingEngine, link: str) -> None:
+    reply = await brief(engine, link)
+    assert reply.kind is ReplyKind.ERROR and "Only http and https" in reply.text
+
+
+async def test_paywall_teaser_and_short_page_are_refused(engine: BriefingEngine,
+                                                         server: LocalWeb) -> None:
+    ld = ('<script type="application/ld+json">{"@type": "NewsArticle", '
+          '"isAccessibleForFree": "False", "hasPart": {"isAccessibleForFree": false}}</script>')
+    server.serve("/locked", html_page("Locked", article_text("locked", sentences=3),
+                                      extra_head=ld))
+    server.serve("/cookies", html_page("Cookies", "We use cookies. Accept all?"))
+    reply = await brief(engine, server.url("/locked"))
+    assert reply.is_error and "only a teaser" in reply.text
+    reply = await brief(engine, server.url("/cookies"))
+    assert reply.is_error and "characters of article text" in reply.text
+    assert "[ingest] min_text_chars" in reply.text
+    assert await engine.store.count_articles() == 0
+
+
+async def test_fetch_errors_become_one_line_replies(engine: BriefingEngine,
+                                                    server: LocalWeb) -> None:
+    server.serve("/missing", "no", status=404)
+    server.serve("/doc.pdf", b"%PDF-1.4", content_type="application/pdf")
+    reply = await brief(engine, server.url("/missing"))
+    assert reply.is_error and reply.text == "127.0.0.1 answered 404 Not Found."
+    reply = await brief(engine, server.url("/doc.pdf"))
+    assert reply.is_error and "pdf file, not a web page" in reply.text
+
+
+async def test_private_addresses_refused_by_default(make_engine: Callable[..., Any],
+                                                    config: Config, server: LocalWeb) -> None:
+    strict: BriefingEngine = await make_engine(
+        replace(config, fetch=replace(config.fetch, allow_private_networks=False)))
+    server.serve("/admin", html_page("Admin", article_text("secret")))
+    for link in (server.url("/admin"), f"http://localhost:{server.port}/admin",
+                 "http://169.254.169.254/latest/meta-data/"):
+        reply = await strict.handle_command(link, CALLER)
+        assert reply.is_error and "briefbot only fetches public addresses" in reply.text
+    assert server.requests == []
+
+
+async def test_non_utf8_pages_are_decoded(engine: BriefingEngine, server: LocalWeb) -> None:
+    body = html_page("Дороги", RUSSIAN, charset="windows-1251").encode("cp1251")
+    server.serve("/ru-header", body, content_type="text/html; charset=windows-1251")
+    meta_only = html_page("Дороги на севере", RUSSIAN + " Второй абзац.", charset="koi8-r")
+    server.serve("/ru-meta", meta_only.encode("koi8_r"), content_type="text/html")
+    reply = await brief(engine, server.url("/ru-header"))
+    assert not reply.is_error, reply.text
+    article = await engine.article(reply.items[0].article_id or 0)
+    assert article is not None and "строительства дорог" in article.text
+    reply = await brief(engine, server.url("/ru-meta"))
+    assert not reply.is_error, reply.text
+    assert reply.items[0].title == "Дороги на севере"
+
+
+def test_decode_html_order() -> None:
+    text = "<p>café</p>"
+    assert decode_html(text.encode("cp1252"), charset="iso-8859-1") == text
+    assert decode_html(b"\xef\xbb\xbf" + text.encode(), charset="cp1252") == text  # BOM wins
+    assert decode_html(text.encode("utf-8"), charset=None) == text
+    assert decode_html(b'<meta charset="cp1252">' + text.encode("cp1252"), charset=None) \
+        .endswith(text)
+    assert decode_html(text.encode("utf-8"), charset="no-such-codec") == text
+
+
+def test_canonical_link_only_within_the_site() -> None:
+    import lxml.html
+
+    def canon(href: str, page: str = "https://www.news.example/a?x=1") -> str | None:
+        tree = lxml.html.document_fromstring(f'<html><head><link rel="canonical" href="{href}">'
+                                             "</head><body>x</body></html>")
+        return canonical_link(tree, page_url=page)
+
+    assert canon("/story/1") == "https://www.news.example/story/1"
+    assert canon("https://amp.news.example/story/1") == "https://amp.news.example/story/1"
+    assert canon("https://other.example/story/1") is None   # no claiming others' articles
+    assert canon("javascript:alert(1)") is None
+    assert canon("https://bbc.co.uk/x", page="https://www.bbc.co.uk/y") == "https://bbc.co.uk/x"
+    assert canon("https://evil.co.uk/x", page="https://www.bbc.co.uk/y") is None
