@@ -60,7 +60,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
 
     p = sub.add_parser("brief", help="answer exactly as /brief TEXT would in chat")
-    p.add_argument("text", nargs="*", metavar="TEXT")
+    # REMAINDER: words of an alert query may start with "-" (rocket -opinion)
+    p.add_argument("text", nargs=argparse.REMAINDER, metavar="TEXT")
 
     p = sub.add_parser("feeds", help="list feeds with their health; add or remove one")
     p.add_argument("action", nargs="?", default="list", choices=("list", "add", "remove"))

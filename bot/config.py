@@ -100,7 +100,7 @@ class DigestConfig:
     grace_hours: float = _opt(3.0, min=0, max=24)
     empty_message: str = ""
     summary_sentences: int = _opt(3, min=1, max=20)
-    cluster_similarity: float = _opt(0.35, min=0.05, max=1.0)
+    cluster_similarity: float = _opt(0.3, min=0.05, max=1.0)
     max_lookback_days: float = _opt(7.0, min=1, max=90)
     lease_seconds: float = _opt(300.0, min=10, max=86_400)
     retry_seconds: float = _opt(60.0, min=1, max=3600)

@@ -13,7 +13,7 @@ weighted by inverse document frequency over the articles being clustered, with t
 treated as at least :data:`MIN_IDF_DOCS` documents so a small set does not penalise the very
 words two reports share. Articles are taken oldest first; each joins the existing cluster
 whose centroid is most similar (cosine) if that similarity is at least ``[digest]
-cluster_similarity`` (default 0.35), else it starts a new cluster. Candidate clusters are
+cluster_similarity`` (default 0.3), else it starts a new cluster. Candidate clusters are
 found through an inverted index of the article's rarer terms (a named entity, a number), so
 clustering stays near-linear on thousands of articles.
 
@@ -262,29 +262,35 @@ DISCORD_LIMITS = MessageLimits(max_items=10, max_chars=6_000, max_item_chars=4_0
 
 def split_items(
     items: Sequence[Item], *, max_items_per_message: int, max_chars_per_message: int,
-    measure: Callable[[Item], int] | None = None, reserved_chars: int = 0,
+    measure: Callable[[Item], int] | None = None, slots: Callable[[Item], int] | None = None,
+    reserved_chars: int = 0,
 ) -> list[tuple[Item, ...]]:
     """Pack ``items`` in order into as few messages as fit both budgets; never cuts one.
 
-    ``measure`` is the rendered size of an item on the platform (default: the plain-text
-    rendering); ``reserved_chars`` is what every message spends besides its items (a header
-    or footer). An item bigger than a whole message on its own is sent alone: an adapter must
-    shorten such an item itself (drop summary sentences), which stored summaries never need.
+    ``measure`` is an item's rendered size on the platform (default: the plain-text
+    rendering); ``slots`` how many of the ``max_items_per_message`` places it takes (Slack
+    blocks: an item may be several; default 1); ``reserved_chars`` what every message spends
+    besides its items (a header or footer). An item bigger than a whole message on its own is
+    sent alone: an adapter must shorten such an item itself (drop summary sentences), which
+    stored summaries (a few sentences of at most ``[summarizer] max_sentence_chars``) never
+    need on Slack or Discord.
     """
     if max_items_per_message < 1:
         raise ValueError("max_items_per_message must be at least 1")
     size = measure or (lambda item: len(render_item_text(item)))
+    cost = slots or (lambda item: 1)
     budget = max_chars_per_message - reserved_chars
     messages: list[tuple[Item, ...]] = []
     current: list[Item] = []
-    used = 0
+    used = places = 0
     for item in items:
-        n = size(item)
-        if current and (len(current) >= max_items_per_message or used + n > budget):
+        n, k = size(item), cost(item)
+        if current and (places + k > max_items_per_message or used + n > budget):
             messages.append(tuple(current))
-            current, used = [], 0
+            current, used, places = [], 0, 0
         current.append(item)
         used += n
+        places += k
     if current:
         messages.append(tuple(current))
     return messages

@@ -340,7 +340,7 @@ _QUOTES_OPEN = "\"“”„‟″«"
 _QUOTES_CLOSE = "\"“”„‟″»"
 _MINUS = "-−–"
 _FIELD = re.compile(r"([A-Za-z]+):(?=\S)")
-_SAFE_DISPLAY = re.compile(r"[^\w\-'’./+#:]")
+_SAFE_DISPLAY = re.compile(r"[^\w\-'’./+#:&]")  # nothing that can mention or mark up
 
 
 @dataclass(slots=True)

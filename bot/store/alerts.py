@@ -76,6 +76,17 @@ class AlertStats:
     last_sent_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertState:
+    id: int
+    subscription_id: int
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    matched: tuple[str, ...]
+
+
 def _subscription(row: sqlite3.Row) -> Subscription:
     created = from_ts(row["created_at"])
     assert created is not None
@@ -323,12 +334,17 @@ class AlertQueries(StoreBase):
             for r in rows
         }
 
-    async def alert_states(self, *, article_id: int) -> list[tuple[int, str]]:
-        """(subscription id, state) of the alerts recorded for one article."""
+    async def alerts_for_article(self, article_id: int) -> list[AlertState]:
+        """The alerts recorded for one article, by subscription (delivery state included)."""
         rows = await self._fetchall(
-            "SELECT subscription_id, state FROM alerts WHERE article_id = ?"
-            " ORDER BY subscription_id", (article_id,))
-        return [(int(r[0]), str(r[1])) for r in rows]
+            "SELECT id, subscription_id, state, attempts, next_attempt_at, last_error, matched"
+            " FROM alerts WHERE article_id = ? ORDER BY subscription_id", (article_id,))
+        return [
+            AlertState(id=r["id"], subscription_id=r["subscription_id"], state=r["state"],
+                       attempts=r["attempts"], next_attempt_at=from_ts(r["next_attempt_at"]),
+                       last_error=r["last_error"], matched=tuple(json.loads(r["matched"])))
+            for r in rows
+        ]
 
     async def newest_articles(self, *, limit: int, offset: int = 0) -> list[Article]:
         """Stored articles, newest first, a page at a time (``/brief alerts test``)."""
