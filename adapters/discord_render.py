@@ -154,12 +154,14 @@ def render_messages(reply: Reply) -> list[Outgoing]:
     elif lead:
         messages.append(Outgoing(content=lead))
     if reply.footer:
-        footer = neutralize(reply.footer)
+        # Discord's small grey "subtext" lines, joined to the last message (its content shows
+        # above that message's embeds) rather than costing a message of their own.
+        footer = "\n".join(f"-# {line}" for line in neutralize(reply.footer).splitlines()
+                           if line.strip())
         last = messages[-1] if messages else None
-        if last is not None and not last.embeds and len(last.content) + 1 + len(footer) <= (
-            CONTENT_LIMIT
-        ):
-            messages[-1] = Outgoing(content=f"{last.content}\n{footer}")
+        if last is not None and len(last.content) + 1 + len(footer) <= CONTENT_LIMIT:
+            joined = f"{last.content}\n{footer}" if last.content else footer
+            messages[-1] = Outgoing(content=joined, embeds=last.embeds)
         else:
             messages.extend(Outgoing(content=t) for t in split_content(footer))
     return messages or [Outgoing(content="Nothing to show.")]

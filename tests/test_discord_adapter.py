@@ -18,6 +18,7 @@ from typing import Any
 import discord
 import pytest
 import yarl
+from aiohttp import web
 from conftest import REPO
 from discord_fake import (
     BASIC_PERMISSIONS,
@@ -336,12 +337,10 @@ async def test_digest_is_posted_to_its_channel_as_embeds(
     digest = Reply(text="Your daily digest: 2 stories.", items=many_items(2, size=100),
                    kind=ReplyKind.DIGEST, ephemeral=False, footer="Next digest tomorrow 08:00.")
     await engine.deliver(Destination(platform="discord", channel_id=str(CHANNEL_ID)), digest)
-    posted = fake.messages[CHANNEL_ID]
-    assert len(posted) == 2  # the embeds, then the footer line
-    assert posted[0]["content"] == "Your daily digest: 2 stories."
-    assert [e["url"] for e in posted[0]["embeds"]] == ["https://news.example/1",
-                                                        "https://news.example/2"]
-    assert posted[1]["content"] == "Next digest tomorrow 08:00."
+    [posted] = fake.messages[CHANNEL_ID]
+    assert posted["content"] == "Your daily digest: 2 stories.\n-# Next digest tomorrow 08:00."
+    assert [e["url"] for e in posted["embeds"]] == ["https://news.example/1",
+                                                     "https://news.example/2"]
 
 
 async def test_long_digest_is_split_between_items_within_limits(
@@ -475,3 +474,125 @@ async def test_digest_fan_out_is_paced_under_the_global_limit(
     ))
     assert fake.rate_limited == 0
     assert all(len(fake.messages[int(c)]) == 1 for c in channels)
+
+
+# -- through the features: links, alerts, digests ------------------------------------------------
+
+
+@pytest.fixture
+async def slow_page() -> AsyncIterator[str]:
+    """A news page on 127.0.0.1 that takes 0.6 s to answer, like a slow news site."""
+    async def page(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.6)
+        paragraphs = "".join(f"<p>{s}.</p>" for s in ROCKET_TEXT.split(". "))
+        return web.Response(text=f"<html><head><title>Rockets for Ukraine</title></head>"
+                            f"<body><article><h1>Rockets for Ukraine</h1>{paragraphs}"
+                            "</article></body></html>", content_type="text/html")
+    app = web.Application()
+    app.router.add_get("/story", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"http://127.0.0.1:{port}/story"
+    await runner.cleanup()
+
+
+async def test_a_link_is_fetched_after_deferring(
+    fake: FakeDiscord, start_bot: Start, slow_page: str
+) -> None:
+    fake.deadline = 0.4
+    await start_bot(defer_after_seconds=0.1)
+    state = await fake.answered(await fake.interact(slow_page), within=10)
+    assert state.deferred and state.answered_at is not None
+    assert state.answered_at - state.created < 0.4
+    assert state.original is not None
+    assert state.original["content"] == "Fetched, summarised and stored as article #1."
+    assert state.original["embeds"][0]["url"] == slow_page
+    assert not fake.refused
+
+
+async def test_subscription_and_its_alert_by_dm(
+    fake: FakeDiscord, start_bot: Start, clock: Any
+) -> None:
+    from bot.alerts import alert_service
+
+    engine, _ = await start_bot()
+    said = await fake.answered(await fake.interact("subscribe rocket", user_id=USER_ID))
+    assert said.callbacks[0]["data"]["content"].startswith("Subscribed #1")
+    assert said.callbacks[0]["data"]["flags"] & 64
+    refused = await fake.answered(await fake.interact("subscribe channel rocket",
+                                                      user_id=USER_ID))
+    assert refused.callbacks[0]["data"]["content"] == (
+        "Only someone with the Manage Channels permission may add alerts to this channel.")
+    await add_article(engine, title="@everyone rocket systems <@123>",
+                      text=ROCKET_TEXT + " Readers told @here about it.")
+    clock.advance(seconds=engine.config.alerts.batch_seconds + 1)
+    assert await alert_service(engine).dispatch_due() == 1
+    [dm] = fake.dm_messages(USER_ID)
+    assert dm["allowed_mentions"] == {"parse": []}
+    texts = [dm["content"], *(e["title"] for e in dm["embeds"]),
+             *(e.get("description", "") for e in dm["embeds"])]
+    assert "rocket systems" in dm["embeds"][0]["title"]
+    assert not any(PINGS.search(t) for t in texts)
+
+
+async def test_closed_dms_get_the_alert_skipped_not_retried(
+    fake: FakeDiscord, start_bot: Start, clock: Any
+) -> None:
+    from bot.alerts import alert_service
+
+    engine, _ = await start_bot()
+    await fake.answered(await fake.interact("subscribe rocket", user_id=USER_ID))
+    fake.closed_dms.add(USER_ID)
+    article_id = await add_article(engine)
+    clock.advance(seconds=engine.config.alerts.batch_seconds + 1)
+    assert await alert_service(engine).dispatch_due() == 0
+    [state] = await engine.store.alerts_for_article(article_id)
+    assert state.state == "skipped" and "direct messages" in (state.last_error or "")
+    sends = len(fake.calls_to("POST", "/channels/"))
+    clock.advance(hours=2)
+    assert await alert_service(engine).dispatch_due() == 0
+    assert len(fake.calls_to("POST", "/channels/")) == sends  # never tried again
+
+
+async def test_digest_set_by_a_manager_arrives_in_its_channel_as_embeds(
+    fake: FakeDiscord, start_bot: Start, clock: Any
+) -> None:
+    from bot.scheduler import DigestScheduler
+
+    engine, _ = await start_bot()
+    await add_article(engine)
+    refused = await fake.answered(await fake.interact("digest 13:00 UTC", user_id=USER_ID))
+    assert refused.callbacks[0]["data"]["content"].startswith(
+        "Only someone with the Manage Channels permission may")
+    said = await fake.answered(await fake.interact(
+        "digest 13:00 UTC", user_id=USER_ID, permissions=BASIC_PERMISSIONS | MANAGE_CHANNELS))
+    assert said.callbacks[0]["data"]["content"].startswith("Digest set")
+    clock.advance(hours=1)
+    result = await DigestScheduler(engine).run_due()
+    assert result.sent == (f"discord:{CHANNEL_ID}",)
+    posted = fake.messages[CHANNEL_ID]
+    assert posted[0]["content"].startswith("Daily digest")
+    assert posted[0]["embeds"][0]["url"] == "https://news.example/rockets"
+    assert all(p["allowed_mentions"] == {"parse": []} for p in posted)
+
+
+async def test_deleted_channel_gets_its_digest_disabled(
+    fake: FakeDiscord, start_bot: Start, clock: Any
+) -> None:
+    from bot.scheduler import DigestScheduler
+
+    engine, _ = await start_bot()
+    await add_article(engine)
+    said = await fake.answered(await fake.interact(
+        "digest 13:00 UTC", permissions=BASIC_PERMISSIONS | MANAGE_CHANNELS))
+    assert said.callbacks[0]["data"]["content"].startswith("Digest set")
+    fake.deleted_channels.add(CHANNEL_ID)
+    clock.advance(hours=1)
+    assert (await DigestScheduler(engine).run_due()).disabled == (f"discord:{CHANNEL_ID}",)
+    schedule = await engine.store.get_digest_schedule(platform="discord",
+                                                      channel_id=str(CHANNEL_ID))
+    assert schedule is not None and not schedule.enabled
+    assert "no longer exists" in (schedule.disabled_reason or "")
