@@ -69,6 +69,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("poll", help="poll every feed once and report what came in")
 
+    p = sub.add_parser("digest", help="build a channel's digest now and print it")
+    p.add_argument("--channel", metavar="[PLATFORM:]ID", default="console",
+                   help="the channel (default: console), e.g. slack:C0123 or discord:1234")
+    p.add_argument("--now", action="store_true",
+                   help="post it (to standard output) and record it as the channel's latest "
+                   "digest, as /brief digest now does; without: a preview that records nothing")
+
     sub.add_parser("run", help="start the bot (Slack/Discord when tokens are set, else console)")
     return parser
 
@@ -272,7 +279,33 @@ async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
     return EXIT_ERROR if failed else 0
 
 
-ENGINE_COMMANDS = {"ingest": cmd_ingest, "brief": cmd_brief, "run": cmd_run,
+async def cmd_digest(args: argparse.Namespace, engine: BriefingEngine) -> int:
+    from adapters.console import ConsoleAdapter
+    from bot.digest import digest_now
+    from bot.models import Destination
+
+    platform, _, channel = args.channel.rpartition(":")
+    platform = platform or "console"
+    if not channel:
+        raise InputError("--channel needs an id, e.g. --channel C0123 or --channel slack:C0123")
+    if args.now and platform != "console":
+        raise InputError(
+            f"--now posts only to console channels from the command line; in {platform} use "
+            "/brief digest now in the channel (without --now this prints a preview)"
+        )
+    engine.add_publisher(ConsoleAdapter(engine))
+    destination = Destination(platform=platform, channel_id=channel)
+    reply, built = await digest_now(engine, destination=destination, post=args.now,
+                                    owner="cli")
+    if reply is None:
+        since = built.period_start.strftime("%Y-%m-%d %H:%M UTC") if built.period_start else ""
+        print(f"Nothing new for {platform}:{channel}" + (f" since {since}." if since else "."))
+    elif not args.now:
+        print(render_text(reply))
+    return 0
+
+
+ENGINE_COMMANDS = {"ingest": cmd_ingest, "brief": cmd_brief, "run": cmd_run, "digest": cmd_digest,
                    "feeds": cmd_feeds, "poll": cmd_poll}
 
 
