@@ -79,6 +79,8 @@ class FeedsConfig:
     urls: tuple[str, ...] = ()
     # an item whose page cannot be fetched is retried at this many polls, then given up
     item_attempts: int = _opt(3, min=1, max=50)
+    # new items taken in per poll of one feed; the rest wait for the next poll (none is lost)
+    max_items_per_poll: int = _opt(100, min=1, max=10_000)
 
 
 @dataclass(frozen=True, slots=True)

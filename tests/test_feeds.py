@@ -513,3 +513,46 @@ async def test_cli_poll_and_feeds(engine: BriefingEngine, server: LocalWeb,
     out = capsys.readouterr().out
     assert "Test Feed: 1 new" in out and "Story 1" in out
     assert "error:" in out and "500 Internal Server Error" in out
+
+
+async def test_backlog_item_retried_later_stays_silent(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb, alerted: list[Article],
+        clock: FixedClock) -> None:
+    items = [Entry(title="Slow page", link=server.url("/slow-page"), text="Teaser.",
+                   published=NOW)]
+    server.serve_feed("/feed.xml", rss(items))
+    server.serve("/slow-page", "busy", status=502)
+    added = await intake.add_feed(server.url("/feed.xml"))
+    assert added.report is not None and added.report.pending == 1
+    server.serve("/slow-page", html_page("Slow page", article_text("slow")))
+    clock.advance(hours=1)
+    [report] = await intake.poll_due()
+    assert [a.title for a in report.new] == ["Slow page"]
+    assert alerted == []  # it belonged to the backlog: stored without an alert
+
+
+async def test_a_flood_is_taken_in_over_several_polls(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb, alerted: list[Article],
+        clock: FixedClock) -> None:
+    server.serve_feed("/feed.xml", rss(entries(1)), etag='"a"')
+    await intake.add_feed(server.url("/feed.xml"))
+    intake.config = replace(engine.config,
+                            feeds=replace(engine.config.feeds, max_items_per_poll=2))
+    server.serve_feed("/feed.xml", rss(entries(6)), etag='"b"')
+    titles = []
+    for _ in range(3):
+        clock.advance(hours=1)
+        [report] = await intake.poll_due()
+        titles.append([a.title for a in report.new])
+    assert titles == [["Story 1", "Story 2"], ["Story 3", "Story 4"], ["Story 5"]]
+    assert len(alerted) == 5
+    # validators were dropped while items waited, so no 304 hid them
+    assert [h.headers.get("If-None-Match") for h in server.hits("/feed.xml")[1:]] == \
+        ['"a"', None, None]
+
+
+async def test_brief_link_to_a_feed_suggests_feeds_add(engine: BriefingEngine,
+                                                       server: LocalWeb) -> None:
+    server.serve_feed("/feed.xml", rss(entries(1)))
+    reply = await engine.handle_command(server.url("/feed.xml"), admin())
+    assert reply.is_error and "/brief feeds add" in reply.text

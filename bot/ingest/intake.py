@@ -43,9 +43,13 @@ HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,text/plain;q=0.5,*/*;q=0.1"
 FEED_ACCEPT = ("application/rss+xml,application/atom+xml,application/rdf+xml;q=0.9,"
                "application/xml;q=0.8,text/xml;q=0.8,*/*;q=0.1")
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", ""})
+_FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml",
+                         "application/xml", "text/xml"})
 _PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 451})
 # A poll that dies with its process frees the feed for another process after this.
 CLAIM_LEASE = timedelta(minutes=15)
+# An item of a feed's backlog whose page failed: retried, and stored silently when it works.
+PENDING_BACKLOG = "pending_backlog"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +149,9 @@ class Intake:
                 raise NotAnArticle(f"The text at that link is too short to summarise "
                                    f"({len(draft.text)} characters).", reason="short")
             return replace(draft, url=result.url)
+        if result.content_type in _FEED_TYPES:
+            raise NotAnArticle("That link is an RSS or Atom feed, not an article: add it with "
+                               "`/brief feeds add <url>`.", reason="feed")
         if result.content_type not in _HTML_TYPES:
             kind = result.content_type.split("/")[-1][:30]
             raise NotAnArticle(f"That link is a {kind} file, not a web page.", reason="empty")
@@ -253,7 +260,14 @@ class Intake:
 
         async def one(feed: Feed) -> PollReport:
             async with bound:
-                return await self.poll_feed(feed)
+                try:
+                    return await self.poll_feed(feed)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # e.g. the database failed while recording the health
+                    log.exception("polling feed %d (%s) failed", feed.id, feed.url)
+                    return PollReport(feed_id=feed.id, feed_name=feed.name,
+                                      error="an internal error (see the bot's log)")
 
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(one(f), name=f"poll-feed-{f.id}") for f in feeds]
@@ -312,7 +326,7 @@ class Intake:
     async def _poll_parsed(self, feed: Feed, result: FetchResult, parsed: ParsedFeed, *,
                            now: datetime) -> PollReport:
         report = await self._take_in(feed, parsed, backlog=not feed.primed, now=now)
-        keep_validators = report.pending == 0
+        keep_validators = report.pending == 0  # else the next poll must see every item
         await self.store.record_feed_success(
             feed.id, now=now, next_poll_at=self._next_success(now),
             etag=result.etag if keep_validators else None,
@@ -349,6 +363,7 @@ class Intake:
             else:
                 fresh.append((entry, prior))
 
+        deferred = 0
         if backlog:
             fresh = _newest_first(fresh)
             keep = self.config.feeds.backlog_items
@@ -357,19 +372,28 @@ class Intake:
                     feed.id, key=entry.key, guid=entry.guid, link=entry.link,
                     status="backlog", now=now, note="older than the backlog when added")
             fresh = fresh[:keep]
+        elif len(fresh) > self.config.feeds.max_items_per_poll:
+            # a flood (or a hostile feed): the oldest now, the rest at the next polls
+            fresh = _oldest_first_entries(fresh)
+            deferred = len(fresh) - self.config.feeds.max_items_per_poll
+            fresh = fresh[:self.config.feeds.max_items_per_poll]
 
         outcomes = await asyncio.gather(*(
             self._outcome(feed, entry, prior, now=now) for entry, prior in fresh))
         new: list[Article] = []
         skipped: list[str] = []
         pending = 0
-        for (entry, _prior), outcome in _oldest_first(list(zip(fresh, outcomes, strict=True))):
-            status, article, note = await self._ingest_outcome(entry, outcome, backlog=backlog)
+        for (entry, prior), outcome in _oldest_first(list(zip(fresh, outcomes, strict=True))):
+            # an item of the backlog whose page failed at first stays silent when it succeeds
+            silent = backlog or (prior is not None and prior.status == PENDING_BACKLOG)
+            status, article, note = await self._ingest_outcome(entry, outcome, notify=not silent)
+            if status == "pending" and silent:
+                status = PENDING_BACKLOG
             if status == "stored" and article is not None and note == "new":
                 new.append(article)
             elif status == "stored":
                 known += 1
-            elif status == "pending":
+            elif status in ("pending", PENDING_BACKLOG):
                 pending += 1
             else:
                 skipped.append(f"{entry.title or entry.link or entry.key}: {note}")
@@ -379,9 +403,10 @@ class Intake:
                 note=None if note == "new" else note)
         return PollReport(feed_id=feed.id, feed_name=parsed.title or feed.name,
                           new=tuple(new), backlog=len(new) if backlog else 0, known=known,
-                          skipped=tuple(skipped), pending=pending, malformed=parsed.malformed)
+                          skipped=tuple(skipped), pending=pending + deferred,
+                          malformed=parsed.malformed)
 
-    async def _ingest_outcome(self, entry: FeedEntry, outcome: _Outcome, *, backlog: bool
+    async def _ingest_outcome(self, entry: FeedEntry, outcome: _Outcome, *, notify: bool
                               ) -> tuple[str, Article | None, str | None]:
         """(status to record, article, note); note "new" marks a newly stored article."""
         if outcome.kind == "known":
@@ -390,7 +415,7 @@ class Intake:
             return outcome.kind, None, outcome.note
         assert outcome.draft is not None
         try:
-            result = await self.engine.ingest(outcome.draft, notify=not backlog)
+            result = await self.engine.ingest(outcome.draft, notify=notify)
         except asyncio.CancelledError:
             raise
         except InputError as exc:
@@ -469,6 +494,10 @@ def _newest_first(items: list[tuple[FeedEntry, _T]]) -> list[tuple[FeedEntry, _T
     return sorted(items, key=lambda i: i[0].position)  # feeds list their newest item first
 
 
+def _oldest_first_entries(items: list[tuple[FeedEntry, _T]]) -> list[tuple[FeedEntry, _T]]:
+    return list(reversed(_newest_first(items)))
+
+
 def _oldest_first(items: list[tuple[tuple[FeedEntry, SeenItem | None], _T]]
                   ) -> list[tuple[tuple[FeedEntry, SeenItem | None], _T]]:
     if all(e.published_at is not None for (e, _), _o in items):
@@ -495,14 +524,20 @@ class FeedPoller:
             if added:
                 log.info("added %d feeds from [feeds] urls", added)
             while True:
-                reports = await intake.poll_due()
+                wait = self.idle_seconds
+                try:
+                    reports = await intake.poll_due()
+                    if reports:
+                        new = sum(len(r.new) for r in reports)
+                        failed = sum(r.error is not None for r in reports)
+                        log.info("polled %d feeds: %d new articles, %d failed",
+                                 len(reports), new, failed)
+                    wait = await intake.seconds_until_next_poll(at_most=self.idle_seconds)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the database was busy or gone: try again later
+                    log.exception("feed polling round failed; retrying in %g s", wait)
                 self.rounds += 1
-                if reports:
-                    new = sum(len(r.new) for r in reports)
-                    failed = sum(r.error is not None for r in reports)
-                    log.info("polled %d feeds: %d new articles, %d failed",
-                             len(reports), new, failed)
-                wait = await intake.seconds_until_next_poll(at_most=self.idle_seconds)
                 await asyncio.sleep(max(0.5, wait))
 
 

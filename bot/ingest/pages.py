@@ -49,7 +49,7 @@ class NotAnArticle(InputError):
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
-        self.reason = reason  # "paywall", "short" or "empty"
+        self.reason = reason  # "paywall", "short", "empty" or "feed"
 
 
 def _known_codec(name: str | None) -> str | None:

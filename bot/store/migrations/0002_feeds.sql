@@ -32,7 +32,7 @@ CREATE TABLE channel_feeds (
 -- hash): an item is news only the first time its key (or a guid used by no other item) shows.
 -- status: stored (article_id set), backlog (seen when the feed was added, not stored),
 -- skipped (no usable text), pending (its page failed; retried up to [feeds] item_attempts),
--- failed (gave up).
+-- pending_backlog (the same for a backlog item: stored without alerts), failed (gave up).
 CREATE TABLE feed_items (
     feed_id       INTEGER NOT NULL REFERENCES feeds (id) ON DELETE CASCADE,
     item_key      TEXT    NOT NULL,
