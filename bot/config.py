@@ -36,7 +36,7 @@ class StorageConfig:
 
 @dataclass(frozen=True, slots=True)
 class SummarizerConfig:
-    algorithm: str = "lexrank"
+    algorithm: str = "news"
     sentences: int = _opt(3, min=1, max=20)
     language: str = "english"
     # a sentence longer than this is cut at a word boundary with an ellipsis

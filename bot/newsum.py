@@ -54,16 +54,20 @@ class NewsParams:
     min_words: int = 6
     # sentences with more words are penalised (they crowd out the rest of the summary)
     max_words: int = 25
+    quote_weight: float = 1.0
 
 
 DEFAULT_PARAMS = NewsParams()
+
+# tf-idf cosine at or above which two sentences say the same thing: never both in a summary
+_NEAR_DUPLICATE = 0.8
 
 # -- sentence classes -------------------------------------------------------------------------
 
 # Whole sentences that are page furniture, not news.
 _BOILERPLATE = re.compile(
     r"""^\W*(?:
-        read\s+more\b | click\s+here\b | scroll\s+down\b | see\s+also\b | related\b\s*: |
+        read\s+more\b | click\s+here\b | see\s+also\b | related\b\s*: |
         (?:sign\s+up|subscribe)\b | advertisement\b | share\s+this\b | follow\s+(?:us|@) |
         (?:photo|image|picture|video)s?\s*(?:credit)?\s*: | credit\s*: | copyright\b | ©
         | all\s+rights\s+reserved | (?:updated|published|last\s+updated)\s*:?\s*\d
@@ -147,6 +151,16 @@ def is_quote_fragment(sentence: str) -> bool:
     return closing > opening or (opening > closing and text[0] in "‘'")
 
 
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"|(?:^|(?<=\s))‘[^’]*[.,!?]’|(?:^|(?<=\s))'[^']*[.,!?]'")
+
+
+def quoted_share(sentence: str) -> float:
+    """The share of ``sentence`` inside quotation marks (a quote is colour, not news)."""
+    if not sentence:
+        return 0.0
+    return sum(len(m.group(0)) for m in _QUOTED.finditer(sentence)) / len(sentence)
+
+
 def is_boilerplate(sentence: str) -> bool:
     """True for page furniture: bylines, "Read more", "Click here", credits."""
     return bool(_BOILERPLATE.match(sentence.strip()))
@@ -184,7 +198,8 @@ class _Candidate:
     sentence: Sentence
     text: str
     words: int
-    eligible: bool
+    clean: bool  # no caption, no quote fragment: fit to stand alone in a summary
+    eligible: bool  # clean and long enough
     dangling: bool
 
 
@@ -222,14 +237,10 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
                 if is_boilerplate(text):
                     continue
                 count = len(words(text))
-                eligible = (
-                    count >= self.params.min_words
-                    and not is_quote_fragment(text)
-                    and not _CAPTION.search(text)
-                )
-                out.append(
-                    _Candidate(len(out), sentence, text, count, eligible, opens_dangling(text))
-                )
+                clean = not is_quote_fragment(text) and not _CAPTION.search(text)
+                eligible = clean and count >= self.params.min_words
+                out.append(_Candidate(len(out), sentence, text, count, clean, eligible,
+                                      opens_dangling(text)))
         return out
 
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:
@@ -268,33 +279,51 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
         title_overlap = body @ title_vec if title else np.zeros(n)
         length = np.array([c.words for c in candidates], dtype=float)
         too_long = np.clip((length - p.max_words) / p.max_words, 0.0, 1.0)
-        scores = centrality + p.lead_weight * lead + p.title_weight * title_overlap - too_long
+        quoted = np.array([quoted_share(c.text) for c in candidates])
+        scores = (centrality + p.lead_weight * lead + p.title_weight * title_overlap - too_long
+                  - p.quote_weight * quoted)
         return scores, similarity
 
     def _select(self, candidates: Sequence[_Candidate], scores: np.ndarray,
                 similarity: np.ndarray, count: int) -> list[_Candidate]:
+        """Greedy MMR over the eligible candidates, in score order.
+
+        A dangling opener waits until the sentence before it is picked. When only dangling
+        openers are left (a long summary of a short article), the sentence before the best of
+        them is picked first, so the summary never opens a sentence on a missing referent.
+        """
         p = self.params
         picked: list[int] = []
-        picked_index: set[int] = set()
-        order = [i for i, c in enumerate(candidates) if c.eligible]
-        if len(order) < count:  # short or odd article: fall back to whatever there is
-            order = list(range(len(candidates)))
-        remaining = set(order)
+        eligible = [i for i, c in enumerate(candidates) if c.eligible]
+        if len(eligible) < count:  # a short article: short sentences will do
+            eligible = [i for i, c in enumerate(candidates) if c.clean] or list(
+                range(len(candidates))
+            )
+        remaining = set(eligible)
         while remaining and len(picked) < count:
             best, best_value = -1, -np.inf
             for i in remaining:
-                c = candidates[i]
-                if c.dangling and c.index - 1 not in picked_index and c.index > 0:
+                if candidates[i].dangling and i > 0 and i - 1 not in picked:
                     continue
-                value = scores[i]
-                if picked:
-                    value -= p.redundancy * float(similarity[i, picked].max())
+                closest = float(similarity[i, picked].max()) if picked else 0.0
+                if closest >= _NEAR_DUPLICATE:
+                    continue
+                value = scores[i] - p.redundancy * closest
                 if value > best_value:
                     best, best_value = i, value
-            if best < 0:  # only dangling sentences left: take the best anyway
-                best = max(remaining, key=lambda i: scores[i])
+            if best < 0:
+                fresh = [i for i in remaining
+                         if not picked or float(similarity[i, picked].max()) < _NEAR_DUPLICATE]
+                if not fresh:  # all that is left repeats the summary
+                    break
+                start = best = max(fresh, key=lambda i: scores[i])
+                while (best > 0 and candidates[best].dangling and best - 1 not in picked
+                       and candidates[best - 1].clean):
+                    best -= 1  # walk back to the sentence that holds the referent
+                if candidates[best].dangling and best > 0 and best - 1 not in picked:
+                    remaining.discard(start)  # its referent cannot stand alone: leave it out
+                    continue
             picked.append(best)
-            picked_index.add(candidates[best].index)
             remaining.discard(best)
         return [candidates[i] for i in picked]
 

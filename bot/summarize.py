@@ -139,8 +139,9 @@ def summarize_text(
     document = build_document(text, title=title, kit=kit)
     if not document.sentences:
         return ()
-    if len(document.sentences) <= sentences:
-        picked: Sequence[Any] = document.sentences  # nothing to choose: the whole article
+    if len(document.sentences) <= sentences and algorithm != "news":
+        # nothing to choose: the whole article ("news" still drops boilerplate and repeats)
+        picked: Sequence[Any] = document.sentences
     else:
         summarizer = _FACTORIES[algorithm](kit, title)
         # Sumy's power methods divide by a zero norm on degenerate inputs (sentences sharing no
