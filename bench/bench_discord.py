@@ -13,6 +13,7 @@ and the per-channel limit (5 messages in 5 s), answering 429 past them.
    the interaction callback at the fake (Discord allows 3 s).
 
     python bench/bench_discord.py [--channels 1000] [--rate 25] [--interactions 300]
+                                  [--together]   # interactions during the fan-out
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ async def interactions(fake: FakeDiscord, engine: BriefingEngine, count: int) ->
           f"p90 {pct(ms, 0.9):.1f}  p99 {pct(ms, 0.99):.1f}  max {max(ms):.1f}")
 
 
-async def main(channels: int, rate: float, concurrency: int, count: int) -> None:
+async def main(channels: int, rate: float, concurrency: int, count: int, *,
+               together: bool = False) -> None:
     fake = await FakeDiscord().start()
     with tempfile.TemporaryDirectory() as tmp:
         base = default_config()
@@ -134,6 +136,10 @@ async def main(channels: int, rate: float, concurrency: int, count: int) -> None
         try:
             await asyncio.wait_for(adapter.wait_until_ready(), 10)
             print(f"discord.py against the fake; rate {rate}/s, {concurrency} in flight")
+            if together:
+                await asyncio.gather(fan_out(fake, engine, channels),
+                                     interactions(fake, engine, count))
+                return
             if channels:
                 await fan_out(fake, engine, channels)
             if count:
@@ -155,5 +161,8 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int,
                         default=default_config().discord.send_concurrency)
     parser.add_argument("--interactions", type=int, default=300)
+    parser.add_argument("--together", action="store_true",
+                        help="run the interactions during the fan-out, not after it")
     args = parser.parse_args()
-    asyncio.run(main(args.channels, args.rate, args.concurrency, args.interactions))
+    asyncio.run(main(args.channels, args.rate, args.concurrency, args.interactions,
+                     together=args.together))

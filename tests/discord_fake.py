@@ -570,8 +570,6 @@ class FakeDiscord:
                                        interaction=state))
         if call.method == "POST" and len(parts) == 3:
             state.followups.append(body)
-            message = self._message(CHANNEL_ID, body, flags=flags, interaction=state)
-            if call.query.get("wait") == "true":
-                return _json(message)
-            return web.Response(status=204)
+            # an interaction follow-up always answers with the message (as if wait=true)
+            return _json(self._message(CHANNEL_ID, body, flags=flags, interaction=state))
         return _error(405, 0, "405: Method Not Allowed")

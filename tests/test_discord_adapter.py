@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -81,10 +82,30 @@ def _restore_discord_urls(monkeypatch: pytest.MonkeyPatch) -> None:
 Start = Callable[..., Any]
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture
-async def start_bot(make_engine: Callable[..., Any], discord_config: Config
-                    ) -> AsyncIterator[Start]:
-    """Start engine + adapter against the fake; everything is stopped after the test."""
+def adapter_errors() -> Iterator[list[logging.LogRecord]]:
+    """Errors the adapter logged; a test that expects some takes them out of the list."""
+    handler = _Collect()
+    logger = logging.getLogger("adapters.discord_adapter")
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)
+
+
+@pytest.fixture
+async def start_bot(make_engine: Callable[..., Any], discord_config: Config,
+                    adapter_errors: list[logging.LogRecord]) -> AsyncIterator[Start]:
+    """Start engine + adapter against the fake; everything is stopped after the test, which
+    fails if the adapter logged an error nobody expected."""
     tasks: list[asyncio.Task[None]] = []
 
     async def start(cfg: Config | None = None, **discord_keys: Any
@@ -104,6 +125,7 @@ async def start_bot(make_engine: Callable[..., Any], discord_config: Config
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    assert not adapter_errors, [r.getMessage() for r in adapter_errors]
 
 
 async def add_article(engine: BriefingEngine, *, title: str = "US to send rocket systems",
@@ -241,7 +263,7 @@ async def test_slow_command_is_deferred_then_followed_up(
 
 async def test_a_late_first_answer_is_refused_like_discord_does(
     fake: FakeDiscord, start_bot: Start, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    adapter_errors: list[logging.LogRecord],
 ) -> None:
     """The fake enforces the deadline: an adapter that never defers would fail this way."""
     fake.deadline = 0.2
@@ -252,7 +274,11 @@ async def test_a_late_first_answer_is_refused_like_discord_does(
     call, status, body = fake.refused[0]
     assert call.path.endswith("/callback") and status == 404 and "10062" in body
     assert not state.responded
-    await fake.wait_for(lambda: "failed" in caplog.text or "expired" in caplog.text)
+    async with asyncio.timeout(5):
+        while not adapter_errors:  # logged after the fake answered: poll
+            await asyncio.sleep(0.01)
+    assert "code 10062" in adapter_errors[0].getMessage()
+    adapter_errors.clear()
 
 
 async def test_error_after_a_public_defer_is_answered_privately(
