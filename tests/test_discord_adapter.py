@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -43,7 +47,7 @@ from adapters.discord_render import item_embed, render_messages
 from bot.commands.router import VERBS, Context, Verb
 from bot.config import Config
 from bot.engine import BriefingEngine
-from bot.errors import DeliveryError, UserError
+from bot.errors import ConfigError, DeliveryError, UserError
 from bot.models import ArticleDraft, Destination, Item, Reply, ReplyKind
 
 USER_ID = 930000000000000777
@@ -82,28 +86,31 @@ def _restore_discord_urls(monkeypatch: pytest.MonkeyPatch) -> None:
 Start = Callable[..., Any]
 
 
-class _Collect(logging.Handler):
+class ErrorLog(logging.Handler):
+    """Errors the adapter logged; a test that expects some takes them out of ``records``."""
+
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
+        self.logged = asyncio.Event()
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+        self.logged.set()
 
 
 @pytest.fixture
-def adapter_errors() -> Iterator[list[logging.LogRecord]]:
-    """Errors the adapter logged; a test that expects some takes them out of the list."""
-    handler = _Collect()
+def adapter_errors() -> Iterator[ErrorLog]:
+    handler = ErrorLog()
     logger = logging.getLogger("adapters.discord_adapter")
     logger.addHandler(handler)
-    yield handler.records
+    yield handler
     logger.removeHandler(handler)
 
 
 @pytest.fixture
 async def start_bot(make_engine: Callable[..., Any], discord_config: Config,
-                    adapter_errors: list[logging.LogRecord]) -> AsyncIterator[Start]:
+                    adapter_errors: ErrorLog) -> AsyncIterator[Start]:
     """Start engine + adapter against the fake; everything is stopped after the test, which
     fails if the adapter logged an error nobody expected."""
     tasks: list[asyncio.Task[None]] = []
@@ -125,7 +132,7 @@ async def start_bot(make_engine: Callable[..., Any], discord_config: Config,
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    assert not adapter_errors, [r.getMessage() for r in adapter_errors]
+    assert not adapter_errors.records, [r.getMessage() for r in adapter_errors.records]
 
 
 async def add_article(engine: BriefingEngine, *, title: str = "US to send rocket systems",
@@ -263,7 +270,7 @@ async def test_slow_command_is_deferred_then_followed_up(
 
 async def test_a_late_first_answer_is_refused_like_discord_does(
     fake: FakeDiscord, start_bot: Start, monkeypatch: pytest.MonkeyPatch,
-    adapter_errors: list[logging.LogRecord],
+    adapter_errors: ErrorLog,
 ) -> None:
     """The fake enforces the deadline: an adapter that never defers would fail this way."""
     fake.deadline = 0.2
@@ -274,11 +281,9 @@ async def test_a_late_first_answer_is_refused_like_discord_does(
     call, status, body = fake.refused[0]
     assert call.path.endswith("/callback") and status == 404 and "10062" in body
     assert not state.responded
-    async with asyncio.timeout(5):
-        while not adapter_errors:  # logged after the fake answered: poll
-            await asyncio.sleep(0.01)
-    assert "code 10062" in adapter_errors[0].getMessage()
-    adapter_errors.clear()
+    await asyncio.wait_for(adapter_errors.logged.wait(), 5)
+    assert "code 10062" in adapter_errors.records[0].getMessage()
+    adapter_errors.records.clear()
 
 
 async def test_error_after_a_public_defer_is_answered_privately(
@@ -622,3 +627,63 @@ async def test_deleted_channel_gets_its_digest_disabled(
                                                       channel_id=str(CHANNEL_ID))
     assert schedule is not None and not schedule.enabled
     assert "no longer exists" in (schedule.disabled_reason or "")
+
+
+# -- the real `briefbot run` process, and what starts it ------------------------------------------
+
+
+def test_discord_adapter_is_started_when_its_token_is_set(engine: BriefingEngine) -> None:
+    from adapters import select_adapters
+    from bot.config import secrets_from_env
+
+    [adapter] = select_adapters(engine, secrets_from_env({"DISCORD_TOKEN": "t0ken"}))
+    assert isinstance(adapter, DiscordAdapter) and adapter.platform == "discord"
+    [console] = select_adapters(engine, secrets_from_env({}))
+    assert console.platform == "console"
+
+
+async def test_a_refused_token_is_one_clear_error(
+    fake: FakeDiscord, make_engine: Callable[..., Any], discord_config: Config
+) -> None:
+    fake.inject("GET", "/users/@me", 401, {"code": 0, "message": "401: Unauthorized"})
+    engine = await make_engine(discord_config)
+    adapter = DiscordAdapter(engine, "wrong-token", guild_ready_timeout=0.05)
+    with pytest.raises(ConfigError, match="Discord refused DISCORD_TOKEN"):
+        await asyncio.wait_for(adapter.run(), 10)
+
+
+async def test_briefbot_run_serves_discord_and_stops_on_sigterm(
+    tmp_path: Path, fake: FakeDiscord, sample_path: Path
+) -> None:
+    token = "run-token-not-for-logs"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[discord]\napi_base_url = "{fake.api_base_url}"\n'
+                   f'gateway_url = "{fake.gateway_url}"\n', encoding="utf-8")
+    db = tmp_path / "run.db"
+    env = {**os.environ, "DISCORD_TOKEN": token, "SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "",
+           "SLACK_SIGNING_SECRET": ""}
+    ingest = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(db), "ingest",
+        str(sample_path), env=env, stdout=asyncio.subprocess.DEVNULL)
+    assert await ingest.wait() == 0
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(db), "run",
+        env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        await fake.wait_for(lambda: fake.identifies and fake.connected, within=60)
+        state = await fake.answered(await fake.interact("rocket public"), within=30)
+        data = state.callbacks[0]["data"]
+        assert data["content"].startswith("Briefing on “rocket”")
+        assert data["embeds"] and data["allowed_mentions"] == {"parse": []}
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    log = err.decode()
+    assert proc.returncode == 0, log
+    assert "discord: synced /brief globally" in log
+    assert "Traceback" not in log
+    assert token not in log
