@@ -2,25 +2,29 @@
 
 Stock Sumy algorithms treat an article as a bag of sentences, and on news they score below
 simply taking the lead of the story (LEAD-3). Journalists write the most important facts
-first, repeat them in later paragraphs, and fill the rest with quotes, background, captions
-and boilerplate. This summarizer keeps Sumy's document model, stemmer, stop words and
-LexRank's word normalisation and power method, and adds what news needs:
+first, come back to them in later paragraphs, and fill the rest with quotes, background,
+captions and boilerplate. :class:`NewsSummarizer` is a Sumy summarizer (a ``LexRankSummarizer``
+subclass: Sumy's document model, the language's stemmer and stop words, LexRank's word
+normalisation) that adds what news needs:
 
-* **clean candidates**: boilerplate ("Read more", "Click here", "Scroll down for video",
-  bylines, photo credits, captions) never appears; datelines and "(CNN)" prefixes are cut
-  from the sentence; quote fragments (a quote split across two sentences) and very short or
-  very long sentences are not picked;
-* **position-aware centrality** (after PacSum, Zheng & Lapata 2019): tf-idf cosine
-  similarity to the sentences that follow counts for a sentence, similarity to the ones
-  before it counts against it (a later sentence that repeats the lead is not news), mixed
-  with a lead prior and the overlap with the headline;
-* **redundancy control** (MMR): a candidate too similar to a picked sentence loses;
-* **coherence**: a sentence opening with a pronoun or connective whose referent is in the
-  previous sentence ("He said...", "But the plan...") is only picked right after that
-  previous sentence.
+* **clean candidates**: boilerplate ("Read more", "Click here", bylines, photo credits) is
+  dropped; datelines, "(CNN)" and "Scroll down for video" are cut from the front of a
+  sentence; a caption glued to a sentence is split off; captions, quote fragments (half of a
+  quotation split across two sentences) and very short sentences are not picked;
+* **a score per sentence**: a lead prior, PacSum-style directed centrality (Zheng & Lapata
+  2019; tf-idf cosine with the sentences that *follow*: a story elaborates its lead), overlap
+  with the headline, minus penalties for length beyond ``max_words`` and for the share of the
+  sentence that is a quotation (colour, not news);
+* **redundancy control** (MMR): a candidate loses what it shares with the picked sentences,
+  and a near-duplicate of one is never picked;
+* **coherence**: a sentence opening with a pronoun or connective that points back ("He
+  said...", "But the plan...", "However, ...") is only picked right after the sentence before
+  it.
 
-The parameters are few and were chosen on one half of a CNN/DailyMail dev set, then checked
-on the other half and on BBC News (see BENCHMARKS.md, "Summary quality").
+The parameters are few; they were chosen on one half of a CNN/DailyMail dev set and checked on
+the other half and on BBC News (BENCHMARKS.md, "Summary quality"). Measured there and not
+kept: a backward (PacSum) penalty for similarity to earlier sentences, LexRank's undirected
+PageRank centrality instead of the directed one, a longer or count-independent lead prior.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class NewsParams:
     min_words: int = 6
     # sentences with more words are penalised (they crowd out the rest of the summary)
     max_words: int = 25
+    # penalty for the share of a sentence inside quotation marks
     quote_weight: float = 1.0
 
 
@@ -112,7 +117,7 @@ _DANGLING_WORDS = frozenset(
 _DANGLING_PHRASES = re.compile(
     r"^(?:in\s+addition|as\s+a\s+result|at\s+the\s+same\s+time|on\s+the\s+other\s+hand|"
     r"even\s+so|after\s+that|in\s+turn|by\s+contrast|in\s+contrast|despite\s+this|"
-    r"because\s+of\s+this|for\s+this\s+reason|the\s+(?:latter|former))\b",
+    r"because\s+of\s+this|for\s+this\s+reason|since\s+then|the\s+(?:latter|former))\b",
     re.IGNORECASE,
 )
 _OPENING_WORD = re.compile(r"^[\W_]*([A-Za-z]+)(?:[’']s)?\b")
