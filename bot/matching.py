@@ -29,6 +29,7 @@ the terms of which any match must contain at least one (its rarest required term
 from __future__ import annotations
 
 import html
+import itertools
 import re
 import threading
 import unicodedata
@@ -135,6 +136,8 @@ class Analyzer:
         """Positions of every key in ``text`` and the sentence each word belongs to."""
         text = strip_markup(text)
         positions: dict[str, list[int]] = {}
+        stems: list[str] = []
+        exacts: list[str] = []
         sentences: list[int] = []
         sentence = 0
         previous_end = 0
@@ -153,32 +156,49 @@ class Analyzer:
             stem, exact = keys(word)
             positions.setdefault(stem, []).append(i)
             positions.setdefault(exact, []).append(i)
+            stems.append(stem)
+            exacts.append(exact)
             sentences.append(sentence)
             previous_end = match.end()
             previous_word = word
-        return Field(positions, sentences)
+        return Field(positions, sentences, stems, exacts)
 
     def analyze(self, *, title: str, text: str) -> Document:
         return Document(self.analyze_field(title), self.analyze_field(text))
 
 
-@dataclass(frozen=True, slots=True)
 class Field:
-    positions: dict[str, list[int]]
-    sentences: list[int]
+    """One analysed field (title or body): where each key occurs, and in which sentence."""
+
+    __slots__ = ("_pairs", "_stems_exacts", "positions", "sentences")
+
+    def __init__(self, positions: dict[str, list[int]], sentences: list[int],
+                 stems: list[str], exacts: list[str]) -> None:
+        self.positions = positions
+        self.sentences = sentences
+        self._stems_exacts = (stems, exacts)
+        self._pairs: set[str] | None = None
+
+    def adjacent(self) -> set[str]:
+        """Keys of every two neighbouring words, as "a b" (built once, when first needed)."""
+        if self._pairs is None:
+            stems, exacts = self._stems_exacts
+            self._pairs = {f"{a} {b}" for a, b in itertools.pairwise(stems)}
+            self._pairs.update(f"{a} {b}" for a, b in itertools.pairwise(exacts))
+        return self._pairs
 
     def has_phrase(self, keys: tuple[str, ...]) -> bool:
-        lists = [self.positions.get(k) for k in keys]
-        if any(p is None for p in lists):
-            return False
-        first, rest = lists[0], lists[1:]
-        assert first is not None
-        sets = [set(p) for p in rest if p is not None]
+        adjacent = self.adjacent()
+        if not all(f"{a} {b}" in adjacent for a, b in itertools.pairwise(keys)):
+            return False  # the common case, decided without looking at positions
+        positions = self.positions
+        first = positions[keys[0]]
+        sets = [set(positions[k]) for k in keys[1:]]
+        last = len(keys) - 1
         for start in first:
-            if all(start + n in s for n, s in enumerate(sets, start=1)):
-                end = start + len(keys) - 1
-                if self.sentences[start] == self.sentences[end]:
-                    return True
+            if (all(start + n in s for n, s in enumerate(sets, start=1))
+                    and self.sentences[start] == self.sentences[start + last]):
+                return True
         return False
 
 
@@ -192,6 +212,11 @@ class Document:
     def terms(self) -> Iterator[str]:
         yield from self.title.positions
         yield from self.body.positions
+
+    def pairs(self) -> Iterator[str]:
+        """Two-word keys ("a b") of neighbouring words: what phrase queries are filed under."""
+        yield from self.title.adjacent()
+        yield from self.body.adjacent()
 
     def has(self, key: str, *, title_only: bool) -> bool:
         return key in self.title.positions or (
@@ -252,7 +277,12 @@ class Term(Node):
         return f"title:{self.display}" if self.title_only else self.display
 
     def anchors(self, cost: dict[str, float]) -> frozenset[str]:
-        return frozenset({min(self.keys, key=lambda k: cost.get(k, 1.0))})
+        if len(self.keys) == 1:
+            return frozenset(self.keys)
+        # a phrase: filed under its rarest pair of neighbouring words ("a b"), far rarer
+        # than either word alone
+        pairs = [f"{a} {b}" for a, b in itertools.pairwise(self.keys)]
+        return frozenset({min(pairs, key=lambda p: cost.get(p, 1.0))})
 
     def show(self, top: bool = False) -> str:
         return self.label
@@ -586,6 +616,9 @@ def compile_query(text: str, *, language: str = "english",
     cost: dict[str, float] = {}
     for key in _all_keys(tree):
         cost[key] = _key_cost(key, analyzer.stop_words)
+    for node in _terms(tree):
+        for a, b in itertools.pairwise(node.keys):
+            cost[f"{a} {b}"] = 0.1 * min(cost[a], cost[b])
     anchors = tree.anchors(cost)
     assert anchors, "a positive query always has anchors"
     simple = (tree.label if isinstance(tree, Term) and len(tree.keys) == 1
@@ -593,14 +626,19 @@ def compile_query(text: str, *, language: str = "english",
     return CompiledQuery(query, tree, language, tree.show(top=True), anchors, simple)
 
 
-def _all_keys(node: Node) -> Iterator[str]:
+def _terms(node: Node) -> Iterator[Term]:
     if isinstance(node, Term):
-        yield from node.keys
+        yield node
     elif isinstance(node, Not):
-        yield from _all_keys(node.child)
+        yield from _terms(node.child)
     elif isinstance(node, And | Or):
         for child in node.children:
-            yield from _all_keys(child)
+            yield from _terms(child)
+
+
+def _all_keys(node: Node) -> Iterator[str]:
+    for term in _terms(node):
+        yield from term.keys
 
 
 # -- many queries at once ---------------------------------------------------------------------
@@ -619,6 +657,7 @@ class SubscriptionIndex:
         self.analyzer = analyzer_for(language)
         self._queries: dict[int, CompiledQuery] = {}
         self._by_anchor: dict[str, dict[int, CompiledQuery]] = {}
+        self._pair_anchors = 0  # anchors that are "a b" pairs: articles then list theirs
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -639,6 +678,7 @@ class SubscriptionIndex:
             self._queries[key] = query
             for anchor in query.anchors:
                 self._by_anchor.setdefault(anchor, {})[key] = query
+                self._pair_anchors += " " in anchor
 
     def add_many(self, items: Iterable[tuple[int, CompiledQuery]]) -> None:
         for key, query in items:
@@ -653,6 +693,7 @@ class SubscriptionIndex:
         if old is None:
             return
         for anchor in old.anchors:
+            self._pair_anchors -= " " in anchor
             bucket = self._by_anchor.get(anchor)
             if bucket is not None:
                 bucket.pop(key, None)
@@ -666,6 +707,11 @@ class SubscriptionIndex:
             bucket = by_anchor.get(key)
             if bucket:
                 found.update(bucket)
+        if self._pair_anchors:
+            for pair in doc.pairs():
+                bucket = by_anchor.get(pair)
+                if bucket:
+                    found.update(bucket)
         return found
 
     def match(self, *, title: str, text: str) -> list[tuple[int, tuple[str, ...]]]:

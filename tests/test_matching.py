@@ -200,3 +200,16 @@ def test_index_add_replace_and_discard() -> None:
     index.discard(99)
     assert index.match(title="", text="rocket missile") == []
     assert len(index) == 1 and 1 in index
+
+
+def test_phrases_are_filed_under_a_pair_of_neighbouring_words() -> None:
+    index = SubscriptionIndex()
+    index.add(1, compile_query('"rocket systems"'))
+    index.add(2, compile_query("long-range"))
+    apart = index.analyzer.analyze(title="", text="rocket and systems, range is long")
+    assert index.candidates(apart) == {}
+    together = index.analyzer.analyze(title="Rocket systems", text="long-range fire")
+    assert set(index.candidates(together)) == {1, 2}
+    index.discard(1)
+    index.discard(2)
+    assert index.candidates(together) == {}
