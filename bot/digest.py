@@ -39,7 +39,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
@@ -70,6 +70,8 @@ SOURCES_WEIGHT = 0.5
 MATCH_WEIGHT = 1.0
 # A pass over at least this many due channels loads the articles once for all of them.
 POOL_THRESHOLD = 20
+# Clustering this few articles runs inline: cheaper than the hop to the worker thread.
+INLINE_ARTICLES = 150
 
 
 # -- terms and clustering --------------------------------------------------------------------
@@ -208,21 +210,44 @@ def rank_stories(
     """Score each cluster (see the module docstring), best first."""
     stories = []
     for members in clusters:
-        lead = min(members, key=lambda a: a.id)
-        ordered = (lead, *(a for a in members if a is not lead))
-        newest = min(max(a.shown_at for a in members), now)
+        if len(members) == 1:
+            lead = members[0]
+            ordered: tuple[DigestArticle, ...] = (lead,)
+            newest = min(lead.shown_at, now)
+            sources = 1
+        else:
+            lead = min(members, key=lambda a: a.id)
+            ordered = (lead, *(a for a in members if a is not lead))
+            newest = min(max(a.shown_at for a in members), now)
+            sources = len({source_key(a) for a in members})
+        stories.append(Story(
+            articles=ordered, sources=sources, newest=newest,
+            score=score_story(newest=newest, sources=sources, matched=0, now=now),
+        ))
+    return apply_matches(stories, queries=queries, now=now) if queries else sorted(
+        stories, key=_rank_key)
+
+
+def apply_matches(stories: Sequence[Story], *, queries: Sequence[tuple[str, Matcher]],
+                  now: datetime) -> list[Story]:
+    """``stories`` re-scored with the channel's subscription matches, best first."""
+    out = []
+    for story in stories:
         matched = tuple(
             text for text, matcher in queries
             if any(matcher.match(title=a.title, text=" ".join(a.summary)) is not None
-                   for a in members)
+                   for a in story.articles)
         )
-        sources = len({source_key(a) for a in members})
-        stories.append(Story(
-            articles=ordered, sources=sources, newest=newest, matched=matched,
-            score=score_story(newest=newest, sources=sources, matched=len(matched), now=now),
-        ))
-    stories.sort(key=lambda s: (-s.score, -s.newest.timestamp(), s.lead.id))
-    return stories
+        if matched:
+            story = replace(story, matched=matched, score=score_story(
+                newest=story.newest, sources=story.sources, matched=len(matched), now=now))
+        out.append(story)
+    out.sort(key=_rank_key)
+    return out
+
+
+def _rank_key(story: Story) -> tuple[float, float, int]:
+    return (-story.score, -story.newest.timestamp(), story.lead.id)
 
 
 def cluster_articles(
@@ -371,7 +396,7 @@ class DigestPass:
         self._watermarks: dict[datetime, int] = {}
         self._pool: _Pool | None = None
         self._terms: dict[int, dict[str, float]] = {}
-        self._clusters: dict[tuple[Any, ...], asyncio.Future[list[list[DigestArticle]]]] = {}
+        self._stories: dict[tuple[Any, ...], asyncio.Future[list[Story]]] = {}
 
     async def _through_id(self) -> int:
         if self._through is None:
@@ -426,22 +451,29 @@ class DigestPass:
                             platform, channel_id, text)
         return compiled
 
-    async def _clustered(self, key: tuple[Any, ...], articles: list[DigestArticle]
-                         ) -> list[list[DigestArticle]]:
-        future = self._clusters.get(key)
+    async def _ranked(self, key: tuple[Any, ...], articles: list[DigestArticle]
+                      ) -> list[Story]:
+        """The stories among ``articles``, ranked without subscriptions; computed once per
+        distinct article set in a pass (channels following the same feeds share it)."""
+        future = self._stories.get(key)
         if future is None:
             future = asyncio.get_running_loop().create_future()
-            self._clusters[key] = future
+            self._stories[key] = future
             cfg = self.engine.config
-            try:
-                result = await self.engine.summarizer.run(
-                    lambda: cluster_articles(
-                        articles, threshold=cfg.digest.cluster_similarity,
-                        language=cfg.summarizer.language, cache=self._terms,
-                    )
+
+            def work() -> list[Story]:
+                clusters = cluster_articles(
+                    articles, threshold=cfg.digest.cluster_similarity,
+                    language=cfg.summarizer.language, cache=self._terms,
                 )
+                return rank_stories(clusters, now=self.now)
+
+            try:
+                # A few dozen articles cost less than the hop to the worker thread.
+                result = (work() if len(articles) <= INLINE_ARTICLES
+                          else await self.engine.summarizer.run(work))
             except BaseException as exc:
-                del self._clusters[key]
+                del self._stories[key]
                 future.set_exception(exc)
                 future.exception()  # retrieved: other waiters re-raise it themselves
                 raise
@@ -451,7 +483,7 @@ class DigestPass:
     async def build(
         self, *, platform: str, channel_id: str, last: LastDigest | None,
         rule: DailyTime | None, occurrence: Occurrence | None = None, late: bool = False,
-        on_demand: bool = False,
+        on_demand: bool = False, missed: Sequence[MissedDigest] | None = None,
     ) -> tuple[Reply | None, BuiltDigest]:
         """The digest for one channel as of ``now``: a Reply (None when there is nothing to
         post) and what it covers."""
@@ -471,11 +503,14 @@ class DigestPass:
         feed_ids = tuple(sorted(feeds)) or None
         articles = (await self._articles(after, through, feed_ids)) if after < through else []
         queries = await self._subscription_queries(platform, channel_id)
-        clusters = await self._clustered((after, through, feed_ids), articles) if articles else []
-        stories = rank_stories(clusters, now=now, queries=queries)[: cfg.max_items]
+        ranked = await self._ranked((after, through, feed_ids), articles) if articles else []
+        if queries:
+            ranked = apply_matches(ranked, queries=queries, now=now)
+        stories = ranked[: cfg.max_items]
         items = tuple(s.to_item(sentences=cfg.summary_sentences) for s in stories)
-        missed = await store.missed_digests(platform=platform, channel_id=channel_id,
-                                            after_run_id=last.run_id if last else None)
+        if missed is None:
+            missed = await store.missed_digests(platform=platform, channel_id=channel_id,
+                                                after_run_id=last.run_id if last else None)
         built = BuiltDigest(
             destination=Destination(platform=platform, channel_id=channel_id),
             stories=tuple(stories), items=items, period_start=period_start, period_end=now,

@@ -411,7 +411,7 @@ class DigestScheduler:
         try:
             reply, built = await digest_pass.build(
                 platform=schedule.platform, channel_id=schedule.channel_id, last=claim.last,
-                rule=rule, occurrence=current, late=late,
+                rule=rule, occurrence=current, late=late, missed=claim.missed,
             )
             if reply is not None:
                 await self.engine.deliver(built.destination, reply)
@@ -444,7 +444,7 @@ class DigestScheduler:
             run_id=claim.run_id, owner=self.owner, sent=reply is not None,
             period_start=built.period_start, period_end=built.period_end,
             through_article_id=built.through_article_id, items=len(built.items),
-            late=late, now=self.engine.clock(),
+            late=late, now=self.engine.clock(), following=nxt,
         )
         if not kept:
             log.warning("digest for %s:%s on %s was posted after its lease expired",

@@ -89,18 +89,19 @@ class LastDigest:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MissedDigest:
+    local_date: date
+    due_at: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DigestClaim:
     state: ClaimState
     run_id: int | None = None
     attempts: int = 0
     last: LastDigest | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MissedDigest:
-    local_date: date
-    due_at: datetime | None
-    error: str | None
+    missed: tuple[MissedDigest, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,12 +203,7 @@ class DigestQueries(StoreBase):
     # -- runs: the exactly-once machinery ------------------------------------------------
 
     async def last_digest(self, *, platform: str, channel_id: str) -> LastDigest | None:
-        row = await self._fetchone(
-            "SELECT id, through_article_id, period_end, finished_at, items, status"
-            " FROM digest_runs WHERE platform = ? AND channel_id = ?"
-            " AND status IN ('sent', 'empty') ORDER BY id DESC LIMIT 1",
-            (platform, channel_id),
-        )
+        row = await self._fetchone(_LAST_SQL, (platform, channel_id))
         return None if row is None else _last(row)
 
     async def claim_digest(
@@ -220,19 +216,19 @@ class DigestQueries(StoreBase):
         Exactly one caller gets ``WON`` for an occurrence until it is finished, failed or its
         lease expires, whatever the number of processes: the row is inserted (or taken over)
         inside one immediate transaction. ``next_*`` is where the schedule moves when the
-        occurrence turns out to be done already.
+        occurrence turns out to be done already. A won claim carries the channel's last
+        digest and the occurrences skipped since it (what the digest must mention).
         """
         day = local_date.isoformat()
         async with self.transaction() as db:
-            async with db.execute(
+            sched = list(await db.execute_fetchall(
                 "SELECT enabled, next_local_date FROM digest_schedules"
                 " WHERE platform = ? AND channel_id = ?",
                 (platform, channel_id),
-            ) as cur:
-                sched = await cur.fetchone()
-            if sched is None or not sched["enabled"] or sched["next_local_date"] != day:
+            ))
+            if not sched or not sched[0]["enabled"] or sched[0]["next_local_date"] != day:
                 return DigestClaim(state=ClaimState.STALE)
-            async with db.execute(
+            won = list(await db.execute_fetchall(
                 "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
                 " claimed_by, lease_until, attempts, created_at)"
                 " VALUES (?, ?, ?, ?, 'claimed', ?, ?, 1, ?)"
@@ -244,32 +240,27 @@ class DigestQueries(StoreBase):
                 " RETURNING id, attempts",
                 (platform, channel_id, day, to_ts(due_at), owner, to_ts(lease_until),
                  to_ts(now), to_ts(now)),
-            ) as cur:
-                won = await cur.fetchone()
-            if won is not None:
+            ))
+            if won:
                 await db.execute(
                     "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
                     " AND channel_id = ?",
                     (to_ts(lease_until), platform, channel_id),
                 )
-                async with db.execute(
-                    "SELECT id, through_article_id, period_end, finished_at, items, status"
-                    " FROM digest_runs WHERE platform = ? AND channel_id = ?"
-                    " AND status IN ('sent', 'empty') ORDER BY id DESC LIMIT 1",
-                    (platform, channel_id),
-                ) as cur:
-                    last = await cur.fetchone()
-                return DigestClaim(state=ClaimState.WON, run_id=won["id"],
-                                   attempts=won["attempts"],
-                                   last=None if last is None else _last(last))
-            async with db.execute(
+                last_rows = list(await db.execute_fetchall(_LAST_SQL, (platform, channel_id)))
+                last = _last(last_rows[0]) if last_rows else None
+                missed = await db.execute_fetchall(
+                    _MISSED_SQL, (platform, channel_id, last.run_id if last else 0))
+                return DigestClaim(state=ClaimState.WON, run_id=won[0]["id"],
+                                   attempts=won[0]["attempts"], last=last,
+                                   missed=tuple(_missed(r) for r in missed))
+            existing = list(await db.execute_fetchall(
                 "SELECT status, lease_until FROM digest_runs WHERE platform = ?"
                 " AND channel_id = ? AND local_date = ?",
                 (platform, channel_id, day),
-            ) as cur:
-                existing = await cur.fetchone()
-            assert existing is not None
-            if existing["status"] in _FINAL:
+            ))
+            assert existing
+            if existing[0]["status"] in _FINAL:
                 await db.execute(
                     "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
                     " not_before = NULL WHERE platform = ? AND channel_id = ?",
@@ -279,19 +270,20 @@ class DigestQueries(StoreBase):
             await db.execute(
                 "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
                 " AND channel_id = ?",
-                (existing["lease_until"], platform, channel_id),
+                (existing[0]["lease_until"], platform, channel_id),
             )
             return DigestClaim(state=ClaimState.HELD)
 
     async def finish_digest(
         self, *, run_id: int, owner: str, sent: bool, period_start: datetime | None,
         period_end: datetime, through_article_id: int, items: int, late: bool,
-        now: datetime,
+        now: datetime, following: Occurrence | None = None,
     ) -> bool:
         """Record that run ``run_id`` was posted (``sent``) or had nothing to post, and move
-        its schedule to the next occurrence. False when ``owner`` had lost the claim."""
+        its schedule to the next occurrence (``following`` when the caller knows it).
+        False when ``owner`` had lost the claim."""
         async with self.transaction() as db:
-            async with db.execute(
+            rows = list(await db.execute_fetchall(
                 "UPDATE digest_runs SET status = ?, period_start = ?, period_end = ?,"
                 " through_article_id = ?, items = ?, late = ?, finished_at = ?,"
                 " lease_until = NULL, error = NULL"
@@ -299,13 +291,22 @@ class DigestQueries(StoreBase):
                 " RETURNING platform, channel_id, local_date",
                 ("sent" if sent else "empty", to_ts(period_start), to_ts(period_end),
                  through_article_id, items, int(late), to_ts(now), run_id, owner),
-            ) as cur:
-                row = await cur.fetchone()
-            if row is None:
+            ))
+            if not rows:
                 return False
+            row = rows[0]
             if row["local_date"] is not None:
-                await self._advance_schedule(row["platform"], row["channel_id"],
-                                             row["local_date"])
+                if following is None:
+                    await self._advance_schedule(row["platform"], row["channel_id"],
+                                                 row["local_date"])
+                else:
+                    await db.execute(
+                        "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
+                        " not_before = NULL WHERE platform = ? AND channel_id = ?"
+                        " AND next_local_date = ?",
+                        (following.local_date.isoformat(), to_ts(following.due_at),
+                         row["platform"], row["channel_id"], row["local_date"]),
+                    )
             return True
 
     async def _advance_schedule(self, platform: str, channel_id: str, local_date: str
@@ -400,13 +401,8 @@ class DigestQueries(StoreBase):
     async def missed_digests(self, *, platform: str, channel_id: str,
                              after_run_id: int | None) -> list[MissedDigest]:
         """Occurrences skipped since the run ``after_run_id`` (the last one posted)."""
-        rows = await self._fetchall(
-            "SELECT local_date, due_at, error FROM digest_runs WHERE platform = ?"
-            " AND channel_id = ? AND status = 'skipped' AND id > ? ORDER BY local_date",
-            (platform, channel_id, after_run_id or 0),
-        )
-        return [MissedDigest(local_date=date.fromisoformat(r["local_date"]),
-                             due_at=from_ts(r["due_at"]), error=r["error"]) for r in rows]
+        rows = await self._fetchall(_MISSED_SQL, (platform, channel_id, after_run_id or 0))
+        return [_missed(r) for r in rows]
 
     async def start_manual_digest(self, *, platform: str, channel_id: str, owner: str,
                                   now: datetime) -> tuple[int, LastDigest | None]:
@@ -419,14 +415,8 @@ class DigestQueries(StoreBase):
             ) as cur:
                 row = await cur.fetchone()
             assert row is not None
-            async with db.execute(
-                "SELECT id, through_article_id, period_end, finished_at, items, status"
-                " FROM digest_runs WHERE platform = ? AND channel_id = ?"
-                " AND status IN ('sent', 'empty') ORDER BY id DESC LIMIT 1",
-                (platform, channel_id),
-            ) as cur:
-                last = await cur.fetchone()
-        return int(row["id"]), None if last is None else _last(last)
+            last = list(await db.execute_fetchall(_LAST_SQL, (platform, channel_id)))
+        return int(row["id"]), _last(last[0]) if last else None
 
     async def abandon_manual_digest(self, *, run_id: int, error: str, now: datetime) -> None:
         async with self.transaction() as db:
@@ -469,6 +459,22 @@ class DigestQueries(StoreBase):
             params,
         )
         return [_digest_article(r) for r in rows]
+
+
+_LAST_SQL = (
+    "SELECT id, through_article_id, period_end, finished_at, items, status FROM digest_runs"
+    " WHERE platform = ? AND channel_id = ? AND status IN ('sent', 'empty')"
+    " ORDER BY id DESC LIMIT 1"
+)
+_MISSED_SQL = (
+    "SELECT local_date, due_at, error FROM digest_runs WHERE platform = ? AND channel_id = ?"
+    " AND status = 'skipped' AND id > ? ORDER BY local_date"
+)
+
+
+def _missed(row: sqlite3.Row) -> MissedDigest:
+    return MissedDigest(local_date=date.fromisoformat(row["local_date"]),
+                        due_at=from_ts(row["due_at"]), error=row["error"])
 
 
 def _last(row: sqlite3.Row) -> LastDigest:
