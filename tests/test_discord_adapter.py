@@ -156,6 +156,7 @@ async def test_connects_with_guilds_intent_only_and_syncs_brief(
 ) -> None:
     _, adapter = await start_bot()
     assert fake.identifies[0]["intents"] == discord.Intents(guilds=True).value
+    assert fake.heartbeats >= 1  # discord.py beats as soon as HELLO arrives
     assert [c["name"] for c in fake.commands[None]] == ["brief"]
     option = fake.commands[None][0]["options"][0]
     assert option["name"] == "text" and option["autocomplete"] is True
@@ -332,6 +333,9 @@ async def test_autocomplete_offers_verbs_and_time_zones(
     assert all(len(v) <= 100 for v in values) and len(values) <= 25
     assert suggestions("he") == ["help"]
     assert suggestions("search rock") == []
+    assert "digest 7:30 America/New_York" in suggestions("digest 7:30 new_y")
+    assert len(suggestions("digest 07:30 ")) == 25
+    assert {"subscribe", "digest", "help"} <= set(suggestions(""))
 
 
 async def test_commands_still_work_after_a_gateway_reconnect(
