@@ -286,6 +286,10 @@ class PassResult:
     failed: tuple[str, ...] = ()
     disabled: tuple[str, ...] = ()
 
+    @property
+    def handled(self) -> int:
+        return sum(len(getattr(self, name)) for name in PassResult.__slots__)
+
 
 class DigestScheduler:
     """Posts every due digest exactly once; see the module docstring."""
@@ -312,24 +316,35 @@ class DigestScheduler:
         log.info("digest scheduler %s started", self.owner)
         while True:
             try:
-                await self.run_due()
+                result = await self.run_due()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bad pass must not end the service: try again later
+            except Exception:  # a bad pass (database busy...) must not end the service
                 log.exception("digest scheduler %s: pass failed", self.owner)
-            await self.sleep_until_due()
+                await self._sleep(min(self.max_sleep, 5.0))
+                continue
+            # A pass that handled nothing while something is still due must not spin.
+            await self.sleep_until_due(
+                min_sleep=0.0 if result.handled else min(self.max_sleep, 1.0))
 
-    async def sleep_until_due(self) -> None:
+    def _platforms(self) -> tuple[str, ...]:
+        return tuple(sorted(self.engine.publishers))
+
+    async def sleep_until_due(self, *, min_sleep: float = 0.0) -> None:
         """Sleep until the earliest due time in the store, in slices of at most
         ``max_sleep`` seconds: each slice re-reads the wall clock (a jump of the machine's
-        clock is noticed) and the store (a schedule set by another process is noticed)."""
+        clock is noticed) and the store (a schedule set by another process is noticed).
+        Only platforms this process can post to count."""
         while True:
             now = self.engine.clock()
-            wake = await self.engine.store.next_digest_wake()
+            wake = await self.engine.store.next_digest_wake(platforms=self._platforms())
             if wake is not None and wake <= now:
+                if min_sleep > 0:
+                    await self._sleep(min_sleep)
                 return
             remaining = self.max_sleep if wake is None else (wake - now).total_seconds()
             await self._sleep(max(0.0, min(remaining, self.max_sleep)))
+            min_sleep = 0.0
 
     async def run_due(self) -> PassResult:
         """One pass: handle every schedule due now; return what happened."""
@@ -338,7 +353,7 @@ class DigestScheduler:
         self.passes += 1
         now = self.engine.clock()
         cfg = self.engine.config.digest
-        due = await self.engine.store.due_digest_schedules(now=now)
+        due = await self.engine.store.due_digest_schedules(now=now, platforms=self._platforms())
         if not due:
             return PassResult()
         log.debug("digest pass %d: %d schedules due", self.passes, len(due))
@@ -348,7 +363,12 @@ class DigestScheduler:
 
         async def one(schedule: DigestSchedule) -> None:
             async with limit:
-                outcome = await self._handle(schedule, now=now, digest_pass=digest_pass)
+                try:
+                    outcome = await self._handle(schedule, now=now, digest_pass=digest_pass)
+                except Exception:  # one channel's trouble never holds up the others
+                    log.exception("digest for %s:%s: pass failed", schedule.platform,
+                                  schedule.channel_id)
+                    return
             if outcome:
                 outcomes[outcome].append(f"{schedule.platform}:{schedule.channel_id}")
 

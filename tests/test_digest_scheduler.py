@@ -369,3 +369,23 @@ async def test_changing_the_time_the_same_day_does_not_post_twice(
     runs = await engine.store._fetchall(
         "SELECT local_date, status FROM digest_runs ORDER BY id")
     assert [tuple(r) for r in runs] == [(date(2026, 3, 2).isoformat(), "sent")]
+
+
+async def test_a_process_claims_only_platforms_it_can_post_to(
+    make_engine: Callable[..., Any], chatty: Config, clock: FixedClock,
+) -> None:
+    clock.now = utc(2026, 3, 2, 7)
+    engine = await make_engine(chatty)
+    slack_admin = replace(ADMIN, platform="slack")
+    reply = await engine.handle_command("digest 08:00 UTC", slack_admin)
+    assert not reply.is_error
+    await set_digest(engine, "09:00 UTC")  # console:C1
+    scheduler = DigestScheduler(engine)
+    # only a console publisher here: the Slack channel's digest is left to a Slack process
+    assert await engine.store.next_digest_wake(platforms=("console",)) == utc(2026, 3, 2, 9)
+    clock.now = utc(2026, 3, 2, 8, 30)
+    assert (await scheduler.run_due()).handled == 0
+    slack = RecordingPublisher(platform="slack")
+    engine.add_publisher(slack)
+    assert (await scheduler.run_due()).sent == ("slack:C1",)
+    assert [d.platform for d, _ in slack.sent] == ["slack"]

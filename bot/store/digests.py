@@ -176,23 +176,30 @@ class DigestQueries(StoreBase):
         )
         return None if row is None else _schedule(row)
 
-    async def due_digest_schedules(self, *, now: datetime, limit: int = 100_000
-                                   ) -> list[DigestSchedule]:
-        """Enabled schedules whose next occurrence is due and not held or backing off."""
+    async def due_digest_schedules(
+        self, *, now: datetime, platforms: Sequence[str] | None = None, limit: int = 100_000,
+    ) -> list[DigestSchedule]:
+        """Enabled schedules whose next occurrence is due and not held or backing off; only
+        on ``platforms`` if given (a process claims only what it can post)."""
         ts = to_ts(now)
+        where, params = _platforms_filter(platforms)
         rows = await self._fetchall(
             f"SELECT {_SCHEDULE_COLUMNS} FROM digest_schedules"
             " WHERE enabled = 1 AND next_due_at <= ? AND coalesce(not_before, 0) <= ?"
-            " ORDER BY next_due_at, platform, channel_id LIMIT ?",
-            (ts, ts, limit),
+            f"{where} ORDER BY next_due_at, platform, channel_id LIMIT ?",
+            (ts, ts, *params, limit),
         )
         return [_schedule(r) for r in rows]
 
-    async def next_digest_wake(self) -> datetime | None:
-        """When the scheduler next has something to do (None: no enabled schedule)."""
+    async def next_digest_wake(self, *, platforms: Sequence[str] | None = None
+                               ) -> datetime | None:
+        """When the scheduler next has something to do on ``platforms`` (None: nothing is
+        scheduled there)."""
+        where, params = _platforms_filter(platforms)
         row = await self._fetchone(
             "SELECT min(max(next_due_at, coalesce(not_before, 0))) FROM digest_schedules"
-            " WHERE enabled = 1"
+            f" WHERE enabled = 1{where}",
+            params,
         )
         return None if row is None else from_ts(row[0])
 
@@ -470,6 +477,14 @@ _MISSED_SQL = (
     "SELECT local_date, due_at, error FROM digest_runs WHERE platform = ? AND channel_id = ?"
     " AND status = 'skipped' AND id > ? ORDER BY local_date"
 )
+
+
+def _platforms_filter(platforms: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    if platforms is None:
+        return "", ()
+    if not platforms:
+        return " AND 0", ()
+    return f" AND platform IN ({', '.join('?' * len(platforms))})", tuple(platforms)
 
 
 def _missed(row: sqlite3.Row) -> MissedDigest:
