@@ -100,7 +100,8 @@ def main() -> None:
     }
     default_algorithm = default_config().summarizer.algorithm
     print("## Ingest (parse + summarise + store, one process, sequential)")
-    print("| set | algorithm | articles | articles/s | median ms | p95 ms | median ms, 450-750 words (n) |")
+    print("| set | algorithm | articles | articles/s | median ms | p95 ms |"
+          " median ms, 450-750 words (n) |")
     print("|---|---|---|---|---|---|---|")
     for name, records in sets.items():
         for algorithm in dict.fromkeys([default_algorithm, "lexrank"]):
