@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 300.0  # a claimed alert is due again if its process died while delivering
 IDLE_SECONDS = 30.0  # the dispatcher looks at the store at least this often
+DELIVERY_TIMEOUT_SECONDS = 120.0  # a hung platform call is a failed attempt, not a stall
 _SERVICES: weakref.WeakKeyDictionary[BriefingEngine, AlertService] = (
     weakref.WeakKeyDictionary())
 
@@ -166,7 +167,12 @@ class AlertService:
         store = self.engine.store
         ids = [a.id for a in batch.alerts]
         try:
-            await self.engine.deliver(batch.destination, self.render(batch))
+            async with asyncio.timeout(DELIVERY_TIMEOUT_SECONDS):
+                await self.engine.deliver(batch.destination, self.render(batch))
+        except TimeoutError:
+            log.warning("alerts %s to %s timed out, will retry", ids, batch.destination)
+            await self._retry(ids, "the platform did not answer in time")
+            return False
         except DeliveryError as exc:
             if exc.permanent:
                 log.warning("alerts %s to %s skipped for good: %s", ids, batch.destination, exc)

@@ -445,3 +445,29 @@ async def test_backlog_ingest_records_no_alerts(
     await subscribe(engine, ALICE, "rocket")
     result = await engine.ingest(draft("Rocket backlog", n=1), notify=False)
     assert await engine.store.alerts_for_article(result.article.id) == []
+
+
+class HangingPublisher:
+    """A platform that never answers."""
+
+    platform = "slack"
+
+    async def deliver(self, destination: Destination, reply: Reply) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_hung_platform_is_a_failed_attempt_not_a_stall(
+    engine: BriefingEngine, alerts: AlertService, publisher: RecordingPublisher,
+    clock: FixedClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("bot.alerts.DELIVERY_TIMEOUT_SECONDS", 0.05)
+    engine.add_publisher(HangingPublisher())
+    hung = await subscribe(engine, Caller(platform="slack", user_id="U1"), "rocket")
+    await subscribe(engine, ALICE, "rocket")
+    article = await ingest(engine, draft("Rocket", n=1))
+    clock.advance(minutes=1)
+    assert await alerts.dispatch_due() == 1
+    assert [d.user_id for d, _ in publisher.sent] == ["alice"]
+    states = {s.subscription_id: s for s in await engine.store.alerts_for_article(article.id)}
+    assert states[hung].state == "pending"
+    assert states[hung].last_error == "the platform did not answer in time"
