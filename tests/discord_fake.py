@@ -318,7 +318,10 @@ class FakeDiscord:
         self, text: str | None, *, user_id: int = OWNER_ID, channel_id: int = CHANNEL_ID,
         guild: bool = True, permissions: int = BASIC_PERMISSIONS,
         roles: tuple[int, ...] = (), autocomplete: bool = False,
+        command_guild_id: int | None = None,
     ) -> dict[str, Any]:
+        """An INTERACTION_CREATE for ``/brief text`` (``command_guild_id``: the command was
+        synced to that guild rather than globally)."""
         iid = self.next_id()
         token = f"itoken-{iid}"
         option: dict[str, Any] = {"name": "text", "type": 3, "value": text or ""}
@@ -330,7 +333,8 @@ class FakeDiscord:
             "token": token, "version": 1, "locale": "en-US", "entitlements": [],
             "attachment_size_limit": 8 * 1024 * 1024, "app_permissions": str(BASIC_PERMISSIONS),
             "data": {"id": "960000000000000001", "name": "brief", "type": 1,
-                     "options": [option] if text is not None else []},
+                     "options": [option] if text is not None else [],
+                     **({"guild_id": str(command_guild_id)} if command_guild_id else {})},
             "channel_id": str(channel_id),
         }
         if guild:

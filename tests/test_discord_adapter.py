@@ -226,13 +226,19 @@ async def test_commands_sync_only_when_their_definitions_change(
     _, first = await start_bot()
     assert len(fake.calls_to("PUT", "/applications/")) == 1
     await first.client.close()
-    await start_bot()  # same database, same definitions: no upload
+    _, second = await start_bot()  # same database, same definitions: no upload
     assert len(fake.calls_to("PUT", "/applications/")) == 1
-    await start_bot(guild_ids=(GUILD_ID,))  # new target: upload to the guild
+    await second.client.close()
+    _, third = await start_bot(guild_ids=(GUILD_ID,))  # new target: upload to the guild
     puts = fake.calls_to("PUT", "/applications/")
     assert len(puts) == 2
     assert puts[-1].path == f"/applications/{fake.app_id}/guilds/{GUILD_ID}/commands"
     assert [c["name"] for c in fake.commands[GUILD_ID]] == ["brief"]
+    await third.client.close()
+    await start_bot(guild_ids=(GUILD_ID,))  # unchanged again; the guild's command still works
+    assert len(fake.calls_to("PUT", "/applications/")) == 2
+    state = await fake.answered(await fake.interact("help", command_guild_id=GUILD_ID))
+    assert "/brief" in state.callbacks[0]["data"]["content"]
 
 
 # -- /brief -------------------------------------------------------------------------------------
