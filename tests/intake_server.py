@@ -52,9 +52,7 @@ class LocalWeb:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0, shutdown_timeout=0.1)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -556,3 +556,17 @@ async def test_brief_link_to_a_feed_suggests_feeds_add(engine: BriefingEngine,
     server.serve_feed("/feed.xml", rss(entries(1)))
     reply = await engine.handle_command(server.url("/feed.xml"), admin())
     assert reply.is_error and "/brief feeds add" in reply.text
+
+
+async def test_same_bytes_without_validators_are_not_parsed_again(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb, clock: FixedClock) -> None:
+    server.serve("/plain.xml", rss(entries(2)), content_type="application/rss+xml")
+    added = await intake.add_feed(server.url("/plain.xml"))
+    assert (await feed_of(engine, added.feed.id)).body_hash is not None
+    clock.advance(hours=1)
+    [report] = await intake.poll_due()
+    assert report.not_modified and report.error is None
+    server.serve("/plain.xml", rss(entries(3)), content_type="application/rss+xml")
+    clock.advance(hours=1)
+    [report] = await intake.poll_due()
+    assert [a.title for a in report.new] == ["Story 2"]

@@ -18,6 +18,7 @@ registers it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 from collections.abc import Sequence
@@ -291,12 +292,15 @@ class Intake:
                 feed.url, accept=FEED_ACCEPT,
                 etag=feed.etag if feed.primed else None,
                 last_modified=feed.last_modified if feed.primed else None)
-            if result.not_modified:
+            unchanged = (feed.primed and feed.body_hash is not None
+                         and _body_hash(result.body) == feed.body_hash)
+            if result.not_modified or unchanged:
+                # a server that ignores validators but sends the same bytes: nothing to parse
                 await self.store.record_feed_success(
                     feed.id, now=now, next_poll_at=self._next_success(now),
                     etag=result.etag or feed.etag,
                     last_modified=result.last_modified or feed.last_modified,
-                    result="not modified")
+                    body_hash=feed.body_hash, result="not modified")
                 return PollReport(feed_id=feed.id, feed_name=feed.name, not_modified=True)
             parsed = await self._parse(result)
             return await self._poll_parsed(feed, result, parsed, now=now)
@@ -331,6 +335,7 @@ class Intake:
             feed.id, now=now, next_poll_at=self._next_success(now),
             etag=result.etag if keep_validators else None,
             last_modified=result.last_modified if keep_validators else None,
+            body_hash=_body_hash(result.body) if keep_validators else None,
             result=report.summary(), title=parsed.title, site_url=parsed.site_url)
         if report.new or report.skipped:
             log.info("feed %d: %s", feed.id, report.summary())
@@ -472,6 +477,10 @@ class Intake:
             page, feed_id=feed.id, title=page.title or entry.title,
             author=page.author or entry.author,
             published_at=entry.published_at or published))
+
+
+def _body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
 
 
 async def find_feed(store: SQLiteStore, ref: str) -> Feed | None:

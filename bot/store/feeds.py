@@ -17,7 +17,7 @@ from bot.store.articles import _COLUMNS, article_from_row
 from bot.store.base import StoreBase, from_ts, to_ts
 
 _FEED_COLUMNS = (
-    "id, url, title, added_at, site_url, etag, last_modified, primed, next_poll_at,"
+    "id, url, title, added_at, site_url, etag, last_modified, body_hash, primed, next_poll_at,"
     " last_polled_at, last_success_at, last_error, last_error_at, consecutive_failures,"
     " last_result"
 )
@@ -33,6 +33,7 @@ class Feed:
     site_url: str | None
     etag: str | None
     last_modified: str | None
+    body_hash: str | None
     primed: bool
     next_poll_at: datetime
     last_polled_at: datetime | None
@@ -60,6 +61,7 @@ def feed_from_row(row: sqlite3.Row) -> Feed:
     return Feed(
         id=row["id"], url=row["url"], title=row["title"], added_at=added,
         site_url=row["site_url"], etag=row["etag"], last_modified=row["last_modified"],
+        body_hash=row["body_hash"],
         primed=bool(row["primed"]), next_poll_at=next_poll,
         last_polled_at=from_ts(row["last_polled_at"]),
         last_success_at=from_ts(row["last_success_at"]),
@@ -155,17 +157,18 @@ class FeedQueries(StoreBase):
 
     async def record_feed_success(
         self, feed_id: int, *, now: datetime, next_poll_at: datetime, etag: str | None,
-        last_modified: str | None, result: str, title: str | None = None,
-        site_url: str | None = None, primed: bool = True,
+        last_modified: str | None, body_hash: str | None, result: str,
+        title: str | None = None, site_url: str | None = None, primed: bool = True,
     ) -> None:
+        """A poll worked: store the validators for the next conditional GET, reset failures."""
         async with self.transaction() as db:
             await db.execute(
-                "UPDATE feeds SET etag = ?, last_modified = ?, next_poll_at = ?,"
+                "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = ?, next_poll_at = ?,"
                 " last_polled_at = ?, last_success_at = ?, consecutive_failures = 0,"
                 " last_result = ?, title = coalesce(?, title), site_url = coalesce(?, site_url),"
                 " primed = max(primed, ?) WHERE id = ?",
-                (etag, last_modified, to_ts(next_poll_at), to_ts(now), to_ts(now), result,
-                 title, site_url, int(primed), feed_id),
+                (etag, last_modified, body_hash, to_ts(next_poll_at), to_ts(now), to_ts(now),
+                 result, title, site_url, int(primed), feed_id),
             )
 
     async def record_feed_failure(self, feed_id: int, *, now: datetime, error: str,

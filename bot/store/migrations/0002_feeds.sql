@@ -10,6 +10,7 @@ CREATE TABLE feeds (
     site_url             TEXT,
     etag                 TEXT,
     last_modified        TEXT,
+    body_hash            TEXT,                         -- sha256 of the last body taken in
     primed               INTEGER NOT NULL DEFAULT 0,   -- 1 once the backlog was taken in
     next_poll_at         REAL    NOT NULL,
     last_polled_at       REAL,
