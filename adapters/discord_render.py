@@ -32,14 +32,17 @@ NO_MENTIONS = discord.AllowedMentions.none()
 _ZWSP = "\u200b"
 # "<@123>", "<@&role>", "<#channel>", "</cmd:1>", "<t:123>", "<:emoji:1>": Discord's tag syntax
 _TAG_START = re.compile(r"<(?=[@#:/&!]|[at]:)")
+_EVERYONE = re.compile(r"@(?=everyone|here)", re.IGNORECASE)
 
 
 def neutralize(text: str) -> str:
-    """Text that cannot mention anyone: a zero-width space after every ``@`` and tag ``<``.
+    """Text that cannot mention anyone: a zero-width space breaks ``@everyone``, ``@here``
+    and every ``<@…>``-style tag (an e-mail address or a plain ``@name`` is left alone: it
+    pings no one).
 
     Used on briefbot's own text (which may echo what a user typed); markdown is kept.
     """
-    return _TAG_START.sub("<" + _ZWSP, text.replace("@", "@" + _ZWSP))
+    return _TAG_START.sub("<" + _ZWSP, _EVERYONE.sub("@" + _ZWSP, text))
 
 
 def escape_text(text: str) -> str:

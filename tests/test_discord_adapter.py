@@ -43,7 +43,7 @@ from adapters.discord_adapter import (
     point_discord_at,
     suggestions,
 )
-from adapters.discord_render import item_embed, render_messages
+from adapters.discord_render import escape_text, item_embed, render_messages
 from bot.commands.router import VERBS, Context, Verb
 from bot.config import Config
 from bot.engine import BriefingEngine
@@ -453,7 +453,7 @@ async def test_a_very_long_rate_limit_is_a_temporary_refusal(
 
 # -- mention-proof output ----------------------------------------------------------------------
 
-PINGS = re.compile(r"@(everyone|here)\b|<@[!&]?\d+>|<#\d+>")
+PINGS = re.compile(r"@(everyone|here)\b|<@[!&]?\d+>|<#\d+>|</\w+:\d+>", re.IGNORECASE)
 
 
 async def test_article_text_cannot_ping_anyone_anywhere(
@@ -485,6 +485,15 @@ async def test_article_text_cannot_ping_anyone_anywhere(
     assert "\\[click\\]" in title or "\\[click](" in title  # no masked link
     first = payloads[0]["embeds"][0]["title"]
     assert "\\*\\*now\\*\\*" in first  # markdown escaped, shown as typed
+
+
+def test_escaping_breaks_mentions_but_keeps_addresses_and_links() -> None:
+    assert escape_text("mail press@example.com") == "mail press@example.com"
+    assert escape_text("see https://x.example/a_b_c") == "see https://x.example/a_b_c"
+    for ping in ("@everyone", "@Here", "<@123>", "<@!123>", "<@&456>", "<#789>", "</brief:1>"):
+        assert not PINGS.search(escape_text(ping)) and escape_text(ping) != ping
+    assert escape_text("**bold** _it_ `code` > quote") == (
+        "\\*\\*bold\\*\\* \\_it\\_ \\`code\\` > quote")
 
 
 def test_embeds_stay_within_limits_for_giant_articles() -> None:
