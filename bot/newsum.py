@@ -24,15 +24,18 @@ normalisation) that adds what news needs:
 The parameters are few; they were chosen on one half of a CNN/DailyMail dev set and checked on
 the other half and on BBC News (BENCHMARKS.md, "Summary quality"). Measured there and not
 kept: a backward (PacSum) penalty for similarity to earlier sentences, LexRank's undirected
-PageRank centrality instead of the directed one, a longer or count-independent lead prior.
+PageRank centrality instead of the directed one, a lead prior that flattens for long
+summaries, dropping a sentence with a glued caption (or just the caption) instead of
+splitting the two.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from sumy.models.dom import ObjectDocumentModel, Sentence
@@ -47,8 +50,7 @@ log = logging.getLogger(__name__)
 class NewsParams:
     """The knobs of :class:`NewsSummarizer` (defaults chosen on cnndm half A)."""
 
-    # weight of the lead prior 1 / (1 + position / (count / 3)): sharp for a 3-sentence
-    # summary, flatter for a long one (a 10-sentence summary cannot all be lead)
+    # weight of the lead prior 1 / (1 + position)
     lead_weight: float = 3.0
     # weight of the headline overlap (cosine with the title)
     title_weight: float = 0.3
@@ -219,13 +221,16 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
         self._title = title
         self.params = params
 
+    def stem_word(self, word: str) -> str:
+        return _stem(self._stemmer, self.normalize_word(word))
+
     # Sumy's interface: the picked sentences, in document order.
     def __call__(self, document: ObjectDocumentModel, sentences_count: int) -> tuple[Sentence, ...]:
         candidates = self._candidates(document)
         if not candidates or sentences_count < 1:
             return ()
         title = self._title or " ".join(str(h) for h in document.headings)
-        scores, similarity = self._score(candidates, title, sentences_count)
+        scores, similarity = self._score(candidates, title)
         picked = self._select(candidates, scores, similarity, sentences_count)
         return tuple(
             c.sentence if c.text == str(c.sentence) else Sentence(c.text, self._kit.tokenizer)
@@ -266,8 +271,8 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         return np.asarray(matrix / np.where(norms == 0, 1.0, norms))
 
-    def _score(self, candidates: Sequence[_Candidate], title: str,
-               count: int) -> tuple[np.ndarray, np.ndarray]:
+    def _score(self, candidates: Sequence[_Candidate],
+               title: str) -> tuple[np.ndarray, np.ndarray]:
         p = self.params
         vectors = self._vectors([c.text for c in candidates] + [title])
         body, title_vec = vectors[:-1], vectors[-1]
@@ -280,7 +285,7 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
         spread = centrality.max() - centrality.min()
         centrality = (centrality - centrality.min()) / spread if spread > 0 else np.zeros(n)
         position = np.arange(n, dtype=float)
-        lead = 1.0 / (1.0 + position / (count / 3.0))
+        lead = 1.0 / (1.0 + position)
         title_overlap = body @ title_vec if title else np.zeros(n)
         length = np.array([c.words for c in candidates], dtype=float)
         too_long = np.clip((length - p.max_words) / p.max_words, 0.0, 1.0)
@@ -331,6 +336,12 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
             picked.append(best)
             remaining.discard(best)
         return [candidates[i] for i in picked]
+
+
+@lru_cache(maxsize=65_536)
+def _stem(stemmer: Callable[[str], str], word: str) -> str:
+    # Snowball stemming is most of the cost of a summary, and news repeats its words
+    return stemmer(word)
 
 
 class _Words:
