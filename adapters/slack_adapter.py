@@ -165,6 +165,7 @@ class SlackAdapter:
         self._dm_channels: dict[str, str] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None  # shared connections once started
         self._socket: AsyncSocketModeHandler | None = None
         self.port: int | None = None  # HTTP mode: the bound port once started
 
@@ -183,6 +184,10 @@ class SlackAdapter:
 
     async def start(self) -> None:
         """Check the token, then listen (Socket Mode connection or HTTP server)."""
+        # One connection pool for every Web API call and response_url post while running
+        # (before start, slack_sdk opens a session per call).
+        self._http = aiohttp.ClientSession()
+        self.client.session = self._http
         try:
             auth = await self.client.auth_test()
         except SlackApiError as exc:
@@ -236,10 +241,14 @@ class SlackAdapter:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._http is not None:
+            self.client.session = None
+            await self._http.close()
+            self._http = None
 
     async def run(self) -> None:
-        await self.start()
         try:
+            await self.start()
             await asyncio.Event().wait()
         finally:
             await self.close()
@@ -335,7 +344,8 @@ class SlackAdapter:
 
     async def _respond(self, url: str, message: SlackMessage, *, response_type: str,
                        user_id: str) -> bool:
-        hook = AsyncWebhookClient(url=url, retry_handlers=_retry_handlers(self.config.max_retries))
+        hook = AsyncWebhookClient(url=url, session=self._http,
+                                  retry_handlers=_retry_handlers(self.config.max_retries))
         try:
             response = await hook.send(text=message.text, blocks=list(message.blocks),
                                        response_type=response_type, replace_original=False)

@@ -208,6 +208,7 @@ async def test_refused_bot_token_is_a_clear_error(slack_engine: BriefingEngine,
     adapter = SlackAdapter(slack_engine, bot_token="xoxb-wrong", signing_secret=SECRET)
     with pytest.raises(ConfigError, match=r"SLACK_BOT_TOKEN.*invalid_auth") as info:
         await adapter.start()
+    await adapter.close()
     assert "xoxb-wrong" not in str(info.value)
 
 
