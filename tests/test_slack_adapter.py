@@ -616,3 +616,48 @@ async def test_keyword_alert_reaches_the_subscriber_by_dm_escaped(
     for forbidden in ("<!channel>", "<!here>", "<@U123>"):
         assert forbidden not in posted
     assert check_message(post.blocks) is None
+
+
+async def test_briefbot_run_serves_slack_over_http_with_the_signing_secret(
+        tmp_path: Path, fake: FakeSlack) -> None:
+    import os
+    import re
+    import signal
+    import sys
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[slack]\napi_base_url = "{fake.api_url}"\nhttp_host = "127.0.0.1"\n'
+                   'http_port = 0\nhttp_path = "/hooks/slack"\n', encoding="utf-8")
+    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": "",
+           "SLACK_SIGNING_SECRET": SECRET, "DISCORD_TOKEN": ""}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(tmp_path / "h.db"),
+        "run", env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    try:
+        port = None
+        async with asyncio.timeout(60):
+            while port is None:
+                line = (await proc.stderr.readline()).decode()
+                assert line, "briefbot run ended before listening"
+                found = re.search(r"listening on 127\.0\.0\.1:(\d+)/hooks/slack", line)
+                port = int(found.group(1)) if found else None
+        url = f"http://127.0.0.1:{port}/hooks/slack"
+        body = urlencode(command_form(fake, "help", response="http-run"))
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, data=body.encode(),
+                                    headers=signed_headers(body, secret="wrong")) as resp:
+                assert resp.status == 401
+            async with session.post(url, data=body.encode(), headers=signed_headers(body)) as resp:
+                assert resp.status == 200
+        answer = (await fake.wait_for(lambda: fake.responses, within=30))[0]
+        assert "briefbot keeps this team briefed" in answer.blocks[0]["text"]["text"]
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert SECRET not in err.decode() and BOT_TOKEN not in err.decode()
