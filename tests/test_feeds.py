@@ -570,3 +570,29 @@ async def test_same_bytes_without_validators_are_not_parsed_again(
     clock.advance(hours=1)
     [report] = await intake.poll_due()
     assert [a.title for a in report.new] == ["Story 2"]
+
+
+async def test_truncated_feed_with_odd_dates_stores_what_it_can(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb, clock: FixedClock) -> None:
+    items = [
+        Entry(title="From the future", link="http://news.example/f", text=article_text("future"),
+              published=NOW + timedelta(days=400)),
+        Entry(title="Unreadable date", link="http://news.example/u", text=article_text("odd"),
+              raw_date="Tuesday-ish"),
+        Entry(title="Cut short", link="http://news.example/c", text=article_text("cut")),
+    ]
+    xml = rss(items)
+    cut = xml[: xml.rindex("<item>") + 60]
+    server.serve("/broken.xml", cut, content_type="application/rss+xml")
+    added = await intake.add_feed(server.url("/broken.xml"))
+    report = added.report
+    assert report is not None and report.error is None
+    assert {a.title for a in report.new} == {"From the future", "Unreadable date"}
+    assert all(a.published_at is None for a in report.new)  # ingest time is shown instead
+    feed = await feed_of(engine, added.feed.id)
+    assert feed.last_result is not None and "malformed XML" in feed.last_result
+    # when the feed is whole again, the item that was cut off is taken in
+    server.serve("/broken.xml", xml, content_type="application/rss+xml")
+    clock.advance(hours=1)
+    [report] = await intake.poll_due()
+    assert [a.title for a in report.new] == ["Cut short"]
