@@ -115,6 +115,9 @@ async def test_private_addresses_refused_by_default(server: LocalWeb) -> None:
             f"http://localhost:{server.port}/secret",               # after DNS resolution
             f"http://[::ffff:127.0.0.1]:{server.port}/secret",      # IPv4-mapped IPv6
             f"http://2130706433:{server.port}/secret",              # decimal 127.0.0.1
+            f"http://127.1:{server.port}/secret",                   # short form
+            f"http://0177.0.0.1:{server.port}/secret",              # octal
+            f"http://[0:0:0:0:0:ffff:7f00:1]:{server.port}/secret", # long mapped form
             "http://169.254.169.254/latest/meta-data/",             # cloud metadata
             "http://[::]/",
         ):

@@ -374,7 +374,7 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         seen = {str(url)}
         for _hop in range(self.config.max_redirects + 1):
-            host = url.host or "the server"
+            host = (url.host or "the server").rstrip(".")
             try:
                 async with self._session.get(url, headers=headers,
                                              allow_redirects=False) as resp:
@@ -403,7 +403,7 @@ class Fetcher:
                 log.info("cannot connect to %s: %s", host, exc)
                 raise FetchError(f"Could not connect to {host}.") from None
             except aiohttp.InvalidURL as exc:
-                raise FetchError(f"{host} gave an invalid link.") from exc
+                raise FetchError(f"The link to {host} is not valid.") from exc
             except (aiohttp.ClientError, OSError) as exc:
                 log.info("fetch from %s failed: %s: %s", host, type(exc).__name__, exc)
                 raise FetchError(f"The connection to {host} failed "
