@@ -237,6 +237,12 @@ class AlertService:
 
     async def run(self) -> None:
         """Deliver due alerts until cancelled; wakes early when new alerts are recorded."""
+        try:  # load the index now rather than when the first article arrives
+            await self.sync_index()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("loading the alert subscriptions failed; retrying on the next article")
         while True:
             self._wake.clear()
             try:

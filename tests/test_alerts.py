@@ -471,3 +471,21 @@ async def test_a_hung_platform_is_a_failed_attempt_not_a_stall(
     states = {s.subscription_id: s for s in await engine.store.alerts_for_article(article.id)}
     assert states[hung].state == "pending"
     assert states[hung].last_error == "the platform did not answer in time"
+
+
+async def test_a_stored_query_that_no_longer_compiles_is_ignored(
+    engine: BriefingEngine, alerts: AlertService, clock: FixedClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    status, broken = await engine.store.add_subscription(
+        platform="console", owner_kind="user", owner_id="alice", created_by="alice",
+        query="rocket OR", query_key="rocket or", language="english", now=clock(), limit=10)
+    assert status == "added" and broken is not None
+    good = await subscribe(engine, ALICE, "rocket")
+    article = await ingest(engine, draft("Rocket", n=1))
+    assert [s.subscription_id for s in await engine.store.alerts_for_article(article.id)] == [
+        good]
+    assert f"subscription {broken.id} no longer compiles" in caplog.text
+    assert len(alerts.index) == 1
+    listing = (await command(engine, ALICE, "alerts")).text
+    assert f"#{broken.id} `(query no longer valid)`" in listing
