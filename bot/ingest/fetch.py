@@ -457,6 +457,8 @@ def _find_blocked(exc: BaseException) -> _BlockedAddress | None:
 
 
 def _short_reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "it timed out"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection"
     if isinstance(exc, aiohttp.ClientPayloadError):

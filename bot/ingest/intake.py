@@ -202,8 +202,8 @@ class Intake:
             except NotAFeed as exc:
                 if not exc.is_html:
                     raise
-                found = page_feed_links(result.body, charset=result.charset,
-                                        page_url=result.url)
+                found: list[str] = await self.engine.summarizer.run(partial(
+                    page_feed_links, result.body, charset=result.charset, page_url=result.url))
                 if not found:
                     raise NotAFeed("That is a web page, not an RSS or Atom feed, and it names "
                                    "no feed. Look for an RSS or Atom link on the site.",
@@ -387,7 +387,7 @@ class Intake:
             self._outcome(feed, entry, prior, now=now) for entry, prior in fresh))
         new: list[Article] = []
         skipped: list[str] = []
-        pending = 0
+        pending = silent_new = 0
         for (entry, prior), outcome in _oldest_first(list(zip(fresh, outcomes, strict=True))):
             # an item of the backlog whose page failed at first stays silent when it succeeds
             silent = backlog or (prior is not None and prior.status == PENDING_BACKLOG)
@@ -396,6 +396,7 @@ class Intake:
                 status = PENDING_BACKLOG
             if status == "stored" and article is not None and note == "new":
                 new.append(article)
+                silent_new += silent
             elif status == "stored":
                 known += 1
             elif status in ("pending", PENDING_BACKLOG):
@@ -407,7 +408,7 @@ class Intake:
                 now=now, article_id=article.id if article else None,
                 note=None if note == "new" else note)
         return PollReport(feed_id=feed.id, feed_name=parsed.title or feed.name,
-                          new=tuple(new), backlog=len(new) if backlog else 0, known=known,
+                          new=tuple(new), backlog=silent_new, known=known,
                           skipped=tuple(skipped), pending=pending + deferred,
                           malformed=parsed.malformed)
 
