@@ -529,7 +529,7 @@ async def test_backlog_item_retried_later_stays_silent(
     [report] = await intake.poll_due()
     assert [a.title for a in report.new] == ["Slow page"] and report.backlog == 1
     assert alerted == []  # it belonged to the backlog: stored without an alert
-    assert report.summary() == "0 new, 1 backlog (no alerts)"
+    assert report.summary() == "1 stored as backlog (no alerts)"
 
 
 async def test_a_flood_is_taken_in_over_several_polls(

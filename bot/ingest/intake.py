@@ -79,9 +79,11 @@ class PollReport:
             return f"error: {self.error}"
         if self.not_modified:
             return "not modified"
-        parts = [f"{len(self.new) - self.backlog} new"]
+        parts = [f"{len(self.new) - self.backlog} new"] if len(self.new) > self.backlog else []
         if self.backlog:
-            parts.append(f"{self.backlog} backlog (no alerts)")
+            parts.append(f"{self.backlog} stored as backlog (no alerts)")
+        if not parts:
+            parts.append("nothing new")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
         if self.pending:
