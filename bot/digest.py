@@ -14,8 +14,10 @@ treated as at least :data:`MIN_IDF_DOCS` documents so a small set does not penal
 words two reports share. Articles are taken oldest first; each joins the existing cluster
 whose centroid is most similar (cosine) if that similarity is at least ``[digest]
 cluster_similarity`` (default 0.3), else it starts a new cluster. Candidate clusters are
-found through an inverted index of the article's rarer terms (a named entity, a number), so
-clustering stays near-linear on thousands of articles.
+found through an inverted index of the article's rarer terms (a named entity, a number) among
+recent clusters, so clustering stays near-linear on thousands of articles. When many channels
+are due at once, a pass loads and clusters the articles they need once; each channel sees
+those clusters restricted to its own articles (its feeds, its period).
 
 **Ranking.** Each story (cluster) scores::
 
@@ -65,6 +67,9 @@ log = logging.getLogger(__name__)
 
 FIRST_DIGEST_HOURS = 24
 MIN_IDF_DOCS = 50
+RARE_TERM_MAX_DF = 100
+RECENT_CLUSTERS = 100
+MAX_CANDIDATES = 8
 RECENCY_HALF_LIFE_HOURS = 12.0
 SOURCES_WEIGHT = 0.5
 MATCH_WEIGHT = 1.0
@@ -121,19 +126,23 @@ def cluster_terms(bags: Sequence[dict[str, float]], *, threshold: float) -> list
         df.update(bag.keys())
     docs = max(n, MIN_IDF_DOCS)
     idf = {t: math.log(1.0 + docs / d) for t, d in df.items()}
-    rare = max(3, n // 20)
+    # Terms in more articles than this do not propose candidates (they still count in the
+    # similarity); the same story's reports share a rarer term (a name, a number).
+    rare = max(3, min(n // 20, RARE_TERM_MAX_DF))
     clusters: list[_Cluster] = []
     index: dict[str, list[int]] = {}
     for i, bag in enumerate(bags):
         vector = {t: w * idf[t] for t, w in bag.items()}
         length = math.sqrt(sum(w * w for w in vector.values())) or 1.0
         vector = {t: w / length for t, w in vector.items()}
-        candidates: set[int] = set()
+        shared: Counter[int] = Counter()
         for term in vector:
             if df[term] <= rare:
-                candidates.update(index.get(term, ()))
+                # reports of one story come close together: look at the latest clusters only
+                shared.update(index.get(term, ())[-RECENT_CLUSTERS:])
         best, best_sim = -1, threshold
-        for c in candidates:
+        # the full similarity only for the clusters sharing the most rare terms
+        for c, _ in shared.most_common(MAX_CANDIDATES):
             cluster = clusters[c]
             dot = sum(w * cluster.centroid.get(t, 0.0) for t, w in vector.items())
             sim = dot / cluster.norm
@@ -397,6 +406,36 @@ class DigestPass:
         self._pool: _Pool | None = None
         self._terms: dict[int, dict[str, float]] = {}
         self._stories: dict[tuple[Any, ...], asyncio.Future[list[Story]]] = {}
+        self._cluster_of: dict[int, int] | None = None
+
+    async def prepare(self, *, platforms: Sequence[str] | None = None) -> None:
+        """For a pass over many channels: load every article any due channel will show, once,
+        and cluster them once. Each channel then sees these clusters restricted to its own
+        articles, instead of clustering its articles itself."""
+        if not self.use_pool:
+            return
+        store = self.engine.store
+        cfg = self.engine.config
+        through = await self._through_id()
+        lowest, any_first = await store.digest_pool_floor(now=self.now, platforms=platforms)
+        floors = [] if lowest is None else [lowest]
+        if any_first or lowest is None:
+            floors.append(await self._watermark(self.now - timedelta(hours=FIRST_DIGEST_HOURS)))
+        lookback = await self._watermark(self.now - timedelta(days=cfg.digest.max_lookback_days))
+        after = max(min(floors), lookback)
+        if after >= through:
+            return
+        loaded = await store.digest_articles(after_id=after, through_id=through)
+        async with self._lock:
+            self._pool = _Pool(after_id=after, through_id=through, articles=loaded,
+                               ids=[a.id for a in loaded])
+        clusters = await self.engine.summarizer.run(
+            lambda: cluster_articles(loaded, threshold=cfg.digest.cluster_similarity,
+                                     language=cfg.summarizer.language, cache=self._terms)
+        )
+        self._cluster_of = {a.id: i for i, members in enumerate(clusters) for a in members}
+        log.debug("digest pass: %d articles in %d stories shared by the due channels",
+                  len(loaded), len(clusters))
 
     async def _through_id(self) -> int:
         if self._through is None:
@@ -461,16 +500,26 @@ class DigestPass:
             self._stories[key] = future
             cfg = self.engine.config
 
+            cluster_of = self._cluster_of
+            shared = cluster_of is not None and all(a.id in cluster_of for a in articles)
+
             def work() -> list[Story]:
-                clusters = cluster_articles(
-                    articles, threshold=cfg.digest.cluster_similarity,
-                    language=cfg.summarizer.language, cache=self._terms,
-                )
+                if shared:
+                    assert cluster_of is not None
+                    groups: dict[int, list[DigestArticle]] = {}
+                    for a in articles:
+                        groups.setdefault(cluster_of[a.id], []).append(a)
+                    clusters = list(groups.values())
+                else:
+                    clusters = cluster_articles(
+                        articles, threshold=cfg.digest.cluster_similarity,
+                        language=cfg.summarizer.language, cache=self._terms,
+                    )
                 return rank_stories(clusters, now=self.now)
 
             try:
                 # A few dozen articles cost less than the hop to the worker thread.
-                result = (work() if len(articles) <= INLINE_ARTICLES
+                result = (work() if shared or len(articles) <= INLINE_ARTICLES
                           else await self.engine.summarizer.run(work))
             except BaseException as exc:
                 del self._stories[key]

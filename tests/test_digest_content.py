@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -433,3 +434,40 @@ def test_cli_digest_entry_point(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert cli.main(["--db", str(tmp_path / "x.db"), "digest", "--channel", "slack:", "--now"]
                     ) == cli.EXIT_USER
     assert "--channel needs an id" in capsys.readouterr().err
+
+
+async def test_a_big_pass_clusters_once_and_keeps_each_channels_feeds_and_period(
+    engine: BriefingEngine, clock: FixedClock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bot.digest import POOL_THRESHOLD
+    from bot.scheduler import DigestScheduler
+
+    clock.now = utc(2026, 3, 2, 5)
+    channels = [f"C{i}" for i in range(POOL_THRESHOLD + 5)]
+    for channel in channels:
+        reply = await engine.handle_command("digest 08:00 UTC", replace(ADMIN, channel_id=channel))
+        assert not reply.is_error
+    ap = await add_feed(engine, "https://ap.example/rss")
+    bbc = await add_feed(engine, "https://bbc.example/rss")
+    await engine.store.link_channel_feed(platform="console", channel_id="C0", feed_id=ap)
+    for feed in (ap, bbc):
+        await engine.store.link_channel_feed(platform="console", channel_id="C1", feed_id=feed)
+    await add(engine, OIL, source="Reuters")
+    c2 = Destination(platform="console", channel_id="C2")
+    await digest_now(engine, destination=c2, post=True)  # C2 already saw the oil story
+    clock.advance(minutes=30)
+    await add(engine, ROCKETS_AP, source="AP", feed_id=ap)
+    await add(engine, ROCKETS_BBC, source="BBC", feed_id=bbc)
+    await add(engine, MACBOOK, source="Verge")
+    pub(engine).sent.clear()
+    clock.now = utc(2026, 3, 2, 8)
+    with caplog.at_level(logging.DEBUG, logger="bot.digest"):
+        result = await DigestScheduler(engine).run_due()
+    assert "digest pass: 4 articles in 3 stories shared by the due channels" in caplog.text
+    assert sorted(result.sent) == sorted(f"console:{c}" for c in channels)
+    got = {d.channel_id: [(i.title, i.note) for i in r.items] for d, r in pub(engine).sent}
+    assert got["C0"] == [(ROCKETS_AP[0], "")]
+    assert got["C1"] == [(ROCKETS_AP[0], "+1 source")]
+    assert sorted(got["C2"]) == sorted([(ROCKETS_AP[0], "+1 source"), (MACBOOK[0], "")])
+    assert sorted(got["C3"]) == sorted([(ROCKETS_AP[0], "+1 source"), (MACBOOK[0], ""),
+                                        (OIL[0], "")])

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -389,3 +394,65 @@ async def test_a_process_claims_only_platforms_it_can_post_to(
     engine.add_publisher(slack)
     assert (await scheduler.run_due()).sent == ("slack:C1",)
     assert [d.platform for d, _ in slack.sent] == ["slack"]
+
+
+RACER = """
+import asyncio, json, os, sys
+from dataclasses import replace
+from datetime import UTC, datetime
+from bot.config import default_config
+from bot.engine import BriefingEngine
+from bot.publish import RecordingPublisher
+from bot.scheduler import DigestScheduler
+
+async def main() -> None:
+    cfg = default_config()
+    cfg = replace(cfg, storage=replace(cfg.storage, path=sys.argv[1]),
+                  digest=replace(cfg.digest, empty_message="Nothing new."))
+    now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    engine = await BriefingEngine.open(cfg, clock=lambda: now)
+    publisher = RecordingPublisher(platform="console")
+    engine.add_publisher(publisher)
+    open(sys.argv[2] + "." + sys.argv[3], "w").close()  # ready
+    while not os.path.exists(sys.argv[2]):  # both processes start their pass together
+        await asyncio.sleep(0.002)
+    await DigestScheduler(engine, owner=sys.argv[3]).run_due()
+    print(json.dumps([d.channel_id for d, _ in publisher.sent]))
+    await engine.close()
+
+asyncio.run(main())
+"""
+
+
+def test_two_bot_processes_on_one_database_post_each_digest_once(
+    config: Config, tmp_path: Path,
+) -> None:
+    channels = [f"C{i:03d}" for i in range(80)]
+
+    async def prepare() -> None:
+        engine = await BriefingEngine.open(config, clock=lambda: utc(2026, 3, 2, 7))
+        try:
+            for channel in channels:
+                await set_digest(engine, "08:00 UTC", channel)
+        finally:
+            await engine.close()
+
+    asyncio.run(prepare())
+    go = tmp_path / "go"
+    racers = [
+        subprocess.Popen([sys.executable, "-c", RACER, config.storage.path, str(go), name],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+        for name in ("one", "two")
+    ]
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"go.{name}").exists() for name in ("one", "two")):
+        assert time.monotonic() < deadline and all(r.poll() is None for r in racers)
+        time.sleep(0.01)
+    go.touch()
+    posted: list[str] = []
+    for racer in racers:
+        out, err = racer.communicate(timeout=120)
+        assert racer.returncode == 0, err
+        posted.extend(json.loads(out.strip().splitlines()[-1]))
+    assert sorted(posted) == channels  # every channel once, none twice

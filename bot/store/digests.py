@@ -191,6 +191,25 @@ class DigestQueries(StoreBase):
         )
         return [_schedule(r) for r in rows]
 
+    async def digest_pool_floor(
+        self, *, now: datetime, platforms: Sequence[str] | None = None,
+    ) -> tuple[int | None, bool]:
+        """Over the schedules due now: the lowest article id their last digests went up to,
+        and whether any has never had a digest (it starts from the last 24 hours)."""
+        ts = to_ts(now)
+        where, params = _platforms_filter(platforms)
+        row = await self._fetchone(
+            "SELECT min(last), max(last IS NULL) FROM (SELECT (SELECT max(r.through_article_id)"
+            " FROM digest_runs r WHERE r.platform = s.platform AND r.channel_id = s.channel_id"
+            " AND r.status IN ('sent', 'empty')) AS last FROM digest_schedules s"
+            " WHERE s.enabled = 1 AND s.next_due_at <= ? AND coalesce(s.not_before, 0) <= ?"
+            f"{where.replace('platform', 's.platform')})",
+            (ts, ts, *params),
+        )
+        if row is None:
+            return None, False
+        return (None if row[0] is None else int(row[0])), bool(row[1])
+
     async def next_digest_wake(self, *, platforms: Sequence[str] | None = None
                                ) -> datetime | None:
         """When the scheduler next has something to do on ``platforms`` (None: nothing is
