@@ -555,11 +555,14 @@ def _title_only(node: Node) -> Node:
 # -- compiled queries -------------------------------------------------------------------------
 
 
+_STOP_COST = 100.0
+
+
 def _key_cost(key: str, stop_words: frozenset[str]) -> float:
     """Guess how common a key is (lower = rarer): stop words worst, short words common."""
     word = key.lstrip("=")
     if word in stop_words:
-        return 100.0
+        return _STOP_COST
     rarity = 1.0 / (1 + min(len(word), 12))
     return rarity * (0.9 if key.startswith("=") else 1.0)
 
@@ -621,6 +624,11 @@ def compile_query(text: str, *, language: str = "english",
             cost[f"{a} {b}"] = 0.1 * min(cost[a], cost[b])
     anchors = tree.anchors(cost)
     assert anchors, "a positive query always has anchors"
+    if all(cost.get(a, 1.0) >= _STOP_COST for a in anchors):
+        common = ", ".join(sorted({a.lstrip("=") for a in anchors}))
+        raise QueryError(
+            f"{common} alone would match almost every article: add a more specific word "
+            "(or put a whole \"phrase\" in quotes)", query=query, position=0)
     simple = (tree.label if isinstance(tree, Term) and len(tree.keys) == 1
               and not tree.title_only else None)
     return CompiledQuery(query, tree, language, tree.show(top=True), anchors, simple)

@@ -111,6 +111,8 @@ ERRORS: list[tuple[str, int, str]] = [
     ('rocket ""', 7, "no letters"),
     ("rocket NOT", 7, "NOT"),
     ("r" * 201, 200, "at most 200"),
+    ("the", 0, "almost every article"),
+    ("the OR and", 0, "almost every article"),
 ]
 
 
@@ -129,6 +131,11 @@ def test_malformed_queries_point_at_the_problem(query: str, position: int, words
         assert lines[-1].index("^") - 2 == position
 
 
+def test_common_words_are_fine_beside_a_specific_one_or_in_a_phrase() -> None:
+    assert compile_query("the rocket").match(title="", text="The rocket") == ("the", "rocket")
+    assert compile_query('"The Who"').match(title="", text="the who played") == ('"The Who"',)
+
+
 def test_two_hundred_characters_is_fine() -> None:
     assert compile_query("r" * 200).match(title="", text="r" * 200) is not None
 
@@ -137,7 +144,7 @@ def test_canonical_reading_shows_precedence_and_reparses() -> None:
     for query, canonical in [
         ("rocket launch OR landing", "(rocket launch) OR landing"),
         ("rocket (launch OR landing)", "rocket (launch OR landing)"),
-        ("title:(a OR b) -c", "(title:a OR title:b) -c"),
+        ("title:(rocket OR missile) -drill", "(title:rocket OR title:missile) -drill"),
         ('  "Rocket  systems"   -opinion ', '"Rocket systems" -opinion'),
         ("<!channel> @everyone rocket", "channel everyone rocket"),
     ]:
