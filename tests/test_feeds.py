@@ -597,3 +597,18 @@ async def test_truncated_feed_with_odd_dates_stores_what_it_can(
     clock.advance(hours=1)
     [report] = await intake.poll_due()
     assert [a.title for a in report.new] == ["Cut short"]
+
+
+async def test_a_feed_with_many_items_is_added_without_a_flood(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb, alerted: list[Article],
+        clock: FixedClock) -> None:
+    many = [Entry(title=f"Tiny {i}", link=f"http://spam.example/{i}", guid=f"t{i}",
+                  text=article_text(f"tiny{i}"), published=NOW - timedelta(minutes=i))
+            for i in range(1500)]
+    server.serve("/many.xml", rss(many), content_type="application/rss+xml")
+    intake.fetcher.config = replace(intake.fetcher.config, max_bytes=20_000_000)
+    added = await intake.add_feed(server.url("/many.xml"))
+    assert added.report is not None and added.report.backlog == 3
+    counts = await engine.store.feed_item_counts()
+    assert counts[added.feed.id] == {"stored": 3, "backlog": 1497}
+    assert alerted == []

@@ -374,10 +374,9 @@ class Intake:
         if backlog:
             fresh = _newest_first(fresh)
             keep = self.config.feeds.backlog_items
-            for entry, _prior in fresh[keep:]:
-                await self.store.record_feed_item(
-                    feed.id, key=entry.key, guid=entry.guid, link=entry.link,
-                    status="backlog", now=now, note="older than the backlog when added")
+            await self.store.record_backlog_items(
+                feed.id, [(e.key, e.guid, e.link) for e, _prior in fresh[keep:]], now=now,
+                note="older than the backlog when added")
             fresh = fresh[:keep]
         elif len(fresh) > self.config.feeds.max_items_per_poll:
             # a flood (or a hostile feed): the oldest now, the rest at the next polls

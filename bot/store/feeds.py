@@ -218,11 +218,17 @@ class FeedQueries(StoreBase):
                 (feed_id, key, guid, link, article_id, status, note, to_ts(now)),
             )
 
-    async def pending_item_count(self, feed_id: int) -> int:
-        row = await self._fetchone(
-            "SELECT count(*) FROM feed_items WHERE feed_id = ? AND status = 'pending'",
-            (feed_id,))
-        return int(row[0]) if row else 0
+    async def record_backlog_items(self, feed_id: int, items: Sequence[tuple[str, str | None,
+                                                                           str | None]], *,
+                                   now: datetime, note: str) -> None:
+        """Remember many (key, guid, link) items as seen but not stored, in one transaction."""
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT INTO feed_items (feed_id, item_key, guid, link, status, attempts, note,"
+                " first_seen_at) VALUES (?, ?, ?, ?, 'backlog', 1, ?, ?)"
+                " ON CONFLICT (feed_id, item_key) DO NOTHING",
+                [(feed_id, key, guid, link, note, to_ts(now)) for key, guid, link in items],
+            )
 
     async def feed_item_counts(self) -> dict[int, dict[str, int]]:
         rows = await self._fetchall(
