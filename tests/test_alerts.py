@@ -489,3 +489,47 @@ async def test_a_stored_query_that_no_longer_compiles_is_ignored(
     assert len(alerts.index) == 1
     listing = (await command(engine, ALICE, "alerts")).text
     assert f"#{broken.id} `(query no longer valid)`" in listing
+
+
+async def test_two_dispatchers_never_send_the_same_alert(
+    make_engine: Callable[..., Any], clock: FixedClock,
+) -> None:
+    first: BriefingEngine = await make_engine()
+    second: BriefingEngine = await make_engine()
+    await subscribe(first, ALICE, "rocket")
+    await subscribe(first, BOB, "rocket")
+    for n in range(3):
+        await ingest(first, draft(f"Rocket {n}", n=n))
+    clock.advance(minutes=1)
+    sent = await asyncio.gather(alert_service(first).dispatch_due(),
+                                alert_service(second).dispatch_due())
+    assert sum(sent) == 2
+    delivered = [
+        (dest.user_id, item.title)
+        for eng in (first, second)
+        for dest, reply in eng.publishers["console"].sent  # type: ignore[attr-defined]
+        for item in reply.items
+    ]
+    assert sorted(delivered) == sorted(
+        (user, f"Rocket {n}") for user in ("alice", "bob") for n in range(3))
+
+
+async def test_an_alert_claimed_by_a_process_that_died_is_sent_after_the_lease(
+    engine: BriefingEngine, alerts: AlertService, publisher: RecordingPublisher,
+    clock: FixedClock,
+) -> None:
+    from bot.alerts import LEASE_SECONDS
+
+    await subscribe(engine, ALICE, "rocket")
+    article = await ingest(engine, draft("Rocket", n=1))
+    clock.advance(minutes=1)
+    claimed = await engine.store.claim_due_alerts(
+        now=clock(), window_seconds=0, lease_seconds=LEASE_SECONDS, max_per_destination=10)
+    assert len(claimed) == 1  # ...and then that process died before delivering
+    clock.advance(seconds=LEASE_SECONDS - 1)
+    assert await alerts.dispatch_due() == 0
+    clock.advance(seconds=1)
+    assert await alerts.dispatch_due() == 1
+    [state] = await engine.store.alerts_for_article(article.id)
+    assert (state.state, state.attempts) == ("sent", 2)
+    assert len(publisher.sent) == 1

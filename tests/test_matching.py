@@ -220,3 +220,10 @@ def test_phrases_are_filed_under_a_pair_of_neighbouring_words() -> None:
     index.discard(1)
     index.discard(2)
     assert index.candidates(together) == {}
+
+
+def test_other_languages_use_their_stemmer() -> None:
+    query = compile_query("Rakete -Übung", language="german")
+    assert query.match(title="", text="Zwei Raketen gestartet") == ("Rakete",)
+    assert query.match(title="", text="Raketen bei der Übung") is None
+    assert query.match(title="", text="Raketentest") is None
