@@ -306,3 +306,10 @@ async def test_concurrency_bounded_per_host_and_in_total(server: LocalWeb) -> No
 
 def test_config_fixture_allows_private_for_local_servers(config: Config) -> None:
     assert config.fetch.allow_private_networks is True
+
+
+async def test_odd_validators_are_not_kept(server: LocalWeb) -> None:
+    server.serve("/odd", "x", headers={"ETag": '"caf\u00e9"', "Last-Modified": "x" * 300})
+    async with Fetcher(fetch_config()) as fetcher:
+        result = await fetcher.fetch(server.url("/odd"))
+    assert result.etag is None and result.last_modified is None

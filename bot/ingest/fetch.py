@@ -194,6 +194,13 @@ def check_url(url: str | URL) -> URL:
     return parsed
 
 
+def _validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified worth sending back: short printable ASCII, else None."""
+    if value and len(value) <= 256 and value.isascii() and value.isprintable():
+        return value
+    return None
+
+
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -404,7 +411,7 @@ class Fetcher:
                 raise FetchError(f"Could not connect to {host}.") from None
             except aiohttp.InvalidURL as exc:
                 raise FetchError(f"The link to {host} is not valid.") from exc
-            except (aiohttp.ClientError, OSError) as exc:
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
                 log.info("fetch from %s failed: %s: %s", host, type(exc).__name__, exc)
                 raise FetchError(f"The connection to {host} failed "
                                  f"({_short_reason(exc)}).") from None
@@ -415,8 +422,8 @@ class Fetcher:
         host = url.host or "the server"
         if resp.status == 304:
             return FetchResult(url=str(url), status=304, body=b"", content_type="",
-                               charset=None, etag=resp.headers.get("ETag"),
-                               last_modified=resp.headers.get("Last-Modified"))
+                               charset=None, etag=_validator(resp.headers.get("ETag")),
+                               last_modified=_validator(resp.headers.get("Last-Modified")))
         if resp.status >= 300 or resp.status < 200:
             try:
                 phrase = HTTPStatus(resp.status).phrase
@@ -440,8 +447,8 @@ class Fetcher:
             body=body.finish(),
             content_type=content_type.split(";")[0].strip().lower(),
             charset=resp.charset,
-            etag=resp.headers.get("ETag"),
-            last_modified=resp.headers.get("Last-Modified"),
+            etag=_validator(resp.headers.get("ETag")),
+            last_modified=_validator(resp.headers.get("Last-Modified")),
         )
 
 
