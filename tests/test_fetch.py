@@ -313,3 +313,17 @@ async def test_odd_validators_are_not_kept(server: LocalWeb) -> None:
     async with Fetcher(fetch_config()) as fetcher:
         result = await fetcher.fetch(server.url("/odd"))
     assert result.etag is None and result.last_modified is None
+
+
+def test_retry_after_as_seconds_or_date() -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from bot.ingest.fetch import _retry_after
+
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert _retry_after("120", now=now) == 120 and _retry_after("", now=now) is None
+    assert _retry_after("soon", now=now) is None
+    later = format_datetime(now + timedelta(hours=1), usegmt=True)
+    assert _retry_after(later, now=now) == 3600
+    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 0

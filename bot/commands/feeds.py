@@ -76,7 +76,7 @@ def _config_feed_urls(ctx: Context) -> set[str]:
 @fallback("link")
 async def brief_link(ctx: Context, args: str) -> Reply:
     url = args.strip().strip("<>")
-    async with Fetcher(ctx.engine.config.fetch) as fetcher:
+    async with Fetcher(ctx.engine.config.fetch, clock=ctx.engine.clock) as fetcher:
         brief = await Intake(ctx.engine, fetcher).brief_link(url)
     a = brief.article
     text = (f"Already stored as article #{a.id}." if brief.known
@@ -117,7 +117,7 @@ async def _add(ctx: Context, url: str) -> Reply:
     url = url.strip().strip("<>")
     if not url:
         raise UserError("Add which feed? Try `/brief feeds add https://example.com/feed.xml`.")
-    async with Fetcher(ctx.engine.config.fetch) as fetcher:
+    async with Fetcher(ctx.engine.config.fetch, clock=ctx.engine.clock) as fetcher:
         added = await Intake(ctx.engine, fetcher).add_feed(url, channel=ctx.caller.channel)
     feed = added.feed
     now = ctx.engine.clock()

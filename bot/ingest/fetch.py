@@ -24,8 +24,10 @@ import ipaddress
 import logging
 import socket
 import zlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Self
@@ -35,6 +37,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from bot.config import FetchConfig
+from bot.engine import utcnow
 from bot.errors import ConfigError, FetchError
 
 log = logging.getLogger(__name__)
@@ -201,13 +204,21 @@ def _validator(value: str | None) -> str | None:
     return None
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, *, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header: a number, or an HTTP date."""
     if not value:
         return None
     try:
         return max(0.0, float(value.strip()))
     except ValueError:
-        return None  # an HTTP date: rare for feeds; the backoff covers it
+        pass
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 class _Body:
@@ -293,8 +304,10 @@ class _HostSlots:
 class Fetcher:
     """One HTTP client session with the safety rules above; use as ``async with``."""
 
-    def __init__(self, config: FetchConfig, *, accept: str = "*/*") -> None:
+    def __init__(self, config: FetchConfig, *, accept: str = "*/*",
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.config = config
+        self.clock = clock  # reads Retry-After dates
         self._allowed = parse_networks(config.allowed_networks)
         self._accept = accept
         self._session: aiohttp.ClientSession | None = None
@@ -430,7 +443,8 @@ class Fetcher:
             except ValueError:
                 phrase = "an unexpected status"
             raise HTTPStatusError(f"{host} answered {resp.status} {phrase}.", status=resp.status,
-                                  retry_after=_retry_after(resp.headers.get("Retry-After")))
+                                  retry_after=_retry_after(resp.headers.get("Retry-After"),
+                                                           now=self.clock()))
         encoding = resp.headers.get("Content-Encoding", "").strip().lower()
         limit = self.config.max_bytes
         declared = resp.content_length

@@ -529,7 +529,7 @@ class FeedPoller:
         self.rounds = 0
 
     async def run(self) -> None:
-        async with Fetcher(self.engine.config.fetch) as fetcher:
+        async with Fetcher(self.engine.config.fetch, clock=self.engine.clock) as fetcher:
             intake = Intake(self.engine, fetcher, rng=self.rng)
             added = await intake.add_config_feeds()
             if added:
@@ -554,7 +554,7 @@ class FeedPoller:
 
 async def poll_every_feed_once(engine: BriefingEngine) -> list[PollReport]:
     """``briefbot poll``: add the config's feeds, then poll every feed once."""
-    async with Fetcher(engine.config.fetch) as fetcher:
+    async with Fetcher(engine.config.fetch, clock=engine.clock) as fetcher:
         intake = Intake(engine, fetcher)
         await intake.add_config_feeds()
         return await intake.poll_all()
