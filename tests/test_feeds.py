@@ -20,7 +20,7 @@ from bot.config import Config
 from bot.engine import BriefingEngine
 from bot.ingest.feeds import NotAFeed, html_fragment_text, parse_feed
 from bot.ingest.fetch import Fetcher
-from bot.ingest.intake import FeedPoller, Intake, backoff_delay
+from bot.ingest.intake import FeedPoller, Intake, backoff_delay, borrow_fetcher
 from bot.models import Article, Caller, ReplyKind
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -432,10 +432,15 @@ async def test_poller_service_adds_config_feeds_and_polls(
             if poller.rounds:
                 break
             await asyncio.sleep(0.02)
+        # commands borrow the running poller's fetcher: one set of connection bounds
+        async with borrow_fetcher(engine) as shared, borrow_fetcher(engine) as again:
+            assert shared is again
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+    async with borrow_fetcher(engine) as own:
+        assert own is not shared  # the poller stopped: a fetcher of its own
     [feed] = await engine.store.list_feeds()
     assert feed.url == server.url("/cfg.xml") and feed.primed
     assert await engine.store.count_articles() == 2

@@ -11,8 +11,7 @@ from datetime import datetime
 from bot.commands.router import Context, fallback, verb
 from bot.engine import to_item
 from bot.errors import UserError
-from bot.ingest.fetch import Fetcher
-from bot.ingest.intake import Intake, find_feed
+from bot.ingest.intake import Intake, borrow_fetcher, find_feed
 from bot.ingest.urls import canonical_url
 from bot.models import Item, Reply
 from bot.store.feeds import Feed
@@ -76,7 +75,7 @@ def _config_feed_urls(ctx: Context) -> set[str]:
 @fallback("link")
 async def brief_link(ctx: Context, args: str) -> Reply:
     url = args.strip().strip("<>")
-    async with Fetcher(ctx.engine.config.fetch, clock=ctx.engine.clock) as fetcher:
+    async with borrow_fetcher(ctx.engine) as fetcher:
         brief = await Intake(ctx.engine, fetcher).brief_link(url)
     a = brief.article
     text = (f"Already stored as article #{a.id}." if brief.known
@@ -117,7 +116,7 @@ async def _add(ctx: Context, url: str) -> Reply:
     url = url.strip().strip("<>")
     if not url:
         raise UserError("Add which feed? Try `/brief feeds add https://example.com/feed.xml`.")
-    async with Fetcher(ctx.engine.config.fetch, clock=ctx.engine.clock) as fetcher:
+    async with borrow_fetcher(ctx.engine) as fetcher:
         added = await Intake(ctx.engine, fetcher).add_feed(url, channel=ctx.caller.channel)
     feed = added.feed
     now = ctx.engine.clock()
