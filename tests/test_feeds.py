@@ -416,6 +416,10 @@ async def test_feed_add_errors_and_autodiscovery(engine: BriefingEngine, intake:
         '<link rel="alternate" type="application/rss+xml" href="/real.xml">')))
     added = await intake.add_feed(server.url("/blog"))
     assert added.feed.url == server.url("/real.xml") and added.created
+    again = await intake.add_feed("feed:" + server.url("/real.xml"))  # old subscribe links
+    assert again.feed.id == added.feed.id and not again.created
+    assert (await intake.add_feed(server.url("/real.xml").replace("http:", "feed:"))
+            ).feed.id == added.feed.id
     assert await engine.store.list_feeds() == [await feed_of(engine, added.feed.id)]
 
 

@@ -194,6 +194,7 @@ class Intake:
         """Add a feed (its current items become the backlog, without alerts) and let
         ``channel`` follow it. A URL that is no feed is refused; a web page that names its
         feed (``<link rel=alternate>``) is taken as that feed."""
+        url = _unfeed(url.strip())
         check_url(url)
         feed_url = canonical_url(url)
         feed = await self.store.find_feed(feed_url)
@@ -481,6 +482,14 @@ class Intake:
             page, feed_id=feed.id, title=page.title or entry.title,
             author=page.author or entry.author,
             published_at=entry.published_at or published))
+
+
+def _unfeed(url: str) -> str:
+    """``feed://host/x`` and ``feed:https://host/x`` (old "subscribe" links) as http(s)."""
+    if url[:5].lower() != "feed:":
+        return url
+    rest = url[5:]
+    return rest if rest.lower().startswith(("http://", "https://")) else "http:" + rest
 
 
 def _body_hash(body: bytes) -> str:
