@@ -547,7 +547,9 @@ class DigestPass:
         else:
             after = await self._watermark(now - timedelta(hours=FIRST_DIGEST_HOURS))
             period_start = now - timedelta(hours=FIRST_DIGEST_HOURS)
-        after = max(after, lookback)
+        if after < lookback:  # a digest never reaches back further than max_lookback_days
+            after = lookback
+            period_start = now - timedelta(days=cfg.max_lookback_days)
         feeds = await store.channel_feed_ids(platform=platform, channel_id=channel_id)
         feed_ids = tuple(sorted(feeds)) or None
         articles = (await self._articles(after, through, feed_ids)) if after < through else []
