@@ -69,6 +69,7 @@ class Result:
     scores: dict[str, np.ndarray]  # metric -> per-article F1 x 100
     ms_per_article: float
     dangling_share: float
+    failures: dict[str, int]  # exception name -> articles that raised it (scored as empty)
 
 
 def load(name: str, *, limit: int | None, half: str | None) -> list[Record]:
@@ -135,20 +136,26 @@ def evaluate(system: str, records: Sequence[Record], *, count: Callable[[Record]
     per: dict[str, list[float]] = {m: [] for m in METRICS}
     dangling = 0
     elapsed = 0.0
+    failures: dict[str, int] = {}
     for record in records:
         start = time.perf_counter()
-        if system == "lead-pysbd":
-            summary = _lead_pysbd(record, count(record))
-        else:
-            summary = summarize_text(record.text, title=record.title, sentences=count(record),
-                                     algorithm=system, max_sentence_chars=MAX_SENTENCE_CHARS)
+        try:
+            if system == "lead-pysbd":
+                summary = _lead_pysbd(record, count(record))
+            else:
+                summary = summarize_text(record.text, title=record.title,
+                                         sentences=count(record), algorithm=system,
+                                         max_sentence_chars=MAX_SENTENCE_CHARS)
+        except Exception as exc:  # a stock algorithm failing on one article (LSA's SVD)
+            summary = ()
+            failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
         elapsed += time.perf_counter() - start
         scores = scorer.score("\n".join(record.reference), "\n".join(summary))
         for metric in METRICS:
             per[metric].append(scores[metric].fmeasure * 100)
         dangling += has_dangling_opener(summary, article_sentences(record.text))
     return Result(system, {m: np.array(v) for m, v in per.items()},
-                  1000 * elapsed / len(records), dangling / len(records))
+                  1000 * elapsed / len(records), dangling / len(records), failures)
 
 
 def interleaved_ms(systems: Sequence[str], records: Sequence[Record], *,
@@ -201,7 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 values = result.scores[metric]
                 low, high = bootstrap(values)
                 cells.append(f"{values.mean():.1f} [{low:.1f}, {high:.1f}]")
-            print(f"| {system} | {' | '.join(cells)} | {result.ms_per_article:.1f} | "
+            failed = "".join(f" ({n} failed: {name}, scored 0)"
+                             for name, n in result.failures.items())
+            print(f"| {system}{failed} | {' | '.join(cells)} | {result.ms_per_article:.1f} | "
                   f"{100 * result.dangling_share:.1f}% |", flush=True)
         if "news" in results and "lead" in results:
             print("\nnews - lead, paired per article (95% bootstrap interval): " + ", ".join(
