@@ -363,7 +363,8 @@ class BuiltDigest:
     period_start: datetime | None
     period_end: datetime
     through_article_id: int
-    considered: int
+    considered: int        # articles in the period
+    total_stories: int = 0  # stories they made, before the cut to max_items
 
 
 @dataclass
@@ -566,6 +567,7 @@ class DigestPass:
             destination=Destination(platform=platform, channel_id=channel_id),
             stories=tuple(stories), items=items, period_start=period_start, period_end=now,
             through_article_id=max(through, after), considered=len(articles),
+            total_stories=len(ranked),
         )
         reply = compose_reply(
             built, rule=rule, occurrence=occurrence, late=late, on_demand=on_demand,
@@ -597,10 +599,9 @@ def compose_reply(
     if n:
         since = (f" since {format_local(built.period_start, zone)}"
                  if built.period_start else "")
-        more = len(built.stories) < built.considered
         header += f" · {n} {'story' if n == 1 else 'stories'}{since}"
-        if more:
-            header += f" (top {n} of {built.considered} articles)"
+        if built.total_stories > n:
+            header += f" (the top {n} of {built.total_stories})"
     if late and occurrence is not None:
         due = format_local(occurrence.due_at, zone, with_date=False)
         header += f" · late: it was due at {due}"

@@ -230,7 +230,7 @@ async def test_at_most_max_items(make_engine: Callable[..., Any], config: Config
                            (f"Sentence about subject{i} and thing{i}.",)), source=f"S{i}")
     reply, _ = await digest_now(engine, destination=HERE, post=False)
     assert reply is not None and len(reply.items) == 3
-    assert "top 3 of 8 articles" in reply.text
+    assert "3 stories since" in reply.text and "(the top 3 of 8)" in reply.text
 
 
 def long_items(n: int) -> list[Item]:
