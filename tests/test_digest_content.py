@@ -471,3 +471,19 @@ async def test_a_big_pass_clusters_once_and_keeps_each_channels_feeds_and_period
     assert sorted(got["C2"]) == sorted([(ROCKETS_AP[0], "+1 source"), (MACBOOK[0], "")])
     assert sorted(got["C3"]) == sorted([(ROCKETS_AP[0], "+1 source"), (MACBOOK[0], ""),
                                         (OIL[0], "")])
+
+
+def test_split_reply_keeps_header_first_and_footer_last() -> None:
+    from bot.digest import split_reply
+
+    reply = Reply(text="Daily digest", items=tuple(long_items(60)), kind=ReplyKind.DIGEST,
+                  ephemeral=False, footer="Next digest: Tue.")
+    parts = split_reply(reply, DISCORD_LIMITS)
+    assert len(parts) >= 6
+    assert parts[0].text == "Daily digest" and parts[-1].footer == "Next digest: Tue."
+    assert all(p.footer == "" for p in parts[:-1])
+    assert parts[1].text == f"(continued, 2/{len(parts)})"
+    assert [i for p in parts for i in p.items] == list(reply.items)
+    assert all(p.kind is ReplyKind.DIGEST and not p.ephemeral for p in parts)
+    short = Reply(text="x", items=tuple(long_items(2)))
+    assert split_reply(short, SLACK_LIMITS) == [short]
