@@ -60,6 +60,9 @@ PERMANENT_CODES = frozenset(
      INVALID_RECIPIENTS}
 )
 
+_BAD_TOKEN = ("Discord refused DISCORD_TOKEN: copy the bot token again from the Developer "
+              "Portal (Bot > Reset Token)")
+
 #: What the bot needs in a channel: see it, post in it, and have its links unfurl as embeds.
 BOT_PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True)
 INVITE_SCOPES = ("bot", "applications.commands")
@@ -166,6 +169,8 @@ class DiscordAdapter:
         self.tree: app_commands.CommandTree[_BriefClient] = app_commands.CommandTree(self.client)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         self._install_commands()
+        self._force_sync = False
+        self.synced: bool | None = None  # the last sync: uploaded, unchanged, or failed
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -177,15 +182,34 @@ class DiscordAdapter:
             async with self.client:
                 await self.client.start(self._token, reconnect=True)
         except discord.LoginFailure:
-            raise ConfigError(
-                "Discord refused DISCORD_TOKEN: copy the bot token again from the Developer "
-                "Portal (Bot > Reset Token)"
-            ) from None
+            raise ConfigError(_BAD_TOKEN) from None
         except discord.PrivilegedIntentsRequired:  # pragma: no cover - we ask for none
             raise ConfigError("Discord asked for a privileged intent briefbot does not use"
                               ) from None
         finally:
             self._logged_in.clear()
+
+    async def setup(self, *, force_sync: bool = False) -> str:
+        """Log in over REST only (no gateway), sync ``/brief`` (``force_sync``: even if
+        unchanged) and return a line for the operator: the invite link and what was synced.
+        ``briefbot discord`` runs this."""
+        self._force_sync = force_sync
+        point_discord_at(api_base_url=self.config.api_base_url,
+                         gateway_url=self.config.gateway_url)
+        try:
+            async with self.client:
+                await self.client.login(self._token)
+        except discord.LoginFailure:
+            raise ConfigError(_BAD_TOKEN) from None
+        finally:
+            self._logged_in.clear()
+        app_id = self.client.application_id
+        where = (f"guilds {', '.join(map(str, self.config.guild_ids))}"
+                 if self.config.guild_ids else "globally")
+        synced = {True: f"/{COMMAND_NAME} uploaded {where}",
+                  False: f"/{COMMAND_NAME} unchanged {where} (--force uploads it anyway)",
+                  None: f"/{COMMAND_NAME} could not be uploaded (see the log)"}[self.synced]
+        return f"Invite link: {invite_url(app_id) if app_id else '?'}\n{synced}"
 
     async def wait_until_ready(self) -> None:
         """Wait until logged in and the gateway's READY (with its guilds) has arrived."""
@@ -196,8 +220,9 @@ class DiscordAdapter:
         self._logged_in.set()
         if self.client.application_id is not None:
             log.info("discord: invite link %s", invite_url(self.client.application_id))
+        self.synced = None
         try:
-            await self.sync_commands()
+            self.synced = await self.sync_commands(force=self._force_sync)
         except discord.HTTPException as exc:
             # Commands stay as they were; the hash is not stored, so the next start retries.
             log.error("discord: syncing /%s failed (HTTP %s, code %s); check that the bot was "
@@ -234,8 +259,9 @@ class DiscordAdapter:
         """The command definitions as Discord receives them (what the sync hash covers)."""
         return [command.to_dict(self.tree) for command in self.tree.get_commands()]
 
-    async def sync_commands(self) -> bool:
-        """Upload the command definitions if they changed since the last sync; True if so.
+    async def sync_commands(self, *, force: bool = False) -> bool:
+        """Upload the command definitions if they changed since the last sync (or ``force``);
+        True if uploaded.
 
         With ``[discord] guild_ids`` the commands go to those guilds (instant updates while
         developing), otherwise globally.
@@ -249,7 +275,7 @@ class DiscordAdapter:
                           sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(blob.encode()).hexdigest()
         key = SYNC_META_KEY.format(app_id=app_id)
-        if await self.engine.store.get_meta(key) == digest:
+        if not force and await self.engine.store.get_meta(key) == digest:
             log.info("discord: /%s definitions unchanged, not syncing (app %s)", COMMAND_NAME,
                      app_id)
             return False

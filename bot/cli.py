@@ -77,6 +77,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    "digest, as /brief digest now does; without: a preview that records nothing")
 
     sub.add_parser("run", help="start the bot (Slack/Discord when tokens are set, else console)")
+
+    p = sub.add_parser("discord", help="with DISCORD_TOKEN: print the bot's invite link and "
+                       "upload /brief if its definition changed")
+    p.add_argument("--force", action="store_true", help="upload /brief even if unchanged")
     return parser
 
 
@@ -305,8 +309,18 @@ async def cmd_digest(args: argparse.Namespace, engine: BriefingEngine) -> int:
     return 0
 
 
+async def cmd_discord(args: argparse.Namespace, engine: BriefingEngine) -> int:
+    token = secrets_from_env().discord_token
+    if token is None:
+        raise UserError("Set DISCORD_TOKEN to the bot token (Developer Portal > Bot).")
+    from adapters.discord_adapter import DiscordAdapter
+
+    print(await DiscordAdapter(engine, token).setup(force_sync=args.force))
+    return 0
+
+
 ENGINE_COMMANDS = {"ingest": cmd_ingest, "brief": cmd_brief, "run": cmd_run, "digest": cmd_digest,
-                   "feeds": cmd_feeds, "poll": cmd_poll}
+                   "feeds": cmd_feeds, "poll": cmd_poll, "discord": cmd_discord}
 
 
 async def _with_engine(args: argparse.Namespace, config: Config) -> int:

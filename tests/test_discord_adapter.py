@@ -706,3 +706,30 @@ async def test_briefbot_run_serves_discord_and_stops_on_sigterm(
     assert "discord: synced /brief globally" in log
     assert "Traceback" not in log
     assert token not in log
+
+
+async def test_briefbot_discord_prints_the_invite_link_and_syncs_on_request(
+    tmp_path: Path, fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main as cli_main
+
+    async def main(argv: list[str]) -> int:  # the CLI runs its own event loop, elsewhere
+        return await asyncio.to_thread(cli_main, argv)
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[discord]\napi_base_url = "{fake.api_base_url}"\n', encoding="utf-8")
+    argv = ["--config", str(cfg), "--db", str(tmp_path / "cli.db"), "discord"]
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    assert await main(argv) == 2
+    assert "Set DISCORD_TOKEN" in capsys.readouterr().err
+    monkeypatch.setenv("DISCORD_TOKEN", "cli-token")
+    assert await main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"client_id={fake.app_id}&scope=bot+applications.commands&permissions=19456" in out
+    assert "/brief uploaded globally" in out
+    assert await main(argv) == 0 and "/brief unchanged globally" in capsys.readouterr().out
+    assert await main([*argv, "--force"]) == 0
+    assert "/brief uploaded globally" in capsys.readouterr().out
+    assert len(fake.calls_to("PUT", "/applications/")) == 2
+    assert not fake.identifies  # REST only: no gateway connection
