@@ -263,8 +263,10 @@ class DiscordAdapter:
         """Upload the command definitions if they changed since the last sync (or ``force``);
         True if uploaded.
 
-        With ``[discord] guild_ids`` the commands go to those guilds (instant updates while
-        developing), otherwise globally.
+        With ``[discord] guild_ids`` the commands go to those guilds only (instant updates
+        while developing), otherwise globally only: where the last sync put them and the
+        config no longer does (global, or a guild taken off the list), they are removed, so
+        nobody sees ``/brief`` twice. What was synced where is kept with ``set_meta``.
         """
         app_id = self.client.application_id
         if app_id is None:
@@ -275,21 +277,44 @@ class DiscordAdapter:
                           sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(blob.encode()).hexdigest()
         key = SYNC_META_KEY.format(app_id=app_id)
-        if not force and await self.engine.store.get_meta(key) == digest:
+        previous = _sync_state(await self.engine.store.get_meta(key))
+        if not force and previous.get("hash") == digest:
             log.info("discord: /%s definitions unchanged, not syncing (app %s)", COMMAND_NAME,
                      app_id)
             return False
-        if guild_ids:
-            for guild_id in guild_ids:
-                guild = discord.Object(id=guild_id)
-                self.tree.copy_global_to(guild=guild)
-                await self.tree.sync(guild=guild)
-                log.info("discord: synced /%s to guild %s", COMMAND_NAME, guild_id)
-        else:
+        targets: list[int | None] = list(guild_ids) or [None]
+        for guild_id in guild_ids:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+            log.info("discord: synced /%s to guild %s", COMMAND_NAME, guild_id)
+        if not guild_ids:
             await self.tree.sync()
             log.info("discord: synced /%s globally (app %s)", COMMAND_NAME, app_id)
-        await self.engine.store.set_meta(key, digest, now=self.engine.clock())
+        for stale in previous.get("targets", []):
+            if stale not in targets:
+                await self._remove_commands(stale)
+        await self.engine.store.set_meta(
+            key, json.dumps({"hash": digest, "targets": targets}), now=self.engine.clock())
         return True
+
+    async def _remove_commands(self, guild_id: int | None) -> None:
+        """Remove our commands from a guild (or globally) the config no longer names."""
+        if guild_id is not None:
+            guild = discord.Object(id=guild_id)
+            self.tree.clear_commands(guild=guild)
+            await self.tree.sync(guild=guild)
+            log.info("discord: removed /%s from guild %s (not in [discord] guild_ids)",
+                     COMMAND_NAME, guild_id)
+            return
+        commands = self.tree.get_commands()
+        self.tree.clear_commands(guild=None)
+        try:
+            await self.tree.sync()
+        finally:
+            for command in commands:
+                self.tree.add_command(command)
+        log.info("discord: removed the global /%s ([discord] guild_ids is set)", COMMAND_NAME)
 
     def caller_for(self, interaction: discord.Interaction[Any]) -> Caller:
         """Who ran the command; admin means Manage Channels here or a manager role."""
@@ -432,6 +457,15 @@ class DiscordAdapter:
             log.warning("discord: could not reach Discord for %s: %s", destination,
                         type(exc).__name__)
             raise DeliveryError(f"could not reach Discord for {destination}") from None
+
+
+def _sync_state(raw: str | None) -> dict[str, Any]:
+    """What the last sync stored: ``{"hash": ..., "targets": [guild id or None, ...]}``."""
+    try:
+        state = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def _refusal(code: int, status: int) -> str:

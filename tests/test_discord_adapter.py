@@ -231,13 +231,20 @@ async def test_commands_sync_only_when_their_definitions_change(
     await second.client.close()
     _, third = await start_bot(guild_ids=(GUILD_ID,))  # new target: upload to the guild
     puts = fake.calls_to("PUT", "/applications/")
-    assert len(puts) == 2
-    assert puts[-1].path == f"/applications/{fake.app_id}/guilds/{GUILD_ID}/commands"
+    assert puts[1].path == f"/applications/{fake.app_id}/guilds/{GUILD_ID}/commands"
     assert [c["name"] for c in fake.commands[GUILD_ID]] == ["brief"]
+    assert fake.commands[None] == []  # no longer global: nobody sees /brief twice
+    puts_so_far = len(fake.calls_to("PUT", "/applications/"))
     await third.client.close()
-    await start_bot(guild_ids=(GUILD_ID,))  # unchanged again; the guild's command still works
-    assert len(fake.calls_to("PUT", "/applications/")) == 2
+    _, fourth = await start_bot(guild_ids=(GUILD_ID,))  # unchanged; the guild's command works
+    assert len(fake.calls_to("PUT", "/applications/")) == puts_so_far
     state = await fake.answered(await fake.interact("help", command_guild_id=GUILD_ID))
+    assert "/brief" in state.callbacks[0]["data"]["content"]
+    await fourth.client.close()
+    await start_bot()  # back to global: the guild copy is removed
+    assert [c["name"] for c in fake.commands[None]] == ["brief"]
+    assert fake.commands[GUILD_ID] == []
+    state = await fake.answered(await fake.interact("help"))
     assert "/brief" in state.callbacks[0]["data"]["content"]
 
 
