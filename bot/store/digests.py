@@ -222,10 +222,6 @@ class DigestQueries(StoreBase):
         )
         return None if row is None else from_ts(row[0])
 
-    async def count_digest_schedules(self) -> int:
-        row = await self._fetchone("SELECT count(*) FROM digest_schedules WHERE enabled = 1")
-        return int(row[0]) if row else 0
-
     # -- runs: the exactly-once machinery ------------------------------------------------
 
     async def last_digest(self, *, platform: str, channel_id: str) -> LastDigest | None:
