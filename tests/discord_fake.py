@@ -272,6 +272,14 @@ class FakeDiscord:
         for ws in [ws for ws in self._sockets if not ws.closed]:
             await self._send(ws, {"op": 7, "d": None})
 
+    async def drop(self, *, code: int = 4000, forget_session: bool = False) -> None:
+        """Close the connection as a failing gateway would; ``forget_session`` makes the
+        next RESUME fail (op 9), so the bot must identify again."""
+        if forget_session:
+            self._session = f"fake-session-{len(self.identifies) + 1}"
+        for ws in [ws for ws in self._sockets if not ws.closed]:
+            await ws.close(code=code)
+
     @property
     def connected(self) -> bool:
         return any(not ws.closed for ws in self._sockets)

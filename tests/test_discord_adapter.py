@@ -364,6 +364,22 @@ async def test_commands_still_work_after_a_gateway_reconnect(
     assert "/brief" in state.callbacks[0]["data"]["content"]
 
 
+async def test_dropped_connection_resumes_or_identifies_again(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    await start_bot()
+    await fake.drop()
+    await fake.wait_for(lambda: fake.resumes and fake.connected)
+    state = await fake.answered(await fake.interact("help"))
+    assert state.callbacks[0]["type"] == 4
+    # The session expired meanwhile: op 9 on RESUME, then a fresh IDENTIFY (discord.py waits
+    # out Discord's 5 s between identifies: this test's only slow step).
+    await fake.drop(forget_session=True)
+    await fake.wait_for(lambda: len(fake.identifies) == 2 and fake.connected, within=10)
+    state = await fake.answered(await fake.interact("help"))
+    assert state.callbacks[0]["type"] == 4
+
+
 # -- deliveries: digests and alerts ------------------------------------------------------------
 
 
