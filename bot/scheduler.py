@@ -168,7 +168,11 @@ def resolve_timezone(name: str) -> str:
     close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.6)
     if not close and "/" not in key:  # "berlin" -> Europe/Berlin
         close = [n for n in names if n.rpartition("/")[2] == key.replace(" ", "_")][:3]
-    hint = f" Did you mean {' or '.join(names[c] for c in close)}?" if close else ""
+    shown = [names[c] for c in close]
+    hint = ""
+    if shown:
+        also = f" (or {', '.join(shown[1:])})" if len(shown) > 1 else ""
+        hint = f" Did you mean {shown[0]}{also}?"
     raise InputError(
         f"`{name}` is not an IANA time zone.{hint} Use a name like Europe/Berlin, "
         f"America/New_York or UTC, e.g. `{DIGEST_USAGE}`."
