@@ -487,3 +487,22 @@ def test_split_reply_keeps_header_first_and_footer_last() -> None:
     assert all(p.kind is ReplyKind.DIGEST and not p.ephemeral for p in parts)
     short = Reply(text="x", items=tuple(long_items(2)))
     assert split_reply(short, SLACK_LIMITS) == [short]
+
+
+async def test_a_digest_never_reaches_back_past_max_lookback_days(
+    make_engine: Callable[..., Any], config: Config, clock: FixedClock,
+) -> None:
+    engine = await make_engine(replace(config, digest=replace(config.digest,
+                                                              max_lookback_days=1.0)))
+    clock.now = utc(2026, 3, 1, 8)
+    await add(engine, MACBOOK, source="Verge")
+    await digest_now(engine, destination=HERE, post=True)
+    clock.now = utc(2026, 3, 2, 8)
+    await add(engine, OIL, source="AP")  # 3 days before the next digest
+    clock.now = utc(2026, 3, 4, 20)
+    await add(engine, ROCKETS_AP, source="AP")
+    clock.now = utc(2026, 3, 5, 8)
+    reply, built = await digest_now(engine, destination=HERE, post=False)
+    assert reply is not None and [i.title for i in reply.items] == [ROCKETS_AP[0]]
+    assert built.period_start == utc(2026, 3, 4, 8)
+    assert "since Wed 04 Mar 2026 08:00 UTC" in reply.text
