@@ -76,6 +76,20 @@ PERMANENT_ERRORS = frozenset({
     "messages_tab_disabled",
 })
 
+# What a refusal means, in words shown to users (``/brief digest`` says why a digest is off).
+_EXPLAIN = {
+    "not_in_channel": "briefbot is not a member of this channel; `/invite @briefbot` here",
+    "channel_not_found": "the channel was deleted, or briefbot cannot see it",
+    "is_archived": "the channel is archived",
+    "channel_is_archived": "the channel is archived",
+    "cannot_dm_bot": "direct messages to a bot are not possible",
+    "user_not_found": "that person is no longer in the workspace",
+    "user_disabled": "that person's account is deactivated",
+    "account_inactive": "the account is deactivated",
+    "missing_scope": "the Slack app lacks a permission; reinstall it from the manifest",
+    "ratelimited": "Slack is rate limiting briefbot; it will try again",
+}
+
 # response_url accepts 5 posts within 30 minutes; later parts go through the Web API.
 RESPONSE_URL_POSTS = 5
 _NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
@@ -376,7 +390,7 @@ class SlackAdapter:
         data = await self._call("conversations.open", f"user:{user_id}", users=user_id)
         channel = str((data.get("channel") or {}).get("id", ""))
         if not channel:
-            raise DeliveryError(f"Slack opened no DM with user {user_id}", permanent=False)
+            raise DeliveryError("Slack opened no direct message channel", permanent=False)
         self._dm_channels[user_id] = channel
         return channel
 
@@ -397,10 +411,11 @@ class SlackAdapter:
             permanent = code in PERMANENT_ERRORS
             log.warning("Slack: %s to %s refused: %s%s", method, where, code,
                         " (permanent)" if permanent else "")
-            raise DeliveryError(f"Slack refused {method} to {where}: {code}",
+            why = f" ({_EXPLAIN[code]})" if code in _EXPLAIN else ""
+            raise DeliveryError(f"Slack refused the message: {code}{why}",
                                 permanent=permanent) from exc
         except (BoltError, *_NETWORK_ERRORS) as exc:
             log.warning("Slack: %s to %s failed: %s", method, where, type(exc).__name__)
-            raise DeliveryError(f"Slack {method} to {where} failed: {type(exc).__name__}",
+            raise DeliveryError(f"could not reach Slack ({type(exc).__name__})",
                                 permanent=False) from exc
         return dict(response.data) if isinstance(response.data, dict) else {}

@@ -583,6 +583,7 @@ async def test_channel_the_bot_was_removed_from_gets_its_digest_disabled(
     assert len(fake.calls_to("chat.postMessage")) == 1
     said = await brief(http_adapter, fake, "digest", user="UUSER", channel="CGONE")
     assert "off" in said and "not_in_channel" in said
+    assert "/invite @briefbot" in said  # what to do about it
 
 
 # -- through the alerts feature -------------------------------------------------------------
