@@ -44,7 +44,7 @@ _SERVICES: weakref.WeakKeyDictionary[BriefingEngine, AlertService] = (
 
 
 @dataclass(frozen=True, slots=True)
-class TestResult:
+class TrialResult:
     """What ``/brief alerts test`` found: matches newest first, out of ``scanned`` articles."""
 
     query: CompiledQuery
@@ -132,7 +132,7 @@ class AlertService:
             self._wake.set()
         return created
 
-    async def test_query(self, query: str, *, limit: int) -> TestResult:
+    async def try_query(self, query: str, *, limit: int) -> TrialResult:
         """Which stored articles ``query`` matches, newest first (``/brief alerts test``)."""
         compiled = self.compile(query)
         found: list[tuple[Article, tuple[str, ...]]] = []
@@ -147,7 +147,7 @@ class AlertService:
             hits = await self.engine.summarizer.run(_match_page, compiled, page)
             total += len(hits)
             found.extend(hits[: max(0, limit - len(found))])
-        return TestResult(compiled, tuple(found), total, scanned)
+        return TrialResult(compiled, tuple(found), total, scanned)
 
     # -- delivery ----------------------------------------------------------------------------
 

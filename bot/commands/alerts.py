@@ -141,7 +141,7 @@ async def _test(ctx: Context, query: str) -> Reply:
         raise UserError(f"Test which query? {_SYNTAX}")
     service = alert_service(ctx.engine)
     limit = ctx.engine.config.alerts.max_per_message
-    result = await service.test_query(query, limit=limit)
+    result = await service.try_query(query, limit=limit)
     shown = result.query.canonical
     if not result.scanned:
         return ctx.answer("Nothing is stored yet to test against.")
