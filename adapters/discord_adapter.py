@@ -63,8 +63,10 @@ PERMANENT_CODES = frozenset(
 _BAD_TOKEN = ("Discord refused DISCORD_TOKEN: copy the bot token again from the Developer "
               "Portal (Bot > Reset Token)")
 
-#: What the bot needs in a channel: see it, post in it, and have its links unfurl as embeds.
-BOT_PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True)
+#: What the bot needs in a channel: see it, post in it (and in its threads: a digest may be
+#: set up in a thread), and send embeds.
+BOT_PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True,
+                                      send_messages_in_threads=True)
 INVITE_SCOPES = ("bot", "applications.commands")
 
 
@@ -106,8 +108,9 @@ def suggestions(current: str, *, limit: int = 25) -> list[str]:
     if time is not None:
         head, partial = time.group("head"), time.group("zone").lower()
         zones = _time_zones()
-        ranked = [z for z in zones if z.lower().startswith(partial)]
-        ranked += [z for z in zones if partial in z.lower() and z not in ranked]
+        first = [z for z in zones if z.lower().startswith(partial)]
+        taken = set(first)
+        ranked = first + [z for z in zones if partial in z.lower() and z not in taken]
         return [f"{head} {z}" for z in ranked if len(head) + 1 + len(z) <= 100][:limit]
     if " " in text:
         return []

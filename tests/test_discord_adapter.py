@@ -214,7 +214,8 @@ def test_discord_py_internals_we_redirect_still_exist() -> None:
 def test_invite_link_asks_for_both_scopes_and_the_documented_permissions() -> None:
     url = invite_url(123)
     assert "scope=bot+applications.commands" in url
-    assert BOT_PERMISSIONS.value == 19456  # view channel + send messages + embed links
+    # view channel, send messages, send messages in threads, embed links
+    assert BOT_PERMISSIONS.value == (1 << 10) | (1 << 11) | (1 << 38) | (1 << 14)
     assert f"permissions={BOT_PERMISSIONS.value}" in url
     readme = (REPO / "README.md").read_text()
     assert f"permissions={BOT_PERMISSIONS.value}" in readme
@@ -749,7 +750,8 @@ async def test_briefbot_discord_prints_the_invite_link_and_syncs_on_request(
     monkeypatch.setenv("DISCORD_TOKEN", "cli-token")
     assert await main(argv) == 0
     out = capsys.readouterr().out
-    assert f"client_id={fake.app_id}&scope=bot+applications.commands&permissions=19456" in out
+    assert (f"client_id={fake.app_id}&scope=bot+applications.commands"
+            f"&permissions={BOT_PERMISSIONS.value}") in out
     assert "/brief uploaded globally" in out
     assert await main(argv) == 0 and "/brief unchanged globally" in capsys.readouterr().out
     assert await main([*argv, "--force"]) == 0
