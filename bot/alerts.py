@@ -220,9 +220,11 @@ class AlertService:
         text = (f"Alert: {n} new article{'s' if n != 1 else ''} "
                 f"match{'es' if n == 1 else ''} {whose} "
                 f"subscription{'s' if len(subs) > 1 else ''} {listed}.")
-        first = next(iter(subs))
-        footer = (f"`/brief unsubscribe {first}` stops "
-                  f"{'it' if len(subs) == 1 else 'one'}; `/brief alerts` lists them all.")
+        if len(subs) == 1:
+            footer = (f"`/brief unsubscribe {next(iter(subs))}` stops these alerts; "
+                      "`/brief alerts` lists them all.")
+        else:
+            footer = "`/brief unsubscribe <id>` stops one; `/brief alerts` lists them all."
         return Reply(text=text, items=tuple(items), kind=ReplyKind.ALERT, ephemeral=False,
                      footer=footer)
 
