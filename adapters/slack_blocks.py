@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.models import Item, Reply
+from bot.models import Item, Reply, ReplyKind
 from bot.render import format_time
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
 MAX_MESSAGE_CHARS = 12_000
+MAX_HEADER_CHARS = 150
 # Notification/fallback text: the blocks carry everything, this is what a phone shows.
 MAX_FALLBACK_CHARS = 2000
 
@@ -45,6 +46,7 @@ Block = dict[str, Any]
 # keeps them inert even for a client that links them anyway.
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
+_MARKUP = re.compile(r"[<>&]|@(channel|here|everyone)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +196,22 @@ class _Draft:
         self.chars += chars
 
 
+def _head(reply: Reply) -> list[Block]:
+    """A digest opens with a header block (its first line, when short enough); else text."""
+    first, _, rest = reply.text.partition("\n")
+    plain = first.strip()
+    if (reply.kind is ReplyKind.DIGEST and 0 < len(plain) <= MAX_HEADER_CHARS
+            and not _MARKUP.search(plain)):
+        # plain_text is not parsed for mentions or links; markup-like text still stays out
+        header: Block = {"type": "header",
+                         "text": {"type": "plain_text", "text": plain, "emoji": True}}
+        return [header, *_text_blocks(escape(rest.strip()))] if rest.strip() else [header]
+    return _text_blocks(escape(reply.text))
+
+
 def _units(reply: Reply) -> Iterator[tuple[Item | None, list[Block]]]:
     if reply.text:
-        yield None, _text_blocks(escape(reply.text))
+        yield None, _head(reply)
     for item in reply.items:
         yield item, item_blocks(item)
     if reply.footer:

@@ -251,8 +251,10 @@ async def test_digest_posts_block_kit_to_its_channel(http_adapter: SlackAdapter,
     assert call.args["channel"] == "CDIGEST"
     assert call.args["unfurl_links"] is False
     types = [b["type"] for b in call.blocks]
-    assert types == ["section", "section", "context", "section", "divider",
+    assert types == ["header", "section", "context", "section", "divider",
                      "section", "context", "section", "context"]
+    assert call.blocks[0]["text"] == {"type": "plain_text", "text": "Your daily briefing",
+                                      "emoji": True}
     assert call.blocks[1]["text"]["text"] == "*<https://news.example/1|Story number 1>*"
     assert "Example News" in call.blocks[2]["elements"][0]["text"]
     assert "#1" in call.blocks[2]["elements"][0]["text"]
@@ -662,3 +664,13 @@ async def test_briefbot_run_serves_slack_over_http_with_the_signing_secret(
             await proc.wait()
     assert proc.returncode == 0, err.decode()
     assert SECRET not in err.decode() and BOT_TOKEN not in err.decode()
+
+
+def test_digest_header_with_markup_falls_back_to_escaped_text() -> None:
+    (message,) = render_reply(Reply(text="Digest for <!here> & co", kind=ReplyKind.DIGEST))
+    assert message.blocks[0] == {"type": "section", "text": {
+        "type": "mrkdwn", "text": "Digest for &lt;!here&gt; &amp; co"}}
+    (long,) = render_reply(Reply(text="D" * 151 + "\nsecond line", kind=ReplyKind.DIGEST))
+    assert long.blocks[0]["type"] == "section"
+    (two,) = render_reply(Reply(text="Daily digest\nNothing new.", kind=ReplyKind.DIGEST))
+    assert [b["type"] for b in two.blocks] == ["header", "section"]
