@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, UserError
 
 ENV_CONFIG = "BRIEFBOT_CONFIG"
 
@@ -258,9 +258,14 @@ def _check_cross(config: Config) -> None:
             f"[digest] default_timezone {config.digest.default_timezone!r} is not an IANA time "
             "zone (for example Europe/Berlin or America/New_York)"
         ) from exc
-    from bot.ingest.fetch import parse_networks
+    from bot.ingest.fetch import check_url, parse_networks
 
     parse_networks(config.fetch.allowed_networks)
+    for i, url in enumerate(config.feeds.urls):
+        try:
+            check_url(url)
+        except UserError as exc:
+            raise ConfigError(f"[feeds] urls[{i}] {url!r}: {exc}") from exc
     from bot.summarize import ALGORITHMS
 
     if config.summarizer.algorithm not in ALGORITHMS:

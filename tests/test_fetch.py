@@ -327,3 +327,8 @@ def test_retry_after_as_seconds_or_date() -> None:
     later = format_datetime(now + timedelta(hours=1), usegmt=True)
     assert _retry_after(later, now=now) == 3600
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 0
+
+
+def test_feed_urls_in_the_config_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"\[feeds\] urls\[1\] 'file:///etc/passwd'"):
+        config_from_mapping({"feeds": {"urls": ["https://example.org/rss", "file:///etc/passwd"]}})
