@@ -621,3 +621,27 @@ async def test_a_feed_with_many_items_is_added_without_a_flood(
     counts = await engine.store.feed_item_counts()
     assert counts[added.feed.id] == {"stored": 3, "backlog": 1497}
     assert alerted == []
+
+
+async def test_item_pages_that_are_refused_or_gone_are_skipped_not_retried(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb) -> None:
+    server.redirect("/sneaky", "http://169.254.169.254/latest/meta-data/")
+    server.serve("/gone", "no", status=410)
+    items = [Entry(title="Sneaky", link=server.url("/sneaky"), text="Short.", published=NOW),
+             Entry(title="Gone", link=server.url("/gone"), text="Short.",
+                   published=NOW - timedelta(hours=1)),
+             Entry(title="Gone but described", link=server.url("/gone?x=2"),
+                   text=article_text("described", sentences=4),
+                   published=NOW - timedelta(hours=2))]
+    server.serve_feed("/feed.xml", rss(items))
+    added = await intake.add_feed(server.url("/feed.xml"))
+    report = added.report
+    assert report is not None and report.pending == 0
+    assert [a.title for a in report.new] == ["Gone but described"]  # the feed's own text
+    assert sorted(report.skipped) == [
+        "Gone: 127.0.0.1 answered 410 Gone.",
+        "Sneaky: Refused to fetch from a cloud metadata address; briefbot only fetches public "
+        "addresses ([fetch] allow_private_networks).",
+    ]
+    counts = await engine.store.feed_item_counts()
+    assert counts[added.feed.id] == {"stored": 1, "skipped": 2}
