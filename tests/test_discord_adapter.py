@@ -587,7 +587,7 @@ async def test_a_link_is_fetched_after_deferring(
     assert not fake.refused
 
 
-async def test_subscription_and_its_alert_by_dm(
+async def test_subscriptions_and_their_alerts_by_dm_and_in_the_channel(
     fake: FakeDiscord, start_bot: Start, clock: Any
 ) -> None:
     from bot.alerts import alert_service
@@ -600,10 +600,15 @@ async def test_subscription_and_its_alert_by_dm(
                                                       user_id=USER_ID))
     assert refused.callbacks[0]["data"]["content"] == (
         "Only someone with the Manage Channels permission may add alerts to this channel.")
+    for_channel = await fake.answered(await fake.interact(
+        "subscribe channel rocket", permissions=BASIC_PERMISSIONS | MANAGE_CHANNELS))
+    assert for_channel.callbacks[0]["data"]["content"].startswith("Subscribed #2")
     await add_article(engine, title="@everyone rocket systems <@123>",
                       text=ROCKET_TEXT + " Readers told @here about it.")
     clock.advance(seconds=engine.config.alerts.batch_seconds + 1)
-    assert await alert_service(engine).dispatch_due() == 1
+    assert await alert_service(engine).dispatch_due() == 2  # one by DM, one in the channel
+    [in_channel] = fake.messages[CHANNEL_ID]
+    assert "rocket systems" in in_channel["embeds"][0]["title"]
     [dm] = fake.dm_messages(USER_ID)
     assert dm["allowed_mentions"] == {"parse": []}
     texts = [dm["content"], *(e["title"] for e in dm["embeds"]),
@@ -758,3 +763,21 @@ async def test_briefbot_discord_prints_the_invite_link_and_syncs_on_request(
     assert "/brief uploaded globally" in capsys.readouterr().out
     assert len(fake.calls_to("PUT", "/applications/")) == 2
     assert not fake.identifies  # REST only: no gateway connection
+
+
+async def test_digest_now_posts_in_the_channel_and_says_so(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    engine, _ = await start_bot()
+    await add_article(engine)
+    manager = {"permissions": BASIC_PERMISSIONS | MANAGE_CHANNELS}
+    fake.forbidden_channels.add(CHANNEL_ID)
+    refused = await fake.answered(await fake.interact("digest now", **manager))
+    assert refused.callbacks[0]["data"]["content"] == (
+        "Could not post the digest here: Discord refused the digest for "
+        f"discord:channel:{CHANNEL_ID}: the bot lost access to the channel.")
+    fake.forbidden_channels.clear()
+    said = await fake.answered(await fake.interact("digest now", **manager))
+    assert said.callbacks[0]["data"]["content"] == "Posted a digest here: 1 story."
+    [posted] = fake.messages[CHANNEL_ID]
+    assert posted["embeds"][0]["title"] == "US to send rocket systems"
