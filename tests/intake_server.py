@@ -7,6 +7,7 @@ reads ``server.requests`` to see what the bot sent (conditional headers, User-Ag
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,10 +31,12 @@ class LocalWeb:
     routes: dict[str, Handler] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
     port: int = 0
+    ssl_context: ssl.SSLContext | None = None  # serve HTTPS with this server context
     _runner: web.AppRunner | None = None
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
     def hits(self, path: str) -> list[Seen]:
         return [r for r in self.requests if r.path == path]
@@ -50,7 +53,8 @@ class LocalWeb:
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0, shutdown_timeout=0.1)
+        site = web.TCPSite(self._runner, self.host, 0, shutdown_timeout=0.1,
+                           ssl_context=self.ssl_context)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 

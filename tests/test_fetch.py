@@ -332,3 +332,27 @@ def test_retry_after_as_seconds_or_date() -> None:
 def test_feed_urls_in_the_config_are_checked() -> None:
     with pytest.raises(ConfigError, match=r"\[feeds\] urls\[1\] 'file:///etc/passwd'"):
         config_from_mapping({"feeds": {"urls": ["https://example.org/rss", "file:///etc/passwd"]}})
+
+
+async def test_https_with_a_trusted_and_an_untrusted_certificate() -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    tls = LocalWeb(ssl_context=server_ctx)
+    await tls.start()
+    try:
+        tls.serve("/secure", "over TLS")
+        client_ctx = ssl.create_default_context()
+        ca.configure_trust(client_ctx)
+        async with Fetcher(fetch_config(), ssl_context=client_ctx) as fetcher:
+            result = await fetcher.fetch(tls.url("/secure"))
+        assert result.body == b"over TLS" and result.url.startswith("https://")
+        async with Fetcher(fetch_config()) as fetcher:  # the system's CAs do not know it
+            with pytest.raises(FetchError, match="TLS certificate was not accepted"):
+                await fetcher.fetch(tls.url("/secure"))
+    finally:
+        await tls.stop()

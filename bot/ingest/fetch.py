@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import ssl
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -305,8 +306,10 @@ class Fetcher:
     """One HTTP client session with the safety rules above; use as ``async with``."""
 
     def __init__(self, config: FetchConfig, *, accept: str = "*/*",
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.config = config
+        self._ssl = ssl_context  # None: the system's trusted certificates
         self.clock = clock  # reads Retry-After dates
         self._allowed = parse_networks(config.allowed_networks)
         self._accept = accept
@@ -331,6 +334,7 @@ class Fetcher:
             resolver=SafeResolver(allow_private=self.config.allow_private_networks,
                                   allowed=self._allowed),
             ttl_dns_cache=60,
+            ssl=self._ssl if self._ssl is not None else True,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -414,6 +418,10 @@ class Fetcher:
                     return await self._read(resp, url)
             except FetchError:
                 raise
+            except aiohttp.ClientSSLError as exc:
+                log.info("TLS with %s failed: %s", host, exc)
+                raise FetchError(f"Could not connect to {host} securely: its TLS certificate "
+                                 "was not accepted.") from None
             except aiohttp.ClientConnectorError as exc:
                 cause = exc.os_error if isinstance(exc.os_error, _BlockedAddress) else None
                 cause = cause or _find_blocked(exc)
