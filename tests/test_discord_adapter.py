@@ -36,6 +36,7 @@ from discord_fake import (
     message_problems,
 )
 
+from adapters.base import Adapter
 from adapters.discord_adapter import (
     BOT_PERMISSIONS,
     DiscordAdapter,
@@ -686,6 +687,7 @@ def test_discord_adapter_is_started_when_its_token_is_set(engine: BriefingEngine
 
     [adapter] = select_adapters(engine, secrets_from_env({"DISCORD_TOKEN": "t0ken"}))
     assert isinstance(adapter, DiscordAdapter) and adapter.platform == "discord"
+    assert isinstance(adapter, Adapter)  # a Publisher that runs
     [console] = select_adapters(engine, secrets_from_env({}))
     assert console.platform == "console"
 
@@ -733,6 +735,7 @@ async def test_briefbot_run_serves_discord_and_stops_on_sigterm(
     log = err.decode()
     assert proc.returncode == 0, log
     assert "discord: synced /brief globally" in log
+    assert "voice will NOT be supported" not in log  # no noise about features we do not use
     assert "Traceback" not in log
     assert token not in log
 
