@@ -109,6 +109,17 @@ def _error_code(exc: SlackApiError) -> str:
     return str(code or f"http_{getattr(response, 'status_code', '?')}")
 
 
+def _check_config(config: SlackConfig) -> None:
+    if not config.api_base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"[slack] api_base_url must be an http(s) URL, not "
+                          f"{config.api_base_url!r}")
+    if not config.command.startswith("/") or " " in config.command:
+        raise ConfigError(f"[slack] command must be a slash command like \"/brief\", not "
+                          f"{config.command!r}")
+    if not config.http_path.startswith("/"):
+        raise ConfigError(f"[slack] http_path must start with /, not {config.http_path!r}")
+
+
 class ChannelPacer:
     """At most one post per ``interval`` seconds to each channel (Slack's ~1/s guidance)."""
 
@@ -154,6 +165,7 @@ class SlackAdapter:
                 "Slack HTTP mode needs SLACK_SIGNING_SECRET (Basic Information > Signing "
                 "Secret), or set SLACK_APP_TOKEN to use Socket Mode instead"
             )
+        _check_config(self.config)
         self.mode = "socket" if app_token else "http"
         self._app_token = app_token
         base_url = self.config.api_base_url

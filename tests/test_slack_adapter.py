@@ -217,6 +217,15 @@ def test_http_mode_without_signing_secret_is_refused(slack_engine: BriefingEngin
         SlackAdapter(slack_engine, bot_token=BOT_TOKEN)
 
 
+@pytest.mark.parametrize(("key", "value"), [("api_base_url", "slack.com/api"),
+                                            ("command", "brief"), ("http_path", "slack")])
+def test_bad_slack_settings_are_refused_naming_the_key(
+        slack_engine: BriefingEngine, slack_config: Config, key: str, value: str) -> None:
+    bad = replace(slack_config.slack, **{key: value})
+    with pytest.raises(ConfigError, match=rf"\[slack\] {key} must"):
+        SlackAdapter(slack_engine, bot_token=BOT_TOKEN, signing_secret=SECRET, config=bad)
+
+
 def test_select_adapters_starts_slack_when_its_token_is_set(
         slack_engine: BriefingEngine) -> None:
     adapters = select_adapters(slack_engine, Secrets(slack_bot_token=BOT_TOKEN,
