@@ -109,6 +109,21 @@ def _error_code(exc: SlackApiError) -> str:
     return str(code or f"http_{getattr(response, 'status_code', '?')}")
 
 
+class _NoRequestBodies(logging.Filter):
+    """Bolt logs the whole body of a request it refused (at INFO): an unauthenticated sender's
+    text, or a replayed request's response_url and verification token. Keep only the fact."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Invalid request signature detected"):
+            record.msg = "Slack: refused a request with a missing, wrong or stale signature (401)"
+            record.args = ()
+        return True
+
+
+for _name in ("slack_bolt.RequestVerification", "slack_bolt.AsyncRequestVerification"):
+    logging.getLogger(_name).addFilter(_NoRequestBodies())
+
+
 def _check_config(config: SlackConfig) -> None:
     if not config.api_base_url.startswith(("http://", "https://")):
         raise ConfigError(f"[slack] api_base_url must be an http(s) URL, not "

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -137,7 +138,7 @@ async def test_public_posts_the_answer_in_the_channel(
                                   "no signature"])
 async def test_unsigned_or_stale_requests_get_401_and_never_reach_the_engine(
         http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack,
-        monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, case: str) -> None:
     seen: list[str] = []
     real = slack_engine.handle_command
 
@@ -154,8 +155,10 @@ async def test_unsigned_or_stale_requests_get_401_and_never_reach_the_engine(
         "no signature": {k: v for k, v in signed_headers(body).items()
                          if k != "X-Slack-Signature"},
     }[case]
-    status, _ = await post_command(http_adapter, body, headers)
+    with caplog.at_level(logging.DEBUG):
+        status, _ = await post_command(http_adapter, body, headers)
     assert status == 401
+    assert "token=legacy" not in caplog.text and "response_url" not in caplog.text
     # A good request afterwards is answered, and it is the only one the engine saw.
     good = urlencode(command_form(fake, "good", response="good"))
     assert (await post_command(http_adapter, good, signed_headers(good)))[0] == 200
