@@ -489,6 +489,7 @@ async def test_feeds_commands(engine: BriefingEngine, server: LocalWeb,
 
     listing = await engine.handle_command("feeds", member)
     assert listing.text.startswith("1 feed;")
+    assert f"This channel follows #{feed.id}" in listing.text
     [item] = listing.items
     assert item.title == f"#{feed.id} Test Feed" and item.url == server.url("/feed.xml")
     assert any(line.startswith("Last success:") for line in item.summary)
@@ -496,7 +497,15 @@ async def test_feeds_commands(engine: BriefingEngine, server: LocalWeb,
 
     bad = await engine.handle_command("feeds remove 999", admin())
     assert bad.is_error and "no such feed" in bad.text
-    gone = await engine.handle_command(f"feeds remove {server.url('/feed.xml')}", admin())
+    # a channel stops following; the feed goes only when no other channel follows it
+    left = await engine.handle_command(f"feeds remove {server.url('/feed.xml')}", admin())
+    assert not left.is_error and "no longer follows" in left.text
+    assert "1 other channel still follows it" in left.text
+    assert await engine.store.channel_feed_ids(platform="slack", channel_id="C1") == []
+    assert [f.id for f in await engine.store.list_feeds()] == [feed.id]
+    stranger = await engine.handle_command(f"feeds remove {feed.id}", admin("C3"))
+    assert stranger.is_error and "followed by 1 other channel, not this one" in stranger.text
+    gone = await engine.handle_command(f"feeds remove {server.url('/feed.xml')}", admin("C2"))
     assert not gone.is_error and f"Removed feed #{feed.id}" in gone.text
     assert await engine.store.list_feeds() == []
     assert await engine.store.count_articles() == 3  # articles stay

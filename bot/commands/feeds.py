@@ -107,6 +107,14 @@ async def _list(ctx: Context) -> Reply:
     text = f"{n} feed{'s' if n != 1 else ''}" + (f", {failing} failing" if failing else "")
     minutes = ctx.engine.config.feeds.poll_interval_minutes
     text += f"; each is polled every {minutes:g} minutes (failing feeds less often)."
+    channel = ctx.caller.channel
+    if channel is not None and channel.channel_id is not None:
+        followed = await ctx.engine.store.channel_feed_ids(
+            platform=channel.platform, channel_id=channel.channel_id
+        )
+        if followed:
+            text += (" This channel follows " + ", ".join(f"#{i}" for i in followed)
+                     + ": its digest shows only their articles.")
     return ctx.answer(text, items=tuple(feed_item(f, now, counts=counts.get(f.id))
                                         for f in feeds))
 
@@ -136,10 +144,32 @@ async def _remove(ctx: Context, ref: str) -> Reply:
     ctx.require_admin("remove feeds")
     if not ref:
         raise UserError("Remove which feed? Give its number or URL (see `/brief feeds`).")
-    feed = await find_feed(ctx.engine.store, ref)
+    store = ctx.engine.store
+    feed = await find_feed(store, ref)
     if feed is None:
         raise UserError("There is no such feed. `/brief feeds` lists them with their numbers.")
-    await ctx.engine.store.remove_feed(feed.id)
+    # In a chat channel, removing a feed means "this channel stops following it"; the feed is
+    # only deleted when no other channel follows it. The console (the operator) deletes it.
+    channel = ctx.caller.channel
+    if channel is not None and channel.platform != "console":
+        assert channel.channel_id is not None
+        unlinked = await store.unlink_channel_feed(
+            platform=channel.platform, channel_id=channel.channel_id, feed_id=feed.id
+        )
+        others = await store.feed_follower_count(feed.id)
+        if others:
+            if not unlinked:
+                raise UserError(
+                    f"Feed #{feed.id} is followed by {others} other channel"
+                    f"{'s' if others != 1 else ''}, not this one: remove it there."
+                )
+            return ctx.answer(
+                f"This channel no longer follows feed #{feed.id}. {others} other channel"
+                f"{'s' if others != 1 else ''} still follow{'s' if others == 1 else ''} it, "
+                "so it is still polled.",
+                items=(feed_item(feed, ctx.engine.clock()),),
+            )
+    await store.remove_feed(feed.id)
     text = f"Removed feed #{feed.id}; its articles stay stored."
     if feed.url in _config_feed_urls(ctx):
         text += (" It is listed in the config file ([feeds] urls) and comes back at the next "

@@ -108,6 +108,22 @@ class FeedQueries(StoreBase):
         ) as cur:
             return cur.rowcount > 0
 
+    async def unlink_channel_feed(self, *, platform: str, channel_id: str,
+                                  feed_id: int) -> bool:
+        """Stop a channel following a feed; False if it did not."""
+        async with self.transaction() as db, db.execute(
+            "DELETE FROM channel_feeds WHERE platform = ? AND channel_id = ? AND feed_id = ?",
+            (platform, channel_id, feed_id),
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def feed_follower_count(self, feed_id: int) -> int:
+        """How many channels follow a feed."""
+        row = await self._fetchone(
+            "SELECT count(*) FROM channel_feeds WHERE feed_id = ?", (feed_id,)
+        )
+        return int(row[0]) if row else 0
+
     async def get_feed(self, feed_id: int) -> Feed | None:
         row = await self._fetchone(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE id = ?", (feed_id,))
         return None if row is None else feed_from_row(row)
