@@ -12,6 +12,7 @@ so a Slack ack or a Discord heartbeat never waits on it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -33,6 +34,8 @@ from bot.config import SummarizerConfig
 from bot.errors import InputError
 from bot.newsum import news_factory
 from bot.text import LanguageKit, language_kit, split_paragraphs, split_sentences, words
+
+log = logging.getLogger(__name__)
 
 # Words that mark a sentence as weak for Edmundson's cue method.
 _STIGMA = ("click", "subscribe", "advertisement", "newsletter", "cookies", "copyright", "read")
@@ -121,7 +124,7 @@ def summarize_text(
     *,
     title: str | None = None,
     sentences: int = 3,
-    algorithm: str = "lexrank",
+    algorithm: str = "news",
     language: str = "english",
     max_sentence_chars: int = 600,
 ) -> tuple[str, ...]:
@@ -146,8 +149,15 @@ def summarize_text(
         summarizer = _FACTORIES[algorithm](kit, title)
         # Sumy's power methods divide by a zero norm on degenerate inputs (sentences sharing no
         # word); numpy's warning is noise here, the ranking still comes back.
-        with numpy.errstate(divide="ignore", invalid="ignore"):
-            picked = summarizer(document, sentences)
+        try:
+            with numpy.errstate(divide="ignore", invalid="ignore"):
+                picked = summarizer(document, sentences)
+        except (ArithmeticError, ValueError, numpy.linalg.LinAlgError) as exc:
+            # A numeric failure inside an algorithm (LSA's SVD not converging, seen once on
+            # 2,089 BBC articles) must not lose the article: fall back to its lead.
+            log.warning("%s failed on a %d-sentence text (%s); using the lead instead",
+                        algorithm, len(document.sentences), exc)
+            picked = document.sentences[:sentences]
     out: list[str] = []
     seen: set[str] = set()
     for sentence in picked:

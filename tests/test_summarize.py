@@ -105,3 +105,22 @@ async def test_summarizer_runs_off_the_event_loop() -> None:
     assert seen and seen[0] != threading.main_thread().name
     assert seen[0].startswith("summarize")
     await asyncio.sleep(0)
+
+
+def test_a_numeric_failure_in_an_algorithm_falls_back_to_the_lead(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import numpy
+
+    import bot.summarize as module
+
+    def broken(kit: object, title: object) -> object:
+        def run(document: object, count: int) -> object:
+            raise numpy.linalg.LinAlgError("SVD did not converge")
+
+        return run
+
+    monkeypatch.setitem(module._FACTORIES, "lsa", broken)
+    summary = summarize_text(ARTICLE, sentences=2, algorithm="lsa")
+    assert list(summary) == ARTICLE.splitlines()[:2]
+    assert "lsa failed" in caplog.text
