@@ -57,7 +57,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="with --jsonl: processes to use")
 
     p = sub.add_parser("ingest", help="store articles from files and summarise them")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="plain-text or HTML article, or a folder of them (.txt, .html)")
 
     p = sub.add_parser("brief", help="answer exactly as /brief TEXT would in chat")
     # REMAINDER: words of an alert query may start with "-" (rocket -opinion)
@@ -202,9 +203,31 @@ def _open_text(path: str) -> TextIO:
 # -- engine commands ----------------------------------------------------------------------
 
 
+_ARTICLE_SUFFIXES = frozenset({".txt", ".text", ".html", ".htm", ".xhtml", ".md"})
+
+
+def expand_paths(paths: Sequence[str]) -> list[str]:
+    """Files as given; a folder stands for the article files under it (sorted, no hidden)."""
+    out: list[str] = []
+    for path in paths:
+        p = Path(path)
+        if not p.is_dir():
+            out.append(path)
+            continue
+        found = sorted(
+            f for f in p.rglob("*")
+            if f.is_file() and f.suffix.lower() in _ARTICLE_SUFFIXES
+            and not any(part.startswith(".") for part in f.relative_to(p).parts)
+        )
+        if not found:
+            raise InputError(f"{path} holds no .txt or .html files")
+        out.extend(str(f) for f in found)
+    return out
+
+
 async def cmd_ingest(args: argparse.Namespace, engine: BriefingEngine) -> int:
     failures = 0
-    for path in args.paths:
+    for path in await asyncio.to_thread(expand_paths, args.paths):
         try:
             result = await engine.ingest_file(path)
         except UserError as exc:
@@ -222,7 +245,10 @@ def cli_caller() -> Caller:
 
 
 async def cmd_brief(args: argparse.Namespace, engine: BriefingEngine) -> int:
-    reply = await engine.handle_command(" ".join(args.text), cli_caller())
+    words = list(args.text)
+    if words[:1] == ["--"]:  # `briefbot brief -- -5`: the separator is not part of the text
+        words = words[1:]
+    reply = await engine.handle_command(" ".join(words), cli_caller())
     print(render_text(reply))
     return EXIT_USER if reply.is_error else 0
 

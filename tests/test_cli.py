@@ -140,3 +140,24 @@ def test_run_stops_cleanly_on_a_signal(tmp_path: Path, sig: str) -> None:
         proc.kill()
     assert proc.returncode == (0 if sig == "SIGTERM" else 130)
     assert "Traceback" not in err
+
+
+def test_ingest_a_folder_of_articles(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    (folder / "deeper").mkdir(parents=True)
+    (folder / "a.txt").write_text(" date 2024-01-02 The council approved the budget on Monday.")
+    (folder / "deeper" / "b.html").write_text(
+        "<html><head><title>Bridge reopens</title></head><body><article>"
+        + "<p>The old bridge reopened to traffic after two years of repairs downtown.</p>" * 4
+        + "</article></body></html>")
+    (folder / ".hidden.txt").write_text("Never read.")
+    (folder / "notes.bin").write_bytes(b"\x00\x01")
+    done = run_cli("--db", str(tmp_path / "f.db"), "ingest", str(folder))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2 and all(line.endswith("(stored)") for line in lines)
+    assert "Bridge reopens" in done.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = run_cli("--db", str(tmp_path / "f.db"), "ingest", str(empty))
+    assert nothing.returncode == 2 and "holds no .txt or .html files" in nothing.stderr
