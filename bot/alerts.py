@@ -10,7 +10,9 @@ Two halves, both owned by :class:`AlertService`:
   due alerts grouped by destination, so a burst of matches (a feed backlog, a busy hour) is
   one message, and delivers them. A failed delivery is retried with exponential backoff up to
   ``[alerts] max_attempts``; a permanent refusal (DMs closed, channel gone) is recorded as
-  skipped and never retried. One destination failing never holds up another, nor the ingest.
+  skipped and never retried, and pauses every subscription of that destination (with the
+  reason, shown by ``/brief alerts``) until its owner resumes them. One destination failing
+  never holds up another, nor the ingest.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING
 from bot.engine import to_item
 from bot.errors import DeliveryError, QueryError
 from bot.matching import CompiledQuery, SubscriptionIndex, compile_query
-from bot.models import Article, Reply, ReplyKind
+from bot.models import Article, Destination, Reply, ReplyKind
 from bot.store.alerts import AlertBatch, ClaimedAlert, Subscription
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ class AlertService:
         self.index = SubscriptionIndex(language=self.language)
         self._loaded_max_id = 0
         self._broken: set[int] = set()  # stored queries that no longer compile
-        self._signature: tuple[int, int] | None = None
+        self._signature: tuple[int, int, int, float] | None = None
         self._sync_lock = asyncio.Lock()
         self._wake = asyncio.Event()
 
@@ -86,12 +88,19 @@ class AlertService:
                 compiled = await self.engine.summarizer.run(self._compile_page, page)
                 self.index.add_many(compiled)
                 self._loaded_max_id = page[-1].id
-            count, _ = signature
-            if count != len(self.index) + len(self._broken):
-                stored = await store.subscription_ids()
-                for gone in self.index.ids() - stored:
+            count = signature[0]
+            paused_changed = (self._signature is not None
+                              and signature[2:] != self._signature[2:])
+            if paused_changed or count != len(self.index) + len(self._broken):
+                stored = await store.subscription_ids()  # the active ones
+                for gone in self.index.ids() - stored:  # removed or paused
                     self.index.discard(gone)
                 self._broken &= stored
+                resumed = stored - self.index.ids() - self._broken
+                if resumed:
+                    page = await store.subscriptions_by_ids(sorted(resumed))
+                    compiled = await self.engine.summarizer.run(self._compile_page, page)
+                    self.index.add_many(compiled)
             self._signature = signature
             log.debug("alert index holds %d subscriptions", len(self.index))
 
@@ -177,6 +186,7 @@ class AlertService:
             if exc.permanent:
                 log.warning("alerts %s to %s skipped for good: %s", ids, batch.destination, exc)
                 await store.mark_alerts_skipped(ids, error=str(exc))
+                await self._pause(batch.destination, str(exc))
             else:
                 log.warning("alerts %s to %s failed (attempt %d), will retry: %s", ids,
                             batch.destination, max(a.attempts for a in batch.alerts), exc)
@@ -189,6 +199,16 @@ class AlertService:
         await store.mark_alerts_sent(ids, now=self.engine.clock())
         log.info("delivered alerts %s to %s", ids, batch.destination)
         return True
+
+    async def _pause(self, destination: Destination, reason: str) -> None:
+        """The destination is gone for good: pause its subscriptions (no more matching, no
+        more alerts) until the owner resumes them; ``/brief alerts`` shows the reason."""
+        paused = await self.engine.store.pause_destination(
+            destination, reason=reason or "the platform refused the message",
+            now=self.engine.clock())
+        # the index drops them at its next sync (every article syncs first), in every process
+        if paused:
+            log.warning("paused subscriptions %s of %s: %s", paused, destination, reason)
 
     async def _retry(self, ids: list[int], error: str) -> None:
         await self.engine.store.mark_alerts_retry(

@@ -533,3 +533,102 @@ async def test_an_alert_claimed_by_a_process_that_died_is_sent_after_the_lease(
     [state] = await engine.store.alerts_for_article(article.id)
     assert (state.state, state.attempts) == ("sent", 2)
     assert len(publisher.sent) == 1
+
+
+class GonePublisher(RecordingPublisher):
+    """A platform on which some destinations are gone for good (DMs closed, bot removed)."""
+
+    def __init__(self, gone: set[Destination]) -> None:
+        super().__init__(platform="console")
+        self.gone = gone
+
+    async def deliver(self, destination: Destination, reply: Reply) -> None:
+        if destination in self.gone:
+            raise DeliveryError("the user does not accept direct messages", permanent=True)
+        await super().deliver(destination, reply)
+
+
+async def test_a_destination_gone_for_good_pauses_its_subscriptions_until_resumed(
+    engine: BriefingEngine, alerts: AlertService, clock: FixedClock,
+) -> None:
+    alice_dm = Destination(platform="console", user_id="alice")
+    pub = GonePublisher({alice_dm})
+    engine.add_publisher(pub)
+    rocket = await subscribe(engine, ALICE, "rocket")
+    launch = await subscribe(engine, ALICE, "launch")
+    bobs = await subscribe(engine, BOB, "rocket")
+    await ingest(engine, draft("Rocket launch one", n=1))
+    clock.advance(minutes=1)
+    assert await alerts.dispatch_due() == 1  # bob's; alice's DM refused for good
+    assert [d.user_id for d, _ in pub.sent] == ["bob"]
+
+    # alice's subscriptions are paused with the reason; bob's is not
+    subs = {s.id: s for s in await engine.store.subscriptions_of(
+        platform="console", owner_kind="user", owner_id="alice")}
+    assert {i: s.paused for i, s in subs.items()} == {rocket: True, launch: True}
+    assert subs[rocket].paused_reason == "the user does not accept direct messages"
+    assert not (await engine.store.get_subscription(bobs)).paused  # type: ignore[union-attr]
+
+    # paused: no longer matched, nothing recorded, nothing due
+    second = await ingest(engine, draft("Rocket launch two", n=2))
+    assert [s.subscription_id for s in await engine.store.alerts_for_article(second.id)] == [
+        bobs]
+    assert rocket not in alerts.index and launch not in alerts.index
+    clock.advance(minutes=1)
+    assert await alerts.dispatch_due() == 1 and len(pub.sent) == 2
+    assert await engine.store.next_alert_due() is None
+
+    # /brief alerts shows why, and how to resume
+    listing = (await command(engine, ALICE, "alerts")).text
+    assert f"#{rocket} `rocket` · PAUSED since" in listing
+    assert "the user does not accept direct messages" in listing
+    assert "/brief alerts resume" in listing
+
+    # bob cannot resume alice's; alice resumes one by id, then the rest
+    assert (await command(engine, BOB, f"alerts resume {rocket}")).is_error
+    assert "Nothing to resume" in (await command(engine, BOB, "alerts resume")).text
+    pub.gone.clear()
+    one = await command(engine, ALICE, f"alerts resume {rocket}")
+    assert not one.is_error and f"Resumed #{rocket}" in one.text
+    third = await ingest(engine, draft("Rocket launch three", n=3))
+    assert {s.subscription_id for s in await engine.store.alerts_for_article(third.id)} == {
+        rocket, bobs}
+    rest = await command(engine, ALICE, "alerts resume")
+    assert f"Resumed #{launch}" in rest.text
+    assert "PAUSED" not in (await command(engine, ALICE, "alerts")).text
+    fourth = await ingest(engine, draft("Rocket launch four", n=4))
+    assert {s.subscription_id for s in await engine.store.alerts_for_article(fourth.id)} == {
+        rocket, launch, bobs}
+    clock.advance(minutes=1)
+    await alerts.dispatch_due()
+    assert [d.user_id for d, _ in pub.sent].count("alice") == 1  # third and fourth, batched
+
+
+async def test_subscribing_again_resumes_a_paused_channel_subscription(
+    engine: BriefingEngine, alerts: AlertService, clock: FixedClock,
+    make_engine: Callable[..., Any],
+) -> None:
+    channel = Destination(platform="console", channel_id="news")
+    pub = GonePublisher({channel})
+    engine.add_publisher(pub)
+    sub = await subscribe(engine, ADMIN, "channel rocket")
+    await ingest(engine, draft("Rocket one", n=1))
+    clock.advance(minutes=1)
+    assert await alerts.dispatch_due() == 0
+    assert (await engine.store.get_subscription(sub)).paused  # type: ignore[union-attr]
+    # a member who is no channel admin cannot resume the channel's alerts
+    assert "Nothing to resume" in (await command(engine, ALICE, "alerts resume")).text
+    assert (await command(engine, ALICE, f"alerts resume {sub}")).is_error
+    # another process sees the pause: its index drops the subscription
+    other = alert_service(await make_engine())
+    await other.sync_index()
+    assert sub not in other.index
+    pub.gone.clear()
+    again = await command(engine, ADMIN, "subscribe channel ROCKET")
+    assert not again.is_error and f"Resumed #{sub}" in again.text
+    await other.sync_index()
+    assert sub in other.index
+    await ingest(engine, draft("Rocket two", n=2))
+    clock.advance(minutes=1)
+    assert await alerts.dispatch_due() == 1
+    assert [d.channel_id for d, _ in pub.sent] == ["news"]

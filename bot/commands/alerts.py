@@ -1,5 +1,5 @@
 """The alert verbs: ``/brief subscribe [channel] <query>``, ``/brief unsubscribe <id>``,
-``/brief alerts`` and ``/brief alerts test <query>``.
+``/brief alerts``, ``/brief alerts test <query>`` and ``/brief alerts resume [id]``.
 
 Queries are echoed in their canonical reading (words, quotes, parentheses and operators only),
 never as typed, so nothing a user types can ping anyone. Channel subscriptions post for
@@ -53,6 +53,9 @@ async def subscribe(ctx: Context, args: str) -> Reply:
         raise UserError(f"{whose} {limit} subscriptions, the most allowed: remove one with "
                         "`/brief unsubscribe <id>` (`/brief alerts` lists them).")
     assert sub is not None
+    if status == "resumed":
+        return ctx.answer(f"Resumed #{sub.id} `{compiled.canonical}`: it was paused because its "
+                          f"alerts could not be delivered; it alerts {where} again.")
     if status == "duplicate":
         return ctx.answer(f"Already subscribed: #{sub.id} `{compiled.canonical}` alerts {where}.")
     return ctx.answer(
@@ -86,6 +89,10 @@ async def unsubscribe(ctx: Context, args: str) -> Reply:
 
 def _line(sub: Subscription, stats: AlertStats | None, shown: str) -> str:
     parts = [f"#{sub.id} `{shown}`"]
+    if sub.paused_at is not None:
+        reason = (sub.paused_reason or "the platform refused the message").rstrip(".")
+        parts.append(f"PAUSED since {format_time(sub.paused_at)}: alerts could not be "
+                     f"delivered ({reason})")
     if stats is None or not (stats.sent or stats.pending or stats.failed or stats.skipped):
         parts.append("no alerts yet")
     else:
@@ -100,15 +107,18 @@ def _line(sub: Subscription, stats: AlertStats | None, shown: str) -> str:
     return " · ".join(parts)
 
 
-@verb("alerts", usage="/brief alerts [test <query>]",
-      summary="list your alerts and this channel's; test a query on stored articles")
+@verb("alerts", usage="/brief alerts [test <query> | resume [id]]",
+      summary="list your alerts and this channel's; test a query on stored articles; "
+              "resume paused alerts")
 async def alerts(ctx: Context, args: str) -> Reply:
     first, _, rest = args.partition(" ")
     if first.lower() == "test":
         return await _test(ctx, rest.strip())
+    if first.lower() == "resume":
+        return await _resume(ctx, rest.strip())
     if first.lower() not in ("", "list"):
-        raise UserError("Use `/brief alerts` to list alerts or `/brief alerts test <query>` "
-                        "to try a query.")
+        raise UserError("Use `/brief alerts` to list alerts, `/brief alerts test <query>` "
+                        "to try a query or `/brief alerts resume` to resume paused ones.")
     store = ctx.engine.store
     service = alert_service(ctx.engine)
     mine = await store.subscriptions_of(platform=ctx.caller.platform, owner_kind="user",
@@ -133,7 +143,45 @@ async def alerts(ctx: Context, args: str) -> Reply:
                          for s in subs)
     lines.append("")
     lines.append("`/brief unsubscribe <id>` stops one; `/brief alerts test <query>` tries one.")
+    if any(s.paused for s in (*mine, *channel)):
+        lines.append("Paused alerts match nothing until resumed: once they can be delivered "
+                     "again (DMs open, the bot back in the channel), `/brief alerts resume`.")
     return ctx.answer("\n".join(lines))
+
+
+async def _resume(ctx: Context, args: str) -> Reply:
+    """Resume paused subscriptions: one by id, else the caller's own and (for someone who
+    may manage them) this channel's."""
+    store = ctx.engine.store
+    platform = ctx.caller.platform
+    if args:
+        match = _ID.match(args)
+        if match is None:
+            raise UserError("Resume which? `/brief alerts resume` resumes all your paused "
+                            "alerts, `/brief alerts resume 12` one of them.")
+        sub_id = int(match.group(1))
+        sub = await store.get_subscription(sub_id)
+        if sub is None or sub.platform != platform or sub.owner_id != (
+                ctx.caller.user_id if sub.owner_kind == "user" else ctx.caller.channel_id):
+            raise UserError(f"You have no subscription #{sub_id}. `/brief alerts` lists yours.")
+        if sub.owner_kind == "channel":
+            ctx.require_admin("resume this channel's alerts")
+        if not sub.paused:
+            return ctx.answer(f"#{sub_id} is not paused: it alerts as usual.")
+        resumed = await store.resume_subscriptions(
+            platform=platform, owner_kind=sub.owner_kind, owner_id=sub.owner_id,
+            subscription_id=sub_id)
+    else:
+        resumed = await store.resume_subscriptions(
+            platform=platform, owner_kind="user", owner_id=ctx.caller.user_id)
+        if ctx.caller.channel_id is not None and ctx.caller.is_admin:
+            resumed += await store.resume_subscriptions(
+                platform=platform, owner_kind="channel", owner_id=ctx.caller.channel_id)
+    if not resumed:
+        return ctx.answer("Nothing to resume: none of your alerts (or this channel's) is "
+                          "paused.")
+    ids = ", ".join(f"#{i}" for i in sorted(resumed))
+    return ctx.answer(f"Resumed {ids}: new matching articles alert again.")
 
 
 async def _test(ctx: Context, query: str) -> Reply:

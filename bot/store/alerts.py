@@ -22,10 +22,11 @@ from bot.store.articles import article_from_row
 from bot.store.base import StoreBase, from_ts, to_ts
 
 OwnerKind = Literal["user", "channel"]
-AddStatus = Literal["added", "duplicate", "limit"]
+AddStatus = Literal["added", "duplicate", "resumed", "limit"]
 
 _SUB_COLUMNS = ("id, platform, owner_kind, owner_id, created_by, query, query_key, language,"
-                " created_at")
+                " created_at, paused_at, paused_reason")
+_ACTIVE = "paused_at IS NULL"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +42,13 @@ class Subscription:
     query_key: str
     language: str
     created_at: datetime
+    # set when the destination refused for good (migration 0006): no matching until resumed
+    paused_at: datetime | None = None
+    paused_reason: str | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
 
     @property
     def destination(self) -> Destination:
@@ -94,7 +102,15 @@ def _subscription(row: sqlite3.Row) -> Subscription:
         id=row["id"], platform=row["platform"], owner_kind=row["owner_kind"],
         owner_id=row["owner_id"], created_by=row["created_by"], query=row["query"],
         query_key=row["query_key"], language=row["language"], created_at=created,
+        paused_at=from_ts(row["paused_at"]), paused_reason=row["paused_reason"],
     )
+
+
+def _owner(destination: Destination) -> tuple[OwnerKind, str]:
+    if destination.user_id is not None:
+        return "user", destination.user_id
+    assert destination.channel_id is not None
+    return "channel", destination.channel_id
 
 
 def _marks(n: int) -> str:
@@ -112,6 +128,7 @@ class AlertQueries(StoreBase):
 
         Returns ("added", new) or ("duplicate", existing) or ("limit", None); the count and
         the insert happen in one immediate transaction, so the limit holds under races.
+        Subscribing again to a paused subscription's query resumes it: ("resumed", it).
         """
         async with self.transaction() as db:
             async with db.execute(
@@ -120,6 +137,14 @@ class AlertQueries(StoreBase):
                 (platform, owner_kind, owner_id, query_key),
             ) as cur:
                 existing = await cur.fetchone()
+            if existing is not None and existing["paused_at"] is not None:
+                async with db.execute(
+                    "UPDATE subscriptions SET paused_at = NULL, paused_reason = NULL"
+                    f" WHERE id = ? RETURNING {_SUB_COLUMNS}", (existing["id"],),
+                ) as cur:
+                    resumed = await cur.fetchone()
+                assert resumed is not None
+                return "resumed", _subscription(resumed)
             if existing is not None:
                 return "duplicate", _subscription(existing)
             async with db.execute(
@@ -174,21 +199,76 @@ class AlertQueries(StoreBase):
 
     async def subscriptions_after(self, after_id: int, *, limit: int = 10_000
                                   ) -> list[Subscription]:
-        """Subscriptions with an id above ``after_id``, by id (loading the index in pages)."""
+        """Active (not paused) subscriptions with an id above ``after_id``, by id (loading
+        the index in pages)."""
         rows = await self._fetchall(
-            f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE id > ? ORDER BY id LIMIT ?",
+            f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE id > ? AND {_ACTIVE}"
+            " ORDER BY id LIMIT ?",
             (after_id, limit),
         )
         return [_subscription(r) for r in rows]
 
+    async def subscriptions_by_ids(self, ids: Sequence[int]) -> list[Subscription]:
+        """The active subscriptions among ``ids``, by id (resumed ones, back into the index)."""
+        found: list[Subscription] = []
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            rows = await self._fetchall(
+                f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE id IN ({_marks(len(chunk))})"
+                f" AND {_ACTIVE} ORDER BY id", chunk)
+            found.extend(_subscription(r) for r in rows)
+        return found
+
     async def subscription_ids(self) -> set[int]:
-        rows = await self._fetchall("SELECT id FROM subscriptions")
+        """Ids of the active (not paused) subscriptions."""
+        rows = await self._fetchall(f"SELECT id FROM subscriptions WHERE {_ACTIVE}")
         return {int(r[0]) for r in rows}
 
-    async def subscriptions_signature(self) -> tuple[int, int]:
-        """(count, highest id): changes whenever any process adds or removes a subscription."""
-        row = await self._fetchone("SELECT count(*), coalesce(max(id), 0) FROM subscriptions")
-        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+    async def subscriptions_signature(self) -> tuple[int, int, int, float]:
+        """(active count, highest id, paused count, sum of pause times): changes whenever any
+        process adds, removes, pauses or resumes a subscription."""
+        row = await self._fetchone(
+            f"SELECT count(*) FILTER (WHERE {_ACTIVE}), coalesce(max(id), 0),"
+            " count(paused_at), total(paused_at) FROM subscriptions")
+        if row is None:
+            return (0, 0, 0, 0.0)
+        return (int(row[0]), int(row[1]), int(row[2]), float(row[3]))
+
+    async def pause_destination(
+        self, destination: Destination, *, reason: str, now: datetime,
+    ) -> list[int]:
+        """Pause every active subscription whose alerts go to ``destination`` (it refused
+        for good) and skip their pending alerts. Returns the ids paused now."""
+        kind, owner = _owner(destination)
+        async with self.transaction() as db:
+            async with db.execute(
+                "UPDATE subscriptions SET paused_at = ?, paused_reason = ?"
+                f" WHERE platform = ? AND owner_kind = ? AND owner_id = ? AND {_ACTIVE}"
+                " RETURNING id",
+                (to_ts(now), reason[:500], destination.platform, kind, owner),
+            ) as cur:
+                ids = sorted(int(r[0]) for r in await cur.fetchall())
+            await db.execute(
+                "UPDATE alerts SET state = 'skipped', last_error = ? WHERE state = 'pending'"
+                " AND subscription_id IN (SELECT id FROM subscriptions WHERE platform = ?"
+                " AND owner_kind = ? AND owner_id = ? AND paused_at IS NOT NULL)",
+                (reason[:500], destination.platform, kind, owner),
+            )
+        return ids
+
+    async def resume_subscriptions(
+        self, *, platform: str, owner_kind: OwnerKind, owner_id: str,
+        subscription_id: int | None = None,
+    ) -> list[int]:
+        """Resume the owner's paused subscriptions (or only ``subscription_id``); their ids."""
+        sql = ("UPDATE subscriptions SET paused_at = NULL, paused_reason = NULL"
+               " WHERE platform = ? AND owner_kind = ? AND owner_id = ? AND paused_at IS NOT NULL")
+        params: tuple[object, ...] = (platform, owner_kind, owner_id)
+        if subscription_id is not None:
+            sql += " AND id = ?"
+            params += (subscription_id,)
+        async with self.transaction() as db, db.execute(sql + " RETURNING id", params) as cur:
+            return sorted(int(r[0]) for r in await cur.fetchall())
 
     # -- alerts ------------------------------------------------------------------------------
 
@@ -198,7 +278,7 @@ class AlertQueries(StoreBase):
     ) -> int:
         """Record one pending alert per (subscription, article) never recorded before.
 
-        Returns how many are new. A subscription deleted meanwhile is skipped.
+        Returns how many are new. A subscription deleted or paused meanwhile is skipped.
         """
         if not matches:
             return 0
@@ -208,6 +288,7 @@ class AlertQueries(StoreBase):
                 async with db.execute(
                     "INSERT INTO alerts (subscription_id, article_id, matched, created_at,"
                     " next_attempt_at) SELECT id, ?, ?, ?, ? FROM subscriptions WHERE id = ?"
+                    f" AND {_ACTIVE}"
                     " ON CONFLICT (subscription_id, article_id) DO NOTHING",
                     (article_id, json.dumps(list(terms), ensure_ascii=False), to_ts(now),
                      to_ts(due), subscription_id),
@@ -233,7 +314,7 @@ class AlertQueries(StoreBase):
             async with db.execute(
                 "SELECT s.platform, s.owner_kind, s.owner_id FROM alerts a"
                 " JOIN subscriptions s ON s.id = a.subscription_id"
-                " WHERE a.state = 'pending' AND a.next_attempt_at <= ?"
+                " WHERE a.state = 'pending' AND a.next_attempt_at <= ? AND s.paused_at IS NULL"
                 " GROUP BY s.platform, s.owner_kind, s.owner_id"
                 " ORDER BY min(a.next_attempt_at) LIMIT ?",
                 (t, max_destinations),
@@ -243,7 +324,7 @@ class AlertQueries(StoreBase):
                 async with db.execute(
                     "SELECT a.id FROM alerts a JOIN subscriptions s ON s.id = a.subscription_id"
                     " WHERE s.platform = ? AND s.owner_kind = ? AND s.owner_id = ?"
-                    " AND a.state = 'pending' AND a.next_attempt_at <= ?"
+                    " AND a.state = 'pending' AND a.next_attempt_at <= ? AND s.paused_at IS NULL"
                     " ORDER BY a.created_at, a.id LIMIT ?",
                     (platform, owner_kind, owner_id, t + window_seconds, max_per_destination),
                 ) as cur:
@@ -315,7 +396,8 @@ class AlertQueries(StoreBase):
 
     async def next_alert_due(self) -> datetime | None:
         row = await self._fetchone(
-            "SELECT min(next_attempt_at) FROM alerts WHERE state = 'pending'")
+            "SELECT min(a.next_attempt_at) FROM alerts a JOIN subscriptions s"
+            " ON s.id = a.subscription_id WHERE a.state = 'pending' AND s.paused_at IS NULL")
         return None if row is None else from_ts(row[0])
 
     async def alert_stats(self, subscription_ids: Sequence[int]) -> dict[int, AlertStats]:

@@ -1,0 +1,6 @@
+-- A subscription whose destination refused for good (DMs closed, bot removed from the channel,
+-- channel deleted) is paused: it matches nothing and records no alerts until its owner resumes
+-- it (/brief alerts resume, or subscribing to the same query again). The reason is shown by
+-- /brief alerts. NULL paused_at: active.
+ALTER TABLE subscriptions ADD COLUMN paused_at REAL;
+ALTER TABLE subscriptions ADD COLUMN paused_reason TEXT;
