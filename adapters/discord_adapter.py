@@ -35,6 +35,7 @@ from aiolimiter import AsyncLimiter
 from discord import app_commands
 
 from adapters.discord_render import NO_MENTIONS, render_messages
+from adapters.posted_parts import PostedParts, part_keys
 from bot.commands.router import VERBS, wants_public
 from bot.config import DiscordConfig
 from bot.engine import BriefingEngine
@@ -169,6 +170,8 @@ class DiscordAdapter:
         # capacity 1: evenly spaced, no burst at the start of a fan-out
         self._limiter = AsyncLimiter(1, 1.0 / self.config.max_messages_per_second)
         self._sending = asyncio.Semaphore(self.config.send_concurrency)
+        # parts of a long digest/alert already posted, so a retry does not post them twice
+        self.posted_parts = PostedParts()
         client_options.setdefault("max_ratelimit_timeout", 60.0)
         self.client = _BriefClient(self, **client_options)
         self.tree: app_commands.CommandTree[_BriefClient] = app_commands.CommandTree(self.client)
@@ -432,6 +435,9 @@ class DiscordAdapter:
         except TimeoutError:
             raise DeliveryError("Discord is not connected", permanent=False) from None
         messages = render_messages(reply)
+        where = f"{'user' if destination.is_direct else 'channel'}:{target}"
+        keys = part_keys(where, [(m.content, [e.to_dict() for e in m.embeds])
+                                 for m in messages])
         try:
             async with self._sending:
                 if destination.is_direct:
@@ -440,11 +446,19 @@ class DiscordAdapter:
                         discord.Object(id=int(target)))
                 else:
                     channel = self.client.get_partial_messageable(int(target))
-                for message in messages:
+                for index, (key, message) in enumerate(zip(keys, messages, strict=True),
+                                                       start=1):
+                    if self.posted_parts.posted(key):
+                        log.info("discord: part %d/%d of the %s to %s was posted by an earlier "
+                                 "attempt; not posting it again", index, len(messages),
+                                 reply.kind.value, destination)
+                        continue
                     await self._limiter.acquire()
                     await channel.send(content=message.content or None,
                                        embeds=list(message.embeds),
                                        allowed_mentions=NO_MENTIONS)
+                    self.posted_parts.remember(key)
+            self.posted_parts.forget(keys)
         except discord.HTTPException as exc:
             permanent = exc.code in PERMANENT_CODES or exc.status == 404
             log.warning("discord: %s refused %s to %s (HTTP %s, code %s)%s",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,7 +43,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.slack_blocks import SlackMessage, render_reply
+from adapters.posted_parts import PostedParts, part_keys
+from adapters.slack_blocks import SlackMessage, escape, render_reply
+from bot.commands.router import classify
 from bot.config import Secrets, SlackConfig
 from bot.engine import BriefingEngine
 from bot.errors import ConfigError, DeliveryError
@@ -50,7 +53,7 @@ from bot.models import Caller, Destination, Reply
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ADMIN_HINT", "PERMANENT_ERRORS", "ChannelPacer", "SlackAdapter"]
+__all__ = ["ADMIN_HINT", "PERMANENT_ERRORS", "ChannelPacer", "SlackAdapter", "slow_notice"]
 
 ADMIN_HINT = "a workspace admin or one of the configured briefbot admins"
 
@@ -93,6 +96,7 @@ _EXPLAIN = {
 # response_url accepts 5 posts within 30 minutes; later parts go through the Web API.
 RESPONSE_URL_POSTS = 5
 _NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+_PUBLIC_SUFFIX = re.compile(r"(?:^|\s)public\s*$", re.IGNORECASE)
 
 
 def _retry_handlers(max_retries: int) -> list[AsyncRetryHandler]:
@@ -133,6 +137,33 @@ def _check_config(config: SlackConfig) -> None:
                           f"{config.command!r}")
     if not config.http_path.startswith("/"):
         raise ConfigError(f"[slack] http_path must start with /, not {config.http_path!r}")
+
+
+_NOTICE_URL_CHARS = 200
+
+
+def slow_notice(text: str) -> str | None:
+    """The ack text for a command that fetches a page before answering, else None.
+
+    ``/brief <link>`` and ``/brief feeds add <url>`` fetch; everything else answers from the
+    store. The link is shown escaped (it is whatever the user typed) and shortened."""
+    text = re.sub(r"\s+", " ", text or "").strip()
+    if text.lower().startswith("/brief"):
+        text = text[len("/brief"):].strip()
+    text = _PUBLIC_SUFFIX.sub("", text).strip()
+    key, args = classify(text)
+    if key == "link":
+        what, url = "Fetching", args
+    elif key == "verb:feeds" and args.lower().startswith("add ") and args[4:].strip():
+        what, url = "Fetching the feed", args[4:].strip()
+    else:
+        return None
+    url = url.strip().strip("<>").split("|", 1)[0]
+    if not url.lower().startswith(("http://", "https://")):
+        return None  # refused at once, without fetching
+    if len(url) > _NOTICE_URL_CHARS:
+        url = url[: _NOTICE_URL_CHARS - 1]
+    return f"{what} {escape(url)}…"
 
 
 class ChannelPacer:
@@ -204,6 +235,8 @@ class SlackAdapter:
         self._admins = frozenset(self.config.admins)
         self._admin_cache: dict[str, tuple[bool, float]] = {}
         self._dm_channels: dict[str, str] = {}
+        # parts of a long digest/alert already posted, so a retry does not post them twice
+        self.posted_parts = PostedParts()
         self._inflight: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None  # shared connections once started
@@ -307,8 +340,16 @@ class SlackAdapter:
                   type(error).__name__, exc_info=error)
 
     async def _on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        """Ack first (Slack waits at most 3 s), then answer. Bolt keeps running us after the ack."""
-        await ack()
+        """Ack first (Slack waits at most 3 s), then answer. Bolt keeps running us after the ack.
+
+        A command that fetches a page (a link, ``feeds add``) takes seconds: its ack carries a
+        short private "Fetching ..." so the user sees at once that it is under way. Other
+        commands are acked empty (their answer follows within a moment)."""
+        notice = slow_notice(str(command.get("text", "")))
+        if notice is None:
+            await ack()
+        else:
+            await ack(text=notice, response_type="ephemeral")
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
@@ -407,8 +448,17 @@ class SlackAdapter:
         else:
             assert destination.channel_id is not None
             channel = destination.channel_id
-        for message in render_reply(reply):
+        messages = render_reply(reply)
+        keys = part_keys(channel, [(m.text, list(m.blocks)) for m in messages])
+        for index, (key, message) in enumerate(zip(keys, messages, strict=True), start=1):
+            if self.posted_parts.posted(key):
+                log.info("Slack: part %d/%d of the %s to %s was posted by an earlier attempt; "
+                         "not posting it again", index, len(messages), reply.kind.value,
+                         channel)
+                continue
             await self._post(channel, message)
+            self.posted_parts.remember(key)
+        self.posted_parts.forget(keys)
 
     async def _dm_channel(self, user_id: str) -> str:
         known = self._dm_channels.get(user_id)

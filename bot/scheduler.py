@@ -14,9 +14,11 @@ Two halves:
   channel and local date, with a lease), builds the digest, posts it and only then marks it
   sent. Everything that must survive a restart lives in the store, so two processes on one
   database, or a crash between claim and post, never post a digest twice; an occurrence whose
-  lease expired is claimed again and retried. Between passes it sleeps until the next due
-  time, in bounded slices that re-read the clock, so a jump of the machine's clock is noticed
-  within one slice rather than after a long ``sleep`` computed from the old time.
+  lease expired is claimed again and retried (a retry in the same process hands the platform
+  the very Reply that failed, so an adapter can skip the parts of it already posted). Between
+  passes it sleeps until the next due time, in bounded slices that re-read the clock, so a
+  jump of the machine's clock is noticed within one slice rather than after a long ``sleep``
+  computed from the old time.
 
 Catch-up: an occurrence that is due is posted while ``now <= due + grace`` (``[digest]
 grace_hours``, at least :data:`ON_TIME`); later than :data:`ON_TIME` it is marked late. An
@@ -43,8 +45,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from bot.errors import DeliveryError, InputError
 
 if TYPE_CHECKING:
-    from bot.digest import DigestPass
+    from bot.digest import BuiltDigest, DigestPass
     from bot.engine import BriefingEngine
+    from bot.models import Reply
     from bot.store.digests import DigestSchedule
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,8 @@ WEEKENDS = 0b1100000
 ON_TIME = timedelta(minutes=5)
 # Skipped occurrences recorded for one outage (older ones are summarised by the count).
 MAX_SKIPPED_RECORDED = 31
+# Failed digests kept in memory for their retry (see DigestScheduler._unsent).
+MAX_UNSENT_KEPT = 1000
 
 TIME_HELP = "use HH:MM on a 24-hour clock (8:30, 08:30, 17:45) or 8am / 5:45pm"
 DIGEST_USAGE = "/brief digest 08:30 Europe/Berlin weekdays"
@@ -295,6 +300,16 @@ class PassResult:
         return sum(len(getattr(self, name)) for name in PassResult.__slots__)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Unsent:
+    """A digest built and handed to the platform, which failed it for now."""
+
+    reply: Reply
+    built: BuiltDigest
+    late: bool
+    last_run_id: int | None  # the channel's last digest when it was built
+
+
 class DigestScheduler:
     """Posts every due digest exactly once; see the module docstring."""
 
@@ -314,6 +329,10 @@ class DigestScheduler:
         self.max_sleep = cfg.wake_interval_seconds if max_sleep is None else max_sleep
         self._sleep: Sleeper = sleep or asyncio.sleep
         self.passes = 0
+        # Digests whose post failed for now, by (platform, channel, local date): the retry
+        # posts this same Reply rather than a rebuilt one (which may differ: "late", new
+        # stories, another order), so an adapter can skip the parts it already delivered.
+        self._unsent: dict[tuple[str, str, date], _Unsent] = {}
 
     async def run(self) -> None:
         """Until cancelled: post what is due, then sleep until the next due time."""
@@ -433,13 +452,27 @@ class DigestScheduler:
             return None
         assert claim.run_id is not None
         late = now - current.due_at > ON_TIME
+        unsent_key = (schedule.platform, schedule.channel_id, current.local_date)
+        last_run_id = claim.last.run_id if claim.last is not None else None
+        unsent = self._unsent.pop(unsent_key, None)
+        reply: Reply | None
         try:
-            reply, built = await digest_pass.build(
-                platform=schedule.platform, channel_id=schedule.channel_id, last=claim.last,
-                rule=rule, occurrence=current, late=late, missed=claim.missed,
-            )
+            if unsent is not None and unsent.last_run_id == last_run_id:
+                reply, built, late = unsent.reply, unsent.built, unsent.late
+            else:
+                reply, built = await digest_pass.build(
+                    platform=schedule.platform, channel_id=schedule.channel_id,
+                    last=claim.last, rule=rule, occurrence=current, late=late,
+                    missed=claim.missed,
+                )
             if reply is not None:
-                await self.engine.deliver(built.destination, reply)
+                try:
+                    await self.engine.deliver(built.destination, reply)
+                except DeliveryError as exc:
+                    if not exc.permanent:
+                        self._remember_unsent(unsent_key, _Unsent(
+                            reply=reply, built=built, late=late, last_run_id=last_run_id))
+                    raise
         except DeliveryError as exc:
             if exc.permanent:
                 await store.disable_digest_after_failure(
@@ -480,6 +513,11 @@ class DigestScheduler:
                  schedule.channel_id, current.local_date, len(built.items),
                  " (late)" if late else "")
         return "sent"
+
+    def _remember_unsent(self, key: tuple[str, str, date], unsent: _Unsent) -> None:
+        self._unsent[key] = unsent
+        while len(self._unsent) > MAX_UNSENT_KEPT:
+            del self._unsent[next(iter(self._unsent))]
 
     def _backoff(self, attempts: int) -> timedelta:
         base = self.engine.config.digest.retry_seconds

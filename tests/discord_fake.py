@@ -76,6 +76,7 @@ class Injected:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    after: int = 0  # requests to let through before this answer is given
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -389,9 +390,11 @@ class FakeDiscord:
     # -- REST ----------------------------------------------------------------------------------
 
     def inject(self, method: str, prefix: str, status: int, body: dict[str, Any],
-               headers: dict[str, str] | None = None) -> None:
-        """Answer the next request matching ``METHOD /prefix`` with this response."""
-        self.injected[f"{method} {prefix}"].append(Injected(status, body, headers or {}))
+               headers: dict[str, str] | None = None, *, after: int = 0) -> None:
+        """Answer the next request matching ``METHOD /prefix`` with this response (``after``:
+        the next but ``after`` such requests, which are answered normally)."""
+        self.injected[f"{method} {prefix}"].append(
+            Injected(status, body, headers or {}, after=after))
 
     def rate_limit_next(self, method: str, prefix: str, *, retry_after: float = 0.05,
                         is_global: bool = False) -> None:
@@ -404,6 +407,9 @@ class FakeDiscord:
         for key, queue in self.injected.items():
             method, prefix = key.split(" ", 1)
             if queue and method == call.method and call.path.startswith(prefix):
+                if queue[0].after > 0:
+                    queue[0].after -= 1
+                    return None
                 return queue.popleft()
         return None
 

@@ -456,3 +456,49 @@ def test_two_bot_processes_on_one_database_post_each_digest_once(
         assert racer.returncode == 0, err
         posted.extend(json.loads(out.strip().splitlines()[-1]))
     assert sorted(posted) == channels  # every channel once, none twice
+
+
+class FlakyPublisher:
+    """A console publisher that refuses its first ``failures`` deliveries for now, keeping
+    every Reply it was handed (what a platform adapter would have split and posted)."""
+
+    platform = "console"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.attempts: list[Reply] = []
+
+    async def deliver(self, destination: Destination, reply: Reply) -> None:
+        self.attempts.append(reply)
+        if len(self.attempts) <= self.failures:
+            raise DeliveryError("part 2 of 3 failed: Slack answered 500", permanent=False)
+
+
+async def test_a_retry_hands_the_platform_the_same_digest_it_failed(
+    make_engine: Callable[..., Any], clock: FixedClock,
+) -> None:
+    # Part 1 of a long digest may already be in the channel when part 2 fails. The retry must
+    # repeat the very same message (the adapter then skips the parts it posted), not a rebuilt
+    # one that now says "late" or holds other stories.
+    clock.now = utc(2026, 3, 2, 7)
+    engine = await make_engine()
+    flaky = FlakyPublisher(failures=3)
+    engine.add_publisher(flaky)
+    await set_digest(engine, "08:00 UTC")
+    await add_article(engine, "Rocket systems sent to Ukraine")
+    scheduler = DigestScheduler(engine)
+    clock.now = utc(2026, 3, 2, 8)
+    assert (await scheduler.run_due()).failed == ("console:C1",)
+    await add_article(engine, "A story that came in after the first attempt")
+    for retry_at in (utc(2026, 3, 2, 8, 1), utc(2026, 3, 2, 8, 3), utc(2026, 3, 2, 8, 7)):
+        clock.now = retry_at  # the last retry is more than 5 minutes late
+        await scheduler.run_due()
+    assert len(flaky.attempts) == 4
+    assert all(r == flaky.attempts[0] for r in flaky.attempts)
+    assert "late" not in flaky.attempts[-1].text
+    assert [i.title for i in flaky.attempts[-1].items] == ["Rocket systems sent to Ukraine"]
+    # the story that missed this digest is in the next one, not lost
+    clock.now = utc(2026, 3, 3, 8)
+    assert (await scheduler.run_due()).sent == ("console:C1",)
+    assert [i.title for i in flaky.attempts[-1].items] == [
+        "A story that came in after the first attempt"]

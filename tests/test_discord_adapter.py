@@ -784,3 +784,37 @@ async def test_digest_now_posts_in_the_channel_and_says_so(
     assert said.callbacks[0]["data"]["content"] == "Posted a digest here: 1 story."
     [posted] = fake.messages[CHANNEL_ID]
     assert posted["embeds"][0]["title"] == "US to send rocket systems"
+
+
+async def test_a_retry_after_a_failed_part_posts_only_the_parts_missing(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    engine, adapter = await start_bot()
+    digest = Reply(text="Digest", items=many_items(25, sentences=1, size=100),
+                   kind=ReplyKind.DIGEST, ephemeral=False, footer="Next digest: tomorrow")
+    parts = len(render_messages(digest))
+    assert parts == 3
+    where = Destination(platform="discord", channel_id=str(CHANNEL_ID))
+    fake.channel_limit = (100, 1.0)
+    fake.inject("POST", f"/channels/{CHANNEL_ID}/messages", 400,
+                {"code": 50035, "message": "Invalid Form Body"}, after=1)
+    with pytest.raises(DeliveryError) as info:
+        await engine.deliver(where, digest)
+    assert not info.value.permanent
+    assert len(fake.messages[CHANNEL_ID]) == 1
+    await engine.deliver(where, digest)  # the scheduler's retry
+    posted = fake.messages[CHANNEL_ID]
+    urls = [e["url"] for p in posted for e in p["embeds"]]
+    assert urls == [f"https://news.example/{i}" for i in range(1, 26)]  # each once, in order
+    assert len(fake.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")) == parts + 1
+    # completed: the same message sent again later goes out in full
+    await engine.deliver(where, digest)
+    assert len(fake.messages[CHANNEL_ID]) == 2 * parts
+    # a DM too
+    fake.inject("POST", "/channels/", 400, {"code": 50035, "message": "Invalid Form Body"},
+                after=2)
+    with pytest.raises(DeliveryError):
+        await engine.deliver(Destination(platform="discord", user_id=str(USER_ID)), digest)
+    await engine.deliver(Destination(platform="discord", user_id=str(USER_ID)), digest)
+    assert len(fake.dm_messages(USER_ID)) == parts
+    assert len(adapter.posted_parts) == 0

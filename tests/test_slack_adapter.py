@@ -686,3 +686,120 @@ def test_digest_header_with_markup_falls_back_to_escaped_text() -> None:
     assert long.blocks[0]["type"] == "section"
     (two,) = render_reply(Reply(text="Daily digest\nNothing new.", kind=ReplyKind.DIGEST))
     assert [b["type"] for b in two.blocks] == ["header", "section"]
+
+
+# -- feedback while a slow command runs; retries of a long delivery -------------------------
+
+
+@pytest.fixture
+async def slow_page() -> AsyncIterator[str]:
+    """A news page on 127.0.0.1 that takes 0.8 s to answer, like a slow news site."""
+    text = ("The United States will send advanced rocket systems to Ukraine, officials said. "
+            "The systems can strike targets up to 80 kilometres away. Russia warned that the "
+            "deliveries would escalate the conflict. The package is worth 700 million dollars "
+            "and includes helicopters, anti-tank weapons and ammunition.")
+
+    async def page(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        await asyncio.sleep(0.8)
+        return aiohttp.web.Response(
+            text=f"<html><head><title>Rockets for Ukraine</title></head><body><article>"
+                 f"<h1>Rockets for Ukraine</h1><p>{text}</p></article></body></html>",
+            content_type="text/html")
+
+    app = aiohttp.web.Application()
+    app.router.add_get("/story", page)
+    runner = aiohttp.web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}/story"
+    await runner.cleanup()
+
+
+async def test_a_link_is_acked_at_once_with_what_is_fetched_then_answered(
+        http_adapter: SlackAdapter, fake: FakeSlack, slow_page: str) -> None:
+    body = urlencode(command_form(fake, f"<{slow_page}>"))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    status, text = await post_command(http_adapter, body, signed_headers(body))
+    assert loop.time() - start < 0.5  # the page takes 0.8 s: the ack did not wait for it
+    assert status == 200
+    assert json.loads(text) == {"text": f"Fetching {slow_page}…", "response_type": "ephemeral"}
+    assert not fake.responses
+    answer = (await fake.wait_for(lambda: fake.responses, within=10))[0]
+    assert "Fetched, summarised and stored as article" in answer.blocks[0]["text"]["text"]
+
+
+async def test_feeds_add_is_acked_with_a_notice_in_socket_mode(
+        slack_engine: BriefingEngine, fake: FakeSlack) -> None:
+    adapter = SlackAdapter(slack_engine, bot_token=BOT_TOKEN, app_token=APP_TOKEN)
+    await adapter.start()
+    try:
+        payload = command_form(fake, "feeds add https://127.0.0.1:9/feed.xml?a=1&b=<!here>&c",
+                               user="UCFGADMIN", response="sock")
+        ack = await fake.push({"envelope_id": "env-2", "type": "slash_commands",
+                               "accepts_response_payload": True, "payload": payload})
+        assert ack["payload"] == {
+            "text": "Fetching the feed https://127.0.0.1:9/feed.xml?a=1&amp;b=&lt;!here&gt;&amp;c…",
+            "response_type": "ephemeral"}
+        await fake.wait_for(lambda: fake.responses, within=10)  # then the answer follows
+        fast = await fake.push({"envelope_id": "env-3", "type": "slash_commands",
+                                "accepts_response_payload": True,
+                                "payload": command_form(fake, "help", response="sock")})
+        assert not fast.get("payload")  # a quick command is acked empty
+    finally:
+        await adapter.close()
+
+
+@pytest.mark.parametrize(("text", "notice"), [
+    ("rocket", None), ("help", None), ("feeds", None), ("feeds add", None), ("42", None),
+    ("ftp://example.com/x", None), ("digest now", None),
+    ("https://news.example/a public", "Fetching https://news.example/a…"),
+    ("<https://news.example/a|news.example/a>", "Fetching https://news.example/a…"),
+    ("/brief FEEDS ADD <https://news.example/rss>", "Fetching the feed https://news.example/rss…"),
+    ("https://x.example/<!channel>&<@U1>/x", "Fetching https://x.example/&lt;!channel&gt;&amp;"
+                                             "&lt;@U1&gt;/x…"),
+])
+def test_slow_notice_only_for_commands_that_fetch(text: str, notice: str | None) -> None:
+    from adapters.slack_adapter import slow_notice
+
+    assert slow_notice(text) == notice
+    long = slow_notice("https://news.example/" + "a" * 500)
+    assert long is not None and len(long) < 250
+
+
+def long_digest(n: int = 40) -> Reply:
+    sentence = "A long sentence about rockets and artillery systems. " * 9
+    items = tuple(make_item(i, summary=(sentence, sentence, f"End of {i}."))
+                  for i in range(1, n + 1))
+    return Reply(text="Daily digest", items=items, kind=ReplyKind.DIGEST, ephemeral=False,
+                 footer="Next digest: tomorrow")
+
+
+async def test_a_retry_after_a_failed_part_posts_only_the_parts_missing(
+        http_adapter: SlackAdapter, fake: FakeSlack) -> None:
+    reply = long_digest()
+    parts = len(render_reply(reply))
+    assert parts >= 3
+    where = Destination(platform="slack", channel_id="C1")
+    fake.fail_next("chat.postMessage", body={"ok": False, "error": "internal_error"}, after=1)
+    with pytest.raises(DeliveryError) as info:
+        await http_adapter.deliver(where, reply)
+    assert not info.value.permanent
+    await http_adapter.deliver(where, reply)  # the scheduler's retry
+    posts = fake.calls_to("chat.postMessage")
+    assert len(posts) == parts + 1  # part 2 was tried twice, every other part once
+    accepted = [p for i, p in enumerate(posts) if i != 1]
+    assert [p.args["text"].split("\n")[0] for p in accepted] == [
+        f"Daily digest ({k}/{parts})" for k in range(1, parts + 1)]
+    assert sum(all_text(p.blocks).count("End of ") for p in accepted) == 40
+    # the delivery completed: the same digest sent again later is posted again, in full
+    await http_adapter.deliver(where, reply)
+    assert len(fake.calls_to("chat.postMessage")) == 2 * parts + 1
+    # and a DM retry skips what reached the person too
+    fake.fail_next("chat.postMessage", body={"ok": False, "error": "internal_error"}, after=2)
+    with pytest.raises(DeliveryError):
+        await http_adapter.deliver(Destination(platform="slack", user_id="USUB"), reply)
+    await http_adapter.deliver(Destination(platform="slack", user_id="USUB"), reply)
+    dm = [p for p in fake.calls_to("chat.postMessage") if p.args["channel"] == "DUSUB"]
+    assert len(dm) == parts + 1

@@ -49,6 +49,7 @@ class FakeSlack:
     port: int = 0
     _scripted: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = field(
         default_factory=dict)
+    _passes: dict[str, int] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -90,8 +91,10 @@ class FakeSlack:
     # -- scripting ------------------------------------------------------------------------
 
     def fail_next(self, method: str, *, status: int = 200, headers: dict[str, str] | None = None,
-                  body: dict[str, Any] | None = None) -> None:
-        """The next call of ``method`` gets this answer instead of the normal one."""
+                  body: dict[str, Any] | None = None, after: int = 0) -> None:
+        """The next call of ``method`` gets this answer instead of the normal one (``after``:
+        the next but ``after`` calls, which are answered normally)."""
+        self._passes[method] = after
         self._scripted.setdefault(method, []).append((status, headers or {}, body or {}))
 
     def calls_to(self, method: str) -> list[Call]:
@@ -124,6 +127,9 @@ class FakeSlack:
         self.calls.append(call)
         await self._notify()
         scripted = self._scripted.get(method)
+        if scripted and self._passes.get(method, 0) > 0:
+            self._passes[method] -= 1
+            scripted = None
         if scripted:
             status, headers, body = scripted.pop(0)
             return web.json_response(body or {"ok": False, "error": "ratelimited"},
