@@ -107,6 +107,30 @@ def test_rss_090_and_rdf() -> None:
     assert [e.link for e in parsed.entries] == ["http://x.org/2"]
 
 
+def test_titles_and_authors_with_markup_or_entities_are_plain_text() -> None:
+    atom_doc = (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        '<title type="html">Atom &lt;b&gt;News&lt;/b&gt;</title><id>urn:f</id>'
+        "<updated>2026-03-01T00:00:00Z</updated>"
+        '<entry><title type="html">&lt;i&gt;Dune&lt;/i&gt; review &amp;amp; more</title>'
+        '<link href="/d"/><id>urn:1</id><updated>2026-03-01T00:00:00Z</updated>'
+        "<author><name>Jos&amp;eacute; &lt;b&gt;Ruiz&lt;/b&gt;</name></author></entry>"
+        '<entry><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">X <b>marks</b>'
+        '</div></title><link href="/x"/><id>urn:2</id><updated>2026-03-01T00:00:00Z</updated>'
+        "</entry></feed>")
+    parsed = parse_feed(atom_doc.encode(), url="http://x.org/atom", now=NOW)
+    assert parsed.title == "Atom News"
+    assert [e.title for e in parsed.entries] == ["Dune review & more", "X marks"]
+    assert parsed.entries[0].author == "José Ruiz"
+    rss_doc = rss([Entry(title="Caf&eacute; <b>opens</b><script>x()</script>",
+                         link="http://x.org/c"),
+                   Entry(title="AT&T says x < y", link="http://x.org/d")],
+                  title="Fish &amp; Chips")
+    parsed = parse_feed(rss_doc.encode(), url="http://x.org/rss", now=NOW)
+    assert parsed.title == "Fish & Chips"
+    assert [e.title for e in parsed.entries] == ["Café opens", "AT&T says x < y"]
+
+
 def test_external_and_expanding_entities_refused() -> None:
     xxe = ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
            '<rss version="2.0"><channel><title>&x;</title></channel></rss>')

@@ -136,6 +136,17 @@ def _clean(value: Any, limit: int = 500) -> str | None:
     return value[:limit] or None
 
 
+_MARKUP_HINT = re.compile(r"<[A-Za-z/!]|&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _clean_text(value: Any, limit: int = 500) -> str | None:
+    """A title or name as plain text: feeds send them as HTML often ("<i>Dune</i> review",
+    "Caf&eacute;", RSS double-escaping), so tags are dropped and entities decoded."""
+    if isinstance(value, str) and _MARKUP_HINT.search(value):
+        value = html_fragment_text(value).replace("\n", " ")
+    return _clean(value, limit)
+
+
 def _link(entry: Any, base: str) -> str | None:
     candidates = [entry.get("link")]
     candidates += [ln.get("href") for ln in entry.get("links") or ()
@@ -185,7 +196,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
     for position, entry in enumerate(entries_raw):
         link = _link(entry, url)
         guid = _clean(entry.get("id"), 2000)
-        title = _clean(entry.get("title"))
+        title = _clean_text(entry.get("title"))
         text = _entry_text(entry)
         # dict.get: feedparser's own .get maps a missing key to another with a warning
         published = _struct_to_dt(dict.get(entry, "published_parsed")
@@ -200,12 +211,13 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
             digest = hashlib.sha256(f"{title or ''}\n{text}".encode()).hexdigest()[:32]
             key = "hash:" + digest
         entries.append(FeedEntry(
-            key=key, link=link, guid=guid, title=title, author=_clean(entry.get("author"), 200),
+            key=key, link=link, guid=guid, title=title,
+            author=_clean_text(entry.get("author"), 200),
             published_at=published, text=text, position=position,
         ))
     site = feed.get("link")
     return ParsedFeed(
-        title=_clean(feed.get("title"), 300),
+        title=_clean_text(feed.get("title"), 300),
         site_url=site if isinstance(site, str) and site.startswith(("http://", "https://"))
         else None,
         entries=tuple(entries),
