@@ -134,3 +134,27 @@ def test_canonical_link_only_within_the_site() -> None:
     assert canon("javascript:alert(1)") is None
     assert canon("https://bbc.co.uk/x", page="https://www.bbc.co.uk/y") == "https://bbc.co.uk/x"
     assert canon("https://evil.co.uk/x", page="https://www.bbc.co.uk/y") is None
+
+
+async def test_plain_text_pages_in_their_declared_charset(engine: BriefingEngine,
+                                                          server: LocalWeb) -> None:
+    server.serve("/ru.txt", ("Дороги\n\n" + RUSSIAN).encode("koi8_r"),
+                 content_type="text/plain; charset=koi8-r")
+    server.serve("/wide.txt", ("Дороги\n\n" + RUSSIAN).encode("utf-16"),
+                 content_type="text/plain")
+    server.serve("/bin.txt", b"\x00\x01\x02binary" * 50, content_type="text/plain")
+    for path in ("/ru.txt", "/wide.txt"):
+        reply = await brief(engine, server.url(path))
+        assert not reply.is_error, reply.text
+        article = await engine.article(reply.items[0].article_id or 0)
+        assert article is not None and "строительства дорог" in article.text, path
+    reply = await brief(engine, server.url("/bin.txt"))
+    assert reply.is_error and "binary" in reply.text
+
+
+async def test_a_hostile_media_type_is_not_echoed(engine: BriefingEngine,
+                                                  server: LocalWeb) -> None:
+    server.serve("/odd", b"x" * 300, content_type="application/<!channel>@everyone*bold*")
+    reply = await brief(engine, server.url("/odd"))
+    assert reply.is_error and "not a web page" in reply.text
+    assert not any(c in reply.text for c in "<>@*!"), reply.text

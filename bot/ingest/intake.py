@@ -18,10 +18,12 @@ registers it.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import hashlib
 import logging
 import random
+import re
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
@@ -34,7 +36,7 @@ from bot.errors import FetchError, InputError, UserError
 from bot.ingest.feeds import FUTURE_SLACK, FeedEntry, NotAFeed, ParsedFeed, parse_feed
 from bot.ingest.fetch import Fetcher, FetchResult, HTTPStatusError, RefusedURL, check_url
 from bot.ingest.files import decode_text, parse_plain
-from bot.ingest.pages import NotAnArticle, article_from_page, page_feed_links
+from bot.ingest.pages import NotAnArticle, article_from_page, decode_html, page_feed_links
 from bot.ingest.urls import canonical_url
 from bot.models import Article, ArticleDraft, Destination
 from bot.store import SQLiteStore
@@ -147,7 +149,7 @@ class Intake:
     async def _page_draft(self, result: FetchResult) -> ArticleDraft:
         ingest = self.config.ingest
         if result.content_type == "text/plain":
-            text = decode_text(result.body, name="the page")
+            text = await self.engine.summarizer.run(_plain_text, result)
             draft: ArticleDraft = await self.engine.summarizer.run(partial(
                 parse_plain, text, title_limit=ingest.title_max_chars, source=None))
             if len(draft.text) < ingest.min_text_chars:
@@ -158,8 +160,10 @@ class Intake:
             raise NotAnArticle("That link is an RSS or Atom feed, not an article: add it with "
                                "`/brief feeds add <url>`.", reason="feed")
         if result.content_type not in _HTML_TYPES:
-            kind = result.content_type.split("/")[-1][:30]
-            raise NotAnArticle(f"That link is a {kind} file, not a web page.", reason="empty")
+            # the media type is the server's word: only its harmless characters are shown
+            kind = re.sub(r"[^a-z0-9.+-]", "", result.content_type.split("/")[-1])[:30]
+            raise NotAnArticle(f"That link is {f'a {kind} file' if kind else 'a file'}, not a "
+                               "web page.", reason="empty")
         draft = await self.engine.summarizer.run(partial(
             article_from_page, result.body, url=result.url, charset=result.charset,
             min_text_chars=ingest.min_text_chars, title_limit=ingest.title_max_chars))
@@ -482,6 +486,18 @@ class Intake:
             page, feed_id=feed.id, title=page.title or entry.title,
             author=page.author or entry.author,
             published_at=entry.published_at or published))
+
+
+def _plain_text(result: FetchResult) -> str:
+    """A text/plain page as text, in the charset its server declared (or a BOM says, or
+    detection finds); a binary body is refused."""
+    body = result.body
+    declared = (result.charset or "").lower().replace("_", "-")
+    wide = body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or declared.startswith(
+        ("utf-16", "utf-32"))
+    if not wide:
+        decode_text(body[:8192], name="the page")  # refuses a binary body
+    return decode_html(body, charset=result.charset)
 
 
 def _unfeed(url: str) -> str:
