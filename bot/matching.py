@@ -68,6 +68,9 @@ _BLOCK_TAG = re.compile(rf"</?(?:{_BLOCK_TAGS})\b[^>]*>", re.IGNORECASE)
 _BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _ANY_TAG = re.compile(r"</?[A-Za-z][^<>]*>|<![^<>]*>")
 _PARAGRAPH = "\n\n"
+# Invisible characters inside words: a soft hyphen (``&shy;``, common in German and in
+# justified web text), a word joiner, a stray byte order mark. "Ro&shy;cket" is "Rocket".
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u2060\ufeff"))
 
 
 def strip_markup(text: str) -> str:
@@ -130,11 +133,11 @@ class Analyzer:
         return keys
 
     def words(self, text: str) -> list[str]:
-        return _TOKEN.findall(text)
+        return _TOKEN.findall(text.translate(_INVISIBLE))
 
     def analyze_field(self, text: str) -> Field:
         """Positions of every key in ``text`` and the sentence each word belongs to."""
-        text = strip_markup(text)
+        text = strip_markup(text).translate(_INVISIBLE)
         positions: dict[str, list[int]] = {}
         stems: list[str] = []
         exacts: list[str] = []

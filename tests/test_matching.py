@@ -33,6 +33,10 @@ CASES: list[tuple[str, str, str, tuple[str, ...] | None]] = [
     ("rocket", "", "&lt;span class=&quot;rocket&quot;&gt;plain&lt;/span&gt;", None),
     ("AT&T", "", "AT&amp;T reported earnings", ("AT&T",)),
     ("amp", "", "AT&amp;T reported earnings", None),
+    # invisible soft hyphens (&shy;) and word joiners do not split a word
+    ("rocket", "", "The Ro&shy;cket flew", ("rocket",)),
+    ('"rocket launch"', "", "a rock\u00adet launch", ('"rocket launch"',)),
+    ("Bundesregierung", "Bundes\u00adregierung", "", ("Bundesregierung",)),
     # exact phrases: words in order, exact forms, across harmless punctuation, one sentence
     ('"rocket systems"', "", "advanced rocket systems to Ukraine", ('"rocket systems"',)),
     ('"rocket systems"', "", "advanced rocket-systems to Ukraine", ('"rocket systems"',)),
