@@ -151,10 +151,16 @@ def weekdays_code(mask: int) -> str:
     return ",".join(name.lower() for i, name in enumerate(DAY_NAMES) if mask >> i & 1)
 
 
+# In the zone database but no place's time: "localtime" is whatever zone the server runs in,
+# "Factory" is no zone at all, "right/..." counts leap seconds (a digest 27 s off).
+_NOT_ZONES = frozenset({"localtime", "factory", "posixrules"})
+
+
 @lru_cache(maxsize=1)
 def _zone_names() -> dict[str, str]:
     names = available_timezones() | {"UTC"}
-    return {n.lower(): n for n in names}
+    return {n.lower(): n for n in names
+            if n.lower() not in _NOT_ZONES and not n.startswith(("right/", "posix/"))}
 
 
 def resolve_timezone(name: str) -> str:
@@ -171,8 +177,17 @@ def resolve_timezone(name: str) -> str:
         return canonical
     names = _zone_names()
     close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.6)
-    if not close and "/" not in key:  # "berlin" -> Europe/Berlin
-        close = [n for n in names if n.rpartition("/")[2] == key.replace(" ", "_")][:3]
+    if not close and "/" not in key:  # "berlin" -> Europe/Berlin, "berln" too
+        city = key.replace(" ", "_")
+        close = [n for n in names if n.rpartition("/")[2] == city][:3]
+        if not close:
+            cities: dict[str, list[str]] = {}
+            for n in names:
+                if "/" in n:
+                    cities.setdefault(n.rpartition("/")[2], []).append(n)
+            for match in difflib.get_close_matches(city, list(cities), n=3, cutoff=0.75):
+                close.extend(sorted(cities[match]))
+            close = close[:3]
     shown = [names[c] for c in close]
     hint = ""
     if shown:

@@ -358,6 +358,40 @@ async def test_default_zone_from_config(make_engine: Callable[..., Any], config:
     assert "Tue 03 Mar 2026 07:00 EST" in reply.text
 
 
+@pytest.mark.parametrize(("words", "expected"), [
+    ("8:30 pm", "every day at 20:30 UTC"),
+    ("7 a.m. europe/berlin", "every day at 07:00 Europe/Berlin"),
+    ("8:30 PM weekdays ETC/GMT+5", "weekdays (Mon–Fri) at 20:30 Etc/GMT+5"),
+    ("08:30 mon,wed,fri america/new_york", "Mon, Wed, Fri at 08:30 America/New_York"),
+    ("08:30 weekends", "weekends (Sat, Sun) at 08:30 UTC"),
+])
+async def test_times_and_zones_as_people_type_them(engine: BriefingEngine, clock: FixedClock,
+                                                   words: str, expected: str) -> None:
+    clock.now = utc(2026, 3, 2, 12)
+    reply = await engine.handle_command(f"digest {words}", ADMIN)
+    assert not reply.is_error, reply.text
+    assert reply.text.startswith(f"Digest set: {expected}.")
+
+
+@pytest.mark.parametrize(("words", "said"), [
+    # not a place's time: the server's own zone, or no zone at all
+    ("08:30 localtime", "`localtime` is not an IANA time zone"),
+    ("08:30 Factory", "`Factory` is not an IANA time zone"),
+    ("08:30 Berln", "Did you mean Europe/Berlin?"),
+    ("08:30 newyork", "Did you mean America/New_York?"),
+    ("08:30 mon,xyz", "`mon,xyz` is not a list of days"),
+    ("08:30 mon-fry", "(mon,wed,fri), a range (mon-fri)"),
+    ("24:00", "`24:00` is not a time of day"),
+    ("7:60", "`7:60` is not a time of day"),
+])
+async def test_mistyped_times_zones_and_days_say_the_right_form(
+        engine: BriefingEngine, words: str, said: str) -> None:
+    reply = await engine.handle_command(f"digest {words}", ADMIN)
+    assert reply.is_error and said in reply.text, reply.text
+    assert "/brief digest 08:30 Europe/Berlin" in reply.text
+    assert await engine.store.get_digest_schedule(platform="console", channel_id="C1") is None
+
+
 async def test_digest_now_posts_to_the_callers_channel(engine: BriefingEngine) -> None:
     await add(engine, ROCKETS_AP, source="AP")
     reply = await engine.handle_command("digest now", MEMBER)

@@ -14,6 +14,8 @@ either order. Changing or stopping the digest needs a channel admin.
 
 from __future__ import annotations
 
+import re
+
 from bot.commands.router import Context, verb
 from bot.digest import digest_now
 from bot.errors import DeliveryError, InputError
@@ -31,11 +33,15 @@ from bot.scheduler import (
 )
 
 USAGE = "/brief digest [HH:MM [zone] [weekdays] | off | now]"
+_MERIDIEM = re.compile(r"[ap]\.?m\.?", re.IGNORECASE)
+_DAYS_LIKE = re.compile(r"[a-z]+(?:[,+-][a-z]*)+,?", re.IGNORECASE)  # mon,xyz  mon-fry
 
 
 def parse_digest_args(words: list[str], *, default_timezone: str) -> DailyTime:
     """``["8:30", "Europe/Berlin", "weekdays"]`` -> a DailyTime (InputError saying why not)."""
     time_text, *rest = words
+    if rest and _MERIDIEM.fullmatch(rest[0]):  # "8:30 pm", "7 a.m."
+        time_text = f"{time_text} {rest.pop(0)}"
     if not looks_like_time(time_text) and resolve_or_none(time_text):
         raise InputError(f"Give the time first: `/brief digest 08:30 {time_text}`.")
     hour, minute = parse_time(time_text)
@@ -50,6 +56,12 @@ def parse_digest_args(words: list[str], *, default_timezone: str) -> DailyTime:
             raise InputError(
                 f"`{word}` is neither a time zone nor days (weekdays, weekends, daily, "
                 f"mon,wed,fri, mon-fri). Example: `{DIGEST_USAGE}`."
+            )
+        if _DAYS_LIKE.fullmatch(word) and not resolve_or_none(word):
+            raise InputError(
+                f"`{word}` is not a list of days: use day names or their first three letters "
+                f"separated by commas (mon,wed,fri), a range (mon-fri), or weekdays, weekends, "
+                f"daily. Example: `{DIGEST_USAGE}`."
             )
         zone = resolve_timezone(word)
     return DailyTime(hour=hour, minute=minute, timezone=zone or default_timezone,
