@@ -106,6 +106,14 @@ async def test_only_http_and_https(url: str) -> None:
             await fetcher.fetch(url)
 
 
+@pytest.mark.parametrize("url", ["example.com/feed.xml", "www.example.com",
+                                 "127.0.0.1:8080/rss", "localhost:8080/x"])
+async def test_a_link_without_its_scheme_says_so(url: str) -> None:
+    async with Fetcher(fetch_config()) as fetcher:
+        with pytest.raises(RefusedURL, match="not complete: give it whole, starting with https://"):
+            await fetcher.fetch(url)
+
+
 async def test_private_addresses_refused_by_default(server: LocalWeb) -> None:
     server.serve("/secret", "internal")
     strict = fetch_config(allow_private_networks=False)

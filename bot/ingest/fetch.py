@@ -190,6 +190,11 @@ def check_url(url: str | URL) -> URL:
     except (ValueError, TypeError) as exc:
         raise RefusedURL("That is not a valid link.") from exc
     scheme = (parsed.scheme or "").lower()
+    if scheme not in ("http", "https") and "://" not in str(url) and (
+            not scheme or "." in scheme or scheme == "localhost"):
+        # "example.com/feed.xml", "127.0.0.1:8080/x": a host without its scheme
+        raise RefusedURL("That link is not complete: give it whole, starting with https:// "
+                         "or http:// (for example https://example.com/feed.xml).")
     if scheme not in ("http", "https"):
         shown = f"`{scheme}:` links" if scheme.isascii() and scheme.isalnum() else "such links"
         raise RefusedURL(f"Only http and https links can be fetched, not {shown}.")
