@@ -632,3 +632,15 @@ async def test_subscribing_again_resumes_a_paused_channel_subscription(
     clock.advance(minutes=1)
     assert await alerts.dispatch_due() == 1
     assert [d.channel_id for d, _ in pub.sent] == ["news"]
+
+
+async def test_operators_not_in_capitals_get_a_note(engine: BriefingEngine) -> None:
+    await ingest(engine, draft("Rocket launch", n=1))
+    reply = await command(engine, ALICE, "subscribe tesla or spacex")
+    assert not reply.is_error
+    assert "Note: `or` not in capitals is looked for as a word" in reply.text
+    trial = await command(engine, ALICE, "alerts test rocket Or (moon and -not)")
+    assert "Note: `Or`, `and` not in capitals" in trial.text
+    for fine in ('subscribe rocket OR missile', 'subscribe "rock or roll" band',
+                 "subscribe orbit android knots"):
+        assert "Note:" not in (await command(engine, ALICE, fine)).text, fine

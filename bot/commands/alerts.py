@@ -25,6 +25,20 @@ _SYNTAX = (
     "Example: `/brief subscribe \"rocket systems\" Ukraine -opinion`."
 )
 _ID = re.compile(r"^#?(\d{1,12})$")
+_QUOTED = re.compile(r"[\"“”„‟″«»][^\"“”„‟″«»]*[\"“”„‟″«»]?")
+_OPERATOR_WORD = re.compile(r"(?<![^\s(])(or|and|not)(?![^\s)])", re.IGNORECASE)
+
+
+def _operator_hint(query: str) -> str:
+    """A note when the query holds ``or``/``and``/``not`` not in capitals: those are looked
+    for as words, which is rarely what was meant."""
+    words = {m.group(1) for m in _OPERATOR_WORD.finditer(_QUOTED.sub(" ", query))
+             if m.group(1) != m.group(1).upper()}
+    if not words:
+        return ""
+    shown = ", ".join(f"`{w}`" for w in sorted(words))
+    return (f" Note: {shown} not in capitals is looked for as a word; operators are written "
+            "OR, AND, NOT.")
 
 
 @verb("subscribe", usage="/brief subscribe [channel] <query>",
@@ -61,7 +75,8 @@ async def subscribe(ctx: Context, args: str) -> Reply:
     return ctx.answer(
         f"Subscribed #{sub.id}: I'll alert {where} when a new article matches "
         f"`{compiled.canonical}`. Try it on stored articles with "
-        f"`/brief alerts test {compiled.canonical}`; stop with `/brief unsubscribe {sub.id}`.")
+        f"`/brief alerts test {compiled.canonical}`; stop with `/brief unsubscribe {sub.id}`."
+        + _operator_hint(compiled.text))
 
 
 @verb("unsubscribe", usage="/brief unsubscribe <id>", summary="stop one of your alerts")
@@ -191,15 +206,16 @@ async def _test(ctx: Context, query: str) -> Reply:
     limit = ctx.engine.config.alerts.max_per_message
     result = await service.try_query(query, limit=limit)
     shown = result.query.canonical
+    hint = _operator_hint(result.query.text)
     if not result.scanned:
         return ctx.answer("Nothing is stored yet to test against.")
     if not result.total:
         return ctx.answer(f"No stored article matches `{shown}` (checked the newest "
-                          f"{result.scanned}).")
+                          f"{result.scanned}).{hint}")
     more = f"; the newest {len(result.matches)} below" if result.total > len(result.matches) else ""
     return ctx.answer(
         f"`{shown}` matches {result.total} of the newest {result.scanned} stored articles"
-        f"{more}, newest first.",
+        f"{more}, newest first.{hint}",
         items=tuple(to_item(article, sentences=ctx.engine.config.alerts.summary_sentences,
                             note="matched: " + ", ".join(terms))
                     for article, terms in result.matches))
