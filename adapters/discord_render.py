@@ -60,10 +60,16 @@ def fit_escaped(text: str, limit: int) -> str:
     return escaped[:limit]
 
 
+# Characters RFC 3986 does not allow in a URL; Discord refuses (400, code 50035) a message
+# whose embed URL holds one, which would fail a whole digest over one article's link.
+_URL_UNSAFE = {c: f"%{ord(c):02X}" for c in '<>"`{}|\\^'}
+
+
 def _usable_url(url: str | None) -> str | None:
-    if url and len(url) <= URL_LIMIT and re.match(r"^https?://\S+$", url, re.IGNORECASE):
-        return url
-    return None
+    if not url or not re.match(r"^https?://\S+$", url.strip(), re.IGNORECASE):
+        return None
+    safe = "".join(_URL_UNSAFE.get(c, c) for c in url.strip())
+    return safe if len(safe) <= URL_LIMIT else None
 
 
 def item_embed(item: Item) -> discord.Embed:

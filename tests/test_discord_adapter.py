@@ -818,3 +818,13 @@ async def test_a_retry_after_a_failed_part_posts_only_the_parts_missing(
     await engine.deliver(Destination(platform="discord", user_id=str(USER_ID)), digest)
     assert len(fake.dm_messages(USER_ID)) == parts
     assert len(adapter.posted_parts) == 0
+
+
+def test_embed_links_carry_no_characters_a_url_may_not_hold() -> None:
+    item = replace(many_items(1, size=50)[0], url='https://news.example/a?b=1&c=<x>|y>z"`^{}')
+    embed = item_embed(item)
+    assert embed.url == "https://news.example/a?b=1&c=%3Cx%3E%7Cy%3Ez%22%60%5E%7B%7D"
+    assert item_embed(replace(item, url="https://news.example/a b")).url is None
+    assert item_embed(replace(item, url="javascript:alert(1)")).url is None
+    long = "https://news.example/" + "<" * 700  # 2,100 characters once encoded
+    assert item_embed(replace(item, url=long)).url is None
