@@ -37,15 +37,26 @@ class InputError(UserError):
     """A file, text or command argument cannot be used."""
 
 
+# Characters that could make an echoed query mention someone (<!channel>, @everyone, <@U1>),
+# swapped one for one with look-alikes so the caret under the query still points right.
+_INERT = str.maketrans({"@": "\uff20", "<": "\u2039", ">": "\u203a"})
+
+
+def inert(text: str) -> str:
+    """User text made safe to echo in briefbot's own message: it can mention no one."""
+    return text.translate(_INERT)
+
+
 class QueryError(UserError):
-    """A keyword query is malformed; ``position`` points at the problem (0-based)."""
+    """A keyword query is malformed; ``position`` points at the problem (0-based). The query
+    is echoed with :func:`inert`, so a malformed ``<!channel> "x`` pings no one."""
 
     def __init__(self, message: str, *, query: str = "", position: int | None = None) -> None:
         self.query = query
         self.position = position
         if query and position is not None:
             caret = " " * min(position, len(query)) + "^"
-            message = f"{message}\n  {query}\n  {caret}"
+            message = f"{message}\n  {inert(query)}\n  {caret}"
         super().__init__(message)
 
 

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from bot.errors import QueryError
+from bot.errors import QueryError, inert
 from bot.text import language_kit
 
 MAX_QUERY_CHARS = 200
@@ -533,7 +533,7 @@ class _Parser:
     def term(self, tok: _Token, *, exact: bool, title_only: bool) -> Term:
         parts = self.analyzer.words(tok.text)
         if not parts:
-            what = "these quotes hold" if exact else f"{tok.text!r} has"
+            what = "these quotes hold" if exact else f"{inert(tok.text)!r} has"
             raise self.error(f"{what} no letters or digits to look for", tok.pos)
         keys = tuple(self.analyzer.keys(p)[1 if exact else 0] for p in parts)
         if exact:
@@ -610,7 +610,8 @@ def compile_query(text: str, *, language: str = "english",
     if max_chars is not None and len(query) > max_chars:
         error = QueryError(
             f"a query is at most {max_chars} characters (this one has {len(query)}): "
-            f"it is too long from “{query[max_chars - 20:max_chars]}” on", position=max_chars)
+            f"it is too long from “{inert(query[max_chars - 20:max_chars])}” on",
+            position=max_chars)
         error.query = query
         raise error
     analyzer = analyzer_for(language)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from bot.errors import QueryError, UserError
+from bot.errors import QueryError, UserError, inert
 from bot.matching import SubscriptionIndex, compile_query, strip_markup
 
 # (query, title, text, matched terms or None)
@@ -131,8 +131,21 @@ def test_malformed_queries_point_at_the_problem(query: str, position: int, words
     if query.strip() and len(query) <= 200:
         # the message shows the query with a caret under the problem
         lines = str(err).splitlines()
-        assert lines[-2].strip() == query.strip()
+        assert lines[-2].strip() == inert(query.strip())
         assert lines[-1].index("^") - 2 == position
+
+
+@pytest.mark.parametrize("query", ['<!channel> @everyone "rocket', "<@U123> rocket OR",
+                                   "@here " + "<!channel> " * 20, "rocket <>"])
+def test_a_malformed_query_is_echoed_without_anything_that_pings(query: str) -> None:
+    with pytest.raises(QueryError) as info:
+        compile_query(query)
+    message = str(info.value)
+    assert not any(c in message for c in "<>@"), message
+    if len(query) <= 200:
+        echoed, caret = message.splitlines()[-2:]
+        assert len(echoed) == len(query) + 2  # one for one: the caret still points right
+        assert caret.index("^") - 2 == info.value.position
 
 
 def test_common_words_are_fine_beside_a_specific_one_or_in_a_phrase() -> None:
