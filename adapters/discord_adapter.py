@@ -55,10 +55,11 @@ MISSING_ACCESS = 50001
 CANNOT_DM_USER = 50007
 MISSING_PERMISSIONS = 50013
 INVALID_RECIPIENTS = 50033
+ARCHIVED_THREAD = 50083  # a locked, archived thread: posting cannot reopen it
 UNKNOWN_INTERACTION = 10062
 PERMANENT_CODES = frozenset(
     {UNKNOWN_CHANNEL, UNKNOWN_USER, MISSING_ACCESS, CANNOT_DM_USER, MISSING_PERMISSIONS,
-     INVALID_RECIPIENTS}
+     INVALID_RECIPIENTS, ARCHIVED_THREAD}
 )
 
 _BAD_TOKEN = ("Discord refused DISCORD_TOKEN: copy the bot token again from the Developer "
@@ -495,4 +496,5 @@ def _refusal(code: int, status: int) -> str:
         MISSING_PERMISSIONS: "the bot lacks permission to post there",
         CANNOT_DM_USER: "the user does not accept direct messages",
         INVALID_RECIPIENTS: "the user cannot be messaged",
+        ARCHIVED_THREAD: "the thread is archived and locked",
     }.get(code, f"HTTP {status}")

@@ -828,3 +828,15 @@ def test_embed_links_carry_no_characters_a_url_may_not_hold() -> None:
     assert item_embed(replace(item, url="javascript:alert(1)")).url is None
     long = "https://news.example/" + "<" * 700  # 2,100 characters once encoded
     assert item_embed(replace(item, url=long)).url is None
+
+
+async def test_a_locked_archived_thread_is_a_permanent_refusal(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    engine, _ = await start_bot()
+    fake.inject("POST", f"/channels/{CHANNEL_ID}/messages", 400,
+                {"code": 50083, "message": "Thread is archived"})
+    with pytest.raises(DeliveryError) as err:
+        await engine.deliver(Destination(platform="discord", channel_id=str(CHANNEL_ID)),
+                             Reply(text="digest", kind=ReplyKind.DIGEST, ephemeral=False))
+    assert err.value.permanent and "thread is archived" in str(err.value)
