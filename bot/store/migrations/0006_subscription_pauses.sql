@@ -4,3 +4,5 @@
 -- /brief alerts. NULL paused_at: active.
 ALTER TABLE subscriptions ADD COLUMN paused_at REAL;
 ALTER TABLE subscriptions ADD COLUMN paused_reason TEXT;
+-- Few are ever paused: a partial index keeps the per-article "did anything change" check cheap.
+CREATE INDEX subscriptions_paused ON subscriptions (paused_at) WHERE paused_at IS NOT NULL;
