@@ -8,7 +8,10 @@ leave as Block Kit built by :mod:`adapters.slack_blocks`. It holds no business r
   which needs ``SLACK_SIGNING_SECRET`` (Bolt rejects unsigned or stale requests with 401).
 - A command is acknowledged at once and answered afterwards through its ``response_url``
   (ephemeral unless the user added ``public``), falling back to chat.postEphemeral /
-  chat.postMessage when the response_url is used up or expired.
+  chat.postMessage when the response_url is used up or expired. One that fetches a page
+  (a link, ``feeds add``) is acked with a private "Fetching <link>…" (:func:`slow_notice`).
+- A long Reply leaves as several messages; if one fails, the retry skips the parts already
+  posted (:class:`adapters.posted_parts.PostedParts`).
 - Deliveries pace themselves to about one message a second per channel and retry HTTP 429
   after ``Retry-After`` (slack_sdk's retry handler). A refusal that retrying cannot fix
   (``not_in_channel``, ``channel_not_found``, ``is_archived``, ...) raises a permanent
