@@ -323,6 +323,7 @@ class _Unsent:
     built: BuiltDigest
     late: bool
     last_run_id: int | None  # the channel's last digest when it was built
+    rule: DailyTime  # the schedule it was built for (its footer names the next one)
 
 
 class DigestScheduler:
@@ -472,7 +473,8 @@ class DigestScheduler:
         unsent = self._unsent.pop(unsent_key, None)
         reply: Reply | None
         try:
-            if unsent is not None and unsent.last_run_id == last_run_id:
+            if (unsent is not None and unsent.last_run_id == last_run_id
+                    and unsent.rule == rule):
                 reply, built, late = unsent.reply, unsent.built, unsent.late
             else:
                 reply, built = await digest_pass.build(
@@ -486,7 +488,8 @@ class DigestScheduler:
                 except DeliveryError as exc:
                     if not exc.permanent:
                         self._remember_unsent(unsent_key, _Unsent(
-                            reply=reply, built=built, late=late, last_run_id=last_run_id))
+                            reply=reply, built=built, late=late, last_run_id=last_run_id,
+                            rule=rule))
                     raise
         except DeliveryError as exc:
             if exc.permanent:

@@ -502,3 +502,22 @@ async def test_a_retry_hands_the_platform_the_same_digest_it_failed(
     assert (await scheduler.run_due()).sent == ("console:C1",)
     assert [i.title for i in flaky.attempts[-1].items] == [
         "A story that came in after the first attempt"]
+
+
+async def test_a_retry_after_the_time_was_changed_builds_the_digest_again(
+    make_engine: Callable[..., Any], clock: FixedClock,
+) -> None:
+    clock.now = utc(2026, 3, 2, 7)
+    engine = await make_engine()
+    flaky = FlakyPublisher(failures=1)
+    engine.add_publisher(flaky)
+    await set_digest(engine, "08:00 UTC")
+    await add_article(engine, "Rocket systems sent to Ukraine")
+    scheduler = DigestScheduler(engine)
+    clock.now = utc(2026, 3, 2, 8)
+    assert (await scheduler.run_due()).failed == ("console:C1",)
+    await set_digest(engine, "09:00 UTC")  # later the same day: the same local date
+    clock.now = utc(2026, 3, 2, 9)
+    assert (await scheduler.run_due()).sent == ("console:C1",)
+    assert "Next digest: Tue 03 Mar 2026 08:00 UTC" in flaky.attempts[0].footer
+    assert "Next digest: Tue 03 Mar 2026 09:00 UTC" in flaky.attempts[-1].footer
