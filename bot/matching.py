@@ -373,6 +373,7 @@ _QUOTES_OPEN = "\"“”„‟″«"
 _QUOTES_CLOSE = "\"“”„‟″»"
 _MINUS = "-−–"
 _FIELD = re.compile(r"([A-Za-z]+):(?=\S)")
+_OPERATORS = frozenset({"OR", "AND", "NOT"})
 _SAFE_DISPLAY = re.compile(r"[^\w\-'’./+#:&]")  # nothing that can mention or mark up
 
 
@@ -536,10 +537,20 @@ class _Parser:
             what = "these quotes hold" if exact else f"{inert(tok.text)!r} has"
             raise self.error(f"{what} no letters or digits to look for", tok.pos)
         keys = tuple(self.analyzer.keys(p)[1 if exact else 0] for p in parts)
+        # The display must read back as the same term: "rocket,launch" is shown as
+        # rocket-launch (not rocketlaunch), "OR," as or, "#TITLE:x" not as a field.
         if exact:
-            display = '"' + " ".join(_SAFE_DISPLAY.sub(" ", tok.text).split()) + '"'
+            display = " ".join(_SAFE_DISPLAY.sub(" ", tok.text).split())
+            if self.analyzer.words(display) != parts:
+                display = " ".join(parts)
+            display = f'"{display}"'
         else:
-            display = _SAFE_DISPLAY.sub("", tok.text).strip("-'’./:+#") or " ".join(parts)
+            display = _SAFE_DISPLAY.sub("", tok.text).strip("-'’./:+#")
+            if (display in _OPERATORS or ":" in display
+                    or self.analyzer.words(display) != parts):
+                display = "-".join(parts)
+                if display in _OPERATORS:
+                    display = display.lower()
         return Term(keys, display, title_only)
 
 

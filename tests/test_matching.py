@@ -8,7 +8,7 @@ import random
 import pytest
 
 from bot.errors import QueryError, UserError, inert
-from bot.matching import SubscriptionIndex, compile_query, strip_markup
+from bot.matching import And, Node, Not, Or, SubscriptionIndex, Term, compile_query, strip_markup
 
 # (query, title, text, matched terms or None)
 CASES: list[tuple[str, str, str, tuple[str, ...] | None]] = [
@@ -164,11 +164,28 @@ def test_canonical_reading_shows_precedence_and_reparses() -> None:
         ("title:(rocket OR missile) -drill", "(title:rocket OR title:missile) -drill"),
         ('  "Rocket  systems"   -opinion ', '"Rocket systems" -opinion'),
         ("<!channel> @everyone rocket", "channel everyone rocket"),
+        # what is shown reads back as the same query: no merged words, operators or fields
+        ("rocket,launch", "rocket-launch"),
+        ("rocket OR, moon", "rocket or moon"),
+        ("#TITLE:moon x.NOT", "TITLE-moon x.NOT"),
+        ('"rocket\u00ad\'s, systems"', '"rocket\'s systems"'),
     ]:
         compiled = compile_query(query)
         assert compiled.canonical == canonical
-        assert compile_query(compiled.canonical).canonical == canonical
+        again = compile_query(compiled.canonical)
+        assert again.canonical == canonical
+        assert _shape(again.tree) == _shape(compiled.tree), query
     assert compile_query("Rocket Launch").key == compile_query("rocket   launch").key
+
+
+def _shape(node: Node) -> object:
+    """A query tree without its display strings: what it matches."""
+    if isinstance(node, Term):
+        return (node.keys, node.title_only)
+    if isinstance(node, Not):
+        return ("not", _shape(node.child))
+    assert isinstance(node, And | Or)
+    return (type(node).__name__, tuple(_shape(c) for c in node.children))
 
 
 def test_strip_markup_keeps_text_and_plain_text_as_is() -> None:
