@@ -321,7 +321,6 @@ class _Unsent:
 
     reply: Reply
     built: BuiltDigest
-    late: bool
     last_run_id: int | None  # the channel's last digest when it was built
     rule: DailyTime  # the schedule it was built for (its footer names the next one)
 
@@ -475,7 +474,7 @@ class DigestScheduler:
         try:
             if (unsent is not None and unsent.last_run_id == last_run_id
                     and unsent.rule == rule):
-                reply, built, late = unsent.reply, unsent.built, unsent.late
+                reply, built = unsent.reply, unsent.built  # its header as first posted
             else:
                 reply, built = await digest_pass.build(
                     platform=schedule.platform, channel_id=schedule.channel_id,
@@ -488,7 +487,7 @@ class DigestScheduler:
                 except DeliveryError as exc:
                     if not exc.permanent:
                         self._remember_unsent(unsent_key, _Unsent(
-                            reply=reply, built=built, late=late, last_run_id=last_run_id,
+                            reply=reply, built=built, last_run_id=last_run_id,
                             rule=rule))
                     raise
         except DeliveryError as exc:
