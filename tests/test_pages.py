@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from intake_server import LocalWeb, article_text, html_page
+from intake_server import Entry, LocalWeb, article_text, html_page, rss
 
 from bot.config import Config
 from bot.engine import BriefingEngine
@@ -158,3 +158,21 @@ async def test_a_hostile_media_type_is_not_echoed(engine: BriefingEngine,
     reply = await brief(engine, server.url("/odd"))
     assert reply.is_error and "not a web page" in reply.text
     assert not any(c in reply.text for c in "<>@*!"), reply.text
+
+
+async def test_mislabelled_feeds_and_pages_are_recognised(engine: BriefingEngine,
+                                                          server: LocalWeb) -> None:
+    feed = rss([Entry(title="One", link=server.url("/one"), text=article_text("one"))])
+    for path, kind in (("/feed.txt", "text/plain"), ("/feed.html", "text/html"),
+                       ("/feed.bin", "application/octet-stream")):
+        server.serve(path, feed, content_type=kind)
+        reply = await brief(engine, server.url(path))
+        assert reply.is_error and "RSS or Atom feed" in reply.text, (path, reply.text)
+    server.serve("/page.txt", html_page("Dam opens", article_text("dam")),
+                 content_type="text/plain")
+    reply = await brief(engine, server.url("/page.txt"))
+    assert not reply.is_error, reply.text
+    assert reply.items[0].title == "Dam opens"
+    article = await engine.article(reply.items[0].article_id or 0)
+    assert article is not None and "<" not in article.text
+    assert await engine.store.count_articles() == 1

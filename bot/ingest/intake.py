@@ -148,6 +148,11 @@ class Intake:
 
     async def _page_draft(self, result: FetchResult) -> ArticleDraft:
         ingest = self.config.ingest
+        sniffed = _sniff(result.body)
+        if sniffed == "feed" and result.content_type in _SNIFFED_TYPES:
+            result = replace(result, content_type="application/xml")  # a mislabelled feed
+        elif sniffed == "html" and result.content_type == "text/plain":
+            result = replace(result, content_type="text/html")  # a mislabelled page
         if result.content_type == "text/plain":
             text = await self.engine.summarizer.run(_plain_text, result)
             draft: ArticleDraft = await self.engine.summarizer.run(partial(
@@ -486,6 +491,24 @@ class Intake:
             page, feed_id=feed.id, title=page.title or entry.title,
             author=page.author or entry.author,
             published_at=entry.published_at or published))
+
+
+_SNIFFED_TYPES = frozenset({"text/plain", "text/html", "application/octet-stream", ""})
+_FEED_START = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*|<\?[^>]*>\s*|<!DOCTYPE[^>]*>\s*)*"
+    rb"<(?:rss|feed|(?:[a-z0-9]+:)?RDF)\b", re.IGNORECASE | re.DOTALL)
+_HTML_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b",
+                         re.IGNORECASE | re.DOTALL)
+
+
+def _sniff(body: bytes) -> str | None:
+    """What a body is whatever its label says: "feed" (RSS/Atom/RDF), "html" or None."""
+    head = body[:4096]
+    if _FEED_START.match(head):
+        return "feed"
+    if _HTML_START.match(head):
+        return "html"
+    return None
 
 
 def _plain_text(result: FetchResult) -> str:
