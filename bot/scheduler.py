@@ -407,6 +407,7 @@ class DigestScheduler:
                 except Exception:  # one channel's trouble never holds up the others
                     log.exception("digest for %s:%s: pass failed", schedule.platform,
                                   schedule.channel_id)
+                    await self._defer(schedule, now=now)
                     return
             if outcome:
                 outcomes[outcome].append(f"{schedule.platform}:{schedule.channel_id}")
@@ -530,6 +531,18 @@ class DigestScheduler:
                  schedule.channel_id, current.local_date, len(built.items),
                  " (late)" if late else "")
         return "sent"
+
+    async def _defer(self, schedule: DigestSchedule, *, now: datetime) -> None:
+        """A schedule that broke a pass before it was claimed (a time zone this machine does
+        not know, say) is looked at again after ``retry_seconds``, not on every pass."""
+        until = now + timedelta(seconds=max(self.engine.config.digest.retry_seconds, 1.0))
+        try:
+            await self.engine.store.defer_digest_schedule(
+                platform=schedule.platform, channel_id=schedule.channel_id,
+                expected_local_date=schedule.next_local_date, until=until)
+        except Exception:
+            log.exception("digest for %s:%s: could not defer it", schedule.platform,
+                          schedule.channel_id)
 
     def _remember_unsent(self, key: tuple[str, str, date], unsent: _Unsent) -> None:
         self._unsent[key] = unsent

@@ -521,3 +521,39 @@ async def test_a_retry_after_the_time_was_changed_builds_the_digest_again(
     assert (await scheduler.run_due()).sent == ("console:C1",)
     assert "Next digest: Tue 03 Mar 2026 08:00 UTC" in flaky.attempts[0].footer
     assert "Next digest: Tue 03 Mar 2026 09:00 UTC" in flaky.attempts[-1].footer
+
+
+async def test_a_schedule_that_breaks_a_pass_is_retried_later_not_on_every_pass(
+    make_engine: Callable[..., Any], chatty: Config, clock: FixedClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock.now = utc(2026, 3, 2, 7, 59)
+    engine = await make_engine(chatty)
+    await set_digest(engine, "08:00 UTC", channel="CBROKEN")
+    await set_digest(engine, "08:00 UTC", channel="C1")
+    # a zone this machine's time zone database does not have (moved between machines)
+    async with engine.store.transaction() as db:
+        await db.execute("UPDATE digest_schedules SET timezone = 'Mars/Olympus'"
+                         " WHERE channel_id = 'CBROKEN'")
+    passes = 0
+
+    async def fake_sleep(seconds: float) -> None:
+        clock.advance(seconds=max(seconds, 0.001))
+
+    scheduler = DigestScheduler(engine, max_sleep=60, sleep=fake_sleep)
+    real_run_due = scheduler.run_due
+
+    async def counting_run_due() -> Any:
+        nonlocal passes
+        passes += 1
+        if clock.now >= utc(2026, 3, 2, 8, 10):
+            raise asyncio.CancelledError
+        return await real_run_due()
+
+    scheduler.run_due = counting_run_due  # type: ignore[method-assign]
+    with caplog.at_level("ERROR", logger="bot.scheduler"), pytest.raises(asyncio.CancelledError):
+        await scheduler.run()
+    assert [d.channel_id for d, _ in pub(engine).sent] == ["C1"]  # the other channel is fine
+    assert passes < 30  # about one pass a minute, not one a second
+    failures = [r for r in caplog.records if "pass failed" in r.getMessage()]
+    assert 5 <= len(failures) <= 12

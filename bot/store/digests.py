@@ -387,6 +387,18 @@ class DigestQueries(StoreBase):
                  platform, channel_id),
             )
 
+    async def defer_digest_schedule(self, *, platform: str, channel_id: str,
+                                    expected_local_date: date, until: datetime) -> None:
+        """Look at the schedule again only from ``until`` (a pass could not handle it)."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
+                " AND channel_id = ? AND next_local_date = ?"
+                " AND coalesce(not_before, 0) < ?",
+                (to_ts(until), platform, channel_id, expected_local_date.isoformat(),
+                 to_ts(until)),
+            )
+
     async def skip_digests(
         self, *, platform: str, channel_id: str, expected_local_date: date,
         local_dates: Sequence[tuple[date, datetime]], reason: str,
