@@ -129,6 +129,12 @@ def test_titles_and_authors_with_markup_or_entities_are_plain_text() -> None:
     parsed = parse_feed(rss_doc.encode(), url="http://x.org/rss", now=NOW)
     assert parsed.title == "Fish & Chips"
     assert [e.title for e in parsed.entries] == ["Café opens", "AT&T says x < y"]
+    # an Atom title typed as text is literal text
+    literal = atom_doc.replace('<title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">'
+                               "X <b>marks</b></div></title>",
+                               '<title type="text">Why &lt;blink&gt; is gone</title>')
+    parsed = parse_feed(literal.encode(), url="http://x.org/atom", now=NOW)
+    assert parsed.entries[1].title == "Why <blink> is gone"
 
 
 def test_external_and_expanding_entities_refused() -> None:

@@ -139,12 +139,19 @@ def _clean(value: Any, limit: int = 500) -> str | None:
 _MARKUP_HINT = re.compile(r"<[A-Za-z/!]|&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
-def _clean_text(value: Any, limit: int = 500) -> str | None:
+def _clean_text(value: Any, limit: int = 500, *, literal: bool = False) -> str | None:
     """A title or name as plain text: feeds send them as HTML often ("<i>Dune</i> review",
-    "Caf&eacute;", RSS double-escaping), so tags are dropped and entities decoded."""
-    if isinstance(value, str) and _MARKUP_HINT.search(value):
+    "Caf&eacute;", RSS double-escaping), so tags are dropped and entities decoded; ``literal``
+    (an Atom ``type="text"`` title) is text as it stands."""
+    if not literal and isinstance(value, str) and _MARKUP_HINT.search(value):
         value = html_fragment_text(value).replace("\n", " ")
     return _clean(value, limit)
+
+
+def _is_text(node: Any, key: str) -> bool:
+    """Whether the document says ``key`` is plain text (Atom ``type="text"``)."""
+    detail = node.get(f"{key}_detail") or {}
+    return bool(detail.get("type") == "text/plain")
 
 
 def _link(entry: Any, base: str) -> str | None:
@@ -191,12 +198,13 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
         if entries_raw and not _CLOSING.search(body[-200:]):
             entries_raw = entries_raw[:-1]  # the document was cut short: its last item may be
     feed = parsed.get("feed") or {}
+    atom = str(parsed.get("version") or "").startswith("atom")
     guids = Counter(_clean(e.get("id"), 2000) for e in entries_raw)
     entries: list[FeedEntry] = []
     for position, entry in enumerate(entries_raw):
         link = _link(entry, url)
         guid = _clean(entry.get("id"), 2000)
-        title = _clean_text(entry.get("title"))
+        title = _clean_text(entry.get("title"), literal=atom and _is_text(entry, "title"))
         text = _entry_text(entry)
         # dict.get: feedparser's own .get maps a missing key to another with a warning
         published = _struct_to_dt(dict.get(entry, "published_parsed")
@@ -217,7 +225,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
         ))
     site = feed.get("link")
     return ParsedFeed(
-        title=_clean_text(feed.get("title"), 300),
+        title=_clean_text(feed.get("title"), 300, literal=atom and _is_text(feed, "title")),
         site_url=site if isinstance(site, str) and site.startswith(("http://", "https://"))
         else None,
         entries=tuple(entries),
