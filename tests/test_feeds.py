@@ -175,6 +175,13 @@ def test_truncated_feed_keeps_complete_items() -> None:
     assert [e.title for e in parsed.entries] == ["Story 2", "Story 1"]
 
 
+def test_junk_after_a_complete_feed_loses_no_item() -> None:
+    xml = rss(entries(3)) + "\n<br />\n<b>Warning</b>: db_close() failed in feed.php<br />\n"
+    parsed = parse_feed(xml.encode(), url="http://x.org/feed", now=NOW)
+    assert parsed.malformed is not None
+    assert [e.title for e in parsed.entries] == ["Story 2", "Story 1", "Story 0"]
+
+
 def test_fragment_text() -> None:
     assert html_fragment_text("<p>One <b>two</b></p><p>Three</p><script>x()</script>") == \
         "One two\nThree"

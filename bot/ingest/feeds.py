@@ -37,7 +37,7 @@ from bot.ingest.urls import canonical_url
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _HTML_START = re.compile(rb"\A(?:\s|<\?[^>]*\?>|<!--.*?-->)*<(?:!doctype\s+html|html)\b",
                          re.IGNORECASE | re.DOTALL)
-_CLOSING = re.compile(rb"</(?:[a-z0-9_]+:)?(?:rss|feed|RDF)>\s*\Z", re.IGNORECASE)
+_CLOSING = re.compile(rb"</(?:[a-z0-9_]+:)?(?:rss|feed|RDF)>", re.IGNORECASE)
 _BLOCKS = frozenset({"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
                      "pre", "tr", "section", "article", "figure", "figcaption", "dd", "dt"})
 # A date further ahead than this is wrong (a time zone slip is smaller); it is ignored.
@@ -195,8 +195,10 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
     malformed = None
     if bozo is not None and not isinstance(bozo, feedparser.ThingsNobodyCaresAboutButMe):
         malformed = _bozo_reason(bozo)
-        if entries_raw and not _CLOSING.search(body[-200:]):
-            entries_raw = entries_raw[:-1]  # the document was cut short: its last item may be
+        # cut short (no closing root tag anywhere): its last item may be incomplete; junk
+        # after a complete document (a server's warning appended) loses nothing
+        if entries_raw and not _CLOSING.search(body[-65_536:]):
+            entries_raw = entries_raw[:-1]
     feed = parsed.get("feed") or {}
     atom = str(parsed.get("version") or "").startswith("atom")
     guids = Counter(_clean(e.get("id"), 2000) for e in entries_raw)
