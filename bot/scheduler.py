@@ -199,6 +199,25 @@ def resolve_timezone(name: str) -> str:
     )
 
 
+# IANA names people type for a region's time that are in fact fixed offsets all year.
+_FIXED_ABBREVIATIONS = {"EST": ("−05:00", "America/New_York", "US Eastern"),
+                        "MST": ("−07:00", "America/Denver", "US Mountain")}
+
+
+def zone_note(name: str) -> str:
+    """A warning for zone names that do not mean what people expect, else ``""``."""
+    if name in _FIXED_ABBREVIATIONS:
+        offset, zone, region = _FIXED_ABBREVIATIONS[name]
+        return (f" Note: {name} is UTC{offset} all year, without daylight saving; for "
+                f"{region} time, which has it, use {zone}.")
+    m = re.fullmatch(r"Etc/GMT([+-])(\d{1,2})", name)
+    if m and m.group(2) != "0":
+        sign = "−" if m.group(1) == "+" else "+"
+        return (f" Note: {name} is UTC{sign}{int(m.group(2)):02d}:00 (these names have the "
+                "sign reversed).")
+    return ""
+
+
 # -- occurrences -----------------------------------------------------------------------------
 
 

@@ -373,6 +373,20 @@ async def test_times_and_zones_as_people_type_them(engine: BriefingEngine, clock
     assert reply.text.startswith(f"Digest set: {expected}.")
 
 
+@pytest.mark.parametrize(("zone", "note"), [
+    ("EST", "Note: EST is UTC−05:00 all year, without daylight saving; for US Eastern time, "
+            "which has it, use America/New_York."),
+    ("etc/gmt+5", "Note: Etc/GMT+5 is UTC−05:00 (these names have the sign reversed)."),
+    ("Etc/GMT-3", "Note: Etc/GMT-3 is UTC+03:00"),
+    ("Europe/Berlin", ""), ("Etc/GMT0", ""),
+])
+async def test_zones_that_surprise_people_get_a_note(engine: BriefingEngine, zone: str,
+                                                     note: str) -> None:
+    reply = await engine.handle_command(f"digest 08:30 {zone}", ADMIN)
+    assert not reply.is_error
+    assert ("Note:" in reply.text) is bool(note) and note in reply.text
+
+
 @pytest.mark.parametrize(("words", "said"), [
     # not a place's time: the server's own zone, or no zone at all
     ("08:30 localtime", "`localtime` is not an IANA time zone"),

@@ -30,6 +30,7 @@ from bot.scheduler import (
     parse_weekdays,
     resolve_timezone,
     weekdays_code,
+    zone_note,
 )
 
 USAGE = "/brief digest [HH:MM [zone] [weekdays] | off | now]"
@@ -104,6 +105,7 @@ async def _set(ctx: Context, words: list[str]) -> Reply:
     return ctx.answer(
         f"Digest set: {rule.describe()}. The next one is due "
         f"{format_local(first.due_at, rule.zone)}. `/brief digest off` stops it."
+        f"{zone_note(rule.timezone)}"
     )
 
 
