@@ -364,6 +364,7 @@ async def test_default_zone_from_config(make_engine: Callable[..., Any], config:
     ("8:30 PM weekdays ETC/GMT+5", "weekdays (Mon–Fri) at 20:30 Etc/GMT+5"),
     ("08:30 mon,wed,fri america/new_york", "Mon, Wed, Fri at 08:30 America/New_York"),
     ("08:30 weekends", "weekends (Sat, Sun) at 08:30 UTC"),
+    ("08:30, Europe/Berlin, mon, wed", "Mon, Wed at 08:30 Europe/Berlin"),
 ])
 async def test_times_and_zones_as_people_type_them(engine: BriefingEngine, clock: FixedClock,
                                                    words: str, expected: str) -> None:
@@ -397,6 +398,7 @@ async def test_zones_that_surprise_people_get_a_note(engine: BriefingEngine, zon
     ("08:30 mon-fry", "(mon,wed,fri), a range (mon-fri)"),
     ("24:00", "`24:00` is not a time of day"),
     ("7:60", "`7:60` is not a time of day"),
+    (", ,", "Give a time of day"),
 ])
 async def test_mistyped_times_zones_and_days_say_the_right_form(
         engine: BriefingEngine, words: str, said: str) -> None:

@@ -40,6 +40,9 @@ _DAYS_LIKE = re.compile(r"[a-z]+(?:[,+-][a-z]*)+,?", re.IGNORECASE)  # mon,xyz  
 
 def parse_digest_args(words: list[str], *, default_timezone: str) -> DailyTime:
     """``["8:30", "Europe/Berlin", "weekdays"]`` -> a DailyTime (InputError saying why not)."""
+    words = [w.rstrip(",;") for w in words if w.rstrip(",;")]  # "08:30, Europe/Berlin"
+    if not words:
+        raise InputError(f"Give a time of day: `{DIGEST_USAGE}`.")
     time_text, *rest = words
     if rest and _MERIDIEM.fullmatch(rest[0]):  # "8:30 pm", "7 a.m."
         time_text = f"{time_text} {rest.pop(0)}"
