@@ -176,3 +176,42 @@ async def test_mislabelled_feeds_and_pages_are_recognised(engine: BriefingEngine
     article = await engine.article(reply.items[0].article_id or 0)
     assert article is not None and "<" not in article.text
     assert await engine.store.count_articles() == 1
+
+
+COOKIE_WALL = (
+    "<html><head><title>News site</title></head><body><div class='consent'>"
+    "<h2>We value your privacy</h2><p>We and our 842 partners store and/or access information "
+    "on a device, such as cookies, and process personal data, such as unique identifiers and "
+    "standard information sent by a device for personalised ads and content, ad and content "
+    "measurement, and audience insights, as well as to develop and improve products.</p><p>With "
+    "your permission we and our partners may use precise geolocation data. You may click to "
+    "consent to our and our partners' processing as described above. Alternatively you may "
+    "change your preferences before consenting or refuse consenting.</p>"
+    "<button>Accept all</button><button>Reject all</button></div></body></html>"
+)
+BOT_CHECK = (
+    "<html><head><title>Just a moment...</title></head><body><h1>Checking your browser before "
+    "accessing news.example.</h1><p>This process is automatic. Your browser will redirect to "
+    "your requested content shortly. Please allow up to 5 seconds. Please enable cookies and "
+    "reload the page. Performance and security by a CDN. Ray ID: 7a1b2c3d4e5f. Why do I have "
+    "to complete a CAPTCHA? Completing the CAPTCHA proves you are a human and gives you "
+    "temporary access to the web property.</p></body></html>"
+)
+
+
+async def test_cookie_walls_and_bot_checks_are_refused_not_summarised(
+        engine: BriefingEngine, server: LocalWeb) -> None:
+    server.serve("/consent", COOKIE_WALL)
+    server.serve("/check", BOT_CHECK)
+    story = ("The French regulator ruled on Tuesday that websites must show a button labelled "
+             "reject all next to the accept all button. The decision follows complaints from "
+             "consumer groups. Companies have three months to comply, the regulator said, or "
+             "face fines. Industry groups said they would appeal the decision in court.")
+    server.serve("/story", html_page("Regulator rules on cookie banners", story))
+    reply = await brief(engine, server.url("/consent"))
+    assert reply.is_error and "cookie-consent banner instead of an article" in reply.text
+    reply = await brief(engine, server.url("/check"))
+    assert reply.is_error and "bot check" in reply.text
+    reply = await brief(engine, server.url("/story"))  # a story about banners is a story
+    assert not reply.is_error, reply.text
+    assert await engine.store.count_articles() == 1

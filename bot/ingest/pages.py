@@ -40,6 +40,22 @@ _PAYWALL_PHRASES = (
     "sign in to continue", "log in to continue", "register to continue", "this article is for",
     "become a member to", "unlock this article", "start your free trial", "premium article",
 )
+# What a cookie-consent wall or a bot check says instead of an article. Phrases a reader
+# clicks or is told, never what a news story about cookies or bots would say twice.
+_CONSENT_PHRASES = (
+    "we use cookies", "this site uses cookies", "this website uses cookies", "accept all",
+    "reject all", "accept cookies", "manage preferences", "manage cookies", "cookie settings",
+    "cookie preferences", "we value your privacy", "store and/or access information on a device",
+    "our partners", "by clicking", "click to consent", "before consenting", "personalised ads",
+    "personalized ads", "consent preferences",
+)
+_CHALLENGE_PHRASES = (
+    "checking your browser", "just a moment", "enable javascript", "enable cookies",
+    "captcha", "ray id", "verify you are human", "verify that you are human", "are you a robot",
+    "not a robot", "unusual traffic", "access denied", "request unsuccessful",
+    "performance and security by",
+)
+_WALL_MAX_CHARS = 3000  # an article longer than this is an article, whatever it mentions
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json",
                "application/rdf+xml", "application/xml", "text/xml")
 
@@ -49,7 +65,7 @@ class NotAnArticle(InputError):
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
-        self.reason = reason  # "paywall", "short", "empty" or "feed"
+        self.reason = reason  # "paywall", "wall", "short", "empty" or "feed"
 
 
 def _known_codec(name: str | None) -> str | None:
@@ -168,6 +184,19 @@ def page_feed_links(body: bytes, *, charset: str | None, page_url: str) -> list[
     return feed_links(_parse_tree(decode_html(body, charset=charset)), page_url=page_url)
 
 
+def _wall(text: str, title: str | None) -> str | None:
+    """What stands in for the article on a short page ("a cookie-consent banner", "a bot
+    check"), or None when the text reads as an article."""
+    if len(text) > _WALL_MAX_CHARS:
+        return None
+    seen = f"{title or ''}\n{text}".casefold()
+    if sum(p in seen for p in _CONSENT_PHRASES) >= 3:
+        return "a cookie-consent banner"
+    if sum(p in seen for p in _CHALLENGE_PHRASES) >= 3:
+        return "a bot check (it asks for a browser, JavaScript or a CAPTCHA)"
+    return None
+
+
 def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_chars: int,
                       title_limit: int) -> ArticleDraft:
     """The article on a fetched page; :class:`NotAnArticle` for a teaser or an empty page."""
@@ -187,6 +216,10 @@ def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_ch
     if not text:
         raise NotAnArticle(f"The page on {host} has no article text to summarise.",
                            reason="empty")
+    wall = _wall(text, extracted.title if extracted is not None else None)
+    if wall is not None:
+        raise NotAnArticle(f"The page on {host} shows {wall} instead of an article, so there "
+                           "is nothing to summarise.", reason="wall")
     if len(text) < min_text_chars:
         raise NotAnArticle(
             f"The page on {host} has only {len(text)} characters of article text (a cookie "
