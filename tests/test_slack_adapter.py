@@ -803,3 +803,25 @@ async def test_a_retry_after_a_failed_part_posts_only_the_parts_missing(
     await http_adapter.deliver(Destination(platform="slack", user_id="USUB"), reply)
     dm = [p for p in fake.calls_to("chat.postMessage") if p.args["channel"] == "DUSUB"]
     assert len(dm) == parts + 1
+
+
+def test_giant_articles_render_within_every_block_limit() -> None:
+    # titles, sources, notes and summaries far beyond what a feed normally holds
+    huge = "Rockets & <artillery> *systems* " * 400
+    items = tuple(replace(make_item(n, title=huge[: 600 * n], summary=(huge, huge, huge),
+                                    url="https://news.example/" + "a|>" * 1500),
+                          source=huge[:5000], note="matched: " + huge[:4000])
+                  for n in range(1, 8))
+    reply = Reply(text="Daily digest · " + "x" * 200 + "\n" + huge, items=items,
+                  kind=ReplyKind.DIGEST, ephemeral=False, footer=huge)
+    messages = render_reply(reply)
+    for message in messages:
+        assert check_message(list(message.blocks)) is None
+        assert message.chars <= MAX_MESSAGE_CHARS
+        assert len(message.text) <= 2100
+    text = "".join(all_text(list(m.blocks)) for m in messages)
+    assert text.count("matched: ") == 7  # nothing dropped
+    # the fake refuses what Slack refuses
+    header = {"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}
+    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": "x"}] * 11}
+    assert check_message([header]) == check_message([context]) == "invalid_blocks"

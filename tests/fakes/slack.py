@@ -2,9 +2,9 @@
 
 Real slack-bolt and slack_sdk talk to it unmodified (``[slack] api_base_url`` points at
 ``/api/``). It records every call and enforces the rules a bad adapter would break: auth on
-every Web API call, 50 blocks, 3,000 characters a section, ~12k characters of blocks a
-message, 5 posts per response_url. Tests script failures: a 429 with ``Retry-After``, or a
-channel the bot was removed from.
+every Web API call, 50 blocks, 3,000 characters a section or context text, 150 a header,
+10 context elements, ~12k characters of blocks a message, 5 posts per response_url. Tests
+script failures: a 429 with ``Retry-After``, or a channel the bot was removed from.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
+MAX_HEADER = 150
+MAX_CONTEXT_ELEMENTS = 10
 MAX_BLOCK_CHARS = 13_000
 
 
@@ -216,9 +218,15 @@ def check_message(blocks: list[dict[str, Any]]) -> str | None:
     for block in blocks:
         texts = [block["text"]["text"]] if isinstance(block.get("text"), dict) else [
             e.get("text", "") for e in block.get("elements", ())]
+        kind = block.get("type")
+        if kind == "header" and (len(texts[0]) > MAX_HEADER
+                                 or block["text"].get("type") != "plain_text"):
+            return "invalid_blocks"
+        if kind == "context" and not 1 <= len(block.get("elements", ())) <= MAX_CONTEXT_ELEMENTS:
+            return "invalid_blocks"
         for text in texts:
-            if block.get("type") == "section" and len(text) > MAX_SECTION:
-                return "invalid_blocks"
+            if kind in ("section", "context") and not 1 <= len(text) <= MAX_SECTION:
+                return "invalid_blocks"  # a text object holds 1 to 3,000 characters
             total += len(text)
     if total > MAX_BLOCK_CHARS:
         return "msg_blocks_too_long"
