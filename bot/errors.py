@@ -37,9 +37,10 @@ class InputError(UserError):
     """A file, text or command argument cannot be used."""
 
 
-# Characters that could make an echoed query mention someone (<!channel>, @everyone, <@U1>),
-# swapped one for one with look-alikes so the caret under the query still points right.
-_INERT = str.maketrans({"@": "\uff20", "<": "\u2039", ">": "\u203a"})
+# What could make an echoed query mention someone (<!channel>, <@U1>, @everyone): angle
+# brackets swapped for look-alikes, a zero-width space after "@". Nothing changes width, so
+# the caret under the query still points right.
+_INERT = str.maketrans({"@": "@\u200b", "<": "\u2039", ">": "\u203a"})
 
 
 def inert(text: str) -> str:
