@@ -691,3 +691,23 @@ async def test_item_pages_that_are_refused_or_gone_are_skipped_not_retried(
     ]
     counts = await engine.store.feed_item_counts()
     assert counts[added.feed.id] == {"stored": 1, "skipped": 2}
+
+
+async def test_an_item_link_with_a_malformed_host_is_skipped_not_a_failed_poll(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb) -> None:
+    server.serve("/ok", html_page("Fine story", article_text("fine")))
+    server.redirect("/to-bad", "http://xn--/x")
+    items = [Entry(title="Bad host", link="http://xn--/story", text="Short.", published=NOW),
+             Entry(title="Bad hop", link=server.url("/to-bad"), text="Short.",
+                   published=NOW - timedelta(minutes=30)),
+             Entry(title="Fine", link=server.url("/ok"), text="Short.",
+                   published=NOW - timedelta(hours=1))]
+    server.serve_feed("/feed.xml", rss(items))
+    added = await intake.add_feed(server.url("/feed.xml"))
+    report = added.report
+    assert report is not None and report.error is None
+    assert [a.title for a in report.new] == ["Fine story"]
+    assert sorted(report.skipped) == ["Bad hop: That is not a valid link.",
+                                      "Bad host: That is not a valid link."]
+    feed = await engine.store.get_feed(added.feed.id)
+    assert feed is not None and feed.consecutive_failures == 0

@@ -187,6 +187,7 @@ def check_url(url: str | URL) -> URL:
     """The URL parsed, refusing what is not an absolute http(s) URL."""
     try:
         parsed = url if isinstance(url, URL) else URL(url.strip())
+        host = parsed.host  # decoding a malformed IDNA name ("xn--") raises here
     except (ValueError, TypeError) as exc:
         raise RefusedURL("That is not a valid link.") from exc
     scheme = (parsed.scheme or "").lower()
@@ -198,7 +199,7 @@ def check_url(url: str | URL) -> URL:
     if scheme not in ("http", "https"):
         shown = f"`{scheme}:` links" if scheme.isascii() and scheme.isalnum() else "such links"
         raise RefusedURL(f"Only http and https links can be fetched, not {shown}.")
-    if not parsed.host:
+    if not host:
         raise RefusedURL("That link has no host name.")
     return parsed
 
