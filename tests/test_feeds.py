@@ -21,7 +21,7 @@ from bot.engine import BriefingEngine
 from bot.ingest.feeds import NotAFeed, html_fragment_text, parse_feed
 from bot.ingest.fetch import Fetcher
 from bot.ingest.intake import FeedPoller, Intake, backoff_delay, borrow_fetcher
-from bot.models import Article, Caller, ReplyKind
+from bot.models import Article, ArticleDraft, Caller, ReplyKind
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -709,5 +709,36 @@ async def test_an_item_link_with_a_malformed_host_is_skipped_not_a_failed_poll(
     assert [a.title for a in report.new] == ["Fine story"]
     assert sorted(report.skipped) == ["Bad hop: That is not a valid link.",
                                       "Bad host: That is not a valid link."]
+    feed = await engine.store.get_feed(added.feed.id)
+    assert feed is not None and feed.consecutive_failures == 0
+
+
+class FlakyIntake(Intake):
+    """An extraction bug on one page (the rest of the pipeline is real)."""
+
+    async def read_page(self, url: str) -> ArticleDraft:
+        if "/buggy" in url:
+            raise RuntimeError("extraction bug")
+        return await super().read_page(url)
+
+
+async def test_a_bug_reading_one_item_page_never_fails_the_feed(
+        engine: BriefingEngine, server: LocalWeb) -> None:
+    server.serve("/ok", html_page("Fine story", article_text("fine")))
+    server.serve("/odd-charset", html_page("Odd label", article_text("odd")).encode(),
+                 content_type="text/html; charset=idna")
+    items = [Entry(title="Buggy", link=server.url("/buggy"), text="Short.", published=NOW),
+             Entry(title="Odd", link=server.url("/odd-charset"), text="Short.",
+                   published=NOW - timedelta(minutes=30)),
+             Entry(title="Fine", link=server.url("/ok"), text="Short.",
+                   published=NOW - timedelta(hours=1))]
+    server.serve_feed("/feed.xml", rss(items))
+    async with Fetcher(engine.config.fetch) as fetcher:
+        intake = FlakyIntake(engine, fetcher, rng=random.Random(7))
+        added = await intake.add_feed(server.url("/feed.xml"))
+    report = added.report
+    assert report is not None and report.error is None
+    assert sorted(a.title for a in report.new) == ["Fine story", "Odd label"]
+    assert report.pending == 1  # the buggy page is retried at the next polls
     feed = await engine.store.get_feed(added.feed.id)
     assert feed is not None and feed.consecutive_failures == 0

@@ -215,3 +215,17 @@ async def test_cookie_walls_and_bot_checks_are_refused_not_summarised(
     reply = await brief(engine, server.url("/story"))  # a story about banners is a story
     assert not reply.is_error, reply.text
     assert await engine.store.count_articles() == 1
+
+
+@pytest.mark.parametrize("label", ["rot13", "base64", "idna", "utf-7", "unicode_escape",
+                                   "undefined"])
+async def test_a_charset_label_no_browser_would_use_is_ignored(
+        engine: BriefingEngine, server: LocalWeb, label: str) -> None:
+    server.serve("/odd", html_page("Café opens", article_text("cafe")).encode(),
+                 content_type=f"text/html; charset={label}")
+    server.serve("/meta", html_page("Café opens", article_text("meta"), charset=label).encode(),
+                 content_type="text/html")
+    for path in ("/odd", "/meta"):
+        reply = await brief(engine, server.url(path))
+        assert not reply.is_error, (path, reply.text)
+        assert reply.items[0].title == "Café opens"

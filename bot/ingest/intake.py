@@ -484,6 +484,14 @@ class Intake:
             if last_try:
                 return _Outcome("failed", note=str(exc))
             return _Outcome("pending", note=str(exc))
+        except Exception:  # a bug reading one page must not fail the whole feed's poll
+            log.exception("reading item page %s of feed %d failed", entry.link, feed.id)
+            note = "an internal error while reading its page (see the bot's log)"
+            if (prior.attempts if prior else 0) + 1 >= cfg.feeds.item_attempts:
+                if usable:
+                    return _Outcome("draft", draft=self._content_draft(feed, entry))
+                return _Outcome("failed", note=note)
+            return _Outcome("pending", note=note)
         published = page.published_at
         if published is not None and published > now + FUTURE_SLACK:
             published = None

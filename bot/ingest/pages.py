@@ -68,13 +68,23 @@ class NotAnArticle(InputError):
         self.reason = reason  # "paywall", "wall", "short", "empty" or "feed"
 
 
+# Python codecs a page may name but no browser would use to read it: not text encodings at
+# all (base64, rot13, zlib ...), or ones that decode by other rules (idna, escapes, UTF-7).
+_NOT_PAGE_CODECS = frozenset({"idna", "punycode", "undefined", "unicode-escape",
+                              "raw-unicode-escape", "utf-7"})
+
+
 def _known_codec(name: str | None) -> str | None:
+    """The codec a page's label names, if it is one a browser would read a page with."""
     if not name:
         return None
     try:
-        return codecs.lookup(name.strip().strip("\"'")).name
+        info = codecs.lookup(name.strip().strip("\"'"))
     except LookupError:
         return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_PAGE_CODECS:
+        return None
+    return info.name
 
 
 def decode_html(body: bytes, *, charset: str | None = None) -> str:
@@ -87,11 +97,16 @@ def decode_html(body: bytes, *, charset: str | None = None) -> str:
     if declared is None:
         match = _META_CHARSET.search(body[:4096])
         declared = _known_codec(match.group(1).decode("ascii")) if match else None
+        if declared is not None and declared.startswith(("utf-16", "utf-32")):
+            declared = "utf-8"  # a <meta> readable as ASCII cannot be in UTF-16 (as browsers)
     if declared is not None:
         # browsers read a page labelled latin-1 as windows-1252; so do we
         if declared in ("latin-1", "iso8859-1", "ascii"):
             declared = "cp1252"
-        return body.decode(declared, errors="replace")
+        try:
+            return body.decode(declared, errors="replace")
+        except (LookupError, UnicodeError, ValueError):
+            pass  # a codec that cannot decode leniently: detect instead
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
