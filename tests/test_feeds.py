@@ -175,6 +175,17 @@ def test_truncated_feed_keeps_complete_items() -> None:
     assert [e.title for e in parsed.entries] == ["Story 2", "Story 1"]
 
 
+def test_odd_charset_labels_never_crash_the_parser() -> None:
+    xml = rss(entries(2))
+    for label in ("undefined", "rot13", "base64", "idna"):
+        parsed = parse_feed(xml.encode(), url="http://x.org/feed",
+                            content_type="application/rss+xml", charset=label, now=NOW)
+        assert [e.title for e in parsed.entries] == ["Story 1", "Story 0"], label
+    declared = xml.replace('encoding="utf-8"', 'encoding="undefined"')
+    with pytest.raises(NotAFeed, match="character encoding briefbot cannot read"):
+        parse_feed(declared.encode(), url="http://x.org/feed", now=NOW)
+
+
 def test_junk_after_a_complete_feed_loses_no_item() -> None:
     xml = rss(entries(3)) + "\n<br />\n<b>Warning</b>: db_close() failed in feed.php<br />\n"
     parsed = parse_feed(xml.encode(), url="http://x.org/feed", now=NOW)

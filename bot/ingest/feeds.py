@@ -32,6 +32,7 @@ import lxml.etree
 import lxml.html
 
 from bot.errors import InputError
+from bot.ingest.pages import known_codec
 from bot.ingest.urls import canonical_url
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
@@ -180,9 +181,13 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
     _check_entities(body)
     headers = {"content-location": url}
     if content_type:
+        charset = known_codec(charset)  # never a label feedparser cannot decode with
         headers["content-type"] = content_type + (f"; charset={charset}" if charset else "")
-    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers,
-                              sanitize_html=True, resolve_relative_uris=True)
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=headers,
+                                  sanitize_html=True, resolve_relative_uris=True)
+    except (LookupError, UnicodeError) as exc:  # a document declaring an unusable encoding
+        raise NotAFeed("The feed declares a character encoding briefbot cannot read.") from exc
     entries_raw = list(parsed.get("entries") or ())
     bozo = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if not parsed.get("version") and not entries_raw:

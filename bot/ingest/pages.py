@@ -74,7 +74,7 @@ _NOT_PAGE_CODECS = frozenset({"idna", "punycode", "undefined", "unicode-escape",
                               "raw-unicode-escape", "utf-7"})
 
 
-def _known_codec(name: str | None) -> str | None:
+def known_codec(name: str | None) -> str | None:
     """The codec a page's label names, if it is one a browser would read a page with."""
     if not name:
         return None
@@ -93,10 +93,10 @@ def decode_html(body: bytes, *, charset: str | None = None) -> str:
                       (codecs.BOM_UTF16_BE, "utf-16")):
         if body.startswith(bom):
             return body.decode(name, errors="replace")
-    declared = _known_codec(charset)
+    declared = known_codec(charset)
     if declared is None:
         match = _META_CHARSET.search(body[:4096])
-        declared = _known_codec(match.group(1).decode("ascii")) if match else None
+        declared = known_codec(match.group(1).decode("ascii")) if match else None
         if declared is not None and declared.startswith(("utf-16", "utf-32")):
             declared = "utf-8"  # a <meta> readable as ASCII cannot be in UTF-16 (as browsers)
     if declared is not None:
