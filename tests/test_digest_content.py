@@ -410,26 +410,39 @@ async def test_mistyped_times_zones_and_days_say_the_right_form(
 
 async def test_digest_now_posts_to_the_callers_channel(engine: BriefingEngine) -> None:
     await add(engine, ROCKETS_AP, source="AP")
-    reply = await engine.handle_command("digest now", MEMBER)
+    reply = await engine.handle_command("digest now", ADMIN)
     assert reply.text == "Posted a digest here: 1 story." and reply.ephemeral
     (destination, digest), = pub(engine).sent
     assert destination == HERE
     assert digest.kind is ReplyKind.DIGEST and not digest.ephemeral
     assert digest.text.startswith("Digest on request")
-    again = await engine.handle_command("digest now", MEMBER)
+    again = await engine.handle_command("digest now", ADMIN)
     assert again.text.startswith("Nothing new since")
-    dm = await engine.handle_command("digest now", replace(MEMBER, channel_id=None))
+    dm = await engine.handle_command("digest now", replace(ADMIN, channel_id=None))
     assert dm.is_error and "Run this in a channel" in dm.text
+
+
+async def test_digest_now_from_a_member_is_a_private_preview(engine: BriefingEngine) -> None:
+    await add(engine, ROCKETS_AP, source="AP")
+    preview = await engine.handle_command("digest now", MEMBER)
+    assert preview.ephemeral and not preview.is_error
+    assert "A preview only you can see" in preview.text
+    assert [i.title for i in preview.items] and pub(engine).sent == []
+    # nothing was recorded: the admin's post still holds the story
+    posted = await engine.handle_command("digest now", ADMIN)
+    assert posted.text == "Posted a digest here: 1 story."
+    nothing = await engine.handle_command("digest now", MEMBER)
+    assert nothing.text == "Nothing new since this channel's last digest."
 
 
 async def test_digest_now_failure_is_reported(engine: BriefingEngine) -> None:
     await add(engine, ROCKETS_AP, source="AP")
     pub(engine).fail_with = DeliveryError("the channel is archived", permanent=True)
-    reply = await engine.handle_command("digest now", MEMBER)
+    reply = await engine.handle_command("digest now", ADMIN)
     assert "Could not post the digest here: the channel is archived" in reply.text
     pub(engine).fail_with = None
     # the failed attempt did not swallow the article
-    reply = await engine.handle_command("digest now", MEMBER)
+    reply = await engine.handle_command("digest now", ADMIN)
     assert reply.text == "Posted a digest here: 1 story."
 
 

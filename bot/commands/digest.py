@@ -5,7 +5,8 @@ Forms::
     /brief digest                              the setting, the next due time, why it is off
     /brief digest 08:30 [Europe/Berlin] [weekdays|weekends|mon,wed,fri|mon-fri]
     /brief digest off
-    /brief digest now                          post one here now (the next one starts after it)
+    /brief digest now                          post one here now (the next one starts after it);
+                                               for a member who is no admin, a private preview
 
 Times are ``8:30``, ``08:30``, ``8.30``, ``8h30`` on a 24-hour clock, or ``8am`` / ``5:45pm``;
 zones are IANA names, case-insensitive (``europe/berlin``); the zone and the days may come in
@@ -165,6 +166,19 @@ async def _now(ctx: Context) -> Reply:
     channel = ctx.require_channel("post a digest")
     destination = ctx.caller.channel
     assert destination is not None and destination.channel_id == channel
+    if not ctx.caller.is_admin:
+        # Posting moves where the next scheduled digest starts, so it is an admin's call; a
+        # member still sees what is new, privately, and nothing is recorded.
+        preview, built = await digest_now(ctx.engine, destination=destination, post=False)
+        if preview is None:
+            return ctx.answer("Nothing new since this channel's last digest.", ephemeral=True)
+        return Reply(
+            text=f"{preview.text}\n(A preview only you can see: {ctx.caller.admin_hint} can "
+            "post it here with `/brief digest now`.)",
+            items=preview.items,
+            footer=preview.footer,
+            ephemeral=True,
+        )
     try:
         reply, built = await digest_now(ctx.engine, destination=destination, post=True,
                                         owner=f"now:{ctx.caller.user_id}")
