@@ -286,7 +286,7 @@ class DiscordAdapter:
                           sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(blob.encode()).hexdigest()
         key = SYNC_META_KEY.format(app_id=app_id)
-        previous = _sync_state(await self.engine.store.get_meta(key))
+        previous = _sync_state(await self.engine.platform_state(key))
         if not force and previous.get("hash") == digest:
             log.info("discord: /%s definitions unchanged, not syncing (app %s)", COMMAND_NAME,
                      app_id)
@@ -303,8 +303,8 @@ class DiscordAdapter:
         for stale in previous.get("targets", []):
             if stale not in targets:
                 await self._remove_commands(stale)
-        await self.engine.store.set_meta(
-            key, json.dumps({"hash": digest, "targets": targets}), now=self.engine.clock())
+        await self.engine.save_platform_state(
+            key, json.dumps({"hash": digest, "targets": targets}))
         return True
 
     async def _remove_commands(self, guild_id: int | None) -> None:

@@ -154,6 +154,13 @@ class BriefingEngine:
             )
         await publisher.deliver(destination, reply)
 
+    async def platform_state(self, key: str) -> str | None:
+        """A small value an adapter keeps between runs (adapters never touch the store)."""
+        return await self.store.get_meta(key)
+
+    async def save_platform_state(self, key: str, value: str) -> None:
+        await self.store.set_meta(key, value, now=self.clock())
+
     # -- ingest -------------------------------------------------------------------------
 
     async def ingest(self, draft: ArticleDraft, *, notify: bool = True) -> IngestResult:
