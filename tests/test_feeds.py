@@ -186,6 +186,20 @@ def test_odd_charset_labels_never_crash_the_parser() -> None:
         parse_feed(declared.encode(), url="http://x.org/feed", now=NOW)
 
 
+def test_broken_references_and_links_never_crash_the_parser() -> None:
+    xml = rss([Entry(title="Bad ref", link="http://x.org/a", guid="a"),
+               Entry(title="Bad port", link="http://x.org:b</", guid="b"),
+               Entry(title="Bad host", link="http://[::1", guid="c")])
+    xml = xml.replace("&lt;", "<").replace("Bad ref", "Bad &#xFFFFFF; ref &#99999999999;")
+    xml = xml.replace("<title>Test Feed", "<title>Test Feed <b>")  # not well-formed: lenient
+    parsed = parse_feed(xml.encode(), url="http://x.org/feed", now=NOW)
+    assert [(e.title, e.link) for e in parsed.entries] == [
+        ("Bad \ufffd ref \ufffd", "http://x.org/a"), ("Bad port", None), ("Bad host", None)]
+    with pytest.raises(NotAFeed, match="malformed"):
+        parse_feed(b'<?xml ver&\x00sion="1.0" encoding="utf-8\x00"?>'
+                   + rss(entries(1)).encode()[38:], url="http://x.org/feed", now=NOW)
+
+
 def test_junk_after_a_complete_feed_loses_no_item() -> None:
     xml = rss(entries(3)) + "\n<br />\n<b>Warning</b>: db_close() failed in feed.php<br />\n"
     parsed = parse_feed(xml.encode(), url="http://x.org/feed", now=NOW)

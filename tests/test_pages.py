@@ -132,6 +132,7 @@ def test_canonical_link_only_within_the_site() -> None:
     assert canon("https://amp.news.example/story/1") == "https://amp.news.example/story/1"
     assert canon("https://other.example/story/1") is None   # no claiming others' articles
     assert canon("javascript:alert(1)") is None
+    assert canon("http://[::1") is None and canon("https://www.news.example:x/1") is None
     assert canon("https://bbc.co.uk/x", page="https://www.bbc.co.uk/y") == "https://bbc.co.uk/x"
     assert canon("https://evil.co.uk/x", page="https://www.bbc.co.uk/y") is None
 

@@ -23,7 +23,6 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import defusedxml
 import defusedxml.ElementTree
@@ -33,7 +32,7 @@ import lxml.html
 
 from bot.errors import InputError
 from bot.ingest.pages import known_codec
-from bot.ingest.urls import canonical_url
+from bot.ingest.urls import absolute_http_url, canonical_url
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _HTML_START = re.compile(rb"\A(?:\s|<\?[^>]*\?>|<!--.*?-->)*<(?:!doctype\s+html|html)\b",
@@ -109,6 +108,15 @@ def _check_entities(body: bytes) -> None:
         return
 
 
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));")
+
+
+def _checked_char_ref(match: re.Match[bytes]) -> bytes:
+    hexa, dec = match.groups()
+    value = int(hexa, 16) if hexa else int(dec)
+    return match.group() if value <= 0x10FFFF else b"&#xFFFD;"
+
+
 def _struct_to_dt(value: Any) -> datetime | None:
     if not isinstance(value, time.struct_time):
         return None
@@ -166,9 +174,8 @@ def _link(entry: Any, base: str) -> str | None:
     for candidate in candidates:
         if not isinstance(candidate, str) or not candidate.strip():
             continue
-        absolute = urljoin(base, candidate.strip())
-        parts = urlsplit(absolute)
-        if parts.scheme in ("http", "https") and parts.hostname:
+        absolute = absolute_http_url(base, candidate)
+        if absolute is not None:
             return absolute
     return None
 
@@ -183,11 +190,17 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
     if content_type:
         charset = known_codec(charset)  # never a label feedparser cannot decode with
         headers["content-type"] = content_type + (f"; charset={charset}" if charset else "")
+    # a character reference beyond Unicode ("&#xFFFFFF;") crashes feedparser's lenient
+    # parser: it becomes U+FFFD, and the rest of the feed is read
+    body = _CHAR_REF.sub(_checked_char_ref, body)
     try:
         parsed = feedparser.parse(io.BytesIO(body), response_headers=headers,
                                   sanitize_html=True, resolve_relative_uris=True)
     except (LookupError, UnicodeError) as exc:  # a document declaring an unusable encoding
         raise NotAFeed("The feed declares a character encoding briefbot cannot read.") from exc
+    except ValueError as exc:  # e.g. a NUL inside the XML declaration
+        raise NotAFeed("That is not a readable RSS or Atom feed (it is malformed in a way "
+                       "briefbot cannot recover from).") from exc
     entries_raw = list(parsed.get("entries") or ())
     bozo = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if not parsed.get("version") and not entries_raw:

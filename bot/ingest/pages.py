@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import charset_normalizer
 import lxml.etree
@@ -24,7 +24,7 @@ import lxml.html
 
 from bot.errors import InputError
 from bot.ingest.html import extract_html
-from bot.ingest.urls import canonical_url, source_name
+from bot.ingest.urls import absolute_http_url, canonical_url, source_name
 from bot.models import ArticleDraft
 from bot.summarize import shorten
 
@@ -146,11 +146,11 @@ def canonical_link(tree: Any, *, page_url: str) -> str | None:
         href = (link.get("href") or "").strip()
         if "canonical" not in rels or not href:
             continue
-        absolute = str(urljoin(page_url, href))
-        parts = urlsplit(absolute)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        absolute = absolute_http_url(page_url, href)
+        if absolute is None:
             return None
-        if _site(parts.hostname) != _site(urlsplit(page_url).hostname or ""):
+        parts = urlsplit(absolute)
+        if _site(parts.hostname or "") != _site(urlsplit(page_url).hostname or ""):
             log.info("ignored canonical link to another site on %s", urlsplit(page_url).hostname)
             return None
         return absolute
@@ -189,8 +189,8 @@ def feed_links(tree: Any, *, page_url: str) -> list[str]:
         kind = (link.get("type") or "").lower().strip()
         href = (link.get("href") or "").strip()
         if "alternate" in rels and kind in _FEED_TYPES and href:
-            absolute = urljoin(page_url, href)
-            if urlsplit(absolute).scheme in ("http", "https") and absolute not in found:
+            absolute = absolute_http_url(page_url, href)
+            if absolute is not None and absolute not in found:
                 found.append(absolute)
     return found
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 # Query parameters that only track where a click came from.
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "hsa_", "oly_", "vero_")
@@ -27,6 +27,22 @@ def canonical_url(url: str) -> str:
     ]
     path = parts.path or "/"
     return urlunsplit((scheme, host, path, urlencode(query), ""))
+
+
+def absolute_http_url(base: str, href: str) -> str | None:
+    """``href`` (from a feed or a page) made absolute against ``base``, if it is a usable
+    http(s) link; None for another scheme, no host, or what cannot be parsed ("http://[::1",
+    a port that is no number)."""
+    try:
+        absolute = urljoin(base, href.strip())
+        parts = urlsplit(absolute)
+        _ = parts.port  # a malformed port raises only when read
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    return absolute
 
 
 def source_name(url: str | None) -> str | None:
