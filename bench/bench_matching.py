@@ -55,7 +55,8 @@ def vocabulary(articles: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
     """(topic words, two-word phrases) of the corpus: every word type that is no stop word
     and not in more than 3% of the articles (nobody wants an alert for "said"), each as
     likely as any other (most are rare: names, places, topics), and phrases seen twice."""
-    stop = analyzer_for("english").stop_words
+    analyzer = analyzer_for("english")
+    stop = analyzer.stop_words
     df: Counter[str] = Counter()
     bigrams: Counter[str] = Counter()
     for _, text in articles:
@@ -64,7 +65,9 @@ def vocabulary(articles: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
         bigrams.update(set(f"{a} {b}" for a, b in itertools.pairwise(tokens)
                            if a.isalpha() and b.isalpha() and len(a) > 3 and len(b) > 3))
     n = len(articles)
-    words = [w for w, c in df.items() if c <= 0.03 * n and len(w) > 2 and w not in stop]
+    # nor a word whose stem is a stop word ("wells" -> "well"): such a query is refused
+    words = [w for w, c in df.items() if c <= 0.03 * n and len(w) > 2 and w not in stop
+             and analyzer.keys(w)[0] not in stop]
     phrases = [p for p, c in bigrams.items() if 2 <= c <= 0.02 * n]
     return sorted(words), sorted(phrases)
 

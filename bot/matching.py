@@ -640,6 +640,17 @@ def compile_query(text: str, *, language: str = "english",
     anchors = tree.anchors(cost)
     assert anchors, "a positive query always has anchors"
     if all(cost.get(a, 1.0) >= _STOP_COST for a in anchors):
+        # "wells" is stemmed to "well", "seconds" to "second": common words, though what
+        # was typed is not; quoting it looks for that exact word
+        collapsed = [t for t in _terms(tree) if len(t.keys) == 1 and t.keys[0] in anchors
+                     and not t.keys[0].startswith("=")
+                     and _fold(t.display) not in analyzer.stop_words]
+        if collapsed:
+            term = collapsed[0]
+            raise QueryError(
+                f"{term.display} is read as every form of {term.keys[0]}, which almost every "
+                f"article has: put it in quotes (\"{term.display}\") to look for that exact "
+                "word, or add a more specific word", query=query, position=0)
         common = ", ".join(sorted({a.lstrip("=") for a in anchors}))
         raise QueryError(
             f"{common} alone would match almost every article: add a more specific word "

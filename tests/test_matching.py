@@ -117,6 +117,10 @@ ERRORS: list[tuple[str, int, str]] = [
     ("r" * 201, 200, "at most 200"),
     ("the", 0, "almost every article"),
     ("the OR and", 0, "almost every article"),
+    # a word whose stem is a common word: say so, and how to look for the word itself
+    ("wells", 0, 'wells is read as every form of well, which almost every article has: put '
+                 'it in quotes ("wells")'),
+    ("seconds OR thanks", 0, "seconds is read as every form of second"),
 ]
 
 
@@ -148,6 +152,11 @@ def test_a_malformed_query_is_echoed_without_anything_that_pings(query: str) -> 
         visible = echoed.replace("\u200b", "")  # zero width: the caret still points right
         assert len(visible) == len(query) + 2
         assert caret.index("^") - 2 == info.value.position
+
+
+def test_a_quoted_word_is_that_word_even_when_its_stem_is_common() -> None:
+    assert compile_query('"wells"').match(title="", text="Wells Fargo said") == ('"wells"',)
+    assert compile_query('"wells"').match(title="", text="All is well") is None
 
 
 def test_common_words_are_fine_beside_a_specific_one_or_in_a_phrase() -> None:
