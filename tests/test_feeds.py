@@ -200,6 +200,22 @@ def test_broken_references_and_links_never_crash_the_parser() -> None:
                    + rss(entries(1)).encode()[38:], url="http://x.org/feed", now=NOW)
 
 
+def test_a_guid_that_is_no_url_is_no_link() -> None:
+    xml = ('<?xml version="1.0"?><rss version="2.0"><channel><title>P</title><link>/</link>'
+           "<item><title>Numbered</title><guid>12345</guid><description>Text.</description>"
+           '</item><item><title>Enclosure</title><guid>ep-2</guid><enclosure url="http://x.org/'
+           'ep2.mp3" type="audio/mpeg" length="1"/></item>'
+           "<item><title>Permalink</title><guid>http://x.org/p/3</guid></item>"
+           "<item><title>Relative</title><link>a4.html</link><guid>g4</guid></item>"
+           "</channel></rss>")
+    parsed = parse_feed(xml.encode(), url="http://x.org/feeds/rss", now=NOW)
+    assert [(e.title, e.link, e.key) for e in parsed.entries] == [
+        ("Numbered", None, "guid:12345"), ("Enclosure", None, "guid:ep-2"),
+        ("Permalink", "http://x.org/p/3", "http://x.org/p/3"),
+        ("Relative", "http://x.org/feeds/a4.html", "http://x.org/feeds/a4.html")]
+    assert parsed.site_url == "http://x.org/"
+
+
 def test_junk_after_a_complete_feed_loses_no_item() -> None:
     xml = rss(entries(3)) + "\n<br />\n<b>Warning</b>: db_close() failed in feed.php<br />\n"
     parsed = parse_feed(xml.encode(), url="http://x.org/feed", now=NOW)

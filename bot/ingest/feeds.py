@@ -164,12 +164,15 @@ def _is_text(node: Any, key: str) -> bool:
 
 
 def _link(entry: Any, base: str) -> str | None:
-    candidates = [entry.get("link")]
+    guid = entry.get("id")
+    link = entry.get("link")
+    # An RSS guid counts as the item's permalink by default, and feedparser then offers it as
+    # the link: only an absolute URL is one ("12345" is no link to ``base``/12345).
+    from_guid = bool(entry.get("guidislink")) and link == guid
+    candidates = [] if from_guid else [link]
     candidates += [ln.get("href") for ln in entry.get("links") or ()
                    if ln.get("rel") == "alternate"]
-    guid = entry.get("id")
-    if entry.get("guidislink") or (isinstance(guid, str) and guid.startswith(("http://",
-                                                                             "https://"))):
+    if isinstance(guid, str) and guid.strip().lower().startswith(("http://", "https://")):
         candidates.append(guid)
     for candidate in candidates:
         if not isinstance(candidate, str) or not candidate.strip():
@@ -186,7 +189,9 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
     if not body.strip():
         raise NotAFeed("The feed is empty.")
     _check_entities(body)
-    headers = {"content-location": url}
+    # No content-location: feedparser would resolve every guid against the feed's URL as if
+    # it were a link; links are made absolute in _link instead.
+    headers: dict[str, str] = {}
     if content_type:
         charset = known_codec(charset)  # never a label feedparser cannot decode with
         headers["content-type"] = content_type + (f"; charset={charset}" if charset else "")
@@ -244,10 +249,10 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
             published_at=published, text=text, position=position,
         ))
     site = feed.get("link")
+    site = absolute_http_url(url, site) if isinstance(site, str) else None
     return ParsedFeed(
         title=_clean_text(feed.get("title"), 300, literal=atom and _is_text(feed, "title")),
-        site_url=site if isinstance(site, str) and site.startswith(("http://", "https://"))
-        else None,
+        site_url=site,
         entries=tuple(entries),
         malformed=malformed,
         duplicate_guids=frozenset(g for g, n in guids.items() if g and n > 1),
