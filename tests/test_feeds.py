@@ -783,3 +783,20 @@ async def test_a_bug_reading_one_item_page_never_fails_the_feed(
     assert report.pending == 1  # the buggy page is retried at the next polls
     feed = await engine.store.get_feed(added.feed.id)
     assert feed is not None and feed.consecutive_failures == 0
+
+
+async def test_links_in_slacks_labelled_form_are_unwrapped(engine: BriefingEngine,
+                                                          server: LocalWeb) -> None:
+    server.serve_feed("/feed.xml", rss(entries(2)))
+    server.serve("/story", html_page("Dam opens", article_text("dam")))
+    reply = await engine.handle_command(f"feeds add <{server.url('/feed.xml')}|the feed>",
+                                        admin())
+    assert not reply.is_error, reply.text
+    [feed] = await engine.store.list_feeds()
+    assert feed.url == server.url("/feed.xml")
+    reply = await engine.handle_command(f"<{server.url('/story')}|story>", admin())
+    assert not reply.is_error, reply.text
+    assert reply.items[0].title == "Dam opens"
+    gone = await engine.handle_command(f"feeds remove <{server.url('/feed.xml')}|x>", admin())
+    assert not gone.is_error, gone.text
+    assert await engine.store.list_feeds() == []

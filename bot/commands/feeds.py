@@ -12,7 +12,7 @@ from bot.commands.router import Context, fallback, verb
 from bot.engine import to_item
 from bot.errors import UserError
 from bot.ingest.intake import Intake, borrow_fetcher, find_feed
-from bot.ingest.urls import canonical_url
+from bot.ingest.urls import canonical_url, unwrap_link
 from bot.models import Item, Reply
 from bot.store.feeds import Feed
 
@@ -74,7 +74,7 @@ def _config_feed_urls(ctx: Context) -> set[str]:
 
 @fallback("link")
 async def brief_link(ctx: Context, args: str) -> Reply:
-    url = args.strip().strip("<>")
+    url = unwrap_link(args)
     async with borrow_fetcher(ctx.engine) as fetcher:
         brief = await Intake(ctx.engine, fetcher).brief_link(url)
     a = brief.article
@@ -121,7 +121,7 @@ async def _list(ctx: Context) -> Reply:
 
 async def _add(ctx: Context, url: str) -> Reply:
     ctx.require_admin("add feeds to this channel")
-    url = url.strip().strip("<>")
+    url = unwrap_link(url)
     if not url:
         raise UserError("Add which feed? Try `/brief feeds add https://example.com/feed.xml`.")
     async with borrow_fetcher(ctx.engine) as fetcher:

@@ -37,7 +37,7 @@ from bot.ingest.feeds import FUTURE_SLACK, FeedEntry, NotAFeed, ParsedFeed, pars
 from bot.ingest.fetch import Fetcher, FetchResult, HTTPStatusError, RefusedURL, check_url
 from bot.ingest.files import decode_text, parse_plain
 from bot.ingest.pages import NotAnArticle, article_from_page, decode_html, page_feed_links
-from bot.ingest.urls import canonical_url
+from bot.ingest.urls import canonical_url, unwrap_link
 from bot.models import Article, ArticleDraft, Destination
 from bot.store import SQLiteStore
 from bot.store.feeds import KNOWN_STATUSES, Feed, SeenItem
@@ -545,7 +545,7 @@ def _body_hash(body: bytes) -> str:
 
 async def find_feed(store: SQLiteStore, ref: str) -> Feed | None:
     """A feed by ``#id``, id or URL."""
-    ref = ref.strip().strip("<>")
+    ref = unwrap_link(ref)
     if ref.lstrip("#").isdigit():
         return await store.get_feed(int(ref.lstrip("#")))
     try:

@@ -29,6 +29,14 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, host, path, urlencode(query), ""))
 
 
+def unwrap_link(text: str) -> str:
+    """A link as typed in chat: Slack's ``<https://x|label>`` or ``<https://x>`` unwrapped."""
+    text = text.strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1].split("|", 1)[0]
+    return text.strip()
+
+
 def absolute_http_url(base: str, href: str) -> str | None:
     """``href`` (from a feed or a page) made absolute against ``base``, if it is a usable
     http(s) link; None for another scheme, no host, or what cannot be parsed ("http://[::1",
