@@ -75,7 +75,8 @@ class AlertService:
     # -- the index ---------------------------------------------------------------------------
 
     async def sync_index(self) -> None:
-        """Bring the index in step with the store: new subscriptions in, removed ones out."""
+        """Bring the index in step with the store: new and resumed subscriptions in, removed
+        and paused ones out."""
         store = self.engine.store
         async with self._sync_lock:
             signature = await store.subscriptions_signature()
