@@ -800,3 +800,15 @@ async def test_links_in_slacks_labelled_form_are_unwrapped(engine: BriefingEngin
     gone = await engine.handle_command(f"feeds remove <{server.url('/feed.xml')}|x>", admin())
     assert not gone.is_error, gone.text
     assert await engine.store.list_feeds() == []
+
+
+async def test_an_item_page_that_is_binary_text_is_skipped_quietly(
+        engine: BriefingEngine, intake: Intake, server: LocalWeb,
+        caplog: pytest.LogCaptureFixture) -> None:
+    server.serve("/blob.txt", b"\x00\x01\x02binary" * 50, content_type="text/plain")
+    items = [Entry(title="Blob", link=server.url("/blob.txt"), text="Short.", published=NOW)]
+    server.serve_feed("/feed.xml", rss(items))
+    added = await intake.add_feed(server.url("/feed.xml"))
+    assert added.report is not None and added.report.pending == 0
+    assert added.report.skipped == ("Blob: That link is a binary file, not a web page or text.",)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

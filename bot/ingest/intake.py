@@ -35,7 +35,7 @@ from bot.engine import BriefingEngine
 from bot.errors import FetchError, InputError, UserError
 from bot.ingest.feeds import FUTURE_SLACK, FeedEntry, NotAFeed, ParsedFeed, parse_feed
 from bot.ingest.fetch import Fetcher, FetchResult, HTTPStatusError, RefusedURL, check_url
-from bot.ingest.files import decode_text, parse_plain
+from bot.ingest.files import parse_plain
 from bot.ingest.pages import NotAnArticle, article_from_page, decode_html, page_feed_links
 from bot.ingest.urls import canonical_url, unwrap_link
 from bot.models import Article, ArticleDraft, Destination
@@ -526,8 +526,9 @@ def _plain_text(result: FetchResult) -> str:
     declared = (result.charset or "").lower().replace("_", "-")
     wide = body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or declared.startswith(
         ("utf-16", "utf-32"))
-    if not wide:
-        decode_text(body[:8192], name="the page")  # refuses a binary body
+    if not wide and b"\x00" in body[:8192]:
+        raise NotAnArticle("That link is a binary file, not a web page or text.",
+                           reason="empty")
     return decode_html(body, charset=result.charset)
 
 
