@@ -469,7 +469,7 @@ class Intake:
             page = await self.read_page(entry.link)
         except asyncio.CancelledError:
             raise
-        except NotAnArticle as exc:
+        except InputError as exc:  # NotAnArticle, or any input that cannot be used
             if usable:
                 return _Outcome("draft", draft=self._content_draft(feed, entry))
             return _Outcome("skipped", note=str(exc))
