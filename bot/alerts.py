@@ -8,17 +8,16 @@ Two halves, both owned by :class:`AlertService`:
   constraint makes that once-only across restarts and re-ingests;
 * a dispatcher (a background service; :meth:`AlertService.dispatch_due` is one round): claims
   due alerts grouped by destination, so a burst of matches (a feed backlog, a busy hour) is
-  one message, and delivers them. A failed delivery is retried with exponential backoff up to
-  ``[alerts] max_attempts``; a permanent refusal (DMs closed, channel gone) is recorded as
-  skipped and never retried, and pauses every subscription of that destination (with the
-  reason, shown by ``/brief alerts``) until its owner resumes them. One destination failing
-  never holds up another, nor the ingest.
+  one message, and delivers them, each destination in its own task. A failed delivery is
+  retried with exponential backoff up to ``[alerts] max_attempts``; a permanent refusal (DMs
+  closed, channel gone) is recorded as skipped and never retried, and pauses every
+  subscription of that destination (with the reason, shown by ``/brief alerts``) until its
+  owner resumes them. One destination failing never holds up another, nor the ingest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
@@ -41,6 +40,7 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 300.0  # a claimed alert is due again if its process died while delivering
 IDLE_SECONDS = 30.0  # the dispatcher looks at the store at least this often
 DELIVERY_TIMEOUT_SECONDS = 120.0  # a hung platform call is a failed attempt, not a stall
+MAX_DELIVERIES_IN_FLIGHT = 50  # destinations being delivered to at once by the service
 _SERVICES: weakref.WeakKeyDictionary[BriefingEngine, AlertService] = (
     weakref.WeakKeyDictionary())
 
@@ -259,29 +259,66 @@ class AlertService:
     # -- the background service ---------------------------------------------------------------
 
     async def run(self) -> None:
-        """Deliver due alerts until cancelled; wakes early when new alerts are recorded."""
+        """Deliver due alerts until cancelled; wakes early when new alerts are recorded.
+
+        Each destination's batch is delivered in its own task (at most
+        ``MAX_DELIVERIES_IN_FLIGHT`` at once, claimed only when a slot is free so no claim
+        waits out its lease): a platform that hangs holds up its own alerts, never the others'.
+        """
         try:  # load the index now rather than when the first article arrives
             await self.sync_index()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("loading the alert subscriptions failed; retrying on the next article")
-        while True:
-            self._wake.clear()
-            try:
-                await self.dispatch_due()
-                due = await self.engine.store.next_alert_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("alert dispatch round failed")
-                due = None
-            delay = IDLE_SECONDS
-            if due is not None:
-                delay = min(IDLE_SECONDS,
-                            max(0.05, (due - self.engine.clock()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+        inflight: set[asyncio.Task[bool]] = set()
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    await self._start_due(inflight)
+                    due = await self.engine.store.next_alert_due()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("alert dispatch round failed")
+                    due = None
+                delay = IDLE_SECONDS
+                if due is not None:
+                    delay = min(IDLE_SECONDS,
+                                max(0.05, (due - self.engine.clock()).total_seconds()))
+                woken = asyncio.ensure_future(self._wake.wait())
+                try:  # a new alert, a finished delivery (a free slot, a retry time) or due
+                    await asyncio.wait({woken, *inflight}, timeout=delay,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    woken.cancel()
+        finally:
+            pending = list(inflight)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _start_due(self, inflight: set[asyncio.Task[bool]]) -> None:
+        """Claim due batches while delivery slots are free; deliver each in its own task."""
+        while len(inflight) < MAX_DELIVERIES_IN_FLIGHT:
+            batches = await self.engine.store.claim_due_alerts(
+                now=self.engine.clock(), window_seconds=self.config.batch_seconds,
+                lease_seconds=LEASE_SECONDS, max_per_destination=self.config.max_per_message,
+                max_destinations=MAX_DELIVERIES_IN_FLIGHT - len(inflight))
+            if not batches:
+                return
+            for batch in batches:
+                task = asyncio.create_task(self._deliver(batch),
+                                           name=f"alerts-to-{batch.destination}")
+                inflight.add(task)
+                task.add_done_callback(partial(_delivery_done, inflight))
+
+
+def _delivery_done(inflight: set[asyncio.Task[bool]], task: asyncio.Task[bool]) -> None:
+    inflight.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("delivering alerts failed (%s)", task.get_name(), exc_info=task.exception())
 
 
 def _unique(values: Iterable[str]) -> list[str]:

@@ -644,3 +644,28 @@ async def test_operators_not_in_capitals_get_a_note(engine: BriefingEngine) -> N
     for fine in ('subscribe rocket OR missile', 'subscribe "rock or roll" band',
                  "subscribe orbit android knots"):
         assert "Note:" not in (await command(engine, ALICE, fine)).text, fine
+
+
+async def test_the_service_never_lets_a_hung_platform_hold_up_other_alerts(
+    make_engine: Callable[..., Any], config: Config,
+) -> None:
+    engine: BriefingEngine = await make_engine(
+        replace(config, alerts=replace(config.alerts, batch_seconds=0)),
+        clock_=lambda: datetime.now(UTC))
+    publisher = SignallingPublisher()
+    engine.add_publisher(publisher)
+    engine.add_publisher(HangingPublisher())  # DELIVERY_TIMEOUT_SECONDS: two minutes
+    await subscribe(engine, Caller(platform="slack", user_id="U1"), "rocket")
+    await subscribe(engine, ALICE, "zeppelin")
+    task = asyncio.create_task(alert_service(engine).run())
+    try:
+        await ingest(engine, draft("Rocket", n=1))  # to the platform that hangs
+        await asyncio.sleep(0.2)  # its delivery is under way (and hangs)
+        await ingest(engine, draft("Zeppelin", n=2))  # then one for alice, on another
+        async with asyncio.timeout(5):
+            await publisher.arrived.wait()
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert [d.user_id for d, _ in publisher.sent] == ["alice"]
