@@ -247,6 +247,10 @@ async def test_unknown_or_corrupt_encoding(server: LocalWeb) -> None:
             await fetcher.fetch(server.url("/br"))
         with pytest.raises(FetchError, match="corrupt compressed"):
             await fetcher.fetch(server.url("/corrupt"))
+        # what the server calls its encoding is shown only by its harmless characters
+        server.serve("/odd", b"x", headers={"Content-Encoding": "<!channel> @everyone"})
+        with pytest.raises(FetchError, match="compressed as 'channeleveryone'"):
+            await fetcher.fetch(server.url("/odd"))
 
 
 async def test_server_that_never_answers_times_out(server: LocalWeb) -> None:

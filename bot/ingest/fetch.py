@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import re
 import socket
 import ssl
 import zlib
@@ -242,7 +243,8 @@ class _Body:
             self._deflate = encoding == "deflate"
             self._decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib header
         else:
-            raise FetchError(f"{host} sent its answer compressed as {encoding[:20]!r}, "
+            shown = re.sub(r"[^a-z0-9.+-]", "", encoding)[:20]  # the server's word: harmless
+            raise FetchError(f"{host} sent its answer compressed as {shown!r}, "
                              "which briefbot cannot read.")
 
     def _too_large(self) -> FetchError:
