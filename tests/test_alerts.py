@@ -578,6 +578,11 @@ async def test_a_destination_gone_for_good_pauses_its_subscriptions_until_resume
     assert await alerts.dispatch_due() == 1 and len(pub.sent) == 2
     assert await engine.store.next_alert_due() is None
 
+    # a new subscription to the same place says the others are paused
+    extra = await command(engine, ALICE, "subscribe zeppelin")
+    assert f"Note: #{rocket}, #{launch} are paused because alerts to you by direct message " \
+        "could not be delivered (the user does not accept direct messages)" in extra.text
+    await command(engine, ALICE, f"unsubscribe {extra.text.split('#')[1].split(':')[0]}")
     # /brief alerts shows why, and how to resume
     listing = (await command(engine, ALICE, "alerts")).text
     assert f"#{rocket} `rocket` · PAUSED since" in listing

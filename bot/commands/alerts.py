@@ -72,11 +72,19 @@ async def subscribe(ctx: Context, args: str) -> Reply:
                           f"alerts could not be delivered; it alerts {where} again.")
     if status == "duplicate":
         return ctx.answer(f"Already subscribed: #{sub.id} `{compiled.canonical}` alerts {where}.")
+    paused = [s for s in await ctx.engine.store.subscriptions_of(
+        platform=ctx.caller.platform, owner_kind=kind, owner_id=owner) if s.paused]
+    warning = ""
+    if paused:
+        ids = ", ".join(f"#{s.id}" for s in paused)
+        warning = (f" Note: {ids} {'is' if len(paused) == 1 else 'are'} paused because alerts "
+                   f"to {where} could not be delivered ({(paused[0].paused_reason or '')[:200]}"
+                   "); once they can arrive, `/brief alerts resume`.")
     return ctx.answer(
         f"Subscribed #{sub.id}: I'll alert {where} when a new article matches "
         f"`{compiled.canonical}`. Try it on stored articles with "
         f"`/brief alerts test {compiled.canonical}`; stop with `/brief unsubscribe {sub.id}`."
-        + _operator_hint(compiled.text))
+        + _operator_hint(compiled.text) + warning)
 
 
 @verb("unsubscribe", usage="/brief unsubscribe <id>", summary="stop one of your alerts")
