@@ -20,7 +20,14 @@ from bot.config import Config
 from bot.engine import BriefingEngine
 from bot.ingest.feeds import NotAFeed, html_fragment_text, parse_feed
 from bot.ingest.fetch import Fetcher
-from bot.ingest.intake import FeedPoller, Intake, backoff_delay, borrow_fetcher
+from bot.ingest.intake import (
+    MAX_ARTICLE_CHARS,
+    FeedPoller,
+    Intake,
+    backoff_delay,
+    borrow_fetcher,
+    cap_text,
+)
 from bot.models import Article, ArticleDraft, Caller, ReplyKind
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -812,3 +819,25 @@ async def test_an_item_page_that_is_binary_text_is_skipped_quietly(
     assert added.report is not None and added.report.pending == 0
     assert added.report.skipped == ("Blob: That link is a binary file, not a web page or text.",)
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_cap_text_cuts_at_a_boundary() -> None:
+    paragraphs = "\n".join(f"Paragraph {i} says something. And more." for i in range(100))
+    capped = cap_text(paragraphs, limit=500)
+    assert len(capped) <= 500 and capped.endswith("And more.")
+    assert cap_text("short text", limit=500) == "short text"
+    assert cap_text("word " * 200, limit=100).endswith("word")
+
+
+async def test_a_huge_item_is_stored_capped(engine: BriefingEngine, intake: Intake,
+                                            server: LocalWeb) -> None:
+    huge = "\n".join(article_text(f"huge{i}") for i in range(400))  # ~300,000 characters
+    assert len(huge) > MAX_ARTICLE_CHARS
+    server.serve_feed("/feed.xml", rss([Entry(title="Huge", link="http://news.example/huge",
+                                              text=huge, published=NOW)]))
+    intake.fetcher.config = replace(intake.fetcher.config, max_bytes=5_000_000)
+    added = await intake.add_feed(server.url("/feed.xml"))
+    assert added.report is not None
+    [article] = added.report.new
+    assert len(article.text) <= MAX_ARTICLE_CHARS
+    assert huge.startswith(article.text)

@@ -53,6 +53,9 @@ _FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "applica
 _PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 451})
 # A poll that dies with its process frees the feed for another process after this.
 CLAIM_LEASE = timedelta(minutes=15)
+# The most article text kept from a page or a feed item (a long feature is ~50,000): a 5 MB
+# "article" from a hostile server would hold the summarizer's worker for minutes.
+MAX_ARTICLE_CHARS = 200_000
 # An item of a feed's backlog whose page failed: retried, and stored silently when it works.
 PENDING_BACKLOG = "pending_backlog"
 
@@ -144,7 +147,8 @@ class Intake:
     async def read_page(self, url: str) -> ArticleDraft:
         """Fetch ``url`` and extract its article (off the event loop)."""
         result = await self.fetcher.fetch(url, accept=HTML_ACCEPT)
-        return await self._page_draft(result)
+        draft = await self._page_draft(result)
+        return replace(draft, text=cap_text(draft.text))
 
     async def _page_draft(self, result: FetchResult) -> ArticleDraft:
         ingest = self.config.ingest
@@ -447,7 +451,7 @@ class Intake:
 
     def _content_draft(self, feed: Feed, entry: FeedEntry) -> ArticleDraft:
         return ArticleDraft(
-            text=entry.text, title=entry.title, url=entry.link, source=feed.title or None,
+            text=cap_text(entry.text), title=entry.title, url=entry.link, source=feed.title or None,
             author=entry.author, published_at=entry.published_at, feed_id=feed.id)
 
     async def _outcome(self, feed: Feed, entry: FeedEntry, prior: SeenItem | None, *,
@@ -517,6 +521,19 @@ def _sniff(body: bytes) -> str | None:
     if _HTML_START.match(head):
         return "html"
     return None
+
+
+def cap_text(text: str, limit: int = MAX_ARTICLE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters at the last paragraph (else sentence, else word)
+    boundary: summarising costs more than linear time, and a web article is far shorter."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    for mark in ("\n", ". ", " "):
+        cut = head.rfind(mark)
+        if cut > limit // 2:
+            return head[:cut + (1 if mark == ". " else 0)].rstrip()
+    return head
 
 
 def _plain_text(result: FetchResult) -> str:
