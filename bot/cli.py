@@ -60,9 +60,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="plain-text or HTML article, or a folder of them (.txt, .html)")
 
-    p = sub.add_parser("brief", help="answer exactly as /brief TEXT would in chat")
+    p = sub.add_parser(
+        "brief", help="answer exactly as /brief TEXT would in chat",
+        description="Answer exactly as /brief TEXT would in chat, as the console user (an "
+        "admin of the console channel). Examples: briefbot brief; briefbot brief rocket; "
+        "briefbot brief 1; briefbot brief subscribe rocket -opinion; briefbot brief digest "
+        "08:30 Europe/Berlin; briefbot brief help (every verb).",
+    )
     # REMAINDER: words of an alert query may start with "-" (rocket -opinion)
-    p.add_argument("text", nargs=argparse.REMAINDER, metavar="TEXT")
+    p.add_argument("text", nargs=argparse.REMAINDER, metavar="TEXT",
+                   help="what you would type after /brief (nothing: the latest briefing)")
 
     p = sub.add_parser("feeds", help="list feeds with their health; add or remove one")
     p.add_argument("action", nargs="?", default="list", choices=("list", "add", "remove"))
@@ -90,6 +97,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _read_input(path: str, config: Config) -> tuple[bytes, str, str]:
     if path == "-":
+        if sys.stdin.isatty():  # `briefbot summarize` typed alone would otherwise seem to hang
+            print("briefbot: reading an article from standard input; end it with Ctrl-D "
+                  "(or give a file: briefbot summarize FILE)", file=sys.stderr)
         data = sys.stdin.buffer.read(config.ingest.max_file_bytes + 1)
         if len(data) > config.ingest.max_file_bytes:
             raise InputError("standard input is larger than [ingest] max_file_bytes")
@@ -248,6 +258,10 @@ async def cmd_brief(args: argparse.Namespace, engine: BriefingEngine) -> int:
     words = list(args.text)
     if words[:1] == ["--"]:  # `briefbot brief -- -5`: the separator is not part of the text
         words = words[1:]
+    from adapters.console import ConsoleAdapter
+
+    # `briefbot brief digest now` posts the console channel's digest: here, on standard output
+    engine.add_publisher(ConsoleAdapter(engine))
     reply = await engine.handle_command(" ".join(words), cli_caller())
     print(render_text(reply))
     return EXIT_USER if reply.is_error else 0
@@ -280,7 +294,16 @@ async def cmd_poll(args: argparse.Namespace, engine: BriefingEngine) -> int:
 async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
     from adapters import select_adapters
 
-    adapters = select_adapters(engine, secrets_from_env())
+    secrets = secrets_from_env()
+    if not secrets.slack_bot_token:
+        stray = [name for name, value in (("SLACK_APP_TOKEN", secrets.slack_app_token),
+                                          ("SLACK_SIGNING_SECRET", secrets.slack_signing_secret))
+                 if value]
+        if stray:
+            log.warning("%s set but SLACK_BOT_TOKEN is not: Slack is not started (set "
+                        "SLACK_BOT_TOKEN to the app's Bot User OAuth Token, xoxb-...)",
+                        " and ".join(stray) + (" is" if len(stray) == 1 else " are"))
+    adapters = select_adapters(engine, secrets)
     for adapter in adapters:
         engine.add_publisher(adapter)
     loop = asyncio.get_running_loop()
@@ -292,21 +315,23 @@ async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
     tasks = [asyncio.create_task(a.run(), name=f"adapter-{a.platform}") for a in adapters]
     tasks.append(asyncio.create_task(engine.run_services(), name="services"))
     stopper = asyncio.create_task(stop.wait(), name="stop-signal")
-    failed = False
+    failed = 0
     try:
         # Run until SIGTERM, Ctrl-C, or any adapter ends (the console ends at end of input).
         done, _ = await asyncio.wait([*tasks[:-1], stopper], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task is not stopper and not task.cancelled() and task.exception() is not None:
-                failed = True
-                log.error("%s stopped: %s", task.get_name(), task.exception(),
-                          exc_info=task.exception())
+                exc = task.exception()
+                failed = EXIT_USER if isinstance(exc, UserError) else EXIT_ERROR
+                # a BriefbotError's message says what to do; a traceback is for bugs only
+                log.error("%s stopped: %s", task.get_name(), exc,
+                          exc_info=None if isinstance(exc, BriefbotError) else exc)
     finally:
         for task in (*tasks, stopper):
             task.cancel()
         await asyncio.gather(*tasks, stopper, return_exceptions=True)
         log.info("briefbot stopped")
-    return EXIT_ERROR if failed else 0
+    return failed
 
 
 async def cmd_digest(args: argparse.Namespace, engine: BriefingEngine) -> int:
@@ -390,3 +415,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        # the system refused something (a database folder that cannot be created, a host
+        # that cannot be reached): one line saying what, never a traceback
+        log.debug("stopped by an OS error", exc_info=True)  # -v shows where
+        where = getattr(exc, "filename", None)
+        text = f"{exc.strerror}: {where}" if exc.strerror and where else str(exc)
+        print(f"briefbot: error: {text}", file=sys.stderr)
+        return EXIT_ERROR

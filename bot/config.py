@@ -240,6 +240,15 @@ def config_from_mapping(data: dict[str, Any]) -> Config:
     sections: dict[str, Any] = {}
     known = {f.name for f in fields(Config)}
     for name, raw in data.items():
+        if name not in known and not isinstance(raw, dict):
+            owners = sorted(s.name for s in fields(Config)
+                            if name in {f.name for f in fields(hints[s.name])})
+            where = " under " + " or ".join(f"[{o}]" for o in owners)
+            raise ConfigError(
+                f"{name} = ... must be written{where}, not at the top of the file"
+                if owners else f"unknown key {name} at the top of the file; keys belong "
+                f"under a [section]: {', '.join(sorted(known))}"
+            )
         if name not in known:
             raise ConfigError(f"unknown section [{name}]; known: {', '.join(sorted(known))}")
         sections[name] = _build_section(name, hints[name], raw)
@@ -272,6 +281,19 @@ def _check_cross(config: Config) -> None:
         raise ConfigError(
             f"[summarizer] algorithm must be one of {', '.join(ALGORITHMS)}, "
             f"not {config.summarizer.algorithm!r}"
+        )
+    from bot.text import language_kit
+
+    try:
+        language_kit(config.summarizer.language)
+    except UserError as exc:
+        raise ConfigError(f"[summarizer] {exc}") from exc
+    if not config.storage.path.strip():
+        raise ConfigError('[storage] path must name a database file, e.g. "briefbot.db"')
+    if not config.slack.command.startswith("/") or len(config.slack.command) < 2:
+        raise ConfigError(
+            f"[slack] command must be the slash command's name with its /, e.g. \"/brief\", "
+            f"not {config.slack.command!r}"
         )
 
 

@@ -161,3 +161,82 @@ def test_ingest_a_folder_of_articles(tmp_path: Path) -> None:
     empty.mkdir()
     nothing = run_cli("--db", str(tmp_path / "f.db"), "ingest", str(empty))
     assert nothing.returncode == 2 and "holds no .txt or .html files" in nothing.stderr
+
+
+def test_brief_digest_now_posts_the_console_digest_on_standard_output(tmp_path: Path) -> None:
+    db = str(tmp_path / "now.db")
+    assert run_cli("--db", db, "ingest", str(SAMPLE)).returncode == 0
+    done = run_cli("--db", db, "brief", "digest", "now")
+    assert done.returncode == 0, done.stderr
+    assert "--- digest for #console ---" in done.stdout
+    assert "rocket systems" in done.stdout
+    assert "Posted a digest here: 1 story." in done.stdout
+    assert "no adapter" not in done.stdout
+    again = run_cli("--db", db, "brief", "digest", "now")  # recorded: nothing new since
+    assert again.returncode == 0 and "Nothing new since" in again.stdout
+
+
+def test_brief_help_explains_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["brief", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "what you would type after /brief" in out and "briefbot brief rocket" in out
+
+
+def test_a_database_folder_that_cannot_be_made_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["--db", str(blocker / "x.db"), "brief"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("briefbot: error: ") and str(blocker) in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_an_unsupported_language_exits_at_once_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[summarizer]\nlanguage = "klingon"\n')
+    # it used to open the database first and then hang on exit
+    done = run_cli("--config", str(config), "--db", str(tmp_path / "k.db"), "brief")
+    assert done.returncode == 2
+    assert done.stderr.startswith("briefbot: [summarizer] language 'klingon'")
+
+
+def test_summarize_from_a_terminal_says_it_reads_standard_input(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(io.BytesIO(SAMPLE.read_bytes())))
+    assert main(["summarize", "-n", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "reading an article from standard input; end it with Ctrl-D" in captured.err
+    assert len(captured.out.strip().splitlines()) == 1
+
+
+def test_run_with_an_unreachable_slack_says_why_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "c.toml"
+    config.write_text(f'[slack]\napi_base_url = "http://127.0.0.1:{port}/api/"\n')
+    done = run_cli("--config", str(config), "--db", str(tmp_path / "s.db"), "run",
+                   env={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1",
+                        "DISCORD_TOKEN": ""})
+    assert done.returncode == 2
+    assert "adapter-slack stopped: cannot reach the Slack API" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_run_warns_when_slack_tokens_lack_the_bot_token(tmp_path: Path) -> None:
+    done = run_cli("--db", str(tmp_path / "w.db"), "run", stdin="/brief help\n",
+                   env={"SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "xapp-1", "DISCORD_TOKEN": ""})
+    assert done.returncode == 0, done.stderr
+    assert "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: Slack is not started" in done.stderr
+    assert "/brief search <words>" in done.stdout  # the console ran instead

@@ -61,6 +61,15 @@ def test_env_variable_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ({"slack": {"admins": ["U1", 2]}}, "[slack] admins[1] must be a string"),
         ({"logging": {"level": "LOUD"}}, "[logging] level must be one of"),
         ({"storage": 3}, "[storage] must be a table"),
+        # a key written above every [section] header
+        ({"path": "x.db"}, "path = ... must be written under [storage], not at the top"),
+        ({"summary_sentences": 2}, "must be written under [alerts] or [digest]"),
+        ({"colour": "red"}, "unknown key colour at the top of the file"),
+        # refused at load, not later (a bad language used to leave `briefbot` hanging)
+        ({"summarizer": {"language": "klingon"}}, "[summarizer] language 'klingon' is not"),
+        ({"storage": {"path": " "}}, "[storage] path must name a database file"),
+        ({"slack": {"command": "brief"}}, "[slack] command must be the slash command's name"),
+        ({"slack": {"command": "/"}}, "[slack] command must be the slash command's name"),
     ],
 )
 def test_invalid_values_name_the_key(data: dict[str, object], message: str) -> None:
