@@ -123,6 +123,11 @@ def _check_sentences(n: int | None, config: Config) -> int:
 
 
 def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
+    if not args.jsonl and (args.output or args.workers != 1):
+        raise InputError("--output and --workers go with --jsonl (summarise records one a line); "
+                         "a single summary is printed: redirect it, e.g. > summary.txt")
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, not {args.workers}")
     algorithm = _check_algorithm(args.algorithm, config)
     sentences = _check_sentences(args.sentences, config)
     if args.jsonl:

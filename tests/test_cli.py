@@ -50,6 +50,8 @@ def test_summarize_options_and_stdin(capsys: pytest.CaptureFixture[str],
         (["summarize", str(SAMPLE), "--sentences", "0"], "--sentences must be at least 1"),
         (["summarize", str(SAMPLE), "--algorithm", "magic"], "unknown algorithm 'magic'"),
         (["--config", "nope.toml", "brief"], "cannot read config file"),
+        (["summarize", str(SAMPLE), "-o", "out.txt"], "--output and --workers go with --jsonl"),
+        (["summarize", "--jsonl", "-", "--workers", "0"], "--workers must be at least 1"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(capsys: pytest.CaptureFixture[str],
