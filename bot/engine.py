@@ -186,6 +186,7 @@ class BriefingEngine:
             content_hash=digest,
             canonical_url=canon,
             ingested_at=self.clock(),
+            backlog=not notify,
         )
         if article is None:  # stored by someone else between the check and the insert
             known = await self.store.find_known_article(canonical_url=canon, content_hash=digest)

@@ -40,6 +40,7 @@ class Article:
     ingested_at: datetime
     content_hash: str
     feed_id: int | None = None
+    backlog: bool = False  # taken in silently with a new feed: never alerted nor digested
 
 
 class Platform(enum.StrEnum):

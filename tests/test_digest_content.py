@@ -569,3 +569,23 @@ async def test_a_digest_never_reaches_back_past_max_lookback_days(
     assert reply is not None and [i.title for i in reply.items] == [ROCKETS_AP[0]]
     assert built.period_start == utc(2026, 3, 4, 8)
     assert "since Wed 04 Mar 2026 08:00 UTC" in reply.text
+
+
+async def test_a_new_feeds_backlog_is_never_posted_in_a_digest(engine: BriefingEngine) -> None:
+    """Adding a feed never floods a channel: its backlog is stored silently, and stays out of
+    digests too, while /brief still shows it."""
+    backlog = await engine.ingest(
+        ArticleDraft(text="An old story that was already in the feed when it was added.",
+                     title="Old story", source="AP"), notify=False)
+    assert backlog.created and backlog.article.backlog
+    nothing = await engine.handle_command("digest now", ADMIN)
+    assert nothing.text.startswith("Nothing new") and pub(engine).sent == []
+    fresh = await engine.ingest(
+        ArticleDraft(text="A story published after the feed was added.", title="New story",
+                     source="AP"))
+    posted = await engine.handle_command("digest now", ADMIN)
+    assert posted.text == "Posted a digest here: 1 story."
+    (_, digest), = pub(engine).sent
+    assert [item.article_id for item in digest.items] == [fresh.article.id]
+    latest = await engine.handle_command("", ADMIN)
+    assert backlog.article.id in [item.article_id for item in latest.items]

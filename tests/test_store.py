@@ -44,17 +44,28 @@ async def test_fresh_database_has_every_migration(tmp_path: Path) -> None:
 async def test_upgrade_from_a_previous_version_keeps_the_data(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     old = await open_store(path, target_version=1)
-    stored = await add(old, "Rockets were sent to the front.", h="h1", title="Rockets")
-    assert stored is not None
-    assert (await old._fetchone("PRAGMA user_version"))[0] == 1  # type: ignore[index]
-    await old.close()
+    try:
+        assert (await old._fetchone("PRAGMA user_version"))[0] == 1  # type: ignore[index]
+        # written as briefbot's first schema version wrote it
+        async with old.transaction() as db:
+            await db.execute(
+                "INSERT INTO articles (id, title, text, summary, ingested_at, content_hash)"
+                " VALUES (7, 'Rockets', 'Rockets were sent to the front.',"
+                " '[\"Rockets were sent to the front.\"]', ?, 'h1')",
+                (NOW.timestamp(),),
+            )
+    finally:
+        await old.close()
 
     new = await open_store(path)
     try:
         assert (await new._fetchone("PRAGMA user_version"))[0] == SCHEMA_VERSION  # type: ignore[index]
-        again = await new.get_article(stored.id)
-        assert again == stored
-        assert [a.id for a in await new.search_articles("rockets", limit=5)] == [stored.id]
+        again = await new.get_article(7)
+        assert again is not None and again.title == "Rockets" and not again.backlog
+        assert again.summary == ("Rockets were sent to the front.",)
+        assert [a.id for a in await new.search_articles("rockets", limit=5)] == [7]
+        newer = await add(new, "A new story after the upgrade.", h="h2")
+        assert newer is not None and newer.id == 8
     finally:
         await new.close()
 

@@ -14,7 +14,7 @@ from bot.text import words
 
 _COLUMNS = (
     "id, title, text, summary, url, canonical_url, source, author, published_at, ingested_at,"
-    " content_hash, feed_id"
+    " content_hash, feed_id, backlog"
 )
 _MAX_QUERY_WORDS = 24
 
@@ -35,6 +35,7 @@ def article_from_row(row: sqlite3.Row) -> Article:
         ingested_at=ingested,
         content_hash=row["content_hash"],
         feed_id=row["feed_id"],
+        backlog=bool(row["backlog"]),
     )
 
 
@@ -57,12 +58,16 @@ class ArticleQueries(StoreBase):
         content_hash: str,
         canonical_url: str | None,
         ingested_at: datetime,
+        backlog: bool = False,
     ) -> Article | None:
-        """Store a new article; None when its canonical URL or text hash is already known."""
+        """Store a new article; None when its canonical URL or text hash is already known.
+
+        ``backlog``: taken in silently (a feed's current items when it is added).
+        """
         async with self.transaction() as db, db.execute(
             "INSERT INTO articles (title, text, summary, url, canonical_url, source, author,"
-            " published_at, ingested_at, content_hash, feed_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " published_at, ingested_at, content_hash, feed_id, backlog)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT DO NOTHING RETURNING " + _COLUMNS,
             (
                 title,
@@ -76,6 +81,7 @@ class ArticleQueries(StoreBase):
                 to_ts(ingested_at),
                 content_hash,
                 draft.feed_id,
+                int(backlog),
             ),
         ) as cur:
             row = await cur.fetchone()

@@ -482,7 +482,7 @@ class DigestQueries(StoreBase):
         """Articles with ``after_id < id <= through_id`` (ids grow with each insert, so this
         is "stored since"), only from ``feed_ids`` if given; oldest first."""
         params: list[object] = [after_id, through_id]
-        where = "id > ? AND id <= ?"
+        where = "id > ? AND id <= ? AND backlog = 0"  # a new feed's backlog is never posted
         if feed_ids is not None:
             where += f" AND feed_id IN ({', '.join('?' * len(feed_ids))})"
             params.extend(feed_ids)
