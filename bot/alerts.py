@@ -126,13 +126,15 @@ class AlertService:
     async def match_article(self, article: Article) -> int:
         """Record an alert for each subscription ``article`` matches; returns how many are new."""
         await self.sync_index()
-        if not len(self.index):
-            return 0
-        matches: list[tuple[int, tuple[str, ...]]] = await self.engine.summarizer.run(
-            partial(self.index.match, title=article.title, text=article.text))
-        if not matches:
-            return 0
+        matches: list[tuple[int, tuple[str, ...]]] = []
+        if len(self.index):
+            matches = await self.engine.summarizer.run(
+                partial(self.index.match, title=article.title, text=article.text))
         now = self.engine.clock()
+        if not matches:  # still recorded as matched, so a restart does not look at it again
+            await self.engine.store.record_alerts(article_id=article.id, matches=(), now=now,
+                                                  due=now)
+            return 0
         created = await self.engine.store.record_alerts(
             article_id=article.id, matches=matches, now=now,
             due=now + timedelta(seconds=self.config.batch_seconds))
@@ -140,6 +142,18 @@ class AlertService:
                  ",".join(str(m[0]) for m in matches[:20]), created)
         if created:
             self._wake.set()
+        return created
+
+    async def catch_up(self) -> int:
+        """Match the articles stored but never matched (the process stopped in between, or
+        matching failed), from the last ``[alerts] catch_up_hours``; returns new alerts."""
+        since = self.engine.clock() - timedelta(hours=self.config.catch_up_hours)
+        created = 0
+        while articles := await self.engine.store.unmatched_articles(since=since, limit=200):
+            for article in articles:
+                created += await self.match_article(article)
+        if created:
+            log.info("caught up on unmatched articles: %d new alerts", created)
         return created
 
     async def try_query(self, query: str, *, limit: int) -> TrialResult:
@@ -267,6 +281,7 @@ class AlertService:
         """
         try:  # load the index now rather than when the first article arrives
             await self.sync_index()
+            await self.catch_up()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -93,6 +93,8 @@ class AlertsConfig:
     retry_max_seconds: float = _opt(3600.0, min=1, max=604_800)
     max_per_message: int = _opt(20, min=1, max=100)
     test_scan_limit: int = _opt(2000, min=10, max=1_000_000)
+    # at start, articles stored this recently but never matched (a crash) are matched then
+    catch_up_hours: float = _opt(48.0, min=0, max=24 * 30)
 
 
 @dataclass(frozen=True, slots=True)

@@ -674,3 +674,37 @@ async def test_the_service_never_lets_a_hung_platform_hold_up_other_alerts(
         with pytest.raises(asyncio.CancelledError):
             await task
     assert [d.user_id for d, _ in publisher.sent] == ["alice"]
+
+
+async def test_articles_stored_but_never_matched_are_matched_at_start(
+    make_engine: Callable[..., Any], clock: FixedClock,
+) -> None:
+    """A process that dies between storing an article and matching it loses no alert: the
+    next start matches what was left unmatched (recent, never a feed backlog)."""
+    first = await make_engine()
+    sub = await subscribe(first, ALICE, "satellites")
+    stored = await ingest(first, draft("Matched at once", n=1))
+    assert len(await first.store.alerts_for_article(stored.id)) == 1
+
+    # stored with the matching step skipped, as when the process stops right after the insert
+    async def store_only(d: ArticleDraft, *, backlog: bool = False) -> Article:
+        article = await first.store.add_article(
+            d, title=d.title or "", summary=("One.",), content_hash=str(hash(d.url)),
+            canonical_url=d.url, ingested_at=clock(), backlog=backlog)
+        assert article is not None
+        return article
+
+    lost = await store_only(draft("Stored, then the process stopped", n=2))
+    quiet = await store_only(draft("A feed's backlog item", n=3), backlog=True)
+    clock.advance(hours=100)
+    stale = await store_only(draft("Old and unmatched", n=4))
+    clock.advance(hours=first.config.alerts.catch_up_hours + 1)
+    fresh = await store_only(draft("Recent and unmatched", n=5))
+
+    second = await make_engine()
+    assert await alert_service(second).catch_up() == 1
+    assert [s.subscription_id for s in await second.store.alerts_for_article(fresh.id)] == [sub]
+    for article in (lost, quiet, stale):  # outside the window, or a backlog
+        assert await second.store.alerts_for_article(article.id) == []
+    assert await alert_service(second).catch_up() == 0  # matched once, never again
+    assert len(await second.store.alerts_for_article(stored.id)) == 1

@@ -283,12 +283,13 @@ class AlertQueries(StoreBase):
     ) -> int:
         """Record one pending alert per (subscription, article) never recorded before.
 
-        Returns how many are new. A subscription deleted or paused meanwhile is skipped.
+        Returns how many are new. A subscription deleted or paused meanwhile is skipped. The
+        article is marked as matched in the same transaction (with or without matches).
         """
-        if not matches:
-            return 0
         created = 0
         async with self.transaction() as db:
+            await db.execute("UPDATE articles SET alerts_matched_at = ? WHERE id = ?",
+                             (to_ts(now), article_id))
             for subscription_id, terms in matches:
                 async with db.execute(
                     "INSERT INTO alerts (subscription_id, article_id, matched, created_at,"
@@ -300,6 +301,16 @@ class AlertQueries(StoreBase):
                 ) as cur:
                     created += max(cur.rowcount, 0)
         return created
+
+    async def unmatched_articles(self, *, since: datetime, limit: int = 1000) -> list[Article]:
+        """Articles stored after ``since`` that were never matched against the subscriptions
+        (the process stopped between storing and matching), oldest first; never a backlog."""
+        rows = await self._fetchall(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE alerts_matched_at IS NULL"
+            " AND backlog = 0 AND ingested_at > ? ORDER BY id LIMIT ?",
+            (to_ts(since), limit),
+        )
+        return [article_from_row(r) for r in rows]
 
     async def claim_due_alerts(
         self, *, now: datetime, window_seconds: float, lease_seconds: float,
