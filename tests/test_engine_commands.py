@@ -189,3 +189,25 @@ def test_titles_from_first_sentences() -> None:
     long = "word " * 60
     cut = title_from_sentence(long, limit=50)
     assert len(cut) <= 50 and cut.endswith("…")
+
+
+async def test_a_mistyped_verb_says_which_command_was_meant(engine: BriefingEngine) -> None:
+    await engine.ingest(ArticleDraft(text="Rockets were sent to the front. Fees rose again."))
+    feed = await engine.handle_command("feed add https://example.com/rss.xml", CALLER)
+    assert feed.text == (
+        "Nothing found for “feed add https://example.com/rss.xml”.\n"
+        "`feed` is not a command: did you mean `/brief feeds add https://example.com/rss.xml`? "
+        "`/brief help` lists every command.")
+    typo = await engine.handle_command("subscirbe rocket", CALLER)
+    assert typo.items  # the search still answers...
+    assert "did you mean `/brief subscribe rocket`?" in typo.text  # ...and names the verb
+    # a word the articles hold is a real search, not a typo ("fees" is close to "feeds")
+    real = await engine.handle_command("fees rockets", CALLER)
+    assert real.items and "not a command" not in real.text
+    # `/brief search` searches exactly what it is given
+    searched = await engine.handle_command("search feed", CALLER)
+    assert searched.text.startswith("Nothing found for “feed”.")
+    assert "not a command" not in searched.text
+    # what is echoed pings no one
+    ping = await engine.handle_command("alert <!channel>", CALLER)
+    assert "<!channel>" not in ping.text.split("\n", 1)[1]

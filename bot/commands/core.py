@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
+
 from bot.commands.router import VERBS, Context, fallback, verb
 from bot.engine import to_item
-from bot.errors import UserError
+from bot.errors import UserError, inert
 from bot.models import Reply
 
 _EMPTY_STORE = (
@@ -53,21 +55,49 @@ async def one_article(ctx: Context, args: str) -> Reply:
     return ctx.answer(items=(to_item(article),))
 
 
+@fallback("words")
+async def words_briefing(ctx: Context, args: str) -> Reply:
+    """A topic briefing; when the first word is a typo of a verb (``/brief subscirbe rocket``,
+    ``/brief feed add URL``), the answer also says which command was probably meant."""
+    return await _topic(ctx, args, verb_hint=True)
+
+
 @verb("search", usage="/brief search <words>",
       summary="search stored articles (also /brief <words>)")
-@fallback("words")
 async def topic_briefing(ctx: Context, args: str) -> Reply:
+    return await _topic(ctx, args, verb_hint=False)
+
+
+async def _topic(ctx: Context, args: str, *, verb_hint: bool) -> Reply:
     if not args:
         raise UserError("Search for what? Try `/brief search rocket systems`.")
     articles = await ctx.engine.search(args)
+    meant = await _meant_verb(ctx, args, found=bool(articles)) if verb_hint else ""
     if not articles:
         hint = ""
-        suggestions = await ctx.engine.store.suggest_terms(args)
+        suggestions = [] if meant else await ctx.engine.store.suggest_terms(args)
         if suggestions:
             hint = " Did you mean: " + ", ".join(suggestions) + "?"
-        return ctx.answer(f"Nothing found for “{args}”.{hint}")
+        return ctx.answer(f"Nothing found for “{args}”.{hint}{meant}")
     n = len(articles)
     return ctx.answer(
-        f"Briefing on “{args}”: {n} article{'s' if n != 1 else ''}, best matches first.",
+        f"Briefing on “{args}”: {n} article{'s' if n != 1 else ''}, best matches first.{meant}",
         items=tuple(to_item(a) for a in articles),
     )
+
+
+async def _meant_verb(ctx: Context, args: str, *, found: bool) -> str:
+    """" `feed` is not a command: did you mean ...?" when the first word is close to a verb."""
+    first, _, rest = args.partition(" ")
+    names = sorted({v.name for v in VERBS.values() if v.name.isalpha()})
+    close = difflib.get_close_matches(first.lower(), names, n=1, cutoff=0.8)
+    if not close:
+        return ""
+    if found:
+        # the word is in stored articles (in some form): a real search, not a typo
+        word = first.lower()
+        if any(word.startswith(stem) for stem in await ctx.engine.store.suggest_terms(word)):
+            return ""
+    meant = f"/brief {close[0]} {rest}".strip()
+    return (f"\n`{inert(first)}` is not a command: did you mean `{inert(meant)}`? "
+            "`/brief help` lists every command.")
