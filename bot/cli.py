@@ -89,6 +89,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("discord", help="with DISCORD_TOKEN: print the bot's invite link and "
                        "upload /brief if its definition changed")
     p.add_argument("--force", action="store_true", help="upload /brief even if unchanged")
+    # `briefbot run --config c.toml` works like `briefbot --config c.toml run` (not for
+    # `brief`, whose words are all the /brief text: cmd_brief says where to put them)
+    for name, command in sub.choices.items():
+        if name != "brief":
+            command.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                                 help="as before the command")
+            command.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
+                                 help="as before the command")
+            command.add_argument("-v", "--verbose", action="store_true",
+                                 default=argparse.SUPPRESS, help="as before the command")
     return parser
 
 
@@ -255,14 +265,28 @@ async def cmd_ingest(args: argparse.Namespace, engine: BriefingEngine) -> int:
     return EXIT_USER if failures else 0
 
 
+_GLOBAL_OPTIONS = frozenset({"--config", "--db"})
+
+
+def _brief_words(text: Sequence[str]) -> list[str]:
+    """The words after ``briefbot brief``; an option meant for briefbot is explained (checked
+    before anything is opened)."""
+    words = list(text)
+    if words[:1] == ["--"]:  # `briefbot brief -- -5`: the separator is not part of the text
+        return words[1:]
+    if option := next((w.split("=")[0] for w in words if w.split("=")[0] in _GLOBAL_OPTIONS),
+                      None):
+        raise InputError(f"{option} goes before `brief` (briefbot {option} ... brief TEXT): "
+                         "after it, every word is the /brief text")
+    return words
+
+
 def cli_caller() -> Caller:
     return Caller(platform="console", user_id="console", channel_id="console", is_admin=True)
 
 
 async def cmd_brief(args: argparse.Namespace, engine: BriefingEngine) -> int:
-    words = list(args.text)
-    if words[:1] == ["--"]:  # `briefbot brief -- -5`: the separator is not part of the text
-        words = words[1:]
+    words = list(args.text)  # main() has checked them (_brief_words)
     from adapters.console import ConsoleAdapter
 
     # `briefbot brief digest now` posts the console channel's digest: here, on standard output
@@ -400,6 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "brief":
+            args.text = _brief_words(args.text)
         config = _configure(args)
         # One-shot commands stay quiet on stderr; `run` logs at the configured level.
         level = (logging.DEBUG if args.verbose else
@@ -407,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                  logging.WARNING)
         logging.basicConfig(level=level, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # -v is for briefbot's own messages: aiosqlite would log every SQL call
+        logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
         if args.command == "summarize":
             return cmd_summarize(args, config)
         return asyncio.run(_with_engine(args, config))

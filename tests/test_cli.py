@@ -242,3 +242,20 @@ def test_run_warns_when_slack_tokens_lack_the_bot_token(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: Slack is not started" in done.stderr
     assert "/brief search <words>" in done.stdout  # the console ran instead
+
+
+def test_global_options_work_after_the_command_too(tmp_path: Path) -> None:
+    db = str(tmp_path / "after.db")
+    done = run_cli("ingest", str(SAMPLE), "--db", db)
+    assert done.returncode == 0 and "(stored)" in done.stdout, done.stderr
+    assert "rocket systems" in run_cli("--db", db, "brief", "rocket").stdout
+    listed = run_cli("feeds", "list", "--db", db, "-v")
+    assert listed.returncode == 0 and "No feeds yet" in listed.stdout
+    assert "aiosqlite" not in listed.stderr  # -v shows briefbot's messages, not every SQL call
+    # after `brief` every word is the /brief text, so an option there is explained
+    misplaced = run_cli("brief", "rocket", "--db", db, cwd=tmp_path)
+    assert misplaced.returncode == 2
+    assert not (tmp_path / "briefbot.db").exists()  # refused before any database is opened
+    assert misplaced.stderr.strip() == (
+        "briefbot: --db goes before `brief` (briefbot --db ... brief TEXT): after it, every "
+        "word is the /brief text")
