@@ -34,16 +34,20 @@ EXIT_USER = 2
 EXIT_ERROR = 1
 
 
+_HELP_CONFIG = "TOML config file (default: $BRIEFBOT_CONFIG, else built-in defaults)"
+_HELP_DB = "database file (overrides [storage] path)"
+_HELP_VERBOSE = "log debug messages"
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="briefbot",
         description="Keeps a team briefed on the news: articles in, summaries and briefings out.",
     )
     parser.add_argument("--version", action="version", version=f"briefbot {__version__}")
-    parser.add_argument("--config", metavar="PATH",
-                        help="TOML config file (default: $BRIEFBOT_CONFIG, else built-in defaults)")
-    parser.add_argument("--db", metavar="PATH", help="database file (overrides [storage] path)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--config", metavar="PATH", help=_HELP_CONFIG)
+    parser.add_argument("--db", metavar="PATH", help=_HELP_DB)
+    parser.add_argument("-v", "--verbose", action="store_true", help=_HELP_VERBOSE)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("summarize", help="print a summary of a file without storing it")
@@ -94,11 +98,11 @@ def _build_parser() -> argparse.ArgumentParser:
     for name, command in sub.choices.items():
         if name != "brief":
             command.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
-                                 help="as before the command")
+                                 help=_HELP_CONFIG)
             command.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
-                                 help="as before the command")
+                                 help=_HELP_DB)
             command.add_argument("-v", "--verbose", action="store_true",
-                                 default=argparse.SUPPRESS, help="as before the command")
+                                 default=argparse.SUPPRESS, help=_HELP_VERBOSE)
     return parser
 
 
