@@ -211,3 +211,13 @@ async def test_a_mistyped_verb_says_which_command_was_meant(engine: BriefingEngi
     # what is echoed pings no one
     ping = await engine.handle_command("alert <!channel>", CALLER)
     assert "<!channel>" not in ping.text.split("\n", 1)[1]
+
+
+async def test_only_a_whole_brief_word_is_taken_as_the_command_name(
+        engine: BriefingEngine) -> None:
+    await engine.ingest(ArticleDraft(text="Rockets were sent to the front."))
+    assert "/brief search <words>" in (await engine.handle_command("/BRIEF help", CALLER)).text
+    assert (await engine.handle_command("/brief", CALLER)).text.startswith("Latest briefing")
+    # "/briefly" is not "/brief" + "ly": the text is searched as typed
+    typed = await engine.handle_command("/briefly rockets", CALLER)
+    assert typed.text.startswith("Briefing on “/briefly rockets”")

@@ -113,7 +113,7 @@ def classify(text: str) -> tuple[str, str]:
 async def handle(engine: BriefingEngine, caller: Caller, text: str) -> Reply:
     """Run one /brief command. User mistakes come back as an error Reply, bugs as an apology."""
     text = re.sub(r"\s+", " ", text or "").strip()
-    if text.lower().startswith("/brief"):
+    if re.match(r"/brief(?:\s|$)", text, re.IGNORECASE):  # not /briefing: that is no prefix
         text = text[len("/brief"):].strip()
     public = bool(_PUBLIC.search(text))
     if public:
