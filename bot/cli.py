@@ -270,6 +270,7 @@ async def cmd_ingest(args: argparse.Namespace, engine: BriefingEngine) -> int:
 
 
 _GLOBAL_OPTIONS = frozenset({"--config", "--db"})
+_PLATFORMS = frozenset({"console", "slack", "discord"})
 
 
 def _brief_words(text: Sequence[str]) -> list[str]:
@@ -372,10 +373,14 @@ async def cmd_digest(args: argparse.Namespace, engine: BriefingEngine) -> int:
     from bot.digest import digest_now
     from bot.models import Destination
 
-    platform, _, channel = args.channel.rpartition(":")
-    platform = platform or "console"
+    platform, _, channel = args.channel.partition(":") if ":" in args.channel else (
+        "console", "", args.channel)
+    platform = platform.lower() or "console"
     if not channel:
         raise InputError("--channel needs an id, e.g. --channel C0123 or --channel slack:C0123")
+    if platform not in _PLATFORMS:
+        raise InputError(f"--channel {args.channel}: unknown platform {platform!r}; use "
+                         "slack:ID, discord:ID, or an id alone for a console channel")
     if args.now and platform != "console":
         raise InputError(
             f"--now posts only to console channels from the command line; in {platform} use "

@@ -52,6 +52,8 @@ def test_summarize_options_and_stdin(capsys: pytest.CaptureFixture[str],
         (["--config", "nope.toml", "brief"], "cannot read config file"),
         (["summarize", str(SAMPLE), "-o", "out.txt"], "--output and --workers go with --jsonl"),
         (["summarize", "--jsonl", "-", "--workers", "0"], "--workers must be at least 1"),
+        (["--db", ":memory:", "digest", "--channel", "slak:C1"], "unknown platform 'slak'"),
+        (["--db", ":memory:", "digest", "--channel", "slack:"], "--channel needs an id"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(capsys: pytest.CaptureFixture[str],
