@@ -221,3 +221,14 @@ async def test_only_a_whole_brief_word_is_taken_as_the_command_name(
     # "/briefly" is not "/brief" + "ly": the text is searched as typed
     typed = await engine.handle_command("/briefly rockets", CALLER)
     assert typed.text.startswith("Briefing on “/briefly rockets”")
+
+
+async def test_a_pasted_paragraph_is_echoed_shortened(engine: BriefingEngine) -> None:
+    await engine.ingest(ArticleDraft(text="Rockets were sent to the front."))
+    nothing = await engine.handle_command("yyword " + "zzword " * 500, CALLER)
+    assert nothing.text.startswith("Nothing found for “yyword zzword")
+    assert nothing.text.split("”")[0].endswith("zzword…") and len(nothing.text) < 120
+    found = await engine.handle_command("rockets " + "zzword " * 500, CALLER)
+    assert found.items and len(found.text) < 160
+    short = await engine.handle_command("rockets front", CALLER)
+    assert short.text.startswith("Briefing on “rockets front”: 1 article")

@@ -78,12 +78,23 @@ async def _topic(ctx: Context, args: str, *, verb_hint: bool) -> Reply:
         suggestions = [] if meant else await ctx.engine.store.suggest_terms(args)
         if suggestions:
             hint = " Did you mean: " + ", ".join(suggestions) + "?"
-        return ctx.answer(f"Nothing found for “{args}”.{hint}{meant}")
+        return ctx.answer(f"Nothing found for “{_echo(args)}”.{hint}{meant}")
     n = len(articles)
     return ctx.answer(
-        f"Briefing on “{args}”: {n} article{'s' if n != 1 else ''}, best matches first.{meant}",
+        f"Briefing on “{_echo(args)}”: {n} article{'s' if n != 1 else ''}, best matches "
+        f"first.{meant}",
         items=tuple(to_item(a) for a in articles),
     )
+
+
+_ECHO_CHARS = 80
+
+
+def _echo(text: str) -> str:
+    """The searched words as the answer repeats them: a pasted paragraph is cut at a word."""
+    if len(text) <= _ECHO_CHARS:
+        return text
+    return text[:_ECHO_CHARS].rsplit(" ", 1)[0].rstrip() + "…"
 
 
 async def _meant_verb(ctx: Context, args: str, *, found: bool) -> str:
