@@ -104,3 +104,9 @@ def test_secrets_come_from_the_environment_and_never_print() -> None:
 def test_tokens_in_the_file_are_refused() -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         config_from_mapping({"slack": {"bot_token": "xoxb"}})
+
+
+def test_a_file_saved_with_a_bom_and_crlf_loads(tmp_path: Path) -> None:
+    path = tmp_path / "windows.toml"
+    path.write_bytes(b"\xef\xbb\xbf[summarizer]\r\nsentences = 2\r\n")
+    assert load_config(path).summarizer.sentences == 2
