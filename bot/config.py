@@ -11,9 +11,11 @@ Each section is a frozen dataclass; a field's ``metadata`` may hold ``min``, ``m
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 import types
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -219,15 +221,34 @@ def _check_value(key: str, value: Any, tp: Any, meta: Any) -> Any:
     return value
 
 
+def _did_you_mean(word: str, known: Iterable[str], brackets: str = "") -> str:
+    """" (did you mean max_bytes?)" for a typo, a dash for an underscore or a wrong case."""
+    by_form = {k.lower(): k for k in known}
+    form = word.lower().replace("-", "_").replace(" ", "_")
+    close = [by_form[form]] if form in by_form else difflib.get_close_matches(
+        form, list(by_form), n=1, cutoff=0.75)
+    if not close:
+        return ""
+    shown = f"{brackets[:1]}{by_form.get(close[0], close[0])}{brackets[1:]}"
+    return f" (did you mean {shown}?)"
+
+
 def _build_section(name: str, cls: type[Any], raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"[{name}] must be a table")
     hints = get_type_hints(cls)
     known = {f.name: f for f in fields(cls)}
     for key in raw:
+        if key not in known and ("token" in key.lower() or "secret" in key.lower()):
+            raise ConfigError(
+                f"unknown key [{name}] {key}: tokens are never read from the file; set "
+                "SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET or DISCORD_TOKEN in "
+                "the environment"
+            )
         if key not in known:
             raise ConfigError(
-                f"unknown key [{name}] {key}; known keys: {', '.join(sorted(known))}"
+                f"unknown key [{name}] {key}{_did_you_mean(key, known)}; known keys: "
+                f"{', '.join(sorted(known))}"
             )
     values = {
         key: _check_value(f"[{name}] {key}", value, hints[key], known[key].metadata)
@@ -252,7 +273,8 @@ def config_from_mapping(data: dict[str, Any]) -> Config:
                 f"under a [section]: {', '.join(sorted(known))}"
             )
         if name not in known:
-            raise ConfigError(f"unknown section [{name}]; known: {', '.join(sorted(known))}")
+            raise ConfigError(f"unknown section [{name}]{_did_you_mean(name, known, '[]')}; "
+                              f"known: {', '.join(sorted(known))}")
         sections[name] = _build_section(name, hints[name], raw)
     config = Config(**sections)
     _check_cross(config)

@@ -49,8 +49,11 @@ def test_env_variable_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"storage": {"paht": "x"}}, "unknown key [storage] paht"),
-        ({"storag": {}}, "unknown section [storag]"),
+        ({"storage": {"paht": "x"}}, "unknown key [storage] paht (did you mean path?); known"),
+        ({"storag": {}}, "unknown section [storag] (did you mean [storage]?); known"),
+        ({"fetch": {"max-bytes": 1}}, "unknown key [fetch] max-bytes (did you mean max_bytes?)"),
+        ({"Slack": {}}, "unknown section [Slack] (did you mean [slack]?)"),
+        ({"storage": {"colour": 1}}, "unknown key [storage] colour; known keys: busy_timeout_ms"),
         ({"summarizer": {"sentences": "three"}}, "[summarizer] sentences must be an integer"),
         ({"summarizer": {"sentences": 0}}, "[summarizer] sentences must be at least 1"),
         ({"summarizer": {"sentences": True}}, "[summarizer] sentences must be an integer"),
@@ -104,6 +107,10 @@ def test_secrets_come_from_the_environment_and_never_print() -> None:
 def test_tokens_in_the_file_are_refused() -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         config_from_mapping({"slack": {"bot_token": "xoxb"}})
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping({"discord": {"token": "abc"}})
+    assert "tokens are never read from the file; set SLACK_BOT_TOKEN" in str(err.value)
+    assert "abc" not in str(err.value)  # the value is never echoed
 
 
 def test_a_file_saved_with_a_bom_and_crlf_loads(tmp_path: Path) -> None:
