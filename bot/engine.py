@@ -110,8 +110,17 @@ class BriefingEngine:
         store = await open_store(
             config.storage.path, busy_timeout_ms=config.storage.busy_timeout_ms
         )
-        engine = cls(config, store, Summarizer(config.summarizer), clock=clock)
-        install_features(engine)
+        try:
+            engine = cls(config, store, Summarizer(config.summarizer), clock=clock)
+        except BaseException:
+            # an open connection's worker thread would keep the process alive forever
+            await store.close()
+            raise
+        try:
+            install_features(engine)
+        except BaseException:
+            await engine.close()
+            raise
         return engine
 
     async def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,3 +233,25 @@ async def test_a_pasted_paragraph_is_echoed_shortened(engine: BriefingEngine) ->
     assert found.items and len(found.text) < 160
     short = await engine.handle_command("rockets front", CALLER)
     assert short.text.startswith("Briefing on “rockets front”: 1 article")
+
+
+async def test_a_failure_while_opening_closes_the_database(
+    config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing may keep aiosqlite's worker thread alive after a failed start (it would keep
+    the process from exiting)."""
+    import threading
+
+    import bot.engine as engine_module
+
+    def broken(engine: BriefingEngine) -> None:
+        raise RuntimeError("a feature failed to install")
+
+    monkeypatch.setattr(engine_module, "install_features", broken)
+    before = {t.ident for t in threading.enumerate()}
+    with pytest.raises(RuntimeError, match="failed to install"):
+        await BriefingEngine.open(config)
+    for thread in threading.enumerate():
+        if thread.ident not in before and "connection_worker" in thread.name:
+            thread.join(timeout=5)
+            assert not thread.is_alive(), f"{thread.name} was left running"
