@@ -131,6 +131,21 @@ for _name in ("slack_bolt.RequestVerification", "slack_bolt.AsyncRequestVerifica
     logging.getLogger(_name).addFilter(_NoRequestBodies())
 
 
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger(f"{__name__}.bolt")
+    if not any(isinstance(f, _NoClientTokenWarning) for f in logger.filters):
+        logger.addFilter(_NoClientTokenWarning())
+    return logger
+
+
+class _NoClientTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and warns at every start that
+    it goes unused beside the client we build (with retries and our base URL): expected here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in str(record.msg)
+
+
 def _check_config(config: SlackConfig) -> None:
     if not config.api_base_url.startswith(("http://", "https://")):
         raise ConfigError(f"[slack] api_base_url must be an http(s) URL, not "
@@ -230,7 +245,7 @@ class SlackAdapter:
             client=self.client,
             signing_secret=signing_secret or "",
             request_verification_enabled=self.mode == "http",
-            logger=logging.getLogger(f"{__name__}.bolt"),
+            logger=_bolt_logger(),
         )
         self.app.command(self.config.command)(self._on_command)
         self.app.error(self._on_error)

@@ -524,7 +524,7 @@ async def test_briefbot_run_serves_slack_in_socket_mode_and_stops_on_sigterm(
     log = err.decode()
     assert proc.returncode == 0, log
     assert "Socket Mode connected" in log
-    assert "Traceback" not in log
+    assert "Traceback" not in log and "WARNING" not in log
     assert BOT_TOKEN not in log and APP_TOKEN not in log
 
 
