@@ -632,7 +632,7 @@ async def test_backlog_item_retried_later_stays_silent(
     [report] = await intake.poll_due()
     assert [a.title for a in report.new] == ["Slow page"] and report.backlog == 1
     assert alerted == []  # it belonged to the backlog: stored without an alert
-    assert report.summary() == "1 stored as backlog (no alerts)"
+    assert report.summary() == "1 stored as backlog, without alerts"
 
 
 async def test_a_flood_is_taken_in_over_several_polls(
@@ -734,8 +734,8 @@ async def test_item_pages_that_are_refused_or_gone_are_skipped_not_retried(
     assert [a.title for a in report.new] == ["Gone but described"]  # the feed's own text
     assert sorted(report.skipped) == [
         "Gone: 127.0.0.1 answered 410 Gone.",
-        "Sneaky: Refused to fetch from a cloud metadata address; briefbot only fetches public "
-        "addresses ([fetch] allow_private_networks).",
+        "Sneaky: Refused to fetch from a cloud metadata address; briefbot never fetches "
+        "those, whatever the configuration.",
     ]
     counts = await engine.store.feed_item_counts()
     assert counts[added.feed.id] == {"stored": 1, "skipped": 2}

@@ -89,10 +89,13 @@ async def test_private_addresses_refused_by_default(make_engine: Callable[..., A
     strict: BriefingEngine = await make_engine(
         replace(config, fetch=replace(config.fetch, allow_private_networks=False)))
     server.serve("/admin", html_page("Admin", article_text("secret")))
-    for link in (server.url("/admin"), f"http://localhost:{server.port}/admin",
-                 "http://169.254.169.254/latest/meta-data/"):
+    for link in (server.url("/admin"), f"http://localhost:{server.port}/admin"):
         reply = await strict.handle_command(link, CALLER)
         assert reply.is_error and "briefbot only fetches public addresses" in reply.text
+        assert "allowed_networks" in reply.text  # how to let one private server in
+    metadata = await strict.handle_command("http://169.254.169.254/latest/meta-data/", CALLER)
+    assert metadata.is_error and "never fetches those, whatever the configuration" in (
+        metadata.text)
     assert server.requests == []
 
 

@@ -42,7 +42,8 @@ def feed_item(feed: Feed, now: datetime, *, counts: dict[str, int] | None = None
              + (f" ({feed.last_result})" if feed.last_result and not feed.consecutive_failures
                 else "")]
     if feed.consecutive_failures:
-        lines.append(f"Failing: {feed.consecutive_failures} polls in a row; last error "
+        polls = "poll" if feed.consecutive_failures == 1 else "polls"
+        lines.append(f"Failing: {feed.consecutive_failures} {polls} in a row; last error "
                      f"{_ago(feed.last_error_at, now)}: {feed.last_error}")
     elif feed.last_error:
         lines.append(f"Last error ({_ago(feed.last_error_at, now)}): {feed.last_error}")

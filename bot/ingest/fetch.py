@@ -106,6 +106,17 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     return None
 
 
+_NEVER_FETCHED = ("a cloud metadata address", "an unspecified address", "a multicast address")
+
+
+def refusal_advice(problem: str) -> str:
+    """What to say after naming why an address is refused: only some refusals can be lifted."""
+    if any(problem.endswith(never) for never in _NEVER_FETCHED):
+        return "briefbot never fetches those, whatever the configuration"
+    return ("briefbot only fetches public addresses (a private server can be allowed with "
+            "[fetch] allowed_networks or allow_private_networks)")
+
+
 def address_problem(address: IPAddress, *, allow_private: bool = False,
                     allowed: tuple[IPNetwork, ...] = ()) -> str | None:
     """Why ``address`` may not be fetched ("a private network address"), or None if it may."""
@@ -374,8 +385,7 @@ class Fetcher:
                                       allowed=self._allowed)
             if problem is not None:
                 log.info("refused %s: %s", host, problem)
-                raise RefusedURL(f"Refused to fetch from {problem}; briefbot only fetches "
-                                 "public addresses ([fetch] allow_private_networks).")
+                raise RefusedURL(f"Refused to fetch from {problem}; {refusal_advice(problem)}.")
 
     async def fetch(self, url: str, *, etag: str | None = None,
                     last_modified: str | None = None, accept: str | None = None
@@ -434,8 +444,8 @@ class Fetcher:
                 cause = exc.os_error if isinstance(exc.os_error, _BlockedAddress) else None
                 cause = cause or _find_blocked(exc)
                 if cause is not None:
-                    raise RefusedURL(f"Refused to fetch: {cause}; briefbot only fetches public "
-                                     "addresses ([fetch] allow_private_networks).") from None
+                    raise RefusedURL(f"Refused to fetch: {cause}; "
+                                     f"{refusal_advice(str(cause))}.") from None
                 log.info("cannot connect to %s: %s", host, exc)
                 raise FetchError(f"Could not connect to {host}.") from None
             except aiohttp.InvalidURL as exc:

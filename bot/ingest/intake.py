@@ -88,7 +88,7 @@ class PollReport:
             return "not modified"
         parts = [f"{len(self.new) - self.backlog} new"] if len(self.new) > self.backlog else []
         if self.backlog:
-            parts.append(f"{self.backlog} stored as backlog (no alerts)")
+            parts.append(f"{self.backlog} stored as backlog, without alerts")
         if not parts:
             parts.append("nothing new")
         if self.skipped:
@@ -339,8 +339,8 @@ class Intake:
             interval=timedelta(minutes=self.config.feeds.poll_interval_minutes),
             max_backoff=timedelta(minutes=self.config.feeds.max_backoff_minutes),
             rng=self.rng, retry_after=retry_after)
-        log.warning("feed %d (%s) failed (%d in a row), next try in %s: %s",
-                    feed.id, feed.url, failures, delay, error)
+        log.warning("feed %d (%s) failed (%d in a row), next try in %.0f s: %s",
+                    feed.id, feed.url, failures, delay.total_seconds(), error)
         await self.store.record_feed_failure(feed.id, now=now, error=error,
                                              next_poll_at=now + delay)
         return PollReport(feed_id=feed.id, feed_name=feed.name, error=error)
