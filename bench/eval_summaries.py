@@ -30,7 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rouge_score import rouge_scorer
+try:
+    from rouge_score import rouge_scorer
+except ImportError:  # the plain install has no dev extra
+    sys.exit("bench/eval_summaries.py needs rouge-score: pip install -e '.[dev]'")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -74,6 +77,8 @@ class Result:
 
 def load(name: str, *, limit: int | None, half: str | None) -> list[Record]:
     path = EVAL_DIR / SETS[name]
+    if not path.is_file():
+        sys.exit(f"no eval set at {path}: the sets live in shared/data/eval beside the project")
     records = []
     with path.open(encoding="utf-8") as stream:
         for line in stream:
