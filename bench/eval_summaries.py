@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 try:
     from rouge_score import rouge_scorer
 except ImportError:  # the plain install has no dev extra
