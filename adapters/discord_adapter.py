@@ -39,7 +39,7 @@ from adapters.posted_parts import PostedParts, part_keys
 from bot.commands.router import VERBS, wants_public
 from bot.config import DiscordConfig
 from bot.engine import BriefingEngine
-from bot.errors import ConfigError, DeliveryError
+from bot.errors import BriefbotError, ConfigError, DeliveryError
 from bot.models import Caller, Destination, Reply
 
 log = logging.getLogger(__name__)
@@ -192,11 +192,19 @@ class DiscordAdapter:
                 await self.client.start(self._token, reconnect=True)
         except discord.LoginFailure:
             raise ConfigError(_BAD_TOKEN) from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise self._unreachable(exc) from None
         except discord.PrivilegedIntentsRequired:  # pragma: no cover - we ask for none
             raise ConfigError("Discord asked for a privileged intent briefbot does not use"
                               ) from None
         finally:
             self._logged_in.clear()
+
+    def _unreachable(self, exc: BaseException) -> BriefbotError:
+        """Discord could not be reached at all (a one-line error for the operator, no trace)."""
+        log.debug("discord: connection failed", exc_info=exc)
+        return BriefbotError(f"cannot reach Discord at {self.config.api_base_url}: "
+                             f"{exc.__class__.__name__}: {exc}")
 
     async def setup(self, *, force_sync: bool = False) -> str:
         """Log in over REST only (no gateway), sync ``/brief`` (``force_sync``: even if
@@ -210,6 +218,8 @@ class DiscordAdapter:
                 await self.client.login(self._token)
         except discord.LoginFailure:
             raise ConfigError(_BAD_TOKEN) from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise self._unreachable(exc) from None
         finally:
             self._logged_in.clear()
         app_id = self.client.application_id

@@ -48,7 +48,7 @@ from adapters.discord_render import escape_text, item_embed, render_messages
 from bot.commands.router import VERBS, Context, Verb
 from bot.config import Config
 from bot.engine import BriefingEngine
-from bot.errors import ConfigError, DeliveryError, UserError
+from bot.errors import BriefbotError, ConfigError, DeliveryError, UserError
 from bot.models import ArticleDraft, Destination, Item, Reply, ReplyKind
 
 USER_ID = 930000000000000777
@@ -699,6 +699,23 @@ async def test_a_refused_token_is_one_clear_error(
     engine = await make_engine(discord_config)
     adapter = DiscordAdapter(engine, "wrong-token", guild_ready_timeout=0.05)
     with pytest.raises(ConfigError, match="Discord refused DISCORD_TOKEN"):
+        await asyncio.wait_for(adapter.run(), 10)
+
+
+async def test_an_unreachable_discord_is_one_clear_error(
+    make_engine: Callable[..., Any], discord_config: Config
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = replace(discord_config, discord=replace(
+        discord_config.discord, api_base_url=f"http://127.0.0.1:{port}/api/v10",
+        gateway_url=f"ws://127.0.0.1:{port}/"))
+    engine = await make_engine(config)
+    adapter = DiscordAdapter(engine, "any-token", guild_ready_timeout=0.05)
+    with pytest.raises(BriefbotError, match=f"cannot reach Discord at http://127.0.0.1:{port}"):
         await asyncio.wait_for(adapter.run(), 10)
 
 
