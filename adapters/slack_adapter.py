@@ -224,6 +224,11 @@ class SlackAdapter:
         self.config = config or engine.config.slack
         if not bot_token:
             raise ConfigError("SLACK_BOT_TOKEN is empty")
+        if bot_token.startswith("xapp-") or (app_token or "").startswith(("xoxb-", "xoxp-")):
+            raise ConfigError(
+                "SLACK_BOT_TOKEN and SLACK_APP_TOKEN look swapped: the bot token starts with "
+                "xoxb- (OAuth & Permissions), the app-level token with xapp- (Basic Information)"
+            )
         if app_token is None and not signing_secret:
             raise ConfigError(
                 "Slack HTTP mode needs SLACK_SIGNING_SECRET (Basic Information > Signing "

@@ -220,6 +220,12 @@ def test_http_mode_without_signing_secret_is_refused(slack_engine: BriefingEngin
         SlackAdapter(slack_engine, bot_token=BOT_TOKEN)
 
 
+def test_swapped_tokens_are_named(slack_engine: BriefingEngine) -> None:
+    with pytest.raises(ConfigError, match="look swapped") as info:
+        SlackAdapter(slack_engine, bot_token="xapp-1-secret", app_token="xoxb-secret")
+    assert "secret" not in str(info.value)
+
+
 @pytest.mark.parametrize(("key", "value"), [("api_base_url", "slack.com/api"),
                                             ("command", "brief"), ("http_path", "slack")])
 def test_bad_slack_settings_are_refused_naming_the_key(
