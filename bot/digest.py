@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from bot.models import Destination, Item, Reply, ReplyKind
-from bot.render import render_item_text
 from bot.scheduler import (
     EVERY_DAY,
     DailyTime,
@@ -273,81 +272,6 @@ def cluster_articles(
         bags.append(bag)
     return [[articles[i] for i in members]
             for members in cluster_terms(bags, threshold=threshold)]
-
-
-# -- splitting long digests ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MessageLimits:
-    """A platform's budget for one message: items (blocks/embeds) and rendered characters."""
-
-    max_items: int
-    max_chars: int
-    max_item_chars: int
-
-
-# Slack: 50 blocks a message (header and footer take two), a section's text at most 3,000
-# characters, and ``msg_blocks_too_long`` near 13k characters in all: keep 12k.
-SLACK_LIMITS = MessageLimits(max_items=48, max_chars=12_000, max_item_chars=3_000)
-# Discord: 10 embeds a message, a description at most 4,096, 6,000 characters over all embeds.
-DISCORD_LIMITS = MessageLimits(max_items=10, max_chars=6_000, max_item_chars=4_096)
-
-
-def split_items(
-    items: Sequence[Item], *, max_items_per_message: int, max_chars_per_message: int,
-    measure: Callable[[Item], int] | None = None, slots: Callable[[Item], int] | None = None,
-    reserved_chars: int = 0,
-) -> list[tuple[Item, ...]]:
-    """Pack ``items`` in order into as few messages as fit both budgets; never cuts one.
-
-    ``measure`` is an item's rendered size on the platform (default: the plain-text
-    rendering); ``slots`` how many of the ``max_items_per_message`` places it takes (Slack
-    blocks: an item may be several; default 1); ``reserved_chars`` what every message spends
-    besides its items (a header or footer). An item bigger than a whole message on its own is
-    sent alone: an adapter must shorten such an item itself (drop summary sentences), which
-    stored summaries (a few sentences of at most ``[summarizer] max_sentence_chars``) never
-    need on Slack or Discord.
-    """
-    if max_items_per_message < 1:
-        raise ValueError("max_items_per_message must be at least 1")
-    size = measure or (lambda item: len(render_item_text(item)))
-    cost = slots or (lambda item: 1)
-    budget = max_chars_per_message - reserved_chars
-    messages: list[tuple[Item, ...]] = []
-    current: list[Item] = []
-    used = places = 0
-    for item in items:
-        n, k = size(item), cost(item)
-        if current and (places + k > max_items_per_message or used + n > budget):
-            messages.append(tuple(current))
-            current, used, places = [], 0, 0
-        current.append(item)
-        used += n
-        places += k
-    if current:
-        messages.append(tuple(current))
-    return messages
-
-
-def split_reply(reply: Reply, limits: MessageLimits, *,
-                measure: Callable[[Item], int] | None = None) -> list[Reply]:
-    """A long reply as several replies within ``limits``: the header on the first, the footer
-    on the last, "(continued)" between them."""
-    reserved = max(len(reply.text), len(reply.footer))
-    chunks = split_items(reply.items, max_items_per_message=limits.max_items,
-                         max_chars_per_message=limits.max_chars, measure=measure,
-                         reserved_chars=reserved)
-    if len(chunks) <= 1:
-        return [reply]
-    out = []
-    for i, chunk in enumerate(chunks):
-        out.append(Reply(
-            text=reply.text if i == 0 else f"(continued, {i + 1}/{len(chunks)})",
-            items=chunk, kind=reply.kind, ephemeral=reply.ephemeral,
-            footer=reply.footer if i == len(chunks) - 1 else "",
-        ))
-    return out
 
 
 # -- building a channel's digest -------------------------------------------------------------

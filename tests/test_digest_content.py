@@ -18,7 +18,6 @@ from adapters.discord_render import (
     EMBEDS_PER_MESSAGE,
     EMBEDS_TOTAL_LIMIT,
     embed_size,
-    item_embed,
     render_messages,
 )
 from adapters.slack_blocks import (
@@ -26,19 +25,15 @@ from adapters.slack_blocks import (
     MAX_MESSAGE_CHARS,
     MAX_SECTION_CHARS,
     block_chars,
-    item_blocks,
     render_reply,
 )
 from bot import cli
 from bot.config import Config
 from bot.digest import (
-    DISCORD_LIMITS,
-    SLACK_LIMITS,
     DigestPass,
     cluster_articles,
     digest_now,
     rank_stories,
-    split_items,
 )
 from bot.engine import BriefingEngine
 from bot.errors import DeliveryError, InputError
@@ -248,23 +243,10 @@ def long_items(n: int) -> list[Item]:
 
 
 def test_split_60_items_within_slack_limits() -> None:
+    """The Slack adapter's rendering of a 60-item digest stays within every limit, in order,
+    nothing cut or lost."""
     items = long_items(60)
     header, footer = "Daily digest · Mon 02 Mar 2026 · 60 stories", "Next digest: Tue."
-    chunks = split_items(
-        items, max_items_per_message=MAX_BLOCKS - 2, max_chars_per_message=MAX_MESSAGE_CHARS,
-        measure=lambda i: sum(block_chars(b) for b in item_blocks(i)),
-        slots=lambda i: len(item_blocks(i)), reserved_chars=len(header) + len(footer),
-    )
-    assert [i for c in chunks for i in c] == items  # in order, nothing cut or lost
-    assert len(chunks) > 1
-    for chunk in chunks:
-        blocks = [b for i in chunk for b in item_blocks(i)]
-        assert len(blocks) + 2 <= MAX_BLOCKS
-        assert all(block_chars(b) <= MAX_SECTION_CHARS for b in blocks)
-        assert sum(block_chars(b) for b in blocks) + len(header) + len(footer) \
-            <= MAX_MESSAGE_CHARS
-    assert SLACK_LIMITS.max_chars <= MAX_MESSAGE_CHARS
-    # and the Slack adapter's own rendering of the whole 60-item digest stays within limits
     reply = Reply(text=header, items=tuple(items), kind=ReplyKind.DIGEST, ephemeral=False,
                   footer=footer)
     messages = render_reply(reply)
@@ -272,41 +254,25 @@ def test_split_60_items_within_slack_limits() -> None:
     for message in messages:
         assert len(message.blocks) <= MAX_BLOCKS
         assert message.chars <= MAX_MESSAGE_CHARS
+        assert all(block_chars(b) <= MAX_SECTION_CHARS for b in message.blocks)
     rendered = "".join(str(b) for m in messages for b in m.blocks)
-    assert all(f"Story {i}:" in rendered for i in range(60))
+    positions = [rendered.index(f"Story {i}:") for i in range(60)]
+    assert positions == sorted(positions)
 
 
 def test_split_60_items_within_discord_limits() -> None:
     items = long_items(60)
-    chunks = split_items(
-        items, max_items_per_message=DISCORD_LIMITS.max_items,
-        max_chars_per_message=DISCORD_LIMITS.max_chars,
-        measure=lambda i: embed_size(item_embed(i)),
-    )
-    assert [i for c in chunks for i in c] == items
-    for chunk in chunks:
-        embeds = [item_embed(i) for i in chunk]
-        assert len(embeds) <= EMBEDS_PER_MESSAGE
-        assert all(len(e.description or "") <= DESCRIPTION_LIMIT for e in embeds)
-        assert sum(embed_size(e) for e in embeds) <= EMBEDS_TOTAL_LIMIT
     reply = Reply(text="Daily digest", items=tuple(items), kind=ReplyKind.DIGEST,
                   ephemeral=False, footer="Next digest: Tue.")
     outgoing = render_messages(reply)
+    assert len(outgoing) > 1
     for message in outgoing:
         assert len(message.embeds) <= EMBEDS_PER_MESSAGE
+        assert all(len(e.description or "") <= DESCRIPTION_LIMIT for e in message.embeds)
         assert sum(embed_size(e) for e in message.embeds) <= EMBEDS_TOTAL_LIMIT
     titles = [e.title or "" for m in outgoing for e in m.embeds]
-    assert sum(1 for t in titles if t.startswith("Story ")) == 60
-
-
-def test_split_items_default_measure_and_alone_when_oversized() -> None:
-    items = long_items(5)
-    chunks = split_items(items, max_items_per_message=2, max_chars_per_message=100_000)
-    assert [len(c) for c in chunks] == [2, 2, 1]
-    alone = split_items(items, max_items_per_message=10, max_chars_per_message=10)
-    assert [len(c) for c in alone] == [1] * 5
-    with pytest.raises(ValueError, match="at least 1"):
-        split_items(items, max_items_per_message=0, max_chars_per_message=10)
+    assert [t.split(":")[0] for t in titles if t.startswith("Story ")] == [
+        f"Story {i}" for i in range(60)]
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -534,22 +500,6 @@ async def test_a_big_pass_clusters_once_and_keeps_each_channels_feeds_and_period
     assert sorted(got["C2"]) == sorted([(ROCKETS_AP[0], "+1 source"), (MACBOOK[0], "")])
     assert sorted(got["C3"]) == sorted([(ROCKETS_AP[0], "+1 source"), (MACBOOK[0], ""),
                                         (OIL[0], "")])
-
-
-def test_split_reply_keeps_header_first_and_footer_last() -> None:
-    from bot.digest import split_reply
-
-    reply = Reply(text="Daily digest", items=tuple(long_items(60)), kind=ReplyKind.DIGEST,
-                  ephemeral=False, footer="Next digest: Tue.")
-    parts = split_reply(reply, DISCORD_LIMITS)
-    assert len(parts) >= 6
-    assert parts[0].text == "Daily digest" and parts[-1].footer == "Next digest: Tue."
-    assert all(p.footer == "" for p in parts[:-1])
-    assert parts[1].text == f"(continued, 2/{len(parts)})"
-    assert [i for p in parts for i in p.items] == list(reply.items)
-    assert all(p.kind is ReplyKind.DIGEST and not p.ephemeral for p in parts)
-    short = Reply(text="x", items=tuple(long_items(2)))
-    assert split_reply(short, SLACK_LIMITS) == [short]
 
 
 async def test_a_digest_never_reaches_back_past_max_lookback_days(
