@@ -29,8 +29,9 @@ ties go to the newer story. The top ``[digest] max_items`` stories are shown; ea
 the cluster's first-stored article (linked title, source, time, stored summary) with a note
 "+N sources" when other sources reported it too.
 
-**Splitting.** :func:`split_items` packs a digest's items into platform messages within a
-count and size budget (:data:`SLACK_LIMITS`, :data:`DISCORD_LIMITS`), never cutting an item.
+**Splitting.** The digest is one :class:`~bot.models.Reply`; each adapter splits it into
+platform messages with its own renderer (``adapters/slack_blocks.py``,
+``adapters/discord_render.py``), within the platform's limits, never cutting an item.
 """
 
 from __future__ import annotations
