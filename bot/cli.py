@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,7 +26,7 @@ from bot.config import Config, load_config, secrets_from_env
 from bot.engine import BriefingEngine
 from bot.errors import BriefbotError, InputError, UserError
 from bot.ingest.files import parse_bytes, read_limited
-from bot.models import Caller
+from bot.models import ArticleDraft, Caller
 from bot.render import render_text
 from bot.summarize import ALGORITHMS, summarize_text
 
@@ -51,8 +53,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("summarize", help="print a summary of a file without storing it")
-    p.add_argument("path", nargs="?", default="-", metavar="PATH|-",
-                   help="plain-text or HTML article (default: standard input)")
+    p.add_argument("path", nargs="?", default="-", metavar="PATH|URL|-",
+                   help="plain-text or HTML article, a web page's http(s) link (fetched with "
+                   "the [fetch] safety rules), or - for standard input (the default)")
     p.add_argument("--sentences", "-n", type=int, help="sentences in the summary")
     p.add_argument("--algorithm", "-a", help=f"one of: {', '.join(ALGORITHMS)}")
     p.add_argument("--jsonl", metavar="IN", help='summarise records {"id","text","title"?} '
@@ -146,8 +149,12 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
     sentences = _check_sentences(args.sentences, config)
     if args.jsonl:
         return _summarize_jsonl(args, config, algorithm=algorithm, sentences=sentences)
-    data, name, suffix = _read_input(args.path, config)
-    draft = parse_bytes(data, name=name, title_limit=config.ingest.title_max_chars, suffix=suffix)
+    if re.match(r"(?i)^https?://", args.path):
+        draft = asyncio.run(_read_link(args.path, config))
+    else:
+        data, name, suffix = _read_input(args.path, config)
+        draft = parse_bytes(data, name=name, title_limit=config.ingest.title_max_chars,
+                            suffix=suffix)
     summary = summarize_text(
         draft.text, title=draft.title, sentences=sentences, algorithm=algorithm,
         language=config.summarizer.language,
@@ -156,6 +163,20 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
     for sentence in summary:
         print(sentence)
     return 0
+
+
+async def _read_link(url: str, config: Config) -> ArticleDraft:
+    """A web page's article, fetched with every safety rule of `/brief <link>`, stored nowhere
+    (the engine runs on an in-memory database for this one read)."""
+    from bot.ingest.intake import Intake, borrow_fetcher
+
+    memory = replace(config, storage=replace(config.storage, path=":memory:"))
+    engine = await BriefingEngine.open(memory)
+    try:
+        async with borrow_fetcher(engine) as fetcher:
+            return await Intake(engine, fetcher).read_page(url)
+    finally:
+        await engine.close()
 
 
 def _jsonl_records(stream: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -423,8 +444,6 @@ async def _with_engine(args: argparse.Namespace, config: Config) -> int:
 def _configure(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
     if args.db:
-        from dataclasses import replace
-
         config = replace(config, storage=replace(config.storage, path=args.db))
     return config
 

@@ -233,3 +233,32 @@ async def test_a_charset_label_no_browser_would_use_is_ignored(
         reply = await brief(engine, server.url(path))
         assert not reply.is_error, (path, reply.text)
         assert reply.items[0].title == "Café opens"
+
+
+async def test_summarize_a_link_from_the_command_line(
+    server: LocalWeb, config: Config, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`briefbot summarize URL` fetches the page with the same safety rules and stores
+    nothing."""
+    import asyncio
+
+    from bot.cli import main
+
+    server.serve("/story", html_page("Council passes budget", article_text("budget")))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[fetch]\nallow_private_networks = true\n"
+                   f'[storage]\npath = "{tmp_path / "never.db"}"\n')
+    code = await asyncio.to_thread(main, ["--config", str(cfg), "summarize", "-n", "2",
+                                          server.url("/story")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    lines = out.out.strip().splitlines()
+    assert len(lines) == 2 and all("budget" in line.lower() for line in lines)
+    assert not (tmp_path / "never.db").exists()
+    # a private address is refused by default, one line, exit 2
+    strict = tmp_path / "strict.toml"
+    strict.write_text("")
+    code = await asyncio.to_thread(main, ["--config", str(strict), "summarize",
+                                          server.url("/story")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Refused to fetch" in err and len(err.strip().splitlines()) == 1
