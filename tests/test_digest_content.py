@@ -361,6 +361,7 @@ async def test_zones_that_surprise_people_get_a_note(engine: BriefingEngine, zon
     ("08:30 Berln", "Did you mean Europe/Berlin?"),
     ("08:30 newyork", "Did you mean America/New_York?"),
     ("08:30 mon,xyz", "`mon,xyz` is not a list of days"),
+    ("08:30 Europe/Berlin Europe/Paris", "Give one time zone, not two (`Europe/Berlin` and"),
     ("08:30 mon-fry", "(mon,wed,fri), a range (mon-fri)"),
     ("24:00", "`24:00` is not a time of day"),
     ("7:60", "`7:60` is not a time of day"),

@@ -57,6 +57,9 @@ def parse_digest_args(words: list[str], *, default_timezone: str) -> DailyTime:
         if mask is not None:
             days = mask if days is None else days | mask
             continue
+        if zone is not None and resolve_or_none(word):
+            raise InputError(f"Give one time zone, not two (`{zone}` and `{word}`). "
+                             f"Example: `{DIGEST_USAGE}`.")
         if zone is not None:
             raise InputError(
                 f"`{word}` is neither a time zone nor days (weekdays, weekends, daily, "
