@@ -300,6 +300,8 @@ async def test_set_show_off_and_errors(engine: BriefingEngine, clock: FixedClock
     bad = await engine.handle_command("digest Europe/Berlin", ADMIN)
     assert bad.is_error and "`/brief digest 08:30 Europe/Berlin`" in bad.text
     bad = await engine.handle_command("digest 8:30 UTC Europe/Berlin", ADMIN)
+    assert bad.is_error and "Give one time zone, not two" in bad.text
+    bad = await engine.handle_command("digest 8:30 UTC fortnightly", ADMIN)
     assert bad.is_error and "neither a time zone nor days" in bad.text
     # a refused change loses nothing stored
     shown = await engine.handle_command("digest", ADMIN)
