@@ -1,0 +1,272 @@
+"""The SQLite backend, the embedded default: one repository per aggregate over one writer
+connection and one reader connection (see :mod:`bot.store.sqlite.db` for isolation).
+
+Every statement on a table lives in that table's repository: ``articles.py`` (articles, their
+FTS index, article_urls), ``feeds.py`` (feeds, channel_feeds, feed_items), ``alerts.py``
+(subscriptions, alerts), ``digests.py`` (digest_schedules, digest_runs), ``platform.py`` (meta).
+A repository that must write another's table inside its own transaction calls that
+repository's helper with the transaction's connection.
+
+Opening: WAL, foreign keys, busy timeout, numbered migrations. Migrations are the files
+``bot/store/migrations/NNNN_name.sql``, applied in order; the schema version
+(``PRAGMA user_version``) is the number of the last one applied. A database written by a newer
+briefbot (a higher version than this one knows) is refused with a clear error before anything
+is written to it (not even the switch to WAL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import sqlite3
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.errors import SchemaTooNewError, StoreError
+from bot.store.ports import AlertStore, ArticleStore, DigestStore, FeedStore, PlatformStateStore
+from bot.store.sqlite.alerts import SQLiteAlerts
+from bot.store.sqlite.articles import SQLiteArticles
+from bot.store.sqlite.db import Database
+from bot.store.sqlite.digests import SQLiteDigests
+from bot.store.sqlite.feeds import SQLiteFeeds
+from bot.store.sqlite.platform import SQLitePlatformState
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def load_migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migration file, checked to be numbered 1..N."""
+    found = []
+    for entry in resources.files("bot.store").joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    for expected, (version, name, _) in enumerate(found, start=1):
+        if version != expected:
+            raise RuntimeError(f"migration {name} is out of sequence (expected {expected:04d})")
+    return found
+
+
+MIGRATIONS = load_migrations()
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a SQL script into complete statements (triggers keep their inner semicolons)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise RuntimeError(f"incomplete SQL statement in migration: {buffer[:80]!r}")
+    return statements
+
+
+class SQLiteStore:
+    """The embedded store (:class:`bot.store.ports.Store`): the repositories as attributes."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.path = db.path
+        articles = SQLiteArticles(db)
+        self.articles: ArticleStore = articles
+        self.feeds: FeedStore = SQLiteFeeds(db)
+        self.alerts: AlertStore = SQLiteAlerts(db, articles)
+        self.digests: DigestStore = SQLiteDigests(db)
+        self.platform: PlatformStateStore = SQLitePlatformState(db)
+        # Transitional: the flat methods of the old one-class store, until every call site
+        # names its repository (then these lines go).
+        self.add_article = self.articles.add_article
+        self.add_article_url = self.articles.add_article_url
+        self.find_known_article = self.articles.find_known_article
+        self.get_article = self.articles.get_article
+        self.articles_by_ids = self.articles.articles_by_ids
+        self.article_by_url = self.articles.article_by_url
+        self.latest_articles = self.articles.latest_articles
+        self.newest_articles = self.articles.newest_articles
+        self.articles_since = self.articles.articles_since
+        self.count_articles = self.articles.count_articles
+        self.search_articles = self.articles.search_articles
+        self.suggest_terms = self.articles.suggest_terms
+        self.unmatched_articles = self.articles.unmatched_articles
+        self.article_id_watermark = self.articles.article_id_watermark
+        self.max_article_id = self.articles.max_article_id
+        self.digest_articles = self.articles.digest_articles
+        self.channel_feed_ids = self.feeds.channel_feed_ids
+        self.add_feed = self.feeds.add_feed
+        self.link_channel_feed = self.feeds.link_channel_feed
+        self.unlink_channel_feed = self.feeds.unlink_channel_feed
+        self.feed_follower_count = self.feeds.feed_follower_count
+        self.get_feed = self.feeds.get_feed
+        self.find_feed = self.feeds.find_feed
+        self.list_feeds = self.feeds.list_feeds
+        self.remove_feed = self.feeds.remove_feed
+        self.claim_due_feeds = self.feeds.claim_due_feeds
+        self.next_feed_poll_at = self.feeds.next_feed_poll_at
+        self.record_feed_success = self.feeds.record_feed_success
+        self.record_feed_failure = self.feeds.record_feed_failure
+        self.seen_feed_items = self.feeds.seen_feed_items
+        self.record_feed_item = self.feeds.record_feed_item
+        self.record_backlog_items = self.feeds.record_backlog_items
+        self.feed_item_counts = self.feeds.feed_item_counts
+        self.add_subscription = self.alerts.add_subscription
+        self.get_subscription = self.alerts.get_subscription
+        self.delete_subscription = self.alerts.delete_subscription
+        self.subscriptions_of = self.alerts.subscriptions_of
+        self.channel_subscription_queries = self.alerts.channel_subscription_queries
+        self.subscriptions_after = self.alerts.subscriptions_after
+        self.subscriptions_by_ids = self.alerts.subscriptions_by_ids
+        self.subscription_ids = self.alerts.subscription_ids
+        self.subscriptions_signature = self.alerts.subscriptions_signature
+        self.pause_destination = self.alerts.pause_destination
+        self.resume_subscriptions = self.alerts.resume_subscriptions
+        self.record_alerts = self.alerts.record_alerts
+        self.claim_due_alerts = self.alerts.claim_due_alerts
+        self.mark_alerts_sent = self.alerts.mark_alerts_sent
+        self.mark_alerts_retry = self.alerts.mark_alerts_retry
+        self.mark_alerts_skipped = self.alerts.mark_alerts_skipped
+        self.next_alert_due = self.alerts.next_alert_due
+        self.alert_stats = self.alerts.alert_stats
+        self.alerts_for_article = self.alerts.alerts_for_article
+        self.set_digest_schedule = self.digests.set_digest_schedule
+        self.disable_digest = self.digests.disable_digest
+        self.get_digest_schedule = self.digests.get_digest_schedule
+        self.due_digest_schedules = self.digests.due_digest_schedules
+        self.digest_pool_floor = self.digests.digest_pool_floor
+        self.next_digest_wake = self.digests.next_digest_wake
+        self.last_digest = self.digests.last_digest
+        self.claim_digest = self.digests.claim_digest
+        self.finish_digest = self.digests.finish_digest
+        self.fail_digest = self.digests.fail_digest
+        self.disable_digest_after_failure = self.digests.disable_digest_after_failure
+        self.defer_digest_schedule = self.digests.defer_digest_schedule
+        self.skip_digests = self.digests.skip_digests
+        self.missed_digests = self.digests.missed_digests
+        self.start_manual_digest = self.digests.start_manual_digest
+        self.abandon_manual_digest = self.digests.abandon_manual_digest
+        self.get_meta = self.platform.get_meta
+        self.set_meta = self.platform.set_meta
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]:
+        return self.db.transaction()
+
+    async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        return await self.db.fetchall(sql, params)
+
+    async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        return await self.db.fetchone(sql, params)
+
+
+async def _user_version(db: aiosqlite.Connection) -> int:
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(db: aiosqlite.Connection, *, target: int = SCHEMA_VERSION,
+                  path: str = "") -> int:
+    """Bring the schema up to ``target``; each migration in its own immediate transaction,
+    so two processes starting together apply it once."""
+    current = await _user_version(db)
+    if current > SCHEMA_VERSION:
+        raise _too_new(path, current)
+    for version, name, sql in MIGRATIONS:
+        if version > target:
+            break
+        if version <= current:
+            continue
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            if await _user_version(db) >= version:  # another process got here first
+                await db.rollback()
+                continue
+            for statement in split_statements(sql):
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {version:d}")
+        except BaseException:
+            await db.rollback()
+            raise
+        await db.commit()
+        log.info("database %s migrated to version %d (%s)", path, version, name)
+    return await _user_version(db)
+
+
+def _prepare_path(path: str) -> str:
+    p = Path(path).expanduser()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return str(p)
+
+
+async def _connect(path: str, *, busy_timeout_ms: int) -> aiosqlite.Connection:
+    try:
+        db = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the database {path}: {exc}") from exc
+    db.row_factory = sqlite3.Row
+    return db
+
+
+async def open_store(path: str | Path, *, busy_timeout_ms: int = 10_000,
+                     target_version: int = SCHEMA_VERSION) -> SQLiteStore:
+    """Open (creating if needed) and migrate the database at ``path``."""
+    path = str(path)
+    memory = path == ":memory:"
+    if not memory:
+        path = await asyncio.to_thread(_prepare_path, path)
+    writer = await _connect(path, busy_timeout_ms=busy_timeout_ms)
+    reader: aiosqlite.Connection | None = None
+    try:
+        # connection settings only (nothing written): the version check comes before any
+        # pragma that writes to the file, such as the switch to WAL
+        await writer.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
+        await writer.execute("PRAGMA foreign_keys = ON")
+        current = await _user_version(writer)
+        if current > SCHEMA_VERSION:
+            raise _too_new(path, current)
+        if not memory:
+            await writer.execute("PRAGMA journal_mode = WAL")
+        await writer.execute("PRAGMA synchronous = NORMAL")
+        await migrate(writer, target=target_version, path=path)
+        if not memory:
+            # reads go here: in WAL mode it sees committed rows only (bot.store.sqlite.db)
+            reader = await _connect(path, busy_timeout_ms=busy_timeout_ms)
+            await reader.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
+            await reader.execute("PRAGMA foreign_keys = ON")
+            await reader.execute("PRAGMA query_only = ON")
+    except sqlite3.DatabaseError as exc:
+        await _close_all(writer, reader)
+        raise StoreError(f"cannot use the database {path}: {exc}") from exc
+    except BaseException:
+        await _close_all(writer, reader)
+        raise
+    return SQLiteStore(Database(writer, reader, path=path))
+
+
+async def _close_all(*connections: aiosqlite.Connection | None) -> None:
+    for db in connections:
+        if db is not None:
+            await db.close()
+
+
+def _too_new(path: str, current: int) -> SchemaTooNewError:
+    return SchemaTooNewError(
+        f"the database {path} has schema version {current}, but this briefbot knows only up "
+        f"to {SCHEMA_VERSION}: upgrade briefbot (the database was left untouched)"
+    )

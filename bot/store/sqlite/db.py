@@ -1,0 +1,126 @@
+"""The SQLite connections the repositories share: one writer, one reader.
+
+Isolation: a coroutine never sees rows another coroutine has not committed. Every write runs
+in :meth:`Database.transaction` on the writer connection, one transaction at a time (SQLite has
+one writer); every read outside a transaction runs on a separate reader connection, which in
+WAL mode sees only committed data (each read statement takes a fresh snapshot). Reads that the
+task holding the transaction makes inside it go to the writer, so a transaction sees its own
+rows. An in-memory database has no second connection: there, a read waits for any open
+transaction to finish instead (isolation by turns; only throwaway stores are in memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.errors import StoreError
+
+
+def to_ts(value: datetime | None) -> float | None:
+    """Aware datetime -> UTC epoch seconds (naive datetimes are taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def from_ts(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def ts(value: float | None) -> datetime:
+    """A NOT NULL time column -> aware datetime."""
+    out = from_ts(value)
+    assert out is not None
+    return out
+
+
+def marks(n: int) -> str:
+    """``?, ?, ?`` for an IN list of ``n`` parameters."""
+    return ", ".join("?" * n)
+
+
+class Database:
+    """The writer connection (with its turn-taking lock) and the reader connection."""
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection | None, *,
+                 path: str) -> None:
+        self.writer = writer
+        self.reader = reader
+        self.path = path
+        self._write_lock = asyncio.Lock()
+        self._tx_task: asyncio.Task[Any] | None = None
+
+    async def close(self) -> None:
+        try:
+            if self.reader is not None:
+                await self.reader.close()
+        finally:
+            await self.writer.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction taken at once (BEGIN IMMEDIATE): one writer, no upgrade dance.
+
+        Every write goes through here, including single statements. Not re-entrant: a
+        repository method that runs inside another's transaction takes the connection as an
+        argument instead.
+        """
+        async with self._write_lock:
+            try:
+                await self.writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"the database is busy: {exc}") from exc
+            self._tx_task = asyncio.current_task()
+            try:
+                yield self.writer
+            except BaseException:
+                await self.writer.rollback()
+                raise
+            else:
+                await self.writer.commit()
+            finally:
+                self._tx_task = None
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection a read should use now (see the module docstring)."""
+        if self._tx_task is not None and self._tx_task is asyncio.current_task():
+            yield self.writer
+        elif self.reader is not None:
+            yield self.reader
+        else:
+            async with self._write_lock:
+                yield self.writer
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of a read, committed data only (unless this task holds the transaction)."""
+        async with self._reading() as db, db.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        async with self._reading() as db, db.execute(sql, tuple(params)) as cur:
+            row: sqlite3.Row | None = await cur.fetchone()
+            return row
+
+
+async def fetchall(db: aiosqlite.Connection, sql: str,
+                   params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    """Rows of a read on a given connection (inside a transaction)."""
+    async with db.execute(sql, tuple(params)) as cur:
+        return list(await cur.fetchall())
+
+
+async def fetchone(db: aiosqlite.Connection, sql: str,
+                   params: Iterable[Any] = ()) -> sqlite3.Row | None:
+    async with db.execute(sql, tuple(params)) as cur:
+        row: sqlite3.Row | None = await cur.fetchone()
+        return row

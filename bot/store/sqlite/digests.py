@@ -1,0 +1,418 @@
+"""The digests repository: every statement on ``digest_schedules`` and ``digest_runs``.
+
+A scheduled digest is claimed by inserting its ``(platform, channel_id, local_date)`` row in
+``digest_runs`` (UNIQUE) inside one immediate transaction, with a lease. The row is marked
+``sent`` only after the platform accepted the message. A ``claimed`` row whose lease has
+expired (the process died between claim and post) or a ``failed`` row whose retry time has
+come is claimed again; ``sent``, ``empty`` and ``skipped`` rows are final. The schedule row
+holds the next occurrence to handle and a ``not_before`` hint so a held or failing occurrence
+is not looked at again before its lease or retry time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+import aiosqlite
+
+from bot.store.records import (
+    ClaimState,
+    DigestClaim,
+    DigestSchedule,
+    LastDigest,
+    MissedDigest,
+)
+from bot.store.sqlite.db import Database, fetchone, from_ts, to_ts, ts
+
+if TYPE_CHECKING:
+    from bot.scheduler import DailyTime, Occurrence
+
+_SCHEDULE_COLUMNS = (
+    "platform, channel_id, hour, minute, timezone, weekdays, enabled, disabled_reason,"
+    " disabled_at, next_local_date, next_due_at, not_before, updated_by, updated_at"
+)
+_FINAL = ("sent", "empty", "skipped")
+
+
+def _schedule(row: sqlite3.Row) -> DigestSchedule:
+    return DigestSchedule(
+        platform=row["platform"], channel_id=row["channel_id"], hour=row["hour"],
+        minute=row["minute"], timezone=row["timezone"], weekdays=row["weekdays"],
+        enabled=bool(row["enabled"]), disabled_reason=row["disabled_reason"],
+        disabled_at=from_ts(row["disabled_at"]),
+        next_local_date=date.fromisoformat(row["next_local_date"]),
+        next_due_at=ts(row["next_due_at"]), not_before=from_ts(row["not_before"]),
+        updated_by=row["updated_by"], updated_at=ts(row["updated_at"]),
+    )
+
+
+class SQLiteDigests:
+    """:class:`bot.store.ports.DigestStore` on SQLite (schedules and runs)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- schedules ----------------------------------------------------------------------
+
+    async def set_digest_schedule(
+        self, *, platform: str, channel_id: str, rule: DailyTime, first: Occurrence,
+        by: str | None, now: datetime,
+    ) -> DigestSchedule:
+        """Create or replace the channel's schedule (enabled, due first at ``first``)."""
+        async with self._db.transaction() as db, db.execute(
+            "INSERT INTO digest_schedules (platform, channel_id, hour, minute, timezone,"
+            " weekdays, enabled, next_local_date, next_due_at, updated_by, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
+            " ON CONFLICT (platform, channel_id) DO UPDATE SET hour = excluded.hour,"
+            " minute = excluded.minute, timezone = excluded.timezone,"
+            " weekdays = excluded.weekdays, enabled = 1, disabled_reason = NULL,"
+            " disabled_at = NULL, next_local_date = excluded.next_local_date,"
+            " next_due_at = excluded.next_due_at, not_before = NULL,"
+            " updated_by = excluded.updated_by, updated_at = excluded.updated_at"
+            f" RETURNING {_SCHEDULE_COLUMNS}",
+            (platform, channel_id, rule.hour, rule.minute, rule.timezone, rule.weekdays,
+             first.local_date.isoformat(), to_ts(first.due_at), by, to_ts(now)),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return _schedule(row)
+
+    async def disable_digest(self, *, platform: str, channel_id: str, reason: str,
+                             by: str | None, now: datetime) -> bool:
+        """Turn the channel's digest off, keeping the setting; False when none was on."""
+        async with self._db.transaction() as db, db.execute(
+            "UPDATE digest_schedules SET enabled = 0, disabled_reason = ?, disabled_at = ?,"
+            " updated_by = ?, updated_at = ? WHERE platform = ? AND channel_id = ?"
+            " AND enabled = 1",
+            (reason, to_ts(now), by, to_ts(now), platform, channel_id),
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def get_digest_schedule(self, *, platform: str, channel_id: str
+                                  ) -> DigestSchedule | None:
+        row = await self._db.fetchone(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM digest_schedules"
+            " WHERE platform = ? AND channel_id = ?",
+            (platform, channel_id),
+        )
+        return None if row is None else _schedule(row)
+
+    async def due_digest_schedules(
+        self, *, now: datetime, platforms: Sequence[str] | None = None, limit: int = 100_000,
+    ) -> list[DigestSchedule]:
+        """Enabled schedules whose next occurrence is due and not held or backing off; only
+        on ``platforms`` if given (a process claims only what it can post)."""
+        now_ts = to_ts(now)
+        where, params = _platforms_filter(platforms)
+        rows = await self._db.fetchall(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM digest_schedules"
+            " WHERE enabled = 1 AND next_due_at <= ? AND coalesce(not_before, 0) <= ?"
+            f"{where} ORDER BY next_due_at, platform, channel_id LIMIT ?",
+            (now_ts, now_ts, *params, limit),
+        )
+        return [_schedule(r) for r in rows]
+
+    async def digest_pool_floor(
+        self, *, now: datetime, platforms: Sequence[str] | None = None,
+    ) -> tuple[int | None, bool]:
+        """Over the schedules due now: the lowest article id their last digests went up to,
+        and whether any has never had a digest (it starts from the last 24 hours)."""
+        now_ts = to_ts(now)
+        where, params = _platforms_filter(platforms)
+        row = await self._db.fetchone(
+            "SELECT min(last), max(last IS NULL) FROM (SELECT (SELECT max(r.through_article_id)"
+            " FROM digest_runs r WHERE r.platform = s.platform AND r.channel_id = s.channel_id"
+            " AND r.status IN ('sent', 'empty')) AS last FROM digest_schedules s"
+            " WHERE s.enabled = 1 AND s.next_due_at <= ? AND coalesce(s.not_before, 0) <= ?"
+            f"{where.replace('platform', 's.platform')})",
+            (now_ts, now_ts, *params),
+        )
+        if row is None:
+            return None, False
+        return (None if row[0] is None else int(row[0])), bool(row[1])
+
+    async def next_digest_wake(self, *, platforms: Sequence[str] | None = None
+                               ) -> datetime | None:
+        """When the scheduler next has something to do on ``platforms`` (None: nothing is
+        scheduled there)."""
+        where, params = _platforms_filter(platforms)
+        row = await self._db.fetchone(
+            "SELECT min(max(next_due_at, coalesce(not_before, 0))) FROM digest_schedules"
+            f" WHERE enabled = 1{where}",
+            params,
+        )
+        return None if row is None else from_ts(row[0])
+
+    # -- runs: the exactly-once machinery ------------------------------------------------
+
+    async def last_digest(self, *, platform: str, channel_id: str) -> LastDigest | None:
+        row = await self._db.fetchone(_LAST_SQL, (platform, channel_id))
+        return None if row is None else _last(row)
+
+    async def claim_digest(
+        self, *, platform: str, channel_id: str, local_date: date, due_at: datetime,
+        owner: str, now: datetime, lease_until: datetime,
+        next_local_date: date, next_due_at: datetime,
+    ) -> DigestClaim:
+        """Claim the occurrence ``local_date`` for ``owner`` until ``lease_until``.
+
+        Exactly one caller gets ``WON`` for an occurrence until it is finished, failed or its
+        lease expires, whatever the number of processes: the row is inserted (or taken over)
+        inside one immediate transaction. ``next_*`` is where the schedule moves when the
+        occurrence turns out to be done already. A won claim carries the channel's last
+        digest and the occurrences skipped since it (what the digest must mention).
+        """
+        day = local_date.isoformat()
+        async with self._db.transaction() as db:
+            sched = list(await db.execute_fetchall(
+                "SELECT enabled, next_local_date FROM digest_schedules"
+                " WHERE platform = ? AND channel_id = ?",
+                (platform, channel_id),
+            ))
+            if not sched or not sched[0]["enabled"] or sched[0]["next_local_date"] != day:
+                return DigestClaim(state=ClaimState.STALE)
+            won = list(await db.execute_fetchall(
+                "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
+                " claimed_by, lease_until, attempts, created_at)"
+                " VALUES (?, ?, ?, ?, 'claimed', ?, ?, 1, ?)"
+                " ON CONFLICT (platform, channel_id, local_date) DO UPDATE SET"
+                " status = 'claimed', claimed_by = excluded.claimed_by,"
+                " lease_until = excluded.lease_until, attempts = digest_runs.attempts + 1"
+                " WHERE digest_runs.status IN ('claimed', 'failed')"
+                " AND coalesce(digest_runs.lease_until, 0) <= ?"
+                " RETURNING id, attempts",
+                (platform, channel_id, day, to_ts(due_at), owner, to_ts(lease_until),
+                 to_ts(now), to_ts(now)),
+            ))
+            if won:
+                await db.execute(
+                    "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
+                    " AND channel_id = ?",
+                    (to_ts(lease_until), platform, channel_id),
+                )
+                last_rows = list(await db.execute_fetchall(_LAST_SQL, (platform, channel_id)))
+                last = _last(last_rows[0]) if last_rows else None
+                missed = await db.execute_fetchall(
+                    _MISSED_SQL, (platform, channel_id, last.run_id if last else 0))
+                return DigestClaim(state=ClaimState.WON, run_id=won[0]["id"],
+                                   attempts=won[0]["attempts"], last=last,
+                                   missed=tuple(_missed(r) for r in missed))
+            existing = list(await db.execute_fetchall(
+                "SELECT status, lease_until FROM digest_runs WHERE platform = ?"
+                " AND channel_id = ? AND local_date = ?",
+                (platform, channel_id, day),
+            ))
+            assert existing
+            if existing[0]["status"] in _FINAL:
+                await db.execute(
+                    "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
+                    " not_before = NULL WHERE platform = ? AND channel_id = ?",
+                    (next_local_date.isoformat(), to_ts(next_due_at), platform, channel_id),
+                )
+                return DigestClaim(state=ClaimState.DONE)
+            await db.execute(
+                "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
+                " AND channel_id = ?",
+                (existing[0]["lease_until"], platform, channel_id),
+            )
+            return DigestClaim(state=ClaimState.HELD)
+
+    async def finish_digest(
+        self, *, run_id: int, owner: str, sent: bool, period_start: datetime | None,
+        period_end: datetime, through_article_id: int, items: int, late: bool,
+        now: datetime, following: Occurrence | None = None,
+    ) -> bool:
+        """Record that run ``run_id`` was posted (``sent``) or had nothing to post, and move
+        its schedule to the next occurrence (``following`` when the caller knows it).
+        False when ``owner`` had lost the claim."""
+        async with self._db.transaction() as db:
+            rows = list(await db.execute_fetchall(
+                "UPDATE digest_runs SET status = ?, period_start = ?, period_end = ?,"
+                " through_article_id = ?, items = ?, late = ?, finished_at = ?,"
+                " lease_until = NULL, error = NULL"
+                " WHERE id = ? AND claimed_by = ? AND status = 'claimed'"
+                " RETURNING platform, channel_id, local_date",
+                ("sent" if sent else "empty", to_ts(period_start), to_ts(period_end),
+                 through_article_id, items, int(late), to_ts(now), run_id, owner),
+            ))
+            if not rows:
+                return False
+            row = rows[0]
+            if row["local_date"] is not None:
+                if following is None:
+                    await self._advance_schedule(db, row["platform"], row["channel_id"],
+                                                 row["local_date"])
+                else:
+                    await db.execute(
+                        "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
+                        " not_before = NULL WHERE platform = ? AND channel_id = ?"
+                        " AND next_local_date = ?",
+                        (following.local_date.isoformat(), to_ts(following.due_at),
+                         row["platform"], row["channel_id"], row["local_date"]),
+                    )
+            return True
+
+    @staticmethod
+    async def _advance_schedule(db: aiosqlite.Connection, platform: str, channel_id: str,
+                                local_date: str) -> None:
+        """Move a schedule still pointing at ``local_date`` to its following occurrence."""
+        from bot.scheduler import following_occurrence
+
+        row = await fetchone(
+            db, f"SELECT {_SCHEDULE_COLUMNS} FROM digest_schedules WHERE platform = ?"
+            " AND channel_id = ? AND next_local_date = ?",
+            (platform, channel_id, local_date),
+        )
+        if row is None:  # changed meanwhile (a new time was set): leave it alone
+            return
+        nxt = following_occurrence(_schedule(row).rule, date.fromisoformat(local_date))
+        await db.execute(
+            "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?, not_before = NULL"
+            " WHERE platform = ? AND channel_id = ? AND next_local_date = ?",
+            (nxt.local_date.isoformat(), to_ts(nxt.due_at), platform, channel_id, local_date),
+        )
+
+    async def fail_digest(self, *, run_id: int, owner: str, error: str, retry_at: datetime,
+                          now: datetime) -> None:
+        """A post failed for now: keep the occurrence, retry it from ``retry_at``."""
+        async with self._db.transaction() as db:
+            async with db.execute(
+                "UPDATE digest_runs SET status = 'failed', error = ?, lease_until = ?,"
+                " finished_at = ? WHERE id = ? AND claimed_by = ? AND status = 'claimed'"
+                " RETURNING platform, channel_id, local_date",
+                (error[:500], to_ts(retry_at), to_ts(now), run_id, owner),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is not None and row["local_date"] is not None:
+                await db.execute(
+                    "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
+                    " AND channel_id = ? AND next_local_date = ?",
+                    (to_ts(retry_at), row["platform"], row["channel_id"], row["local_date"]),
+                )
+
+    async def disable_digest_after_failure(
+        self, *, run_id: int, owner: str, platform: str, channel_id: str, reason: str,
+        now: datetime,
+    ) -> None:
+        """The platform refused the channel for good: stop its digest, keep why."""
+        async with self._db.transaction() as db:
+            await db.execute(
+                "UPDATE digest_runs SET status = 'failed', error = ?, lease_until = NULL,"
+                " finished_at = ? WHERE id = ? AND claimed_by = ?",
+                (reason[:500], to_ts(now), run_id, owner),
+            )
+            await db.execute(
+                "UPDATE digest_schedules SET enabled = 0, disabled_reason = ?,"
+                " disabled_at = ?, not_before = NULL, updated_by = NULL, updated_at = ?"
+                " WHERE platform = ? AND channel_id = ?",
+                (f"the platform refused the digest: {reason}"[:500], to_ts(now), to_ts(now),
+                 platform, channel_id),
+            )
+
+    async def defer_digest_schedule(self, *, platform: str, channel_id: str,
+                                    expected_local_date: date, until: datetime) -> None:
+        """Look at the schedule again only from ``until`` (a pass could not handle it)."""
+        async with self._db.transaction() as db:
+            await db.execute(
+                "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
+                " AND channel_id = ? AND next_local_date = ?"
+                " AND coalesce(not_before, 0) < ?",
+                (to_ts(until), platform, channel_id, expected_local_date.isoformat(),
+                 to_ts(until)),
+            )
+
+    async def skip_digests(
+        self, *, platform: str, channel_id: str, expected_local_date: date,
+        local_dates: Sequence[tuple[date, datetime]], reason: str,
+        next_local_date: date, next_due_at: datetime, now: datetime,
+    ) -> bool:
+        """Record occurrences missed past their grace period and move the schedule to
+        ``next_local_date``. False when the schedule no longer points at
+        ``expected_local_date`` (another process or a command changed it)."""
+        async with self._db.transaction() as db:
+            async with db.execute(
+                "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
+                " not_before = NULL WHERE platform = ? AND channel_id = ?"
+                " AND next_local_date = ? AND enabled = 1",
+                (next_local_date.isoformat(), to_ts(next_due_at), platform, channel_id,
+                 expected_local_date.isoformat()),
+            ) as cur:
+                if cur.rowcount == 0:
+                    return False
+            for day, due in local_dates:
+                # A crashed or failing claim past its grace keeps its error as the reason.
+                await db.execute(
+                    "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
+                    " error, created_at, finished_at) VALUES (?, ?, ?, ?, 'skipped', ?, ?, ?)"
+                    " ON CONFLICT (platform, channel_id, local_date) DO UPDATE SET"
+                    " status = 'skipped', lease_until = NULL, finished_at = excluded.finished_at,"
+                    " error = coalesce(digest_runs.error, excluded.error)"
+                    " WHERE digest_runs.status IN ('claimed', 'failed')"
+                    " AND coalesce(digest_runs.lease_until, 0) <= ?",
+                    (platform, channel_id, day.isoformat(), to_ts(due), reason, to_ts(now),
+                     to_ts(now), to_ts(now)),
+                )
+            return True
+
+    async def missed_digests(self, *, platform: str, channel_id: str,
+                             after_run_id: int | None) -> list[MissedDigest]:
+        """Occurrences skipped since the run ``after_run_id`` (the last one posted)."""
+        rows = await self._db.fetchall(_MISSED_SQL, (platform, channel_id, after_run_id or 0))
+        return [_missed(r) for r in rows]
+
+    async def start_manual_digest(self, *, platform: str, channel_id: str, owner: str,
+                                  now: datetime) -> tuple[int, LastDigest | None]:
+        """A run for ``/brief digest now`` (no local date: it never blocks the schedule)."""
+        async with self._db.transaction() as db:
+            async with db.execute(
+                "INSERT INTO digest_runs (platform, channel_id, status, claimed_by,"
+                " attempts, created_at) VALUES (?, ?, 'claimed', ?, 1, ?) RETURNING id",
+                (platform, channel_id, owner, to_ts(now)),
+            ) as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            last = list(await db.execute_fetchall(_LAST_SQL, (platform, channel_id)))
+        return int(row["id"]), _last(last[0]) if last else None
+
+    async def abandon_manual_digest(self, *, run_id: int, error: str, now: datetime) -> None:
+        async with self._db.transaction() as db:
+            await db.execute(
+                "UPDATE digest_runs SET status = 'failed', error = ?, finished_at = ?"
+                " WHERE id = ? AND local_date IS NULL AND status = 'claimed'",
+                (error[:500], to_ts(now), run_id),
+            )
+
+_LAST_SQL = (
+    "SELECT id, through_article_id, period_end, finished_at, items, status FROM digest_runs"
+    " WHERE platform = ? AND channel_id = ? AND status IN ('sent', 'empty')"
+    " ORDER BY id DESC LIMIT 1"
+)
+_MISSED_SQL = (
+    "SELECT local_date, due_at, error FROM digest_runs WHERE platform = ? AND channel_id = ?"
+    " AND status = 'skipped' AND id > ? ORDER BY local_date"
+)
+
+
+def _platforms_filter(platforms: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    if platforms is None:
+        return "", ()
+    if not platforms:
+        return " AND 0", ()
+    return f" AND platform IN ({', '.join('?' * len(platforms))})", tuple(platforms)
+
+
+def _missed(row: sqlite3.Row) -> MissedDigest:
+    return MissedDigest(local_date=date.fromisoformat(row["local_date"]),
+                        due_at=from_ts(row["due_at"]), error=row["error"])
+
+
+def _last(row: sqlite3.Row) -> LastDigest:
+    return LastDigest(
+        run_id=row["id"], through_article_id=row["through_article_id"],
+        period_end=from_ts(row["period_end"]), finished_at=from_ts(row["finished_at"]),
+        items=row["items"] or 0, status=row["status"],
+    )
+
