@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot import __version__
-from bot.config import Config, load_config, secrets_from_env
+from bot.config import Config, SummarizerConfig, load_config, secrets_from_env
 from bot.engine import BriefingEngine
 from bot.errors import BriefbotError, InputError, UserError
 from bot.ingest.files import parse_bytes, read_limited
@@ -136,7 +137,24 @@ def _check_sentences(n: int | None, config: Config) -> int:
     n = config.summarizer.sentences if n is None else n
     if n < 1:
         raise InputError(f"--sentences must be at least 1, not {n}")
+    if n > _MAX_SENTENCES:
+        raise InputError(f"--sentences must be at most {_MAX_SENTENCES}, not {_shown(n)}")
     return n
+
+
+def _bound(config_class: type, name: str) -> int:
+    """The upper bound a config key has, so an option and its config key agree."""
+    bound = {f.name: f for f in dataclasses.fields(config_class)}[name].metadata["max"]
+    return int(bound)
+
+
+_MAX_SENTENCES = _bound(SummarizerConfig, "sentences")
+_MAX_WORKERS = _bound(SummarizerConfig, "workers")
+
+
+def _shown(n: int) -> str:
+    text = str(n)
+    return text if len(text) <= 12 else text[:12] + "…"
 
 
 def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
@@ -145,6 +163,8 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
                          "a single summary is printed: redirect it, e.g. > summary.txt")
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > _MAX_WORKERS:
+        raise InputError(f"--workers must be at most {_MAX_WORKERS}, not {_shown(args.workers)}")
     algorithm = _check_algorithm(args.algorithm, config)
     sentences = _check_sentences(args.sentences, config)
     if args.jsonl:

@@ -10,6 +10,19 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+#: The largest id a row can have (SQLite's and PostgreSQL's BIGINT): a bigger number names
+#: nothing and must not reach the database (OverflowError).
+MAX_ID = 2**63 - 1
+
+
+def parse_id(text: str) -> int | None:
+    """``12`` or ``#12`` as an id, or None when it is no id (not ASCII digits, 0, too big)."""
+    digits = text.strip().removeprefix("#")
+    if not (digits.isascii() and digits.isdecimal()) or len(digits) > 19:
+        return None
+    value = int(digits)
+    return value if 1 <= value <= MAX_ID else None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArticleDraft:

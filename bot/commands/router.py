@@ -87,6 +87,12 @@ def fallback(kind: str) -> Callable[[Handler], Handler]:
 _PUBLIC = re.compile(r"(?:^|\s)public\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"^#?(\d{1,12})$")
 _LINK = re.compile(r"^<?(https?://\S+?)(?:\|[^>]*)?>?$", re.IGNORECASE)
+# A link of another scheme (refused with a reason, not searched): ``scheme://...`` or one of
+# the schemes that have no ``//``. Any other ``word:word`` (``title:rocket``) is searched.
+_OTHER_LINK = re.compile(
+    r"^(?:[a-z][a-z0-9+.-]*://|(?:javascript|vbscript|data|file|mailto|about|blob|tel|sms|"
+    r"view-source|jar|intent|chrome|ws|wss|ftp|ftps|sftp|ssh|git|svn|irc|magnet|news|nntp|"
+    r"urn):)", re.IGNORECASE)
 
 
 def wants_public(text: str) -> bool:
@@ -105,7 +111,7 @@ def classify(text: str) -> tuple[str, str]:
     if _NUMBER.match(text):
         return "number", _NUMBER.match(text).group(1)  # type: ignore[union-attr]
     link = _LINK.match(text)
-    if link or (re.match(r"^[a-z][a-z0-9+.-]*:", text, re.IGNORECASE) and " " not in text):
+    if link or (" " not in text and _OTHER_LINK.match(text)):
         return "link", link.group(1) if link else text
     return "words", text
 

@@ -53,10 +53,14 @@ METADATA_ADDRESSES = frozenset(
     for a in (
         "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean ...
         "169.254.170.2",    # AWS ECS task metadata
+        "169.254.170.23",   # AWS EKS Pod Identity agent
         "169.254.169.253",  # AWS DNS
         "100.100.100.200",  # Alibaba Cloud
         "192.0.0.192",      # Oracle Cloud
         "fd00:ec2::254",    # AWS over IPv6
+        "fd00:ec2::23",     # AWS EKS Pod Identity agent over IPv6
+        "fd20:ce::254",     # GCP over IPv6
+        "168.63.129.16",    # Azure WireServer (a public address, so listed explicitly)
     )
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

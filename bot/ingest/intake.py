@@ -38,7 +38,7 @@ from bot.ingest.fetch import Fetcher, FetchResult, HTTPStatusError, RefusedURL, 
 from bot.ingest.files import parse_plain
 from bot.ingest.pages import NotAnArticle, article_from_page, decode_html, page_feed_links
 from bot.ingest.urls import canonical_url, unwrap_link
-from bot.models import Article, ArticleDraft, Destination
+from bot.models import Article, ArticleDraft, Destination, parse_id
 from bot.store import SQLiteStore
 from bot.store.feeds import KNOWN_STATUSES, Feed, SeenItem
 
@@ -565,7 +565,8 @@ async def find_feed(store: SQLiteStore, ref: str) -> Feed | None:
     """A feed by ``#id``, id or URL."""
     ref = unwrap_link(ref)
     if ref.lstrip("#").isdigit():
-        return await store.get_feed(int(ref.lstrip("#")))
+        feed_id = parse_id(ref)
+        return None if feed_id is None else await store.get_feed(feed_id)
     try:
         return await store.find_feed(canonical_url(ref))
     except ValueError:
