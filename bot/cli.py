@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import difflib
 import json
 import logging
 import re
@@ -27,6 +28,7 @@ from bot.config import Config, SummarizerConfig, load_config, secrets_from_env
 from bot.engine import BriefingEngine
 from bot.errors import BriefbotError, InputError, UserError
 from bot.ingest.files import parse_bytes, read_limited
+from bot.logs import configure_logging
 from bot.models import ArticleDraft, Caller
 from bot.render import render_text
 from bot.summarize import ALGORITHMS, summarize_text
@@ -129,7 +131,10 @@ def _read_input(path: str, config: Config) -> tuple[bytes, str, str]:
 def _check_algorithm(name: str | None, config: Config) -> str:
     algorithm = (name or config.summarizer.algorithm).lower()
     if algorithm not in ALGORITHMS:
-        raise InputError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}")
+        close = difflib.get_close_matches(algorithm, ALGORITHMS, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise InputError(f"unknown algorithm {name!r}{hint}; choose one of "
+                         f"{', '.join(ALGORITHMS)}")
     return algorithm
 
 
@@ -479,10 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = (logging.DEBUG if args.verbose else
                  getattr(logging, config.logging.level) if args.command == "run" else
                  logging.WARNING)
-        logging.basicConfig(level=level, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        # -v is for briefbot's own messages: aiosqlite would log every SQL call
-        logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
+        configure_logging(level=level, fmt=config.logging.format, stream=sys.stderr)
         if args.command == "summarize":
             return cmd_summarize(args, config)
         return asyncio.run(_with_engine(args, config))

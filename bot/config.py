@@ -26,8 +26,9 @@ ENV_CONFIG = "BRIEFBOT_CONFIG"
 
 
 def _opt(default: Any, *, min: float | None = None, max: float | None = None,
-         choices: tuple[str, ...] | None = None) -> Any:
-    return field(default=default, metadata={"min": min, "max": max, "choices": choices})
+         choices: tuple[str, ...] | None = None, any_case: bool = False) -> Any:
+    return field(default=default, metadata={"min": min, "max": max, "choices": choices,
+                                            "any_case": any_case})
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,9 @@ class DiscordConfig:
 
 @dataclass(frozen=True, slots=True)
 class LoggingConfig:
-    level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), any_case=True)
+    # "text": one readable line per message; "json": one JSON object a line (log collectors)
+    format: str = _opt("text", choices=("text", "json"), any_case=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +219,8 @@ def _check_value(key: str, value: Any, tp: Any, meta: Any) -> Any:
         raise ConfigError(f"{key} must be at least {lo}, not {value}")
     if hi is not None and value > hi:
         raise ConfigError(f"{key} must be at most {hi}, not {value}")
+    if choices and meta.get("any_case"):  # level = "info" is INFO
+        value = {c.lower(): c for c in choices}.get(value.lower(), value)
     if choices and value not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
     return value
@@ -284,13 +289,23 @@ def config_from_mapping(data: dict[str, Any]) -> Config:
 def _check_cross(config: Config) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    typed = config.digest.default_timezone
     try:
-        ZoneInfo(config.digest.default_timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+        ZoneInfo(typed)
+        advice_wanted = typed.lower() in {"localtime", "factory"}
+    except (ZoneInfoNotFoundError, ValueError):
+        advice_wanted = True
+    if advice_wanted:
+        from bot.zones import advise_zone
+
+        advice = advise_zone(typed)
+        offers = [advice.zone] if advice.zone and advice.zone != typed else []
+        offers += [s for s in advice.suggestions if s not in offers]
+        hint = f" (did you mean {' or '.join(offers[:3])}?)" if offers else ""
         raise ConfigError(
-            f"[digest] default_timezone {config.digest.default_timezone!r} is not an IANA time "
-            "zone (for example Europe/Berlin or America/New_York)"
-        ) from exc
+            f"[digest] default_timezone {typed!r} is not an IANA time zone{hint}; write one "
+            "such as Europe/Berlin, America/New_York or UTC"
+        )
     from bot.ingest.fetch import check_url, parse_networks
 
     parse_networks(config.fetch.allowed_networks)
@@ -302,9 +317,10 @@ def _check_cross(config: Config) -> None:
     from bot.summarize import ALGORITHMS
 
     if config.summarizer.algorithm not in ALGORITHMS:
+        typed = config.summarizer.algorithm
         raise ConfigError(
-            f"[summarizer] algorithm must be one of {', '.join(ALGORITHMS)}, "
-            f"not {config.summarizer.algorithm!r}"
+            f"[summarizer] algorithm {typed!r} is unknown{_did_you_mean(typed, ALGORITHMS)}; "
+            f"choose one of {', '.join(ALGORITHMS)}"
         )
     from bot.text import language_kit
 

@@ -29,7 +29,6 @@ and the next digest says what was skipped.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 import os
 import re
@@ -38,11 +37,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo
 
 from bot.errors import DeliveryError, InputError
+from bot.zones import advise_zone
 
 if TYPE_CHECKING:
     from bot.digest import BuiltDigest, DigestPass
@@ -151,51 +150,21 @@ def weekdays_code(mask: int) -> str:
     return ",".join(name.lower() for i, name in enumerate(DAY_NAMES) if mask >> i & 1)
 
 
-# In the zone database but no place's time: "localtime" is whatever zone the server runs in,
-# "Factory" is no zone at all, "right/..." counts leap seconds (a digest 27 s off).
-_NOT_ZONES = frozenset({"localtime", "factory", "posixrules"})
-
-
-@lru_cache(maxsize=1)
-def _zone_names() -> dict[str, str]:
-    names = available_timezones() | {"UTC"}
-    return {n.lower(): n for n in names
-            if n.lower() not in _NOT_ZONES and not n.startswith(("right/", "posix/"))}
-
-
 def resolve_timezone(name: str) -> str:
-    """The canonical IANA name for ``name`` (case-insensitive); InputError suggesting close
-    names when there is none (``Europe/Berln`` -> ``Europe/Berlin``)."""
-    key = name.strip().lower()
-    canonical = _zone_names().get(key)
-    if canonical is not None:
-        try:
-            ZoneInfo(canonical)
-        except (ZoneInfoNotFoundError, ValueError):
-            canonical = None
-    if canonical is not None:
-        return canonical
-    names = _zone_names()
-    close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.6)
-    if not close and "/" not in key:  # "berlin" -> Europe/Berlin, "berln" too
-        city = key.replace(" ", "_")
-        close = [n for n in names if n.rpartition("/")[2] == city][:3]
-        if not close:
-            cities: dict[str, list[str]] = {}
-            for n in names:
-                if "/" in n:
-                    cities.setdefault(n.rpartition("/")[2], []).append(n)
-            for match in difflib.get_close_matches(city, list(cities), n=3, cutoff=0.75):
-                close.extend(sorted(cities[match]))
-            close = close[:3]
-    shown = [names[c] for c in close]
+    """The canonical IANA name for ``name`` as a person typed it (``europe/berlin``, ``PST``,
+    ``UTC+2``: see :func:`bot.zones.advise_zone`); InputError with suggestions when there is
+    none (``Europe/Berln`` -> ``Europe/Berlin``, ``New York`` -> ``America/New_York``)."""
+    advice = advise_zone(name)
+    if advice.zone is not None:
+        return advice.zone
+    shown = advice.suggestions
     hint = ""
     if shown:
         also = f" (or {', '.join(shown[1:])})" if len(shown) > 1 else ""
         hint = f" Did you mean {shown[0]}{also}?"
     raise InputError(
-        f"`{name}` is not an IANA time zone.{hint} Use a name like Europe/Berlin, "
-        f"America/New_York or UTC, e.g. `{DIGEST_USAGE}`."
+        f"`{name}` is not an IANA time zone.{advice.reason}{hint} Use a name like "
+        f"Europe/Berlin, America/New_York or UTC, e.g. `{DIGEST_USAGE}`."
     )
 
 

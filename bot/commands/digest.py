@@ -33,6 +33,7 @@ from bot.scheduler import (
     weekdays_code,
     zone_note,
 )
+from bot.zones import advise_zone, city_zones
 
 USAGE = "/brief digest [HH:MM [zone] [weekdays] | off | now]"
 _MERIDIEM = re.compile(r"[ap]\.?m\.?", re.IGNORECASE)
@@ -41,6 +42,22 @@ _DAYS_LIKE = re.compile(r"[a-z]+(?:[,+-][a-z]*)+,?", re.IGNORECASE)  # mon,xyz  
 
 def parse_digest_args(words: list[str], *, default_timezone: str) -> DailyTime:
     """``["8:30", "Europe/Berlin", "weekdays"]`` -> a DailyTime (InputError saying why not)."""
+    return parse_digest_setting(words, default_timezone=default_timezone)[0]
+
+
+def _zone_phrase(rest: list[str], i: int) -> int:
+    """How many words from ``rest[i]`` name one zone: 3 or 2 for a city written in words
+    (``New York``, ``Salt Lake City``) or an abbreviation the phrase spells, else 1."""
+    for n in (3, 2):
+        phrase = " ".join(rest[i:i + n])
+        if len(rest) - i >= n and (city_zones(phrase) or advise_zone(phrase).zone):
+            return n
+    return 1
+
+
+def parse_digest_setting(words: list[str], *, default_timezone: str) -> tuple[DailyTime, str]:
+    """The DailyTime of ``words`` and a note on the zone (``PST`` read as
+    America/Los_Angeles, ``UTC+2`` as Etc/GMT-2, ``EST`` without daylight saving), or ""."""
     words = [w.rstrip(",;") for w in words if w.rstrip(",;")]  # "08:30, Europe/Berlin"
     if not words:
         raise InputError(f"Give a time of day: `{DIGEST_USAGE}`.")
@@ -51,12 +68,19 @@ def parse_digest_args(words: list[str], *, default_timezone: str) -> DailyTime:
         raise InputError(f"Give the time first: `/brief digest 08:30 {time_text}`.")
     hour, minute = parse_time(time_text)
     zone: str | None = None
+    note = ""
     days: int | None = None
-    for word in rest:
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        i += 1
         mask = parse_weekdays(word)
         if mask is not None:
             days = mask if days is None else days | mask
             continue
+        if zone is None and (n := _zone_phrase(rest, i - 1)) > 1:
+            word = " ".join(rest[i - 1:i - 1 + n])
+            i += n - 1
         if zone is not None and resolve_or_none(word):
             raise InputError(f"Give one time zone, not two (`{zone}` and `{word}`). "
                              f"Example: `{DIGEST_USAGE}`.")
@@ -72,8 +96,10 @@ def parse_digest_args(words: list[str], *, default_timezone: str) -> DailyTime:
                 f"daily. Example: `{DIGEST_USAGE}`."
             )
         zone = resolve_timezone(word)
-    return DailyTime(hour=hour, minute=minute, timezone=zone or default_timezone,
+        note = advise_zone(word).note or zone_note(zone)
+    rule = DailyTime(hour=hour, minute=minute, timezone=zone or default_timezone,
                      weekdays=days if days is not None else 0b1111111)
+    return rule, note if zone is not None else zone_note(default_timezone)
 
 
 def resolve_or_none(text: str) -> str | None:
@@ -102,7 +128,8 @@ async def _set(ctx: Context, words: list[str]) -> Reply:
     channel = ctx.require_channel("set a daily digest")
     ctx.require_admin("change this channel's digest")
     engine = ctx.engine
-    rule = parse_digest_args(words, default_timezone=engine.config.digest.default_timezone)
+    rule, note = parse_digest_setting(words,
+                                      default_timezone=engine.config.digest.default_timezone)
     now = engine.clock()
     first = next_occurrence(rule, after=now)
     await engine.store.set_digest_schedule(
@@ -112,7 +139,7 @@ async def _set(ctx: Context, words: list[str]) -> Reply:
     return ctx.answer(
         f"Digest set: {rule.describe()}. The next one is due "
         f"{format_local(first.due_at, rule.zone)}. `/brief digest off` stops it."
-        f"{zone_note(rule.timezone)}"
+        f"{note}"
     )
 
 

@@ -1,0 +1,52 @@
+"""Log output: readable lines for a terminal, or one JSON object a line for log collectors.
+
+``[logging] format = "json"`` writes ``{"time", "level", "logger", "message"}`` (plus
+``"exception"`` with the traceback when there is one) per line, so journald, Loki or an ELK
+pipeline can index the fields without parsing text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import TextIO
+
+__all__ = ["JsonFormatter", "configure_logging"]
+
+_HANDLER_NAME = "briefbot"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (newlines inside values are escaped)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            data["exception"] = record.exc_text
+        return json.dumps(data, ensure_ascii=False)
+
+
+def configure_logging(*, level: int, fmt: str, stream: TextIO) -> logging.Handler:
+    """Send the root logger's records at ``level`` and above to ``stream`` as ``fmt`` ("text"
+    or "json"), replacing the handler an earlier call set (others, e.g. a test's, stay)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.set_name(_HANDLER_NAME)
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        if old.get_name() == _HANDLER_NAME:
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # -v is for briefbot's own messages: aiosqlite would log every SQL call
+    logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
+    return handler
