@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import config_from_mapping
+from bot.engine import BriefingEngine
 from bot.errors import ConfigError
+from bot.models import Caller
 from bot.zones import advise_zone
 
 
@@ -106,3 +108,34 @@ def test_logging_format_text_or_json() -> None:
     with pytest.raises(ConfigError) as err:
         config_from_mapping({"logging": {"format": "xml"}})
     assert "[logging] format must be one of text, json" in str(err.value)
+
+
+ADMIN = Caller(platform="console", user_id="U1", channel_id="C1", is_admin=True)
+
+
+@pytest.mark.parametrize(("words", "set_text", "note"), [
+    ("08:30 PST weekdays", "weekdays (Mon–Fri) at 08:30 America/Los_Angeles",
+     "PST was read as America/Los_Angeles"),
+    ("08:30 UTC+2", "every day at 08:30 Etc/GMT-2", "UTC+02:00 all year"),
+    ("8am Z", "every day at 08:00 UTC", ""),
+    ("08:30 cet mon,wed", "Mon, Wed at 08:30 Europe/Paris", "follows daylight saving"),
+])
+async def test_brief_digest_reads_zones_as_people_type_them(
+        engine: BriefingEngine, words: str, set_text: str, note: str) -> None:
+    reply = await engine.handle_command(f"digest {words}", ADMIN)
+    assert not reply.is_error, reply.text
+    assert reply.text.startswith(f"Digest set: {set_text}.")
+    assert note in reply.text and ("Note:" in reply.text) is bool(note)
+
+
+@pytest.mark.parametrize(("words", "said"), [
+    ("08:30 New York weekdays", "`New York` is not an IANA time zone. Did you mean "
+                                "America/New_York?"),
+    ("08:30 GMT+5:30", "no fixed zone for UTC+05:30: use the place's zone, e.g. Asia/Kolkata"),
+    ("08:30 IST", "Did you mean Asia/Kolkata (or Asia/Jerusalem, Europe/Dublin)?"),
+])
+async def test_brief_digest_refuses_with_the_right_suggestion(
+        engine: BriefingEngine, words: str, said: str) -> None:
+    reply = await engine.handle_command(f"digest {words}", ADMIN)
+    assert reply.is_error and said in reply.text, reply.text
+    assert await engine.store.get_digest_schedule(platform="console", channel_id="C1") is None
