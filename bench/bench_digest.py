@@ -26,9 +26,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import default_config
+from bot.digests.rules import DailyTime, next_occurrence
+from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
 from bot.publish import RecordingPublisher
-from bot.scheduler import DailyTime, DigestScheduler, next_occurrence
 from bot.store import open_store
 
 COMMON = ("said officials report new year government people city week plan market help "

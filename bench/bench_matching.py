@@ -32,7 +32,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bot.matching import SubscriptionIndex, analyzer_for, compile_query
+from bot.alerts.matching import SubscriptionIndex
+from bot.alerts.query import analyzer_for, compile_query
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_EVAL = HERE.parent.parent / "shared" / "data" / "eval"

@@ -193,7 +193,8 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
 async def _read_link(url: str, config: Config) -> ArticleDraft:
     """A web page's article, fetched with every safety rule of `/brief <link>`, stored nowhere
     (the engine runs on an in-memory database for this one read)."""
-    from bot.ingest.intake import Intake, borrow_fetcher
+    from bot.ingest.intake import Intake
+    from bot.ingest.poller import borrow_fetcher
 
     memory = replace(config, storage=replace(config.storage, path=":memory:"))
     engine = await BriefingEngine.open(memory)
@@ -357,7 +358,7 @@ async def cmd_feeds(args: argparse.Namespace, engine: BriefingEngine) -> int:
 
 
 async def cmd_poll(args: argparse.Namespace, engine: BriefingEngine) -> int:
-    from bot.ingest.intake import poll_every_feed_once
+    from bot.ingest.poller import poll_every_feed_once
 
     reports = await poll_every_feed_once(engine)
     if not reports:
@@ -416,7 +417,7 @@ async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
 
 async def cmd_digest(args: argparse.Namespace, engine: BriefingEngine) -> int:
     from adapters.console import ConsoleAdapter
-    from bot.digest import digest_now
+    from bot.digests.build import digest_now
     from bot.models import Destination
 
     platform, _, channel = args.channel.partition(":") if ":" in args.channel else (

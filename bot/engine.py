@@ -77,13 +77,13 @@ def install_features(engine: BriefingEngine) -> None:
 
     A feature module exposes ``install(engine)``; adding a feature is one line here.
     """
-    from bot.ingest.intake import install as install_feeds  # here: bot.ingest imports bot.engine
+    from bot.ingest.poller import install as install_feeds  # here: bot.ingest imports bot.engine
 
     install_feeds(engine)
-    from bot.scheduler import install as install_digests
+    from bot.digests.scheduler import install as install_digests
 
     install_digests(engine)
-    from bot.alerts import install as install_alerts
+    from bot.alerts.service import install as install_alerts
 
     install_alerts(engine)
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from adapters.console import ConsoleAdapter
-from bot.alerts import AlertService, alert_service
+from bot.alerts.service import AlertService, alert_service
 from bot.cli import main as cli_main
 from bot.config import Config
 from bot.engine import BriefingEngine
@@ -460,7 +460,7 @@ async def test_a_hung_platform_is_a_failed_attempt_not_a_stall(
     engine: BriefingEngine, alerts: AlertService, publisher: RecordingPublisher,
     clock: FixedClock, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("bot.alerts.DELIVERY_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr("bot.alerts.service.DELIVERY_TIMEOUT_SECONDS", 0.05)
     engine.add_publisher(HangingPublisher())
     hung = await subscribe(engine, Caller(platform="slack", user_id="U1"), "rocket")
     await subscribe(engine, ALICE, "rocket")
@@ -518,7 +518,7 @@ async def test_an_alert_claimed_by_a_process_that_died_is_sent_after_the_lease(
     engine: BriefingEngine, alerts: AlertService, publisher: RecordingPublisher,
     clock: FixedClock,
 ) -> None:
-    from bot.alerts import LEASE_SECONDS
+    from bot.alerts.service import LEASE_SECONDS
 
     await subscribe(engine, ALICE, "rocket")
     article = await ingest(engine, draft("Rocket", n=1))

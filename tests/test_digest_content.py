@@ -29,7 +29,7 @@ from adapters.slack_blocks import (
 )
 from bot import cli
 from bot.config import Config
-from bot.digest import (
+from bot.digests.build import (
     DigestPass,
     cluster_articles,
     digest_now,
@@ -471,8 +471,8 @@ def test_cli_digest_entry_point(tmp_path: Path, capsys: pytest.CaptureFixture[st
 async def test_a_big_pass_clusters_once_and_keeps_each_channels_feeds_and_period(
     engine: BriefingEngine, clock: FixedClock, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from bot.digest import POOL_THRESHOLD
-    from bot.scheduler import DigestScheduler
+    from bot.digests.build import POOL_THRESHOLD
+    from bot.digests.scheduler import DigestScheduler
 
     clock.now = utc(2026, 3, 2, 5)
     channels = [f"C{i}" for i in range(POOL_THRESHOLD + 5)]
@@ -493,7 +493,7 @@ async def test_a_big_pass_clusters_once_and_keeps_each_channels_feeds_and_period
     await add(engine, MACBOOK, source="Verge")
     pub(engine).sent.clear()
     clock.now = utc(2026, 3, 2, 8)
-    with caplog.at_level(logging.DEBUG, logger="bot.digest"):
+    with caplog.at_level(logging.DEBUG, logger="bot.digests.build"):
         result = await DigestScheduler(engine).run_due()
     assert "digest pass: 4 articles in 3 stories shared by the due channels" in caplog.text
     assert sorted(result.sent) == sorted(f"console:{c}" for c in channels)

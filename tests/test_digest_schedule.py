@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.errors import InputError
-from bot.scheduler import (
+from bot.digests.rules import (
     EVERY_DAY,
     WEEKDAYS,
     WEEKENDS,
@@ -20,6 +19,7 @@ from bot.scheduler import (
     parse_weekdays,
     resolve_timezone,
 )
+from bot.errors import InputError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

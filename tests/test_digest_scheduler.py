@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import Config
+from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
 from bot.errors import DeliveryError
 from bot.models import ArticleDraft, Caller, Destination, Reply, ReplyKind
 from bot.publish import RecordingPublisher
-from bot.scheduler import DigestScheduler
 from tests.conftest import FixedClock
 
 ADMIN = Caller(platform="console", user_id="U1", channel_id="C1", is_admin=True)
@@ -403,7 +403,7 @@ from datetime import UTC, datetime
 from bot.config import default_config
 from bot.engine import BriefingEngine
 from bot.publish import RecordingPublisher
-from bot.scheduler import DigestScheduler
+from bot.digests.scheduler import DigestScheduler
 
 async def main() -> None:
     cfg = default_config()
@@ -551,7 +551,8 @@ async def test_a_schedule_that_breaks_a_pass_is_retried_later_not_on_every_pass(
         return await real_run_due()
 
     scheduler.run_due = counting_run_due  # type: ignore[method-assign]
-    with caplog.at_level("ERROR", logger="bot.scheduler"), pytest.raises(asyncio.CancelledError):
+    with (caplog.at_level("ERROR", logger="bot.digests.scheduler"),
+          pytest.raises(asyncio.CancelledError)):
         await scheduler.run()
     assert [d.channel_id for d, _ in pub(engine).sent] == ["C1"]  # the other channel is fine
     assert passes < 30  # about one pass a minute, not one a second

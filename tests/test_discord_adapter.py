@@ -591,7 +591,7 @@ async def test_a_link_is_fetched_after_deferring(
 async def test_subscriptions_and_their_alerts_by_dm_and_in_the_channel(
     fake: FakeDiscord, start_bot: Start, clock: Any
 ) -> None:
-    from bot.alerts import alert_service
+    from bot.alerts.service import alert_service
 
     engine, _ = await start_bot()
     said = await fake.answered(await fake.interact("subscribe rocket", user_id=USER_ID))
@@ -621,7 +621,7 @@ async def test_subscriptions_and_their_alerts_by_dm_and_in_the_channel(
 async def test_closed_dms_get_the_alert_skipped_not_retried(
     fake: FakeDiscord, start_bot: Start, clock: Any
 ) -> None:
-    from bot.alerts import alert_service
+    from bot.alerts.service import alert_service
 
     engine, _ = await start_bot()
     await fake.answered(await fake.interact("subscribe rocket", user_id=USER_ID))
@@ -640,7 +640,7 @@ async def test_closed_dms_get_the_alert_skipped_not_retried(
 async def test_digest_set_by_a_manager_arrives_in_its_channel_as_embeds(
     fake: FakeDiscord, start_bot: Start, clock: Any
 ) -> None:
-    from bot.scheduler import DigestScheduler
+    from bot.digests.scheduler import DigestScheduler
 
     engine, _ = await start_bot()
     await add_article(engine)
@@ -662,7 +662,7 @@ async def test_digest_set_by_a_manager_arrives_in_its_channel_as_embeds(
 async def test_deleted_channel_gets_its_digest_disabled(
     fake: FakeDiscord, start_bot: Start, clock: Any
 ) -> None:
-    from bot.scheduler import DigestScheduler
+    from bot.digests.scheduler import DigestScheduler
 
     engine, _ = await start_bot()
     await add_article(engine)

@@ -22,12 +22,11 @@ from bot.ingest.feeds import NotAFeed, html_fragment_text, parse_feed
 from bot.ingest.fetch import Fetcher
 from bot.ingest.intake import (
     MAX_ARTICLE_CHARS,
-    FeedPoller,
     Intake,
     backoff_delay,
-    borrow_fetcher,
     cap_text,
 )
+from bot.ingest.poller import FeedPoller, borrow_fetcher
 from bot.models import Article, ArticleDraft, Caller, ReplyKind
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -7,8 +7,9 @@ import random
 
 import pytest
 
+from bot.alerts.matching import SubscriptionIndex
+from bot.alerts.query import And, Node, Not, Or, Term, compile_query, strip_markup
 from bot.errors import QueryError, UserError, inert
-from bot.matching import And, Node, Not, Or, SubscriptionIndex, Term, compile_query, strip_markup
 
 # (query, title, text, matched terms or None)
 CASES: list[tuple[str, str, str, tuple[str, ...] | None]] = [

@@ -565,7 +565,7 @@ async def test_non_admin_may_not_change_a_digest_and_is_told_who_may(
 async def test_scheduled_digest_arrives_in_its_channel_as_block_kit(
         http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack,
         clock: Any) -> None:
-    from bot.scheduler import DigestScheduler
+    from bot.digests.scheduler import DigestScheduler
 
     assert (await brief(http_adapter, fake, "digest 13:00 UTC", user="UWSADMIN",
                         channel="CNEWS")).startswith("Digest set")
@@ -585,7 +585,7 @@ async def test_scheduled_digest_arrives_in_its_channel_as_block_kit(
 async def test_channel_the_bot_was_removed_from_gets_its_digest_disabled(
         http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack,
         clock: Any) -> None:
-    from bot.scheduler import DigestScheduler
+    from bot.digests.scheduler import DigestScheduler
 
     assert (await brief(http_adapter, fake, "digest 13:00 UTC", user="UCFGADMIN",
                         channel="CGONE")).startswith("Digest set")
@@ -612,7 +612,7 @@ async def test_channel_the_bot_was_removed_from_gets_its_digest_disabled(
 async def test_keyword_alert_reaches_the_subscriber_by_dm_escaped(
         http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack,
         clock: Any, sample_path: Path) -> None:
-    from bot.alerts import alert_service
+    from bot.alerts.service import alert_service
     from bot.models import ArticleDraft
 
     said = await brief(http_adapter, fake, "subscribe himars", user="UUSER")

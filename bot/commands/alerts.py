@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from bot.alerts import alert_service
+from bot.alerts.service import alert_service
 from bot.commands.router import Context, verb
 from bot.engine import to_item
 from bot.errors import UserError

@@ -18,10 +18,8 @@ from __future__ import annotations
 import re
 
 from bot.commands.router import Context, verb
-from bot.digest import digest_now
-from bot.errors import DeliveryError, InputError
-from bot.models import Reply
-from bot.scheduler import (
+from bot.digests.build import digest_now
+from bot.digests.rules import (
     DIGEST_USAGE,
     DailyTime,
     format_local,
@@ -33,6 +31,8 @@ from bot.scheduler import (
     weekdays_code,
     zone_note,
 )
+from bot.errors import DeliveryError, InputError
+from bot.models import Reply
 from bot.zones import advise_zone, city_zones
 
 USAGE = "/brief digest [HH:MM [zone] [weekdays] | off | now]"

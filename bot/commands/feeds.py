@@ -11,7 +11,8 @@ from datetime import datetime
 from bot.commands.router import Context, fallback, verb
 from bot.engine import to_item
 from bot.errors import UserError
-from bot.ingest.intake import Intake, borrow_fetcher, find_feed
+from bot.ingest.intake import Intake, find_feed
+from bot.ingest.poller import borrow_fetcher
 from bot.ingest.urls import canonical_url, unwrap_link
 from bot.models import Item, Reply
 from bot.store.feeds import Feed

@@ -67,7 +67,7 @@ from bot.store.records import (
 )
 
 if TYPE_CHECKING:
-    from bot.scheduler import DailyTime, Occurrence
+    from bot.digests.rules import DailyTime, Occurrence
 
 
 class ArticleStore(Protocol):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from bot.models import Article, Destination
 
 if TYPE_CHECKING:
-    from bot.scheduler import DailyTime
+    from bot.digests.rules import DailyTime
 
 KNOWN_STATUSES = ("stored", "backlog", "skipped", "failed")
 
@@ -141,7 +141,7 @@ class DigestSchedule:
     @property
     def rule(self) -> DailyTime:
         # transitional: the digests feature will build its rule from these fields itself
-        from bot.scheduler import DailyTime
+        from bot.digests.rules import DailyTime
 
         return DailyTime(hour=self.hour, minute=self.minute, timezone=self.timezone,
                          weekdays=self.weekdays)

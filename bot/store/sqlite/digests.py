@@ -28,7 +28,7 @@ from bot.store.records import (
 from bot.store.sqlite.db import Database, fetchone, from_ts, to_ts, ts
 
 if TYPE_CHECKING:
-    from bot.scheduler import DailyTime, Occurrence
+    from bot.digests.rules import DailyTime, Occurrence
 
 _SCHEDULE_COLUMNS = (
     "platform, channel_id, hour, minute, timezone, weekdays, enabled, disabled_reason,"
@@ -259,7 +259,7 @@ class SQLiteDigests:
     async def _advance_schedule(db: aiosqlite.Connection, platform: str, channel_id: str,
                                 local_date: str) -> None:
         """Move a schedule still pointing at ``local_date`` to its following occurrence."""
-        from bot.scheduler import following_occurrence
+        from bot.digests.rules import following_occurrence
 
         row = await fetchone(
             db, f"SELECT {_SCHEDULE_COLUMNS} FROM digest_schedules WHERE platform = ?"

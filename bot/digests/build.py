@@ -48,8 +48,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from bot.models import Destination, Item, Reply, ReplyKind
-from bot.scheduler import (
+from bot.digests.rules import (
     EVERY_DAY,
     DailyTime,
     Occurrence,
@@ -57,6 +56,7 @@ from bot.scheduler import (
     format_local,
     next_occurrence,
 )
+from bot.models import Destination, Item, Reply, ReplyKind
 from bot.store.digests import DigestArticle, LastDigest, MissedDigest
 from bot.text import language_kit, words
 
@@ -172,7 +172,7 @@ def source_key(article: DigestArticle) -> str:
 
 
 class Matcher(Protocol):
-    """A compiled alert query (``bot.matching.CompiledQuery``) as the ranking uses it."""
+    """A compiled alert query (``bot.alerts.query.CompiledQuery``) as the ranking uses it."""
 
     def match(self, *, title: str, text: str) -> tuple[str, ...] | None: ...
 
@@ -400,7 +400,7 @@ class DigestPass:
         if lookup is None:
             return []
         try:
-            from bot import matching  # the alerts feature; ranking works without it
+            from bot.alerts import query as matching  # the alerts feature; ranking works without it
         except ImportError:
             return []
         compile_query: Callable[..., Any] | None = getattr(matching, "compile_query", None)

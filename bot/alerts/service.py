@@ -2,7 +2,7 @@
 
 Two halves, both owned by :class:`AlertService`:
 
-* a new-article listener: keeps an in-memory :class:`~bot.matching.SubscriptionIndex` in step
+* a new-article listener: keeps an in-memory :class:`~bot.alerts.matching.SubscriptionIndex` in step
   with the store (any process may add or remove subscriptions), matches the article in the
   worker thread and records one pending alert per (subscription, article); the store's unique
   constraint makes that once-only across restarts and re-ingests;
@@ -26,9 +26,10 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+from bot.alerts.matching import SubscriptionIndex
+from bot.alerts.query import CompiledQuery, compile_query
 from bot.engine import to_item
 from bot.errors import DeliveryError, QueryError
-from bot.matching import CompiledQuery, SubscriptionIndex, compile_query
 from bot.models import Article, Destination, Reply, ReplyKind
 from bot.store.alerts import AlertBatch, ClaimedAlert, Subscription
 

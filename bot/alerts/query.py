@@ -20,10 +20,7 @@ query is a small boolean language over *words*:
 Only article *text* is matched: HTML tags, comments, scripts and entities are removed first.
 
 Public API: :func:`compile_query` -> :class:`CompiledQuery` (``match(title=, text=)`` returns the
-matched terms or None) and :class:`SubscriptionIndex`, which matches one article against any
-number of queries at a cost that does not grow with their number: each query is filed under
-the terms of which any match must contain at least one (its rarest required term, or one per
-``OR`` branch), so an article only evaluates the queries filed under its own words.
+matched terms or None). Matching many queries at once is :mod:`bot.alerts.matching`.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ import itertools
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -675,103 +672,11 @@ def _all_keys(node: Node) -> Iterator[str]:
         yield from term.keys
 
 
-# -- many queries at once ---------------------------------------------------------------------
-
-
-class SubscriptionIndex:
-    """Matches one article against every registered query in time independent of their count.
-
-    Queries are filed under their anchor keys; an article's keys select the few that can
-    match, and only those are evaluated. Safe to use from a worker thread while the event loop
-    adds or removes queries (one lock; ``match`` holds it for a few milliseconds).
-    """
-
-    def __init__(self, *, language: str = "english") -> None:
-        self.language = language
-        self.analyzer = analyzer_for(language)
-        self._queries: dict[int, CompiledQuery] = {}
-        self._by_anchor: dict[str, dict[int, CompiledQuery]] = {}
-        self._pair_anchors = 0  # anchors that are "a b" pairs: articles then list theirs
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._queries)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._queries
-
-    def ids(self) -> set[int]:
-        with self._lock:
-            return set(self._queries)
-
-    def add(self, key: int, query: CompiledQuery) -> None:
-        if query.language != self.language:
-            raise ValueError(f"query language {query.language} is not {self.language}")
-        with self._lock:
-            self._discard(key)
-            self._queries[key] = query
-            for anchor in query.anchors:
-                self._by_anchor.setdefault(anchor, {})[key] = query
-                self._pair_anchors += " " in anchor
-
-    def add_many(self, items: Iterable[tuple[int, CompiledQuery]]) -> None:
-        for key, query in items:
-            self.add(key, query)
-
-    def discard(self, key: int) -> None:
-        with self._lock:
-            self._discard(key)
-
-    def _discard(self, key: int) -> None:
-        old = self._queries.pop(key, None)
-        if old is None:
-            return
-        for anchor in old.anchors:
-            self._pair_anchors -= " " in anchor
-            bucket = self._by_anchor.get(anchor)
-            if bucket is not None:
-                bucket.pop(key, None)
-                if not bucket:
-                    del self._by_anchor[anchor]
-
-    def candidates(self, doc: Document) -> dict[int, CompiledQuery]:
-        found: dict[int, CompiledQuery] = {}
-        by_anchor = self._by_anchor
-        for key in doc.terms():
-            bucket = by_anchor.get(key)
-            if bucket:
-                found.update(bucket)
-        if self._pair_anchors:
-            for pair in doc.pairs():
-                bucket = by_anchor.get(pair)
-                if bucket:
-                    found.update(bucket)
-        return found
-
-    def match(self, *, title: str, text: str) -> list[tuple[int, tuple[str, ...]]]:
-        """(query id, matched terms) for every query the article matches, by id."""
-        return self.match_document(self.analyzer.analyze(title=title, text=text))
-
-    def match_document(self, doc: Document) -> list[tuple[int, tuple[str, ...]]]:
-        out: list[tuple[int, tuple[str, ...]]] = []
-        with self._lock:
-            for key, query in self.candidates(doc).items():
-                if query.simple is not None:
-                    out.append((key, (query.simple,)))
-                    continue
-                terms = query.match_document(doc)
-                if terms is not None:
-                    out.append((key, terms))
-        out.sort()
-        return out
-
-
 __all__ = [
     "MAX_QUERY_CHARS",
     "Analyzer",
     "CompiledQuery",
     "Document",
-    "SubscriptionIndex",
     "analyzer_for",
     "compile_query",
     "strip_markup",
