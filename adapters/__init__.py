@@ -1,7 +1,8 @@
 """Platform adapters: Slack (slack-bolt), Discord (discord.py) and the local console.
 
-:func:`select_adapters` picks what ``briefbot run`` starts: every platform whose token is set,
-else the console. Platform libraries are imported only when their adapter is used.
+:func:`select_adapters` picks what ``briefbot run`` starts: every platform whose token is set
+(for Slack in many workspaces: ``[slack] client_id``), else the console. Platform libraries are
+imported only when their adapter is used.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 def select_adapters(engine: BriefingEngine, secrets: Secrets) -> list[Adapter]:
     adapters: list[Adapter] = []
-    if secrets.slack_bot_token:
+    if secrets.slack_bot_token or engine.config.slack.client_id:  # one workspace, or many
         from adapters.slack_adapter import SlackAdapter
 
         adapters.append(SlackAdapter.from_secrets(engine, secrets))

@@ -18,12 +18,24 @@ leave as Block Kit built by :mod:`adapters.slack_blocks`. It holds no business r
   :class:`DeliveryError`, so a digest for a channel the bot was removed from gets disabled.
 - The caller is an admin when listed in ``[slack] admins`` or a workspace admin or owner
   (users.info, cached for ``admin_cache_seconds``).
+
+Many workspaces ("distributed" mode, HTTP only): with ``[slack] client_id`` and
+SLACK_CLIENT_SECRET, bolt's OAuth flow serves ``/slack/install`` and ``/slack/oauth_redirect``
+and authorises every request by its team, with installations kept in briefbot's database
+(:mod:`adapters.slack_installations`). Ids the core sees are then workspace-qualified,
+``TEAM:ID`` (``T2:C0123``), so every destination carries its workspace and a delivery is made
+with that workspace's token; the ids of the *home* workspace (the one a single-workspace
+briefbot served before, recorded in platform state, else the first to install) stay bare, so
+its existing digests, feeds and subscriptions carry on untouched. ``app_uninstalled`` and
+``tokens_revoked`` remove the installation and pause that workspace's digests and
+subscriptions with a reason; installing again resumes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 import re
 import time
@@ -37,6 +49,13 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.error import BoltError
+from slack_bolt.oauth.async_callback_options import (
+    AsyncCallbackOptions,
+    AsyncFailureArgs,
+    AsyncSuccessArgs,
+)
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -48,15 +67,31 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.posted_parts import PostedParts, part_keys
 from adapters.slack_blocks import SlackMessage, escape, render_reply
+from adapters.slack_installations import BriefbotInstallationStore, BriefbotStateStore
 from bot.commands.router import classify
 from bot.config import Secrets, SlackConfig
 from bot.engine import BriefingEngine
 from bot.errors import ConfigError, DeliveryError
 from bot.models import Caller, Destination, Reply
+from bot.store.ports import Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ADMIN_HINT", "PERMANENT_ERRORS", "ChannelPacer", "SlackAdapter", "slow_notice"]
+__all__ = ["ADMIN_HINT", "BOT_SCOPES", "PERMANENT_ERRORS", "ChannelPacer", "SlackAdapter",
+           "slow_notice"]
+
+# The bot scopes "Add to Slack" asks for: those of adapters/slack_manifest.yaml (a test checks).
+BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read")
+HOME_TEAM_KEY = "slack.home_team"  # platform state: the workspace whose ids are stored bare
+# A workspace's token stopped working: it removed the app (or an admin revoked the token).
+TOKEN_GONE = frozenset({"token_revoked", "invalid_auth", "account_inactive", "not_authed",
+                        "team_disabled"})
+UNINSTALLED_REASON = ("briefbot was removed from this Slack workspace; it resumes when the "
+                      "app is installed again")
+REVOKED_REASON = ("this Slack workspace revoked briefbot's token; it resumes when the app is "
+                  "installed again")
+NOT_INSTALLED_MESSAGE = ("briefbot is not installed in this workspace (or was removed): ask "
+                         "a workspace admin to add it again with \"Add to Slack\".")
 
 ADMIN_HINT = "a workspace admin or one of the configured briefbot admins"
 
@@ -131,8 +166,29 @@ for _name in ("slack_bolt.RequestVerification", "slack_bolt.AsyncRequestVerifica
     logging.getLogger(_name).addFilter(_NoRequestBodies())
 
 
+_TOKEN = re.compile(r"xox[a-z]-[A-Za-z0-9-]+")
+
+
+class _NoTokens(logging.Filter):
+    """slack_sdk logs whole responses at DEBUG, oauth.v2.access's bot token included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "xox" in message:
+            record.msg = _TOKEN.sub("xox?-(redacted)", message)
+            record.args = ()
+        return True
+
+
+def _quiet_logger(name: str) -> logging.Logger:
+    logger = logging.getLogger(f"{__name__}.{name}")
+    if not any(isinstance(f, _NoTokens) for f in logger.filters):
+        logger.addFilter(_NoTokens())
+    return logger
+
+
 def _bolt_logger() -> logging.Logger:
-    logger = logging.getLogger(f"{__name__}.bolt")
+    logger = _quiet_logger("bolt")
     if not any(isinstance(f, _NoClientTokenWarning) for f in logger.filters):
         logger.addFilter(_NoClientTokenWarning())
     return logger
@@ -206,8 +262,53 @@ class ChannelPacer:
                 self._next[channel] = loop.time() + self.interval
 
 
+def _page(title: str, message: str, *, link: tuple[str, str] | None = None) -> str:
+    """A small self-contained HTML page for the install flow (everything shown is escaped)."""
+    extra = ""
+    if link is not None:
+        extra = f'<p><a href="{html.escape(link[0])}">{html.escape(link[1])}</a></p>'
+    return (
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;max-width:36em;margin:4em auto;padding:0 1em}"
+        "</style></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>{extra}</body></html>"
+    )
+
+
+# Why an install failed, in words for the person at the browser. Keys are bolt's reasons
+# (``error`` from Slack's redirect is passed through as the reason too).
+_INSTALL_FAILURES = {
+    "access_denied": "The installation was cancelled in Slack, so nothing was installed.",
+    "invalid_browser": "This page was not opened in the browser that started the "
+                       "installation (or it blocks cookies), so it cannot be trusted.",
+    "invalid_state": "This installation link has expired or was already used.",
+    "missing_code": "Slack sent no authorisation code with this page.",
+    "invalid_code": "Slack did not accept the installation: the code expired (it works "
+                    "once, within ten minutes) or the app's credentials were refused.",
+    "storage_error": "briefbot could not save the installation; nothing was changed. Try "
+                     "again in a moment; if it persists, tell whoever runs briefbot.",
+}
+
+
+def _parse_admins(entries: tuple[str, ...]) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+    """``[slack] admins``: bare user ids and ``TEAM_ID:USER_ID`` pairs."""
+    bare: set[str] = set()
+    pairs: set[tuple[str, str]] = set()
+    for entry in entries:
+        team, sep, user = entry.strip().partition(":")
+        if sep:
+            pairs.add((team.strip(), user.strip()))
+        else:
+            bare.add(team)
+    return frozenset(bare), frozenset(pairs)
+
+
 class SlackAdapter:
-    """A Slack workspace connection: receives ``/brief`` and delivers Replies as Block Kit."""
+    """A Slack connection: receives ``/brief`` and delivers Replies as Block Kit.
+
+    One workspace (Socket Mode, or HTTP with a bot token), or many (``distributed``: HTTP with
+    bolt's OAuth flow and one token per installed workspace)."""
 
     platform = "slack"
 
@@ -215,49 +316,109 @@ class SlackAdapter:
         self,
         engine: BriefingEngine,
         *,
-        bot_token: str,
+        bot_token: str | None = None,
         app_token: str | None = None,
         signing_secret: str | None = None,
+        client_secret: str | None = None,
         config: SlackConfig | None = None,
+        store: Store | None = None,
     ) -> None:
         self.engine = engine
         self.config = config or engine.config.slack
-        if not bot_token:
-            raise ConfigError("SLACK_BOT_TOKEN is empty")
-        if bot_token.startswith("xapp-") or (app_token or "").startswith(("xoxb-", "xoxp-")):
+        distributed = bool(self.config.client_id)
+        if distributed:
+            if app_token:
+                raise ConfigError(
+                    "[slack] client_id is set (many workspaces) but so is SLACK_APP_TOKEN: an "
+                    "app installed by other workspaces runs in HTTP mode, not Socket Mode; "
+                    "unset SLACK_APP_TOKEN, or remove [slack] client_id for one workspace"
+                )
+            if not client_secret:
+                raise ConfigError(
+                    "[slack] client_id is set (many workspaces): set SLACK_CLIENT_SECRET "
+                    "(Basic Information > App Credentials > Client Secret)"
+                )
+            if not signing_secret:
+                raise ConfigError(
+                    "[slack] client_id is set (many workspaces): set SLACK_SIGNING_SECRET "
+                    "(Basic Information > Signing Secret)"
+                )
+        else:
+            if not bot_token:
+                raise ConfigError("SLACK_BOT_TOKEN is empty")
+            if app_token is None and not signing_secret:
+                raise ConfigError(
+                    "Slack HTTP mode needs SLACK_SIGNING_SECRET (Basic Information > Signing "
+                    "Secret), or set SLACK_APP_TOKEN to use Socket Mode instead"
+                )
+        if (bot_token or "").startswith("xapp-") or (app_token or "").startswith(
+                ("xoxb-", "xoxp-")):
             raise ConfigError(
                 "SLACK_BOT_TOKEN and SLACK_APP_TOKEN look swapped: the bot token starts with "
                 "xoxb- (OAuth & Permissions), the app-level token with xapp- (Basic Information)"
             )
-        if app_token is None and not signing_secret:
-            raise ConfigError(
-                "Slack HTTP mode needs SLACK_SIGNING_SECRET (Basic Information > Signing "
-                "Secret), or set SLACK_APP_TOKEN to use Socket Mode instead"
-            )
         _check_config(self.config)
-        self.mode = "socket" if app_token else "http"
+        self.mode = "distributed" if distributed else "socket" if app_token else "http"
         self._app_token = app_token
+        self._bot_token = bot_token
         base_url = self.config.api_base_url
         if not base_url.endswith("/"):
             base_url += "/"
+        self._base_url = base_url
+        # distributed: a client without a token (oauth.v2.access; a template for the
+        # per-workspace clients); else the one workspace's client
         self.client = AsyncWebClient(
-            token=bot_token,
+            token=None if distributed else bot_token,
             base_url=base_url,
             retry_handlers=_retry_handlers(self.config.max_retries),
-            logger=logging.getLogger(f"{__name__}.web"),
+            logger=_quiet_logger("web"),
         )
+        self.installation_store: BriefbotInstallationStore | None = None
+        # distributed: installations, and pausing a workspace's digests and subscriptions
+        self._store: Store | None = None
+        oauth_settings: AsyncOAuthSettings | None = None
+        if distributed:
+            assert client_secret is not None
+            self._store = store or engine.store
+            repo = self._store.platform
+            self.installation_store = BriefbotInstallationStore(
+                repo, clock=engine.clock, logger=_quiet_logger("installs"))
+            oauth_settings = AsyncOAuthSettings(
+                client_id=self.config.client_id,
+                client_secret=client_secret,
+                scopes=list(BOT_SCOPES),
+                user_scopes=[],
+                redirect_uri=self.config.redirect_url or None,
+                authorization_url=self.config.oauth_authorize_url,
+                installation_store=self.installation_store,
+                installation_store_bot_only=True,
+                state_store=BriefbotStateStore(
+                    repo, clock=engine.clock,
+                    expiration_seconds=self.config.install_state_seconds),
+                state_expiration_seconds=self.config.install_state_seconds,
+                callback_options=AsyncCallbackOptions(success=self._installed,
+                                                      failure=self._install_failed),
+                logger=_bolt_logger(),
+            )
         self.app = AsyncApp(
             client=self.client,
             signing_secret=signing_secret or "",
-            request_verification_enabled=self.mode == "http",
+            request_verification_enabled=self.mode != "socket",
             logger=_bolt_logger(),
+            oauth_settings=oauth_settings,
+            user_facing_authorize_error_message=NOT_INSTALLED_MESSAGE,
         )
         self.app.command(self.config.command)(self._on_command)
+        if distributed:
+            self.app.event("app_uninstalled")(self._on_uninstalled)
+            self.app.event("tokens_revoked")(self._on_tokens_revoked)
         self.app.error(self._on_error)
         self.pacer = ChannelPacer(self.config.post_interval_seconds)
-        self._admins = frozenset(self.config.admins)
-        self._admin_cache: dict[str, tuple[bool, float]] = {}
+        self._admins, self._team_admins = _parse_admins(self.config.admins)
+        self._admin_cache: dict[tuple[str | None, str], tuple[bool, float]] = {}
         self._dm_channels: dict[str, str] = {}
+        self._clients: dict[str, tuple[str, AsyncWebClient]] = {}  # team -> (token, client)
+        self.home_team: str | None = None  # distributed: the workspace whose ids are bare
         # parts of a long digest/alert already posted, so a retry does not post them twice
         self.posted_parts = PostedParts()
         self._inflight: set[asyncio.Task[Any]] = set()
@@ -268,14 +429,19 @@ class SlackAdapter:
 
     @classmethod
     def from_secrets(cls, engine: BriefingEngine, secrets: Secrets) -> SlackAdapter:
-        if not secrets.slack_bot_token:
+        if not engine.config.slack.client_id and not secrets.slack_bot_token:
             raise ConfigError("SLACK_BOT_TOKEN is not set")
         return cls(
             engine,
             bot_token=secrets.slack_bot_token,
             app_token=secrets.slack_app_token,
             signing_secret=secrets.slack_signing_secret,
+            client_secret=secrets.slack_client_secret,
         )
+
+    @property
+    def distributed(self) -> bool:
+        return self.mode == "distributed"
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -285,8 +451,31 @@ class SlackAdapter:
         # (before start, slack_sdk opens a session per call).
         self._http = aiohttp.ClientSession()
         self.client.session = self._http
+        if self.distributed:
+            await self._start_distributed()
+        else:
+            await self._start_single()
+            if self.mode == "socket":
+                await self._start_socket()
+                return
+        webapp = web.Application()
+        webapp.router.add_post(self.config.http_path, self._on_http)
+        if self.app.oauth_flow is not None:
+            webapp.router.add_get(self.app.oauth_flow.install_path, self._on_install_page)
+            webapp.router.add_get(self.app.oauth_flow.redirect_uri_path, self._on_oauth_redirect)
+        self._runner = web.AppRunner(webapp, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.http_host, self.config.http_port)
+        await site.start()
+        address = self._runner.addresses[0]
+        self.port = int(address[1])
+        log.info("Slack: HTTP mode listening on %s:%d%s%s",
+                 self.config.http_host, self.port, self.config.http_path,
+                 " (install page: /slack/install)" if self.distributed else "")
+
+    async def _sign_in(self, token: str) -> dict[str, Any]:
         try:
-            auth = await self.client.auth_test()
+            auth = await self.client.auth_test(token=token)
         except SlackApiError as exc:
             raise ConfigError(
                 f"Slack refused SLACK_BOT_TOKEN ({_error_code(exc)}); copy the Bot User OAuth "
@@ -297,33 +486,56 @@ class SlackAdapter:
                 f"cannot reach the Slack API at {self.client.base_url} ({type(exc).__name__}); "
                 "check the network and [slack] api_base_url"
             ) from exc
+        return dict(auth.data) if isinstance(auth.data, dict) else {}
+
+    async def _start_single(self) -> None:
+        assert self._bot_token is not None
+        auth = await self._sign_in(self._bot_token)
+        team = str(auth.get("team_id") or "")
         log.info("Slack: signed in to team %s as bot user %s (%s mode)",
-                 auth.get("team_id"), auth.get("user_id"), self.mode)
-        if self.mode == "socket":
-            assert self._app_token is not None
-            # slack_sdk retries a refused app token forever; check it once to fail clearly.
-            try:
-                await self.client.apps_connections_open(app_token=self._app_token)
-            except SlackApiError as exc:
-                raise ConfigError(
-                    f"Slack refused SLACK_APP_TOKEN ({_error_code(exc)}); create an app-level "
-                    "token (xapp-...) with the connections:write scope and enable Socket Mode"
-                ) from exc
-            self._socket = AsyncSocketModeHandler(self.app, self._app_token,
-                                                  web_client=self.client)
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
-            log.info("Slack: Socket Mode connected")
-            return
-        webapp = web.Application()
-        webapp.router.add_post(self.config.http_path, self._on_http)
-        self._runner = web.AppRunner(webapp, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.http_host, self.config.http_port)
-        await site.start()
-        address = self._runner.addresses[0]
-        self.port = int(address[1])
-        log.info("Slack: HTTP mode listening on %s:%d%s",
-                 self.config.http_host, self.port, self.config.http_path)
+                 team, auth.get("user_id"), self.mode)
+        if team:
+            await self._remember_home(team)
+
+    async def _start_socket(self) -> None:
+        assert self._app_token is not None
+        # slack_sdk retries a refused app token forever; check it once to fail clearly.
+        try:
+            await self.client.apps_connections_open(app_token=self._app_token)
+        except SlackApiError as exc:
+            raise ConfigError(
+                f"Slack refused SLACK_APP_TOKEN ({_error_code(exc)}); create an app-level "
+                "token (xapp-...) with the connections:write scope and enable Socket Mode"
+            ) from exc
+        self._socket = AsyncSocketModeHandler(self.app, self._app_token,
+                                              web_client=self.client)
+        await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        log.info("Slack: Socket Mode connected")
+
+    async def _start_distributed(self) -> None:
+        self.home_team = await self.engine.platform_state(HOME_TEAM_KEY)
+        if self.home_team is None and self._bot_token:
+            # moving from one workspace to many: the old token says whose the old data is
+            auth = await self._sign_in(self._bot_token)
+            if auth.get("team_id"):
+                await self._remember_home(str(auth["team_id"]))
+        stray = sorted(self._admins) if self.home_team is None else []
+        if stray:
+            log.warning("Slack: [slack] admins %s name no workspace and none is home yet; write "
+                        "them as TEAM_ID:USER_ID", ", ".join(stray))
+        log.info("Slack: serving every workspace that installs the app (distributed mode); "
+                 "home workspace %s", self.home_team or "not set yet")
+
+    async def _remember_home(self, team: str) -> None:
+        """The first workspace seen keeps bare ids (the data of a single-workspace briefbot)."""
+        known = await self.engine.platform_state(HOME_TEAM_KEY)
+        if known is None:
+            await self.engine.save_platform_state(HOME_TEAM_KEY, team)
+            known = team
+        elif known != team and not self.distributed:
+            log.warning("Slack: this database's Slack data belongs to workspace %s, but "
+                        "SLACK_BOT_TOKEN is a token of workspace %s", known, team)
+        self.home_team = known
 
     async def close(self) -> None:
         """Stop listening and cancel answers still being worked on."""
@@ -340,6 +552,8 @@ class SlackAdapter:
             self._runner = None
         if self._http is not None:
             self.client.session = None
+            for _, client in self._clients.values():
+                client.session = None
             await self._http.close()
             self._http = None
 
@@ -349,6 +563,131 @@ class SlackAdapter:
             await asyncio.Event().wait()
         finally:
             await self.close()
+
+    # -- workspaces ---------------------------------------------------------------------
+
+    def qualify(self, team: str | None, raw_id: str) -> str:
+        """The id the core keeps for a Slack id of ``team`` (``TEAM:ID`` unless home)."""
+        if not self.distributed or not raw_id or not team or team == self.home_team:
+            return raw_id
+        return f"{team}:{raw_id}"
+
+    def split(self, qualified: str) -> tuple[str | None, str]:
+        """(team, Slack id) of an id the core keeps; a bare id is the home workspace's."""
+        team, sep, raw = qualified.partition(":")
+        if sep and self.distributed:
+            return team, raw
+        return self.home_team, qualified
+
+    async def client_for(self, team: str | None) -> AsyncWebClient:
+        """The Web API client with ``team``'s bot token (the one client with one workspace)."""
+        if not self.distributed:
+            return self.client
+        assert self.installation_store is not None
+        if team is None:
+            raise DeliveryError("this Slack destination belongs to no known workspace "
+                                "(no workspace has installed briefbot yet)", permanent=False)
+        bot = await self.installation_store.async_find_bot(enterprise_id=None, team_id=team)
+        if bot is None:
+            self._clients.pop(team, None)
+            raise DeliveryError(f"briefbot is not installed in Slack workspace {team} (it "
+                                "resumes when the app is installed again)", permanent=False)
+        cached = self._clients.get(team)
+        if cached is not None and cached[0] == bot.bot_token:
+            return cached[1]
+        client = AsyncWebClient(
+            token=bot.bot_token, base_url=self._base_url, session=self._http,
+            retry_handlers=_retry_handlers(self.config.max_retries),
+            logger=_quiet_logger("web"), team_id=team,
+        )
+        self._clients[team] = (bot.bot_token, client)
+        return client
+
+    async def pause_workspace(self, team: str, reason: str) -> None:
+        """The workspace is gone: forget its token, pause its digests and subscriptions."""
+        assert self._store is not None
+        self._clients.pop(team, None)
+        prefix = None if team == self.home_team else f"{team}:"
+        now = self.engine.clock()
+        digests = await self._store.digests.pause_workspace_digests(
+            platform=self.platform, workspace=team, id_prefix=prefix, reason=reason, now=now)
+        subscriptions = await self._store.alerts.pause_workspace_subscriptions(
+            platform=self.platform, workspace=team, id_prefix=prefix, reason=reason, now=now)
+        log.warning("Slack: workspace %s paused (%d digests, %d subscriptions): %s",
+                    team, digests, subscriptions, reason)
+
+    async def _on_uninstalled(self, context: dict[str, Any]) -> None:
+        team = context.get("team_id")
+        if not team:
+            return
+        assert self.installation_store is not None
+        await self.installation_store.async_delete_all(
+            enterprise_id=context.get("enterprise_id"), team_id=team)
+        await self.pause_workspace(str(team), UNINSTALLED_REASON)
+
+    async def _on_tokens_revoked(self, event: dict[str, Any], context: dict[str, Any]) -> None:
+        team = context.get("team_id")
+        if not team or not (event.get("tokens") or {}).get("bot"):
+            return  # only user tokens (briefbot keeps none)
+        assert self.installation_store is not None
+        await self.installation_store.async_delete_bot(
+            enterprise_id=context.get("enterprise_id"), team_id=team)
+        await self.pause_workspace(str(team), REVOKED_REASON)
+
+    # -- the install flow (distributed) ---------------------------------------------------
+
+    async def _on_install_page(self, request: web.Request) -> web.StreamResponse:
+        assert self.app.oauth_flow is not None
+        bolt_response = await self.app.oauth_flow.handle_installation(
+            await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def _on_oauth_redirect(self, request: web.Request) -> web.StreamResponse:
+        assert self.app.oauth_flow is not None
+        bolt_request = await to_bolt_request(request)
+        try:
+            bolt_response = await self.app.oauth_flow.handle_callback(bolt_request)
+        except Exception as exc:  # a failing store or Slack: a clear page, never a traceback
+            log.exception("Slack install failed: %s", type(exc).__name__)
+            bolt_response = await self._install_failed(AsyncFailureArgs(
+                request=bolt_request, reason="storage_error", error=exc,
+                suggested_status_code=500, settings=self.app.oauth_flow.settings,
+                default=self.app.oauth_flow.default_callback_options))
+        return await to_aiohttp_response(bolt_response)
+
+    async def _installed(self, args: AsyncSuccessArgs) -> BoltResponse:
+        """Saved by bolt already: make it home if it is the first, and resume its deliveries."""
+        assert self._store is not None
+        installation = args.installation
+        team = installation.team_id or installation.enterprise_id or ""
+        if self.home_team is None and team:
+            await self._remember_home(team)
+        self._clients.pop(team, None)
+        digests = await self._store.digests.resume_workspace_digests(
+            platform=self.platform, workspace=team, now=self.engine.clock())
+        subscriptions = await self._store.alerts.resume_workspace_subscriptions(
+            platform=self.platform, workspace=team)
+        log.info("Slack: installed in team %s (%s); resumed %d digests and %d subscriptions",
+                 team, installation.team_name or "?", digests, subscriptions)
+        where = installation.team_name or installation.enterprise_name or "your workspace"
+        body = _page(
+            "briefbot is installed",
+            f"briefbot is now installed in {where}. In Slack, invite it to a channel with "
+            f"/invite @briefbot, then type {self.config.command} help.")
+        return BoltResponse(status=200, body=body,
+                            headers={"Content-Type": "text/html; charset=utf-8"})
+
+    async def _install_failed(self, args: AsyncFailureArgs) -> BoltResponse:
+        reason = args.reason
+        message = _INSTALL_FAILURES.get(reason, f"Slack refused the installation ({reason}).")
+        log.warning("Slack install failed: %s%s", reason,
+                    f" ({type(args.error).__name__})" if args.error is not None else "")
+        install = args.settings.install_path
+        body = _page("briefbot was not installed", message + " Nothing was stored.",
+                     link=(install, "Start the installation again"))
+        status = args.suggested_status_code if reason != "access_denied" else 200
+        return BoltResponse(status=status, body=body,
+                            headers={"Content-Type": "text/html; charset=utf-8"})
 
     # -- receiving ----------------------------------------------------------------------
 
@@ -362,7 +701,8 @@ class SlackAdapter:
                   body.get("team_id"), body.get("user_id"), body.get("channel_id"),
                   type(error).__name__, exc_info=error)
 
-    async def _on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def _on_command(self, ack: AsyncAck, command: dict[str, Any],
+                          client: AsyncWebClient) -> None:
         """Ack first (Slack waits at most 3 s), then answer. Bolt keeps running us after the ack.
 
         A command that fetches a page (a link, ``feeds add``) takes seconds: its ack carries a
@@ -377,22 +717,30 @@ class SlackAdapter:
         if task is not None:
             self._inflight.add(task)
         try:
-            await self._answer(command)
+            await self._answer(command, client)
         finally:
             if task is not None:
                 self._inflight.discard(task)
 
-    async def _answer(self, command: dict[str, Any]) -> None:
-        user_id = str(command.get("user_id", ""))
-        channel_id = command.get("channel_id") or None
+    async def _answer(self, command: dict[str, Any], client: AsyncWebClient) -> None:
+        team = str(command.get("team_id", "")) or None
+        raw_user = str(command.get("user_id", ""))
+        raw_channel = command.get("channel_id") or None
+        if self.distributed:
+            # bolt's per-request client already carries this workspace's token
+            client.session = self._http
+            client.retry_handlers = _retry_handlers(self.config.max_retries)
+        user_id = self.qualify(team, raw_user)
+        channel_id = self.qualify(team, raw_channel) if raw_channel else None
         caller = Caller(
             platform=self.platform,
             user_id=user_id,
             channel_id=channel_id,
-            is_admin=await self.is_admin(user_id),
+            is_admin=await self.is_admin(raw_user, team_id=team,
+                                         client=client if self.distributed else None),
             admin_hint=ADMIN_HINT,
             display_name=command.get("user_name"),
-            extra={"team_id": str(command.get("team_id", ""))},
+            extra={"team_id": team or ""},
         )
         reply = await self.engine.handle_command(str(command.get("text", "")), caller)
         try:
@@ -402,27 +750,35 @@ class SlackAdapter:
             log.warning("Slack: could not answer user %s in channel %s: %s",
                         user_id, channel_id, exc)
 
-    async def is_admin(self, user_id: str) -> bool:
-        """In ``[slack] admins``, or a workspace admin/owner (users.info, briefly cached)."""
-        if user_id in self._admins:
+    async def is_admin(self, user_id: str, *, team_id: str | None = None,
+                       client: AsyncWebClient | None = None) -> bool:
+        """In ``[slack] admins`` (``TEAM:USER``, or a bare id for the home workspace), or an
+        admin/owner of the workspace (users.info there, briefly cached)."""
+        if team_id is not None and (team_id, user_id) in self._team_admins:
+            return True
+        if user_id in self._admins and (not self.distributed or team_id is None
+                                        or team_id == self.home_team):
             return True
         now = time.monotonic()
-        cached = self._admin_cache.get(user_id)
+        key = (team_id if self.distributed else None, user_id)
+        cached = self._admin_cache.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
         ttl = self.config.admin_cache_seconds
         try:
-            info = await self.client.users_info(user=user_id)
-        except (SlackApiError, *_NETWORK_ERRORS) as exc:
-            reason = _error_code(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
-            log.warning("Slack: users.info failed for user %s (%s); treating as not an admin",
-                        user_id, reason)
+            client = client or await self.client_for(team_id)
+            info = await client.users_info(user=user_id)
+        except (SlackApiError, DeliveryError, *_NETWORK_ERRORS) as exc:
+            reason = (_error_code(exc) if isinstance(exc, SlackApiError)
+                      else str(exc) if isinstance(exc, DeliveryError) else type(exc).__name__)
+            log.warning("Slack: users.info failed for user %s of team %s (%s); treating as not "
+                        "an admin", user_id, team_id, reason)
             # remembered briefly too, so a missing users:read scope is not asked every time
-            self._admin_cache[user_id] = (False, now + min(ttl, 60.0))
+            self._admin_cache[key] = (False, now + min(ttl, 60.0))
             return False
         user = info.get("user") or {}
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-        self._admin_cache[user_id] = (admin, now + ttl)
+        self._admin_cache[key] = (admin, now + ttl)
         return admin
 
     # -- sending ------------------------------------------------------------------------
@@ -439,9 +795,11 @@ class SlackAdapter:
             if caller.channel_id is None:
                 raise DeliveryError("no channel to answer in", permanent=True)
             if reply.ephemeral:
+                team, channel = self.split(caller.channel_id)
+                _, user = self.split(caller.user_id)
                 await self._call(
-                    "chat.postEphemeral", caller.channel_id,
-                    channel=caller.channel_id, user=caller.user_id,
+                    team, "chat.postEphemeral", caller.channel_id,
+                    channel=channel, user=user,
                     text=message.text, blocks=list(message.blocks),
                 )
             else:
@@ -465,7 +823,8 @@ class SlackAdapter:
         return True
 
     async def deliver(self, destination: Destination, reply: Reply) -> None:
-        """Post a digest or alert: to the channel, or to the person by direct message."""
+        """Post a digest or alert: to the channel, or to the person by direct message, with
+        the token of the destination's workspace."""
         if destination.user_id is not None:
             channel = await self._dm_channel(destination.user_id)
         else:
@@ -484,33 +843,43 @@ class SlackAdapter:
         self.posted_parts.forget(keys)
 
     async def _dm_channel(self, user_id: str) -> str:
+        """The direct-message channel with a person (kept as an id of their workspace)."""
         known = self._dm_channels.get(user_id)
         if known is not None:
             return known
-        data = await self._call("conversations.open", f"user:{user_id}", users=user_id)
+        team, user = self.split(user_id)
+        data = await self._call(team, "conversations.open", f"user:{user_id}", users=user)
         channel = str((data.get("channel") or {}).get("id", ""))
         if not channel:
             raise DeliveryError("Slack opened no direct message channel", permanent=False)
+        channel = self.qualify(team, channel)
         self._dm_channels[user_id] = channel
         return channel
 
     async def _post(self, channel: str, message: SlackMessage) -> None:
+        team, raw = self.split(channel)
         async with self.pacer.slot(channel):
             await self._call(
-                "chat.postMessage", channel,
-                channel=channel, text=message.text, blocks=list(message.blocks),
+                team, "chat.postMessage", channel,
+                channel=raw, text=message.text, blocks=list(message.blocks),
                 unfurl_links=False, unfurl_media=False,
             )
 
-    async def _call(self, method: str, where: str, **kwargs: Any) -> dict[str, Any]:
-        """One Web API call; Slack's refusals become DeliveryError (permanent when hopeless)."""
+    async def _call(self, team: str | None, method: str, where: str,
+                    **kwargs: Any) -> dict[str, Any]:
+        """One Web API call with ``team``'s token; Slack's refusals become DeliveryError
+        (permanent when hopeless). With many workspaces, a token that stopped working
+        pauses that workspace alone."""
+        client = await self.client_for(team)
         try:
-            response = await self.client.api_call(method, json=kwargs)
+            response = await client.api_call(method, json=kwargs)
         except SlackApiError as exc:
             code = _error_code(exc)
             permanent = code in PERMANENT_ERRORS
             log.warning("Slack: %s to %s refused: %s%s", method, where, code,
                         " (permanent)" if permanent else "")
+            if self.distributed and team is not None and code in TOKEN_GONE:
+                await self.pause_workspace(team, f"{REVOKED_REASON} ({code})")
             why = f" ({_EXPLAIN[code]})" if code in _EXPLAIN else ""
             raise DeliveryError(f"Slack refused the message: {code}{why}",
                                 permanent=permanent) from exc

@@ -376,7 +376,7 @@ async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
     from adapters import select_adapters
 
     secrets = secrets_from_env()
-    if not secrets.slack_bot_token:
+    if not secrets.slack_bot_token and not engine.config.slack.client_id:
         stray = [name for name, value in (("SLACK_APP_TOKEN", secrets.slack_app_token),
                                           ("SLACK_SIGNING_SECRET", secrets.slack_signing_secret))
                  if value]

@@ -126,6 +126,11 @@ class SlackConfig:
     post_interval_seconds: float = _opt(1.0, min=0, max=60)
     max_retries: int = _opt(3, min=0, max=20)
     admin_cache_seconds: float = _opt(300.0, min=0, max=86_400)
+    # Distribution ("Add to Slack", many workspaces): set with SLACK_CLIENT_SECRET in the env
+    client_id: str = ""
+    redirect_url: str = ""  # https://HOST/slack/oauth_redirect; "" = the one set in the app
+    oauth_authorize_url: str = "https://slack.com/oauth/v2/authorize"
+    install_state_seconds: int = _opt(600, min=60, max=86_400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +175,7 @@ class Secrets:
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_client_secret: str | None = field(default=None, repr=False)
     discord_token: str | None = field(default=None, repr=False)
 
 
@@ -184,6 +190,7 @@ def secrets_from_env(env: dict[str, str] | None = None) -> Secrets:
         slack_bot_token=get("SLACK_BOT_TOKEN"),
         slack_app_token=get("SLACK_APP_TOKEN"),
         slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+        slack_client_secret=get("SLACK_CLIENT_SECRET"),
         discord_token=get("DISCORD_TOKEN"),
     )
 
@@ -247,8 +254,8 @@ def _build_section(name: str, cls: type[Any], raw: Any) -> Any:
         if key not in known and ("token" in key.lower() or "secret" in key.lower()):
             raise ConfigError(
                 f"unknown key [{name}] {key}: tokens are never read from the file; set "
-                "SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET or DISCORD_TOKEN in "
-                "the environment"
+                "SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET, SLACK_CLIENT_SECRET or "
+                "DISCORD_TOKEN in the environment"
             )
         if key not in known:
             raise ConfigError(

@@ -308,6 +308,20 @@ class AlertStore(Protocol):
         process adds, removes, pauses or resumes a subscription."""
         ...
 
+    async def pause_workspace_subscriptions(self, *, platform: str, workspace: str,
+                                            id_prefix: str | None, reason: str,
+                                            now: datetime) -> int:
+        """A workspace removed the app: pause its active subscriptions with ``reason``, marked
+        as paused by ``workspace``. Its rows are those whose ``owner_id`` starts with
+        ``id_prefix`` (``"T2:"``), or with None those whose ``owner_id`` has no ``:``. Pending
+        alerts stay pending (held: paused subscriptions are not claimed). Returns how many."""
+        ...
+
+    async def resume_workspace_subscriptions(self, *, platform: str, workspace: str) -> int:
+        """Resume exactly the subscriptions ``workspace`` paused (not those paused for another
+        reason); returns how many."""
+        ...
+
     async def pause_destination(
         self, destination: Destination, *, reason: str, now: datetime,
     ) -> list[int]:
@@ -385,6 +399,20 @@ class DigestStore(Protocol):
         by: str | None, now: datetime,
     ) -> DigestSchedule:
         """Create or replace the channel's schedule (enabled, due first at ``first``)."""
+        ...
+
+    async def pause_workspace_digests(self, *, platform: str, workspace: str,
+                                      id_prefix: str | None, reason: str,
+                                      now: datetime) -> int:
+        """A workspace removed the app: turn off its enabled digests with ``reason`` (shown by
+        ``/brief digest``), marked as paused by ``workspace``. Rows are chosen by ``channel_id``
+        as in :meth:`AlertStore.pause_workspace_subscriptions`. Returns how many."""
+        ...
+
+    async def resume_workspace_digests(self, *, platform: str, workspace: str,
+                                       now: datetime) -> int:
+        """Turn on again exactly the digests ``workspace`` paused, from their next occurrence
+        (the scheduler records the ones missed meanwhile as skipped); returns how many."""
         ...
 
     async def disable_digest(self, *, platform: str, channel_id: str, reason: str,
@@ -486,12 +514,46 @@ class DigestStore(Protocol):
 
 
 class PlatformStateStore(Protocol):
-    """Small values an adapter keeps between runs (e.g. the last synced command definitions)."""
+    """Small values an adapter keeps between runs (e.g. the last synced command definitions),
+    and the installations of an app that several workspaces installed (Slack's "Add to
+    Slack": ``adapters/slack_installations.py`` keeps slack_sdk's installation and OAuth state
+    stores here)."""
 
     async def get_meta(self, key: str) -> str | None:
         ...
 
     async def set_meta(self, key: str, value: str, *, now: datetime) -> None:
+        ...
+
+    async def save_installation(self, *, platform: str, enterprise_id: str | None,
+                                team_id: str | None, data: str, now: datetime) -> bool:
+        """Store or replace a workspace's installation (``data``: the platform's record as
+        JSON, secret: it holds the bot token); True when it is new. Keyed by (platform,
+        enterprise_id, team_id), None counting as one value ("none")."""
+        ...
+
+    async def find_installation(self, *, platform: str, enterprise_id: str | None,
+                                team_id: str | None) -> str | None:
+        """The installation's data, or None when the workspace has not installed the app."""
+        ...
+
+    async def delete_installation(self, *, platform: str, enterprise_id: str | None,
+                                  team_id: str | None) -> bool:
+        """Forget the installation (the workspace removed the app); False if there was none."""
+        ...
+
+    async def installed_workspaces(self, *, platform: str) -> list[tuple[str, str]]:
+        """(enterprise_id, team_id) of every installation, '' for None, in key order."""
+        ...
+
+    async def issue_oauth_state(self, state: str, *, expires_at: datetime,
+                                now: datetime) -> None:
+        """Remember the state of an install link (and forget the expired ones)."""
+        ...
+
+    async def consume_oauth_state(self, state: str, *, now: datetime) -> bool:
+        """True exactly once for an issued state before ``expires_at``: a forged, expired or
+        replayed state is False. Atomic (two processes never both get True)."""
         ...
 
 

@@ -1,25 +1,38 @@
-"""A fake Slack on 127.0.0.1: the Web API, response_url endpoints and a Socket Mode websocket.
+"""A fake Slack on 127.0.0.1: the Web API, response_url endpoints, a Socket Mode websocket and
+the OAuth install flow (the authorize page and ``oauth.v2.access``).
 
 Real slack-bolt and slack_sdk talk to it unmodified (``[slack] api_base_url`` points at
 ``/api/``). It records every call and enforces the rules a bad adapter would break: auth on
 every Web API call, 50 blocks, 3,000 characters a section or context text, 150 a header,
 10 context elements, ~12k characters of blocks a message, 5 posts per response_url. Tests
 script failures: a 429 with ``Retry-After``, or a channel the bot was removed from.
+
+Several workspaces: every bot token belongs to one team (``BOT_TOKEN`` to ``T1``; the OAuth
+flow mints one per install, revoked on uninstall or reinstall), each call records the team of
+its token, and a channel listed in ``channel_teams`` refuses a post with another team's token
+(``channel_not_found``, as Slack does), so a digest sent with the wrong token fails a test.
+The authorize page plays the person who clicks "Allow" (or "Cancel", ``deny_next``) and
+redirects back with a one-time code that expires after ``code_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "test-client-secret"
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_HEADER = 150
@@ -28,10 +41,24 @@ MAX_BLOCK_CHARS = 13_000
 
 
 @dataclass
+class Team:
+    id: str
+    name: str
+    bot_user_id: str
+    bot_id: str
+
+
+@dataclass
 class Call:
     method: str
     args: dict[str, Any]
     headers: dict[str, str]
+    team: str | None = None  # the team of the token the call carried (None: no valid token)
+
+    @property
+    def token(self) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
 
     @property
     def blocks(self) -> list[dict[str, Any]]:
@@ -56,6 +83,19 @@ class FakeSlack:
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # -- several workspaces and the OAuth flow
+    teams: dict[str, Team] = field(default_factory=lambda: {
+        "T1": Team("T1", "Fake", "UBOT", "BBOT")})
+    tokens: dict[str, str] = field(default_factory=lambda: {BOT_TOKEN: "T1"})  # token -> team
+    channel_teams: dict[str, str] = field(default_factory=dict)  # channel -> its team
+    redirect_url: str | None = None  # the app's configured redirect URL
+    code_seconds: float = 600.0
+    installer: str = "UINSTALLER"
+    authorizations: list[dict[str, str]] = field(default_factory=list)  # authorize page visits
+    revoked: set[str] = field(default_factory=set)
+    _codes: dict[str, tuple[str, float]] = field(default_factory=dict)  # code -> team, expiry
+    _next_team: list[str] = field(default_factory=list)
+    _minted: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -65,6 +105,7 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/resp/{id}", self._response_url)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/oauth/v2/authorize", self._authorize)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -89,6 +130,39 @@ class FakeSlack:
 
     def response_url(self, name: str = "1") -> str:
         return f"http://127.0.0.1:{self.port}/resp/{name}"
+
+    @property
+    def authorize_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/oauth/v2/authorize"
+
+    # -- workspaces -----------------------------------------------------------------------
+
+    def add_team(self, team_id: str, name: str | None = None) -> Team:
+        team = Team(team_id, name or f"Team {team_id}", f"UBOT{team_id}", f"BBOT{team_id}")
+        self.teams[team_id] = team
+        return team
+
+    def approve_next(self, team_id: str) -> None:
+        """The next visit of the authorize page is someone of ``team_id`` clicking Allow."""
+        self._next_team.append(team_id)
+
+    def deny_next(self) -> None:
+        """The next visit of the authorize page is someone clicking Cancel."""
+        self._next_team.append("")
+
+    def uninstall(self, team_id: str) -> None:
+        """The workspace removed the app: its tokens stop working."""
+        for token, team in list(self.tokens.items()):
+            if team == team_id:
+                del self.tokens[token]
+                self.revoked.add(token)
+
+    def tokens_of(self, team_id: str) -> list[str]:
+        return [token for token, team in self.tokens.items() if team == team_id]
+
+    def posts(self, channel: str | None = None) -> list[Call]:
+        return [c for c in self.calls if c.method == "chat.postMessage"
+                and (channel is None or c.args.get("channel") == channel)]
 
     # -- scripting ------------------------------------------------------------------------
 
@@ -126,6 +200,8 @@ class FakeSlack:
         elif request.method == "POST":
             args.update(await request.post())
         call = Call(method, args, dict(request.headers))
+        token = call.token
+        call.team = self.tokens.get(token) if token else None
         self.calls.append(call)
         await self._notify()
         scripted = self._scripted.get(method)
@@ -136,18 +212,25 @@ class FakeSlack:
             status, headers, body = scripted.pop(0)
             return web.json_response(body or {"ok": False, "error": "ratelimited"},
                                      status=status, headers=headers)
-        expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
-        if request.headers.get("Authorization") != f"Bearer {expected}":
-            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method == "oauth.v2.access":
+            return web.json_response(self._oauth_access(call))
+        if method == "apps.connections.open":
+            if call.token != APP_TOKEN:
+                return web.json_response({"ok": False, "error": "invalid_auth"})
+        elif call.team is None:
+            revoked = call.token in self.revoked
+            return web.json_response({"ok": False,
+                                      "error": "token_revoked" if revoked else "invalid_auth"})
         return web.json_response(self._answer(call))
 
     def _answer(self, call: Call) -> dict[str, Any]:
         args = call.args
         match call.method:
             case "auth.test":
-                return {"ok": True, "url": "https://fake.slack/", "team": "Fake",
-                        "user": "briefbot", "team_id": "T1", "user_id": "UBOT",
-                        "bot_id": "BBOT"}
+                team = self.teams[str(call.team)]
+                return {"ok": True, "url": "https://fake.slack/", "team": team.name,
+                        "user": "briefbot", "team_id": team.id, "user_id": team.bot_user_id,
+                        "bot_id": team.bot_id}
             case "apps.connections.open":
                 return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
             case "users.info":
@@ -159,6 +242,8 @@ class FakeSlack:
                 return {"ok": True, "channel": {"id": f"D{args.get('users')}"}}
             case "chat.postMessage" | "chat.postEphemeral":
                 channel = str(args.get("channel"))
+                if self.channel_teams.get(channel, call.team) != call.team:
+                    return {"ok": False, "error": "channel_not_found"}
                 if channel in self.removed_channels:
                     return {"ok": False, "error": self.removed_channels[channel]}
                 problem = check_message(call.blocks)
@@ -167,6 +252,53 @@ class FakeSlack:
                 ts = f"{next(self._ts)}.000100"
                 return {"ok": True, "channel": channel, "ts": ts, "message_ts": ts}
         return {"ok": False, "error": "unknown_method"}
+
+    # -- OAuth ----------------------------------------------------------------------------
+
+    async def _authorize(self, request: web.Request) -> web.Response:
+        """Slack's "Allow / Cancel" page, clicked at once: back to the app with a code."""
+        query = dict(request.query)
+        self.authorizations.append(query)
+        await self._notify()
+        redirect = query.get("redirect_uri") or self.redirect_url
+        if query.get("client_id") != CLIENT_ID or not redirect:
+            return web.Response(status=400, text="invalid_client_id or no redirect_uri")
+        team = self._next_team.pop(0) if self._next_team else "T1"
+        back: dict[str, str] = {}
+        if team:
+            code = f"code-{team}-{next(self._minted)}"
+            self._codes[code] = (team, time.monotonic() + self.code_seconds)
+            back["code"] = code
+        else:
+            back["error"] = "access_denied"
+        if "state" in query:
+            back["state"] = query["state"]
+        raise web.HTTPFound(f"{redirect}?{urlencode(back)}")
+
+    def _oauth_access(self, call: Call) -> dict[str, Any]:
+        client_id, secret = call.args.get("client_id"), call.args.get("client_secret")
+        auth = call.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        if client_id != CLIENT_ID or secret != CLIENT_SECRET:
+            return {"ok": False, "error": "invalid_client"}
+        found = self._codes.pop(str(call.args.get("code")), None)
+        if found is None:
+            return {"ok": False, "error": "invalid_code"}
+        team_id, expires = found
+        if time.monotonic() > expires:
+            return {"ok": False, "error": "invalid_code"}
+        team = self.teams.get(team_id) or self.add_team(team_id)
+        self.uninstall(team_id)  # a reinstall replaces the team's token
+        token = f"xoxb-{team_id}-{next(self._minted)}"
+        self.tokens[token] = team_id
+        return {
+            "ok": True, "app_id": "A1", "access_token": token, "token_type": "bot",
+            "scope": "commands,chat:write,im:write,users:read",
+            "bot_user_id": team.bot_user_id, "team": {"id": team.id, "name": team.name},
+            "enterprise": None, "is_enterprise_install": False,
+            "authed_user": {"id": self.installer},
+        }
 
     # -- response_url ---------------------------------------------------------------------
 

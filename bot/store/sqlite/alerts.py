@@ -25,7 +25,7 @@ from bot.store.records import (
     Subscription,
 )
 from bot.store.sqlite.articles import SQLiteArticles
-from bot.store.sqlite.db import Database, from_ts, marks, to_ts, ts
+from bot.store.sqlite.db import Database, from_ts, marks, to_ts, ts, workspace_filter
 
 _SUB_COLUMNS = ("id, platform, owner_kind, owner_id, created_by, query, query_key, language,"
                 " created_at, paused_at, paused_reason")
@@ -211,6 +211,31 @@ class SQLiteAlerts:
             params += (subscription_id,)
         async with self._db.transaction() as db, db.execute(sql + " RETURNING id", params) as cur:
             return sorted(int(r[0]) for r in await cur.fetchall())
+
+    async def pause_workspace_subscriptions(self, *, platform: str, workspace: str,
+                                            id_prefix: str | None, reason: str,
+                                            now: datetime) -> int:
+        where, args = workspace_filter("owner_id", id_prefix)
+        async with self._db.transaction() as db, db.execute(
+            "UPDATE subscriptions SET paused_at = ?, paused_reason = ?, paused_workspace = ?"
+            f" WHERE platform = ? AND {_ACTIVE} AND {where}",
+            (to_ts(now), reason[:500], workspace, platform, *args),
+        ) as cur:
+            return cur.rowcount
+
+    async def resume_workspace_subscriptions(self, *, platform: str, workspace: str) -> int:
+        async with self._db.transaction() as db:
+            async with db.execute(
+                "UPDATE subscriptions SET paused_at = NULL, paused_reason = NULL,"
+                " paused_workspace = NULL WHERE platform = ? AND paused_workspace = ?"
+                " AND paused_at IS NOT NULL",
+                (platform, workspace),
+            ) as cur:
+                resumed = cur.rowcount
+            await db.execute(  # resumed by hand meanwhile: just forget the mark
+                "UPDATE subscriptions SET paused_workspace = NULL"
+                " WHERE platform = ? AND paused_workspace = ?", (platform, workspace))
+        return resumed
 
     # -- alerts ------------------------------------------------------------------------------
 

@@ -43,6 +43,14 @@ def ts(value: float | None) -> datetime:
     return out
 
 
+def workspace_filter(column: str, id_prefix: str | None) -> tuple[str, tuple[object, ...]]:
+    """SQL selecting a workspace's rows by their ids: those starting with ``id_prefix``
+    (``"T2:"``), or with None the ids that carry no workspace prefix (no ``:``)."""
+    if id_prefix is None:
+        return f"instr({column}, ':') = 0", ()
+    return f"substr({column}, 1, ?) = ?", (len(id_prefix), id_prefix)
+
+
 def marks(n: int) -> str:
     """``?, ?, ?`` for an IN list of ``n`` parameters."""
     return ", ".join("?" * n)

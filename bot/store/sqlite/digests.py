@@ -25,7 +25,7 @@ from bot.store.records import (
     LastDigest,
     MissedDigest,
 )
-from bot.store.sqlite.db import Database, fetchone, from_ts, to_ts, ts
+from bot.store.sqlite.db import Database, fetchone, from_ts, to_ts, ts, workspace_filter
 
 if TYPE_CHECKING:
     from bot.digests.rules import DailyTime, Occurrence
@@ -385,6 +385,35 @@ class SQLiteDigests:
                 (error[:500], to_ts(now), run_id),
             )
 
+    # -- a workspace that removed the app (migration 0009) --------------------------------
+
+    async def pause_workspace_digests(self, *, platform: str, workspace: str,
+                                      id_prefix: str | None, reason: str,
+                                      now: datetime) -> int:
+        where, args = workspace_filter("channel_id", id_prefix)
+        async with self._db.transaction() as db, db.execute(
+            "UPDATE digest_schedules SET enabled = 0, disabled_reason = ?, disabled_at = ?,"
+            f" paused_workspace = ?, updated_at = ? WHERE platform = ? AND enabled = 1 AND {where}",
+            (reason[:500], to_ts(now), workspace, to_ts(now), platform, *args),
+        ) as cur:
+            return cur.rowcount
+
+    async def resume_workspace_digests(self, *, platform: str, workspace: str,
+                                       now: datetime) -> int:
+        async with self._db.transaction() as db:
+            async with db.execute(
+                "UPDATE digest_schedules SET enabled = 1, disabled_reason = NULL,"
+                " disabled_at = NULL, not_before = NULL, paused_workspace = NULL,"
+                " updated_at = ? WHERE platform = ? AND paused_workspace = ? AND enabled = 0",
+                (to_ts(now), platform, workspace),
+            ) as cur:
+                resumed = cur.rowcount
+            await db.execute(  # turned on again by hand meanwhile: just forget the mark
+                "UPDATE digest_schedules SET paused_workspace = NULL"
+                " WHERE platform = ? AND paused_workspace = ?", (platform, workspace))
+        return resumed
+
+
 _LAST_SQL = (
     "SELECT id, through_article_id, period_end, finished_at, items, status FROM digest_runs"
     " WHERE platform = ? AND channel_id = ? AND status IN ('sent', 'empty')"
@@ -415,4 +444,3 @@ def _last(row: sqlite3.Row) -> LastDigest:
         period_end=from_ts(row["period_end"]), finished_at=from_ts(row["finished_at"]),
         items=row["items"] or 0, status=row["status"],
     )
-
