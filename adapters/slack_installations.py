@@ -5,8 +5,9 @@ slack_sdk's :class:`AsyncInstallationStore` and checks the ``state`` of the inst
 an :class:`AsyncOAuthStateStore`. slack_sdk ships file and sqlite3 stores; these two put the same
 data in briefbot's own store instead (``store.platform``: tables ``installations`` and
 ``oauth_states``, migration 0009), so every process using the database sees every
-installation, and a PostgreSQL store works the same. The installation is kept as slack_sdk's own dict (JSON): nothing of its
-meaning is re-invented here. Bot-scope installations only (briefbot asks for no user scopes).
+installation, and a PostgreSQL store works the same. The installation is kept as slack_sdk's
+own dict (JSON): nothing of its meaning is re-invented here. Bot-scope installations only
+(briefbot asks for no user scopes).
 """
 
 from __future__ import annotations
