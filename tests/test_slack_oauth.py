@@ -30,12 +30,12 @@ from conftest import FixedClock
 from fakes.slack import BOT_TOKEN, CLIENT_ID, CLIENT_SECRET, FakeSlack
 
 from adapters.slack_adapter import BOT_SCOPES, HOME_TEAM_KEY, SlackAdapter
-from bot.alerts import alert_service
+from bot.alerts.service import alert_service
 from bot.config import Config
+from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
 from bot.errors import ConfigError
 from bot.models import ArticleDraft
-from bot.scheduler import DigestScheduler
 
 SECRET = "test-signing-secret"
 REPO = Path(__file__).resolve().parent.parent
