@@ -30,6 +30,7 @@ from bot.errors import BriefbotError, InputError, UserError
 from bot.ingest.files import parse_bytes, read_limited
 from bot.logs import configure_logging
 from bot.models import ArticleDraft, Caller
+from bot.progress import Progress
 from bot.render import render_text
 from bot.summarize import ALGORITHMS, summarize_text
 
@@ -81,9 +82,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs=argparse.REMAINDER, metavar="TEXT",
                    help="what you would type after /brief (nothing: the latest briefing)")
 
-    p = sub.add_parser("feeds", help="list feeds with their health; add or remove one")
-    p.add_argument("action", nargs="?", default="list", choices=("list", "add", "remove"))
-    p.add_argument("target", nargs="?", metavar="URL|ID", help="feed URL (add) or id/URL (remove)")
+    p = sub.add_parser(
+        "feeds", help="list feeds with their health; add, remove, import or export them",
+        description="List feeds with their health (the default), add or remove one, import an "
+        "OPML file from another feed reader (each feed added once, with progress), or export "
+        "them all as OPML 2.0 (to standard output, or to FILE).")
+    p.add_argument("action", nargs="?", default="list",
+                   choices=("list", "add", "remove", "import", "export"))
+    p.add_argument("target", nargs="?", metavar="URL|ID|FILE",
+                   help="feed URL (add), id or URL (remove), OPML file (import; - for standard "
+                   "input), output file (export; default standard output)")
 
     sub.add_parser("poll", help="poll every feed once and report what came in")
 
@@ -302,18 +310,20 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
 
 
 async def cmd_ingest(args: argparse.Namespace, engine: BriefingEngine) -> int:
-    failures = 0
-    for path in await asyncio.to_thread(expand_paths, args.paths):
-        try:
-            result = await engine.ingest_file(path)
-        except UserError as exc:
-            failures += 1
-            print(f"briefbot: {exc}", file=sys.stderr)
-            continue
-        a = result.article
-        state = "stored" if result.created else "already known"
-        print(f"{a.id}\t{a.title}\t({state})")
-    return EXIT_USER if failures else 0
+    paths = await asyncio.to_thread(expand_paths, args.paths)
+    with Progress(len(paths), unit="file",
+                  order=("stored", "already known", "refused")) as progress:
+        for path in paths:
+            try:
+                result = await engine.ingest_file(path)
+            except UserError as exc:
+                said = str(exc) if path in str(exc) else f"{path}: {exc}"
+                progress.item(path, "refused", f"briefbot: refused {said}")
+                continue
+            a = result.article
+            state = "stored" if result.created else "already known"
+            progress.item(path, state, f"{path}\t#{a.id}\t{a.title}\t({state})")
+    return EXIT_USER if progress.counts["refused"] else 0
 
 
 _GLOBAL_OPTIONS = frozenset({"--config", "--db"})
@@ -349,12 +359,61 @@ async def cmd_brief(args: argparse.Namespace, engine: BriefingEngine) -> int:
 
 
 async def cmd_feeds(args: argparse.Namespace, engine: BriefingEngine) -> int:
+    if args.action == "import":
+        return await _import_opml(args, engine)
+    if args.action == "export":
+        return await _export_opml(args, engine)
     # no channel: a feed added here is polled for everyone, not tied to the console channel
     caller = Caller(platform="console", user_id="console", is_admin=True)
     text = f"feeds {args.action} {args.target or ''}".strip()
     reply = await engine.handle_command(text, caller)
     print(render_text(reply))
     return EXIT_USER if reply.is_error else 0
+
+
+async def _import_opml(args: argparse.Namespace, engine: BriefingEngine) -> int:
+    from bot.ingest.opml import ImportOutcome, import_feeds, parse_opml
+
+    if not args.target:
+        raise InputError("Import which file? briefbot feeds import FEEDS.opml (an OPML export "
+                         "from your feed reader)")
+    if args.target == "-":
+        data, name = sys.stdin.buffer.read(engine.config.ingest.max_file_bytes + 1), "input"
+    else:
+        data = await asyncio.to_thread(read_limited, Path(args.target),
+                                       max_bytes=engine.config.ingest.max_file_bytes)
+        name = args.target
+    feeds = parse_opml(data, name=name)
+    with Progress(len(feeds), unit="feed",
+                  order=("added", "already followed", "refused")) as progress:
+
+        def report(done: ImportOutcome) -> None:
+            progress.item(done.feed.url, done.outcome,
+                          f"{done.feed.url}\t{done.outcome}" +
+                          (f": {done.detail}" if done.detail else ""))
+
+        outcomes = await import_feeds(engine, feeds, report=report)
+    refused = sum(o.outcome == "refused" for o in outcomes)
+    if refused:
+        print("Run the same command again to retry the refused feeds (feeds already added are "
+              "not added twice).", file=sys.stderr)
+    return EXIT_USER if refused else 0
+
+
+async def _export_opml(args: argparse.Namespace, engine: BriefingEngine) -> int:
+    from bot.ingest.opml import write_opml
+
+    feeds = await engine.store.feeds.list_feeds()
+    document = write_opml(feeds, now=engine.clock())
+    if args.target and args.target != "-":
+        await asyncio.to_thread(Path(args.target).write_bytes, document)
+        print(f"Exported {len(feeds)} feed{'s' if len(feeds) != 1 else ''} to {args.target}.",
+              file=sys.stderr)
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(document)
+        sys.stdout.buffer.flush()
+    return 0
 
 
 async def cmd_poll(args: argparse.Namespace, engine: BriefingEngine) -> int:
