@@ -417,17 +417,29 @@ async def _export_opml(args: argparse.Namespace, engine: BriefingEngine) -> int:
 
 
 async def cmd_poll(args: argparse.Namespace, engine: BriefingEngine) -> int:
+    from bot.ingest.intake import PollReport
     from bot.ingest.poller import poll_every_feed_once
 
-    reports = await poll_every_feed_once(engine)
+    progress: Progress | None = None
+    with contextlib.ExitStack() as stack:
+
+        def start(total: int) -> None:
+            nonlocal progress
+            if total:
+                progress = stack.enter_context(Progress(
+                    total, unit="feed", order=("polled", "failed"), problems=("failed",)))
+
+        def report(r: PollReport) -> None:
+            lines = [f"#{r.feed_id} {r.feed_name}: {r.summary()}"]
+            lines += [f"  #{a.id}\t{a.title}" for a in r.new]
+            lines += [f"  skipped: {line}" for line in r.skipped]
+            assert progress is not None
+            progress.item(r.feed_name, "failed" if r.error else "polled", "\n".join(lines))
+
+        reports = await poll_every_feed_once(engine, on_start=start, on_report=report)
     if not reports:
-        print("No feeds to poll. Add one with `briefbot feeds add URL`.")
-    for r in reports:
-        print(f"#{r.feed_id} {r.feed_name}: {r.summary()}")
-        for article in r.new:
-            print(f"  {article.id}\t{article.title}")
-        for line in r.skipped:
-            print(f"  skipped: {line}")
+        print("No feeds to poll. Add one with `briefbot feeds add URL` or import an OPML file "
+              "with `briefbot feeds import FILE.opml`.")
     return EXIT_USER if any(r.error for r in reports) else 0
 
 

@@ -612,9 +612,10 @@ async def test_cli_poll_and_feeds(engine: BriefingEngine, server: LocalWeb,
     server.serve("/broken.xml", "nope", status=500)
     await engine.store.add_feed(server.url("/broken.xml"), now=NOW, next_poll_at=NOW)
     assert await cmd_poll(argparse.Namespace(), engine) == 2
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "Test Feed: 1 new" in out and "Story 1" in out
-    assert "error:" in out and "500 Internal Server Error" in out
+    assert "error:" in err and "500 Internal Server Error" in err  # a failed feed: stderr
+    assert "1 polled, 1 failed: " in err  # the totals
 
 
 async def test_backlog_item_retried_later_stays_silent(

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -263,27 +263,37 @@ class Intake:
         feeds = await self.store.claim_due_feeds(now=now, lease_until=now + CLAIM_LEASE)
         return await self.poll_feeds(feeds)
 
-    async def poll_all(self) -> list[PollReport]:
-        """Poll every feed once, due or not (``briefbot poll``)."""
+    async def poll_all(self, *, on_start: Callable[[int], None] | None = None,
+                       on_report: Callable[[PollReport], None] | None = None
+                       ) -> list[PollReport]:
+        """Poll every feed once, due or not (``briefbot poll``); ``on_start`` gets how many,
+        ``on_report`` each feed's report as soon as it is done (progress)."""
         now = self.engine.clock()
         feeds = await self.store.claim_due_feeds(now=now, lease_until=now + CLAIM_LEASE,
                                                  all_feeds=True)
-        return await self.poll_feeds(feeds)
+        if on_start is not None:
+            on_start(len(feeds))
+        return await self.poll_feeds(feeds, on_report=on_report)
 
-    async def poll_feeds(self, feeds: Sequence[Feed]) -> list[PollReport]:
+    async def poll_feeds(self, feeds: Sequence[Feed], *,
+                         on_report: Callable[[PollReport], None] | None = None
+                         ) -> list[PollReport]:
         """Poll ``feeds`` concurrently; the fetcher bounds connections per host and in all."""
         bound = asyncio.Semaphore(self.config.fetch.max_connections * 2)
 
         async def one(feed: Feed) -> PollReport:
             async with bound:
                 try:
-                    return await self.poll_feed(feed)
+                    report = await self.poll_feed(feed)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # e.g. the database failed while recording the health
                     log.exception("polling feed %d (%s) failed", feed.id, feed.url)
-                    return PollReport(feed_id=feed.id, feed_name=feed.name,
-                                      error="an internal error (see the bot's log)")
+                    report = PollReport(feed_id=feed.id, feed_name=feed.name,
+                                        error="an internal error (see the bot's log)")
+            if on_report is not None:
+                on_report(report)
+            return report
 
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(one(f), name=f"poll-feed-{f.id}") for f in feeds]

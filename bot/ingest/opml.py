@@ -93,7 +93,8 @@ async def import_feeds(engine: BriefingEngine, feeds: Sequence[OpmlFeed], *,
                        concurrency: int = 4) -> list[ImportOutcome]:
     """Add each of ``feeds`` not followed yet (as ``feeds add`` does), ``concurrency`` at a
     time, calling ``report`` with each outcome as it is known."""
-    from bot.ingest.intake import Intake, borrow_fetcher
+    from bot.ingest.intake import Intake
+    from bot.ingest.poller import borrow_fetcher
 
     outcomes: list[ImportOutcome] = []
     bound = asyncio.Semaphore(concurrency)

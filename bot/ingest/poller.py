@@ -11,7 +11,7 @@ import contextlib
 import logging
 import random
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from bot.engine import BriefingEngine
 from bot.ingest.fetch import Fetcher
@@ -77,12 +77,16 @@ class FeedPoller:
             await asyncio.sleep(max(0.5, wait))
 
 
-async def poll_every_feed_once(engine: BriefingEngine) -> list[PollReport]:
-    """``briefbot poll``: add the config's feeds, then poll every feed once."""
+async def poll_every_feed_once(engine: BriefingEngine, *,
+                               on_start: Callable[[int], None] | None = None,
+                               on_report: Callable[[PollReport], None] | None = None
+                               ) -> list[PollReport]:
+    """``briefbot poll``: add the config's feeds, then poll every feed once (``on_start``:
+    how many; ``on_report``: each feed's report as soon as it is done)."""
     async with borrow_fetcher(engine) as fetcher:
         intake = Intake(engine, fetcher)
         await intake.add_config_feeds()
-        return await intake.poll_all()
+        return await intake.poll_all(on_start=on_start, on_report=on_report)
 
 
 def install(engine: BriefingEngine) -> None:
