@@ -342,8 +342,11 @@ class DiscordAdapter:
         hint = "someone with the Manage Channels permission"
         if self.config.manager_roles:
             hint += " or the role " + " or ".join(self.config.manager_roles)
-        if interaction.guild_id is None:
-            is_admin = True  # a DM with the bot: the person is the only one there
+        in_dm = interaction.guild_id is None
+        if in_dm:
+            # A DM with the bot: the person owns it (its digest, its alerts); what is shared
+            # (feeds) the grammar refuses from a DM whatever this says.
+            is_admin = True
         else:
             perms = interaction.permissions
             is_admin = perms.manage_channels or perms.administrator
@@ -358,6 +361,7 @@ class DiscordAdapter:
             channel_id=str(interaction.channel_id) if interaction.channel_id else None,
             is_admin=is_admin,
             admin_hint=hint,
+            in_dm=in_dm,
             display_name=user.display_name,
             extra=extra,
         )

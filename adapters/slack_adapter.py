@@ -17,7 +17,8 @@ leave as Block Kit built by :mod:`adapters.slack_blocks`. It holds no business r
   (``not_in_channel``, ``channel_not_found``, ``is_archived``, ...) raises a permanent
   :class:`DeliveryError`, so a digest for a channel the bot was removed from gets disabled.
 - The caller is an admin when listed in ``[slack] admins`` or a workspace admin or owner
-  (users.info, cached for ``admin_cache_seconds``).
+  (users.info, cached for ``admin_cache_seconds``); in a DM with the bot, of that DM only
+  (see the README's "Who may do what").
 
 Many workspaces ("distributed" mode, HTTP only): with ``[slack] client_id`` and
 SLACK_CLIENT_SECRET, bolt's OAuth flow serves ``/slack/install`` and ``/slack/oauth_redirect``
@@ -39,7 +40,8 @@ import html
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -55,6 +57,7 @@ from slack_bolt.oauth.async_callback_options import (
     AsyncSuccessArgs,
 )
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -130,6 +133,11 @@ _EXPLAIN = {
     "missing_scope": "the Slack app lacks a permission; reinstall it from the manifest",
     "ratelimited": "Slack is rate limiting briefbot; it will try again",
 }
+
+# Bolt accepts a timestamp up to 5 minutes either side of now; a seen signature is kept for
+# longer than that (and a minute more for clock skew between processes).
+REPLAY_WINDOW = 6 * 60.0
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 # response_url accepts 5 posts within 30 minutes; later parts go through the Web API.
 RESPONSE_URL_POSTS = 5
@@ -408,6 +416,7 @@ class SlackAdapter:
             oauth_settings=oauth_settings,
             user_facing_authorize_error_message=NOT_INSTALLED_MESSAGE,
         )
+        self.app.middleware(self._refuse_replays)
         self.app.command(self.config.command)(self._on_command)
         if distributed:
             self.app.event("app_uninstalled")(self._on_uninstalled)
@@ -692,9 +701,35 @@ class SlackAdapter:
     # -- receiving ----------------------------------------------------------------------
 
     async def _on_http(self, request: web.Request) -> web.StreamResponse:
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        if timestamp is not None and not _TIMESTAMP.fullmatch(timestamp):
+            # slack_sdk would int() it and raise (HTTP 500 and a traceback): no request of
+            # Slack's looks like this, so it is refused like any other bad signature.
+            log.info("Slack: refused a request with a malformed timestamp (401)")
+            return web.Response(status=401, text="")
         bolt_request = await to_bolt_request(request)
         bolt_response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
+
+    async def _refuse_replays(self, req: AsyncBoltRequest, resp: BoltResponse,
+                              next: Callable[[], Awaitable[None]]) -> BoltResponse:
+        """A signed request is executed once: the same signature again (a replay within the
+        5 minutes Bolt accepts a timestamp) gets 401. Runs after Bolt checked the signature,
+        so only genuine signatures are recorded; the record is in the database, shared by
+        every process serving the workspace. Socket Mode has no signatures to replay."""
+        if req.mode == "http":
+            signature = (req.headers.get("x-slack-signature") or [""])[0]
+            stamp = int((req.headers.get("x-slack-request-timestamp") or ["0"])[0])
+            now = time.time()
+            first = await self.engine.first_sight_of_request(
+                f"slack:{signature}", now=datetime.fromtimestamp(now, UTC),
+                expires_at=datetime.fromtimestamp(max(now, stamp) + REPLAY_WINDOW, UTC))
+            if not first:
+                log.warning("Slack: refused a replayed request (its signature was seen "
+                            "before, timestamp %s) (401)", stamp)
+                return BoltResponse(status=401, body="")
+        await next()
+        return resp
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("Slack request failed: team=%s user=%s channel=%s: %s",
@@ -732,13 +767,18 @@ class SlackAdapter:
             client.retry_handlers = _retry_handlers(self.config.max_retries)
         user_id = self.qualify(team, raw_user)
         channel_id = self.qualify(team, raw_channel) if raw_channel else None
+        # A DM with the bot (an "im": D…, named "directmessage") belongs to the person: its
+        # digest and alerts are theirs; feeds the grammar refuses from a DM whoever asks.
+        in_dm = bool(raw_channel) and (str(raw_channel).startswith("D")
+                                       or command.get("channel_name") == "directmessage")
         caller = Caller(
             platform=self.platform,
             user_id=user_id,
             channel_id=channel_id,
-            is_admin=await self.is_admin(raw_user, team_id=team,
-                                         client=client if self.distributed else None),
+            is_admin=in_dm or await self.is_admin(
+                raw_user, team_id=team, client=client if self.distributed else None),
             admin_hint=ADMIN_HINT,
+            in_dm=in_dm,
             display_name=command.get("user_name"),
             extra={"team_id": team or ""},
         )

@@ -170,6 +170,14 @@ class BriefingEngine:
     async def save_platform_state(self, key: str, value: str) -> None:
         await self.store.set_meta(key, value, now=self.clock())
 
+    async def first_sight_of_request(self, key: str, *, now: datetime,
+                                     expires_at: datetime) -> bool:
+        """True the first time a signed request (``key``) is seen, False for a replay; kept
+        until ``expires_at``. The times are the platform's clock (the request's timestamp), not
+        the engine's, and the record is shared by every process on the same store."""
+        return await self.store.platform.first_sight_of_request(key, now=now,
+                                                                expires_at=expires_at)
+
     # -- ingest -------------------------------------------------------------------------
 
     async def ingest(self, draft: ArticleDraft, *, notify: bool = True) -> IngestResult:

@@ -135,8 +135,11 @@ class Caller:
     platform: str
     user_id: str
     channel_id: str | None = None
-    is_admin: bool = False   # may change this channel's digest and feeds
+    is_admin: bool = False   # may change this channel's digest, alerts and feeds
     admin_hint: str = "a channel admin"  # who may, said when a command is refused
+    # A direct message with the bot: the person owns the conversation (its digest and alerts
+    # are theirs), but nothing shared with other channels (feeds) is changed from here.
+    in_dm: bool = False
     display_name: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 

@@ -334,6 +334,35 @@ async def test_permission_refusal_names_the_permission_and_roles(
     assert in_dm.callbacks[0]["data"]["content"] == "digest changed"
 
 
+async def test_a_dm_owns_its_digest_but_changes_no_feed_and_an_admin_stops_any_feed(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    """Issue 14: from a DM an ordinary member added a feed whose items reached a server
+    channel, and the server's admin could not remove it."""
+    engine, _ = await start_bot()
+    dm = dict(user_id=USER_ID, guild=False, channel_id=940000000000000001)
+    added = await fake.answered(await fake.interact("feeds add https://news.example/rss", **dm))
+    assert "direct message" in added.callbacks[0]["data"]["content"]
+    digest = await fake.answered(await fake.interact("digest 08:00 UTC", **dm))
+    assert "Only" not in digest.callbacks[0]["data"]["content"]
+    schedule = await engine.store.get_digest_schedule(platform="discord",
+                                                      channel_id="940000000000000001")
+    assert schedule is not None and schedule.enabled
+
+    feed, _ = await engine.store.feeds.add_feed("https://elsewhere.example/rss",
+                                                now=engine.clock(), next_poll_at=engine.clock())
+    await engine.store.feeds.link_channel_feed(platform="discord", channel_id="940000000000000001",
+                                               feed_id=feed.id)
+    member = await fake.answered(await fake.interact(f"feeds remove {feed.id}", user_id=USER_ID))
+    assert member.callbacks[0]["data"]["content"].startswith("Only someone with")
+    admin = await fake.answered(await fake.interact(
+        f"feeds remove {feed.id}", user_id=USER_ID,
+        permissions=BASIC_PERMISSIONS | MANAGE_CHANNELS))
+    assert "no longer receives articles of feed" in admin.callbacks[0]["data"]["content"]
+    assert await engine.store.feeds.channel_muted_feed_ids(
+        platform="discord", channel_id=str(CHANNEL_ID)) == [feed.id]
+
+
 async def test_autocomplete_offers_verbs_and_time_zones(
     fake: FakeDiscord, start_bot: Start
 ) -> None:

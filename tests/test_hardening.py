@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.alerts.service import alert_service
 from bot.cli import main
 from bot.commands.router import classify
+from bot.digests.build import digest_now
 from bot.engine import BriefingEngine
 from bot.ingest.fetch import address_problem
 from bot.ingest.urls import canonical_url
-from bot.models import ArticleDraft, Caller
+from bot.models import ArticleDraft, Caller, Destination
 
 SAMPLE = (Path(__file__).resolve().parent.parent / "samples"
           / "2022-05-31-us-rocket-systems-ukraine.txt")
@@ -91,3 +95,89 @@ async def test_brief_title_rocket_searches(engine: BriefingEngine) -> None:
     reply = await engine.handle_command("title:rocket", ADMIN)
     assert not reply.is_error, reply.text
     assert reply.text.startswith(("Nothing found", "Briefing on"))
+
+
+# -- seen signed requests: a short-lived, shared record ---------------------------------------
+
+async def test_seen_requests_are_refused_until_they_expire_then_forgotten(
+        engine: BriefingEngine) -> None:
+    t0 = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
+    later = t0 + timedelta(minutes=6)
+    first = engine.first_sight_of_request
+    assert await first("slack:v0=aa", now=t0, expires_at=later)
+    assert not await first("slack:v0=aa", now=t0 + timedelta(minutes=5), expires_at=later)
+    assert await first("slack:v0=bb", now=t0, expires_at=later)
+    # once expired, rows are deleted on the next write: the table holds one window's traffic
+    assert await first("slack:v0=cc", now=later + timedelta(seconds=1),
+                       expires_at=later + timedelta(minutes=6))
+    rows = await engine.store.db.fetchall("SELECT key FROM seen_requests ORDER BY key")
+    assert [r[0] for r in rows] == ["slack:v0=cc"]
+
+
+# -- permissions: DMs own themselves; an admin can stop anything delivered into a channel ------
+
+SLACK_ADMIN = Caller(platform="slack", user_id="UADMIN", channel_id="C1", is_admin=True)
+SLACK_DM = Caller(platform="slack", user_id="UUSER", channel_id="D1", is_admin=True, in_dm=True)
+
+
+async def _feed_followed_elsewhere(engine: BriefingEngine) -> int:
+    feed, _ = await engine.store.feeds.add_feed("https://elsewhere.example/rss",
+                                                now=engine.clock(), next_poll_at=engine.clock())
+    await engine.store.feeds.link_channel_feed(platform="slack", channel_id="COTHER",
+                                               feed_id=feed.id)
+    return feed.id
+
+
+@pytest.mark.parametrize("text", ["feeds add https://news.example/rss",
+                                  "feeds remove 1", "feeds remove https://news.example/rss"])
+async def test_feeds_are_never_changed_from_a_dm(engine: BriefingEngine, text: str) -> None:
+    await _feed_followed_elsewhere(engine)
+    reply = await engine.handle_command(text, SLACK_DM)
+    assert reply.is_error and "direct message" in reply.text, reply.text
+    assert len(await engine.store.list_feeds()) == 1
+
+
+async def test_a_dm_has_its_own_digest_and_alerts(engine: BriefingEngine) -> None:
+    digest = await engine.handle_command("digest 08:00 UTC", SLACK_DM)
+    assert not digest.is_error, digest.text
+    sub = await engine.handle_command("subscribe rocket", SLACK_DM)
+    assert not sub.is_error, sub.text
+
+
+async def test_an_admin_stops_a_feed_followed_elsewhere_reaching_their_channel(
+        engine: BriefingEngine) -> None:
+    feed_id = await _feed_followed_elsewhere(engine)
+    for channel in ("C1", "COTHER"):
+        admin = replace(SLACK_ADMIN, channel_id=channel)
+        assert not (await engine.handle_command("subscribe channel rocket", admin)).is_error
+    article = await engine.store.add_article(
+        ArticleDraft(text="Rocket systems were sent on Tuesday.", title="Rocket systems sent",
+                     feed_id=feed_id, url="https://elsewhere.example/1"),
+        title="Rocket systems sent", summary=("Rocket systems were sent on Tuesday.",),
+        content_hash="h1", canonical_url="https://elsewhere.example/1",
+        ingested_at=engine.clock())
+    assert article is not None
+
+    removed = await engine.handle_command(f"feeds remove {feed_id}", SLACK_ADMIN)
+    assert not removed.is_error, removed.text
+    assert "no longer receives" in removed.text
+    assert len(await engine.store.list_feeds()) == 1  # still polled for COTHER
+
+    here, _ = await digest_now(engine, destination=Destination(platform="slack",
+                                                               channel_id="C1"), post=False)
+    there, _ = await digest_now(engine, destination=Destination(platform="slack",
+                                                                channel_id="COTHER"), post=False)
+    assert here is None or not here.items
+    assert there is not None and [i.title for i in there.items] == ["Rocket systems sent"]
+
+    await alert_service(engine).match_article(article)
+    rows = await engine.store.db.fetchall(
+        "SELECT s.owner_id FROM alerts a JOIN subscriptions s ON s.id = a.subscription_id")
+    assert [r[0] for r in rows] == ["COTHER"]
+    listed = await engine.handle_command("feeds", SLACK_ADMIN)
+    assert f"no articles of #{feed_id}" in listed.text
+    # following it again here lifts the refusal
+    await engine.store.feeds.link_channel_feed(platform="slack", channel_id="C1",
+                                               feed_id=feed_id)
+    assert await engine.store.feeds.channel_muted_feed_ids(platform="slack",
+                                                           channel_id="C1") == []

@@ -168,6 +168,57 @@ async def test_unsigned_or_stale_requests_get_401_and_never_reach_the_engine(
     assert [r.method for r in fake.responses] == ["good"]
 
 
+async def test_a_replayed_signed_request_is_refused_even_by_another_process(
+        http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack,
+        make_engine: Callable[..., Any], slack_config: Config, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 14: a captured request (an admin's `digest off`) replayed within the 5-minute
+    window is refused with 401, by this process and by another one on the same database."""
+    seen: list[str] = []
+    real = slack_engine.handle_command
+
+    async def recording(text: str, caller: Caller) -> Reply:
+        seen.append(text)
+        return await real(text, caller)
+
+    monkeypatch.setattr(slack_engine, "handle_command", recording)
+    body = urlencode(command_form(fake, "digest off", user="UWSADMIN", response="once"))
+    headers = signed_headers(body)
+    assert (await post_command(http_adapter, body, headers))[0] == 200
+    await fake.wait_for(lambda: fake.responses)
+    with caplog.at_level(logging.INFO):
+        assert (await post_command(http_adapter, body, headers))[0] == 401
+    assert "replayed" in caplog.text and "response_url" not in caplog.text
+    other_engine = await make_engine(slack_config)
+    other = SlackAdapter(other_engine, bot_token=BOT_TOKEN, signing_secret=SECRET)
+    await other.start()
+    try:
+        assert (await post_command(other, body, headers))[0] == 401
+    finally:
+        await other.close()
+    # the same command signed afresh (a new timestamp) is a new request
+    again = signed_headers(body, timestamp=int(time.time()) + 1)
+    assert (await post_command(http_adapter, body, again))[0] == 200
+    await fake.wait_for(lambda: len(fake.responses) >= 2)
+    await asyncio.sleep(0.05)
+    assert seen == ["digest off", "digest off"]
+
+
+@pytest.mark.parametrize("timestamp", ["abc", "", "1e9", " 17", "١٢٣", "9" * 40, "-5"])
+async def test_a_malformed_timestamp_gets_401_not_a_traceback(
+        http_adapter: SlackAdapter, fake: FakeSlack, caplog: pytest.LogCaptureFixture,
+        timestamp: str) -> None:
+    body = urlencode(command_form(fake, "rocket", response="ts"))
+    headers = {**signed_headers(body), "X-Slack-Request-Timestamp": timestamp}
+    with caplog.at_level(logging.DEBUG):
+        status, _ = await post_command(http_adapter, body, headers)
+    assert status == 401
+    assert "Traceback" not in caplog.text and "ValueError" not in caplog.text
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
+    await asyncio.sleep(0.05)
+    assert fake.responses == []
+
+
 async def test_errors_are_ephemeral_and_say_what_to_do(
         http_adapter: SlackAdapter, fake: FakeSlack) -> None:
     body = urlencode(command_form(fake, "999999 public"))
@@ -547,6 +598,31 @@ async def brief(adapter: SlackAdapter, fake: FakeSlack, text: str, *, user: str,
     answer = await fake.wait_for(
         lambda: next((r for r in fake.responses if r.method == name), None))
     return "\n".join(b["text"]["text"] for b in answer.blocks if b["type"] == "section")
+
+
+async def test_a_dm_owns_its_digest_but_changes_no_feed_and_an_admin_stops_any_feed(
+        http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack) -> None:
+    """Issue 14, the same review for Slack: in a DM a member sets a personal digest; nobody,
+    not even a workspace admin, changes feeds from a DM; a workspace admin stops a feed that
+    other channels follow reaching their channel."""
+    text = await brief(http_adapter, fake, "digest 08:00 UTC", user="UUSER", channel="D1")
+    assert "Only" not in text
+    schedule = await slack_engine.store.get_digest_schedule(platform="slack", channel_id="D1")
+    assert schedule is not None and schedule.enabled
+    text = await brief(http_adapter, fake, "feeds add https://news.example/rss",
+                       user="UWSADMIN", channel="D1")
+    assert "direct message" in text
+    feed, _ = await slack_engine.store.feeds.add_feed(
+        "https://elsewhere.example/rss", now=slack_engine.clock(),
+        next_poll_at=slack_engine.clock())
+    await slack_engine.store.feeds.link_channel_feed(platform="slack", channel_id="C2",
+                                                     feed_id=feed.id)
+    text = await brief(http_adapter, fake, f"feeds remove {feed.id}", user="UUSER")
+    assert text.startswith("Only")
+    text = await brief(http_adapter, fake, f"feeds remove {feed.id}", user="UWSADMIN")
+    assert "no longer receives articles of feed" in text
+    assert await slack_engine.store.feeds.channel_muted_feed_ids(
+        platform="slack", channel_id="C1") == [feed.id]
 
 
 async def test_non_admin_may_not_change_a_digest_and_is_told_who_may(

@@ -136,9 +136,12 @@ class AlertService:
             await self.engine.store.record_alerts(article_id=article.id, matches=(), now=now,
                                                   due=now)
             return 0
+        # channels whose admin removed the article's feed while others follow it hear nothing
+        muted = (await self.engine.store.feeds.channels_muting_feed(article.feed_id)
+                 if article.feed_id is not None else frozenset())
         created = await self.engine.store.record_alerts(
             article_id=article.id, matches=matches, now=now,
-            due=now + timedelta(seconds=self.config.batch_seconds))
+            due=now + timedelta(seconds=self.config.batch_seconds), muted_channels=muted)
         log.info("article %d matched subscriptions %s (%d new alerts)", article.id,
                  ",".join(str(m[0]) for m in matches[:20]), created)
         if created:

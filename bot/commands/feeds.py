@@ -117,12 +117,17 @@ async def _list(ctx: Context) -> Reply:
         if followed:
             text += (" This channel follows " + ", ".join(f"#{i}" for i in followed)
                      + ": its digest shows only their articles.")
+        muted = await ctx.engine.store.feeds.channel_muted_feed_ids(
+            platform=channel.platform, channel_id=channel.channel_id)
+        if muted:
+            text += (" This channel receives no articles of "
+                     + ", ".join(f"#{i}" for i in muted) + " (removed here).")
     return ctx.answer(text, items=tuple(feed_item(f, now, counts=counts.get(f.id))
                                         for f in feeds))
 
 
 async def _add(ctx: Context, url: str) -> Reply:
-    ctx.require_admin("add feeds to this channel")
+    ctx.require_shared_admin("add feeds")
     url = unwrap_link(url)
     if not url:
         raise UserError("Add which feed? Try `/brief feeds add https://example.com/feed.xml`.")
@@ -143,7 +148,7 @@ async def _add(ctx: Context, url: str) -> Reply:
 
 
 async def _remove(ctx: Context, ref: str) -> Reply:
-    ctx.require_admin("remove feeds")
+    ctx.require_shared_admin("remove feeds")
     if not ref:
         raise UserError("Remove which feed? Give its number or URL (see `/brief feeds`).")
     store = ctx.engine.store
@@ -160,15 +165,17 @@ async def _remove(ctx: Context, ref: str) -> Reply:
         )
         others = await store.feed_follower_count(feed.id)
         if others:
-            if not unlinked:
-                raise UserError(
-                    f"Feed #{feed.id} is followed by {others} other channel"
-                    f"{'s' if others != 1 else ''}, not this one: remove it there."
-                )
+            # Other channels chose this feed: it stays for them. This channel's admin still
+            # stops its articles reaching here (digest and channel alerts), wherever it was
+            # added: an admin can always stop what is delivered into their channel.
+            await store.feeds.mute_channel_feed(
+                platform=channel.platform, channel_id=channel.channel_id, feed_id=feed.id)
+            s_, verb_ = ("s", "") if others != 1 else ("", "s")
+            was = "no longer follows feed" if unlinked else "no longer receives articles of feed"
             return ctx.answer(
-                f"This channel no longer follows feed #{feed.id}. {others} other channel"
-                f"{'s' if others != 1 else ''} still follow{'s' if others == 1 else ''} it, "
-                "so it is still polled.",
+                f"This channel {was} #{feed.id}: none of its articles reach this channel's "
+                f"digest or alerts. {others} other channel{s_} still follow{verb_} it, so it is "
+                "still polled. `/brief feeds add <its url>` here follows it again.",
                 items=(feed_item(feed, ctx.engine.clock()),),
             )
     await store.remove_feed(feed.id)

@@ -35,6 +35,16 @@ class Context:
         if not self.caller.is_admin:
             raise PermissionDenied(f"Only {self.caller.admin_hint} may {action}.")
 
+    def require_shared_admin(self, action: str) -> None:
+        """Refuse unless the caller is an admin of a channel in a server or workspace: feeds
+        are shared (their articles reach every channel's digest and alerts), so they are never
+        changed from a direct message, whoever sends it."""
+        if self.caller.in_dm:
+            raise PermissionDenied(
+                f"Feeds are shared by every channel, so they are not changed from a direct "
+                f"message: {action} in a channel, as {self.caller.admin_hint}.")
+        self.require_admin(action)
+
     def require_channel(self, action: str) -> str:
         if self.caller.channel_id is None:
             raise UserError(f"Run this in a channel to {action}.")

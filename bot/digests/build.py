@@ -479,8 +479,14 @@ class DigestPass:
         feeds = await store.channel_feed_ids(platform=platform, channel_id=channel_id)
         feed_ids = tuple(sorted(feeds)) or None
         articles = (await self._articles(after, through, feed_ids)) if after < through else []
+        # feeds an admin here removed while other channels still follow them
+        muted = frozenset(await store.feeds.channel_muted_feed_ids(platform=platform,
+                                                                   channel_id=channel_id))
+        if muted:
+            articles = [a for a in articles if a.feed_id not in muted]
         queries = await self._subscription_queries(platform, channel_id)
-        ranked = await self._ranked((after, through, feed_ids), articles) if articles else []
+        ranked = (await self._ranked((after, through, feed_ids, tuple(sorted(muted))), articles)
+                  if articles else [])
         if queries:
             ranked = apply_matches(ranked, queries=queries, now=now)
         stories = ranked[: cfg.max_items]

@@ -42,7 +42,7 @@ Rules every backend keeps (the same tests run on each):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -180,7 +180,21 @@ class FeedStore(Protocol):
         ...
 
     async def link_channel_feed(self, *, platform: str, channel_id: str, feed_id: int) -> bool:
-        """Let a channel follow a feed; False if it already did."""
+        """Let a channel follow a feed (lifting a mute); False if it already did."""
+        ...
+
+    async def mute_channel_feed(self, *, platform: str, channel_id: str, feed_id: int) -> bool:
+        """A channel refuses a feed's articles (its digest, its channel alerts: the alert
+        service passes ``channels_muting_feed`` to ``record_alerts``) and stops following
+        it; False if it already refused them."""
+        ...
+
+    async def channel_muted_feed_ids(self, *, platform: str, channel_id: str) -> list[int]:
+        """Ids of the feeds whose articles this channel refuses."""
+        ...
+
+    async def channels_muting_feed(self, feed_id: int) -> frozenset[tuple[str, str]]:
+        """(platform, channel id) of every channel that refuses this feed's articles."""
         ...
 
     async def unlink_channel_feed(self, *, platform: str, channel_id: str,
@@ -338,11 +352,13 @@ class AlertStore(Protocol):
 
     async def record_alerts(
         self, *, article_id: int, matches: Sequence[tuple[int, Sequence[str]]],
-        now: datetime, due: datetime,
+        now: datetime, due: datetime, muted_channels: Collection[tuple[str, str]] = (),
     ) -> int:
         """Record one pending alert per (subscription, article) never recorded before.
 
-        Returns how many are new. A subscription deleted or paused meanwhile is skipped. The
+        Returns how many are new. A subscription deleted or paused meanwhile is skipped, and so
+        is the subscription of a channel in ``muted_channels`` ((platform, channel id): the
+        channels that refuse the article's feed, see ``FeedStore.channels_muting_feed``). The
         article is marked as matched in the same transaction (with or without matches).
         """
         ...
@@ -554,6 +570,12 @@ class PlatformStateStore(Protocol):
     async def consume_oauth_state(self, state: str, *, now: datetime) -> bool:
         """True exactly once for an issued state before ``expires_at``: a forged, expired or
         replayed state is False. Atomic (two processes never both get True)."""
+        ...
+
+    async def first_sight_of_request(self, key: str, *, now: datetime,
+                                     expires_at: datetime) -> bool:
+        """Remember a signed request (``key``, e.g. its signature) until ``expires_at``; True
+        the first time, False for a replay. Atomic across processes (a unique key)."""
         ...
 
 

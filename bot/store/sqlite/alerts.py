@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from bot.models import Destination
@@ -241,13 +241,18 @@ class SQLiteAlerts:
 
     async def record_alerts(
         self, *, article_id: int, matches: Sequence[tuple[int, Sequence[str]]],
-        now: datetime, due: datetime,
+        now: datetime, due: datetime, muted_channels: Collection[tuple[str, str]] = (),
     ) -> int:
         """Record one pending alert per (subscription, article) never recorded before.
 
-        Returns how many are new. A subscription deleted or paused meanwhile is skipped. The
-        article is marked as matched in the same transaction (with or without matches).
+        Returns how many are new. A subscription deleted or paused meanwhile is skipped, and so
+        is the subscription of a channel in ``muted_channels`` ((platform, channel id): the
+        channels that refuse the article's feed). The article is marked as matched in the same
+        transaction (with or without matches).
         """
+        muted = [f"{platform} {channel}" for platform, channel in muted_channels]
+        unmuted = (f" AND NOT (owner_kind = 'channel' AND platform || ' ' || owner_id"
+                   f" IN ({marks(len(muted))}))" if muted else "")
         created = 0
         async with self._db.transaction() as db:
             await self._articles.mark_matched(db, article_id, now=now)
@@ -255,10 +260,10 @@ class SQLiteAlerts:
                 async with db.execute(
                     "INSERT INTO alerts (subscription_id, article_id, matched, created_at,"
                     " next_attempt_at) SELECT id, ?, ?, ?, ? FROM subscriptions WHERE id = ?"
-                    f" AND {_ACTIVE}"
+                    f" AND {_ACTIVE}{unmuted}"
                     " ON CONFLICT (subscription_id, article_id) DO NOTHING",
                     (article_id, json.dumps(list(terms), ensure_ascii=False), to_ts(now),
-                     to_ts(due), subscription_id),
+                     to_ts(due), subscription_id, *muted),
                 ) as cur:
                     created += max(cur.rowcount, 0)
         return created

@@ -1,4 +1,5 @@
-"""The feeds repository: every statement on ``feeds``, ``channel_feeds`` and ``feed_items``.
+"""The feeds repository: every statement on ``feeds``, ``channel_feeds``, ``channel_feed_mutes``
+and ``feed_items``.
 
 Feeds with their health, the channels that follow them, the items seen. Polling is claimed
 atomically (:meth:`SQLiteFeeds.claim_due_feeds` moves ``next_poll_at`` out to a lease in the
@@ -71,12 +72,42 @@ class SQLiteFeeds:
         return feed_from_row(row), created
 
     async def link_channel_feed(self, *, platform: str, channel_id: str, feed_id: int) -> bool:
-        """Let a channel follow a feed; False if it already did."""
-        async with self._db.transaction() as db, db.execute(
-            "INSERT INTO channel_feeds (platform, channel_id, feed_id) VALUES (?, ?, ?)"
-            " ON CONFLICT DO NOTHING", (platform, channel_id, feed_id),
-        ) as cur:
-            return cur.rowcount > 0
+        """Let a channel follow a feed (lifting a mute); False if it already did."""
+        async with self._db.transaction() as db:
+            await db.execute(
+                "DELETE FROM channel_feed_mutes WHERE platform = ? AND channel_id = ?"
+                " AND feed_id = ?", (platform, channel_id, feed_id))
+            async with db.execute(
+                "INSERT INTO channel_feeds (platform, channel_id, feed_id) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING", (platform, channel_id, feed_id),
+            ) as cur:
+                return cur.rowcount > 0
+
+    async def mute_channel_feed(self, *, platform: str, channel_id: str, feed_id: int) -> bool:
+        """A channel refuses a feed's articles (its digest, its channel alerts) and stops
+        following it; False if it already refused them."""
+        async with self._db.transaction() as db:
+            await db.execute(
+                "DELETE FROM channel_feeds WHERE platform = ? AND channel_id = ? AND feed_id = ?",
+                (platform, channel_id, feed_id))
+            async with db.execute(
+                "INSERT INTO channel_feed_mutes (platform, channel_id, feed_id) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING", (platform, channel_id, feed_id),
+            ) as cur:
+                return cur.rowcount > 0
+
+    async def channels_muting_feed(self, feed_id: int) -> frozenset[tuple[str, str]]:
+        """(platform, channel id) of every channel that refuses this feed's articles."""
+        rows = await self._db.fetchall(
+            "SELECT platform, channel_id FROM channel_feed_mutes WHERE feed_id = ?", (feed_id,))
+        return frozenset((str(r[0]), str(r[1])) for r in rows)
+
+    async def channel_muted_feed_ids(self, *, platform: str, channel_id: str) -> list[int]:
+        """Ids of the feeds whose articles this channel refuses."""
+        rows = await self._db.fetchall(
+            "SELECT feed_id FROM channel_feed_mutes WHERE platform = ? AND channel_id = ?"
+            " ORDER BY feed_id", (platform, channel_id))
+        return [int(r[0]) for r in rows]
 
     async def unlink_channel_feed(self, *, platform: str, channel_id: str,
                                   feed_id: int) -> bool:

@@ -1,7 +1,8 @@
 """The platform-state repository: every statement on ``meta`` (small per-platform values, e.g.
 a hash of the Discord command definitions last synced), ``installations`` (an app installed in
-several workspaces: one row each, the platform's own record as JSON, bot token included) and
-``oauth_states`` (install links: each state accepted once, before it expires)."""
+several workspaces: one row each, the platform's own record as JSON, bot token included),
+``oauth_states`` (install links: each state accepted once, before it expires) and
+``seen_requests`` (signed requests already executed, refused if replayed)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,17 @@ class SQLitePlatformState:
         ) as cur:
             row = await cur.fetchone()
         return row is not None and float(row[0]) > (to_ts(now) or 0.0)
+
+    async def first_sight_of_request(self, key: str, *, now: datetime,
+                                     expires_at: datetime) -> bool:
+        """Record a signed request's ``key`` until ``expires_at``; False if it was recorded
+        before (a replay). Expired keys are deleted on the way, so the table stays as small
+        as the traffic of one replay window."""
+        async with self._db.transaction() as db:
+            await db.execute("DELETE FROM seen_requests WHERE expires_at < ?", (to_ts(now),))
+            cur = await db.execute(
+                "INSERT INTO seen_requests (key, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (key, to_ts(expires_at)),
+            )
+            return cur.rowcount == 1
