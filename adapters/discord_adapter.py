@@ -36,6 +36,7 @@ from discord import app_commands
 
 from adapters.discord_render import NO_MENTIONS, render_messages
 from adapters.posted_parts import PostedParts, part_keys
+from bot import metrics
 from bot.commands.router import VERBS, wants_public
 from bot.config import DiscordConfig
 from bot.engine import BriefingEngine
@@ -149,6 +150,19 @@ class _BriefClient(discord.Client):
                  self.user, self.user.id if self.user else "?", len(self.guilds))
 
 
+class _Count429(logging.Filter):
+    """discord.py waits out a 429 itself and only logs it: count those log records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "429" in str(record.msg):
+            metrics.RATE_LIMITED.labels("discord").inc()
+        return True
+
+
+if not any(isinstance(f, _Count429) for f in logging.getLogger("discord.http").filters):
+    logging.getLogger("discord.http").addFilter(_Count429())
+
+
 class DiscordAdapter:
     """A Discord bot: a Publisher (``deliver``) that also runs the gateway (``run``)."""
 
@@ -182,6 +196,10 @@ class DiscordAdapter:
         self.synced: bool | None = None  # the last sync: uploaded, unchanged, or failed
 
     # -- lifecycle --------------------------------------------------------------------------
+
+    def is_connected(self) -> bool:
+        """For /healthz: the gateway session is ready and the client not closed."""
+        return self.client.is_ready() and not self.client.is_closed()
 
     async def run(self) -> None:
         """Connect and serve until cancelled; the client is closed on the way out."""
@@ -484,6 +502,7 @@ class DiscordAdapter:
                 f"{_refusal(exc.code, exc.status)}", permanent=permanent,
             ) from None
         except discord.RateLimited as exc:
+            metrics.RATE_LIMITED.labels("discord").inc()
             log.warning("discord: rate limited for %.0f s sending %s to %s; will retry",
                         exc.retry_after, reply.kind.value, destination)
             raise DeliveryError(f"Discord is rate limiting {destination}") from None

@@ -71,6 +71,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.posted_parts import PostedParts, part_keys
 from adapters.slack_blocks import SlackMessage, escape, render_reply
 from adapters.slack_installations import BriefbotInstallationStore, BriefbotStateStore
+from bot import metrics
 from bot.commands.router import classify
 from bot.config import Secrets, SlackConfig
 from bot.engine import BriefingEngine
@@ -145,10 +146,20 @@ _NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 _PUBLIC_SUFFIX = re.compile(r"(?:^|\s)public\s*$", re.IGNORECASE)
 
 
+class _CountingRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (sleeps Retry-After, then retries), counting each 429."""
+
+    async def _can_retry_async(self, **kwargs: Any) -> bool:
+        limited = await super()._can_retry_async(**kwargs)
+        if limited:
+            metrics.RATE_LIMITED.labels("slack").inc()
+        return limited
+
+
 def _retry_handlers(max_retries: int) -> list[AsyncRetryHandler]:
     return [
         AsyncConnectionErrorRetryHandler(),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
+        _CountingRateLimitRetryHandler(max_retry_count=max_retries),
     ]
 
 
@@ -565,6 +576,12 @@ class SlackAdapter:
                 client.session = None
             await self._http.close()
             self._http = None
+
+    async def is_connected(self) -> bool:
+        """For /healthz: the Socket Mode connection is open, or the HTTP server listens."""
+        if self._socket is not None:
+            return bool(await self._socket.client.is_connected())
+        return self._runner is not None
 
     async def run(self) -> None:
         try:

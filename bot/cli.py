@@ -102,7 +102,19 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="post it (to standard output) and record it as the channel's latest "
                    "digest, as /brief digest now does; without: a preview that records nothing")
 
-    sub.add_parser("run", help="start the bot (Slack/Discord when tokens are set, else console)")
+    p = sub.add_parser(
+        "run", help="start the bot: Slack/Discord when tokens are set, else the console",
+        description="Start the bot: poll feeds, post digests, deliver alerts, and answer /brief "
+        "on every platform whose token is set in the environment: SLACK_BOT_TOKEN (with "
+        "SLACK_APP_TOKEN for Socket Mode, or SLACK_SIGNING_SECRET for HTTP mode) and "
+        "DISCORD_TOKEN. With no token and a terminal, a console reads /brief lines (Ctrl-D or "
+        "quit ends it). With no token and no terminal (nohup, systemd, a container) it runs "
+        "headless: the services only, until Ctrl-C or SIGTERM. Stops cleanly on SIGTERM.")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--no-console", dest="console", action="store_false", default=None,
+                     help="never read /brief lines from standard input (a service)")
+    how.add_argument("--console", dest="console", action="store_true", default=None,
+                     help="read /brief lines from standard input even when it is no terminal")
 
     p = sub.add_parser("discord", help="with DISCORD_TOKEN: print the bot's invite link and "
                        "upload /brief if its definition changed")
@@ -446,6 +458,10 @@ async def cmd_poll(args: argparse.Namespace, engine: BriefingEngine) -> int:
 async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
     from adapters import select_adapters
 
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
     secrets = secrets_from_env()
     if not secrets.slack_bot_token and not engine.config.slack.client_id:
         stray = [name for name, value in (("SLACK_APP_TOKEN", secrets.slack_app_token),
@@ -458,13 +474,28 @@ async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
     adapters = select_adapters(engine, secrets)
     for adapter in adapters:
         engine.add_publisher(adapter)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-    names = ", ".join(a.platform for a in adapters)
+    console = getattr(args, "console", None)
+    if [a.platform for a in adapters] == ["console"] and (
+            console is False or (console is None and not sys.stdin.isatty())):
+        # headless: the console still prints console digests and alerts, but reads nothing
+        adapters = []
+        why = "--no-console" if console is False else "no terminal"
+        log.warning("no Slack or Discord token and %s: running headless (polling feeds, "
+                    "posting digests, delivering alerts) until Ctrl-C or SIGTERM. Set "
+                    "SLACK_BOT_TOKEN or DISCORD_TOKEN to answer /brief in chat.", why)
+    elif console is False:
+        adapters = [a for a in adapters if a.platform != "console"]
+    services: list[Any] = []
+    if engine.config.monitoring.listen:
+        from bot.monitoring import MonitoringServer
+
+        services.append(MonitoringServer(engine, adapters=adapters,
+                                         loops=[s.name for s in engine.services]))
+    names = ", ".join(a.platform for a in adapters) or "headless"
     log.info("briefbot %s running: %s; database %s", __version__, names, engine.store.path)
     tasks = [asyncio.create_task(a.run(), name=f"adapter-{a.platform}") for a in adapters]
+    # the monitoring server failing to listen (port taken) stops the bot: said at once
+    tasks += [asyncio.create_task(s.run(), name=s.name) for s in services]
     tasks.append(asyncio.create_task(engine.run_services(), name="services"))
     stopper = asyncio.create_task(stop.wait(), name="stop-signal")
     failed = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 import types
 from collections.abc import Iterable
@@ -147,6 +148,14 @@ class DiscordConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MonitoringConfig:
+    # HOST:PORT of GET /healthz and GET /metrics under `briefbot run`; "" = off
+    listen: str = ""
+    # /healthz reports a background loop down when it has not gone round for this long
+    stale_seconds: float = _opt(300.0, min=10, max=86_400)
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), any_case=True)
     # "text": one readable line per message; "json": one JSON object a line (log collectors)
@@ -166,6 +175,7 @@ class Config:
     slack: SlackConfig = field(default_factory=SlackConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +345,10 @@ def _check_cross(config: Config) -> None:
         language_kit(config.summarizer.language)
     except UserError as exc:
         raise ConfigError(f"[summarizer] {exc}") from exc
+    listen = config.monitoring.listen.strip()
+    if listen and not re.fullmatch(r"(?:\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}", listen):
+        raise ConfigError(f'[monitoring] listen must be HOST:PORT, e.g. "127.0.0.1:9464", not '
+                          f"{listen!r}")
     if not config.storage.path.strip():
         raise ConfigError('[storage] path must name a database file, e.g. "briefbot.db"')
     if not config.slack.command.startswith("/") or len(config.slack.command) < 2:

@@ -13,12 +13,14 @@ import asyncio
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from bot import metrics
 from bot.config import Config
 from bot.errors import DeliveryError, InputError
 from bot.ingest.files import parse_bytes, read_limited
@@ -136,6 +138,11 @@ class BriefingEngine:
         """Call ``listener`` once for every article stored for the first time."""
         self._listeners.append(listener)
 
+    @property
+    def services(self) -> tuple[Service, ...]:
+        """The background services :meth:`run_services` runs (read-only)."""
+        return tuple(self._services)
+
     def add_service(self, service: Service) -> None:
         self._services.append(service)
 
@@ -193,7 +200,10 @@ class BriefingEngine:
         known = await self.store.find_known_article(canonical_url=canon, content_hash=digest)
         if known is not None:
             return IngestResult(known, created=False)
+        started = time.perf_counter()
         summary = await self.summarizer.summarize(text, title=draft.title)
+        metrics.SUMMARY_SECONDS.observe(time.perf_counter() - started)
+        metrics.SUMMARIES.inc()
         title = draft.title or (summary[0] if summary else "Untitled")
         title = shorten(re.sub(r"\s+", " ", title).strip(), 300)
         article = await self.store.add_article(
@@ -210,6 +220,7 @@ class BriefingEngine:
             assert known is not None
             return IngestResult(known, created=False)
         log.info("stored article %d %r from %s", article.id, article.title, article.source)
+        metrics.ARTICLES_INGESTED.inc()
         for listener in self._listeners if notify else ():
             try:
                 await listener(article)

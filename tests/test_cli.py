@@ -100,7 +100,9 @@ def test_ingest_brief_and_restart(tmp_path: Path) -> None:
 def test_run_console_reads_brief_lines_until_end_of_input(tmp_path: Path) -> None:
     db = str(tmp_path / "console.db")
     run_cli("--db", db, "ingest", str(SAMPLE))
-    done = run_cli("--db", db, "run", stdin="/brief help\n\n/brief Severodonetsk\n",
+    # piped lines: --console (with no terminal, `run` is headless: see test_newcomer_run)
+    done = run_cli("--db", db, "run", "--console",
+                   stdin="/brief help\n\n/brief Severodonetsk\n",
                    env={"SLACK_BOT_TOKEN": "", "DISCORD_TOKEN": ""})
     assert done.returncode == 0, done.stderr
     assert "/brief search <words>" in done.stdout
@@ -239,7 +241,7 @@ def test_run_with_an_unreachable_slack_says_why_in_one_line(tmp_path: Path) -> N
 
 
 def test_run_warns_when_slack_tokens_lack_the_bot_token(tmp_path: Path) -> None:
-    done = run_cli("--db", str(tmp_path / "w.db"), "run", stdin="/brief help\n",
+    done = run_cli("--db", str(tmp_path / "w.db"), "run", "--console", stdin="/brief help\n",
                    env={"SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "xapp-1", "DISCORD_TOKEN": ""})
     assert done.returncode == 0, done.stderr
     assert "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: Slack is not started" in done.stderr

@@ -26,6 +26,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+from bot import metrics
 from bot.alerts.matching import SubscriptionIndex
 from bot.alerts.query import CompiledQuery, compile_query
 from bot.engine import to_item
@@ -199,23 +200,28 @@ class AlertService:
                 await self.engine.deliver(batch.destination, self.render(batch))
         except TimeoutError:
             log.warning("alerts %s to %s timed out, will retry", ids, batch.destination)
+            metrics.ALERT_DELIVERIES.labels("retry").inc()
             await self._retry(ids, "the platform did not answer in time")
             return False
         except DeliveryError as exc:
             if exc.permanent:
                 log.warning("alerts %s to %s skipped for good: %s", ids, batch.destination, exc)
+                metrics.ALERT_DELIVERIES.labels("failed").inc()
                 await store.mark_alerts_skipped(ids, error=str(exc))
                 await self._pause(batch.destination, str(exc))
             else:
                 log.warning("alerts %s to %s failed (attempt %d), will retry: %s", ids,
                             batch.destination, max(a.attempts for a in batch.alerts), exc)
+                metrics.ALERT_DELIVERIES.labels("retry").inc()
                 await self._retry(ids, str(exc))
             return False
         except Exception:
             log.exception("delivering alerts %s to %s failed", ids, batch.destination)
+            metrics.ALERT_DELIVERIES.labels("retry").inc()
             await self._retry(ids, "internal error while delivering")
             return False
         await store.mark_alerts_sent(ids, now=self.engine.clock())
+        metrics.ALERT_DELIVERIES.labels("delivered").inc()
         log.info("delivered alerts %s to %s", ids, batch.destination)
         return True
 
@@ -294,6 +300,7 @@ class AlertService:
         try:
             while True:
                 self._wake.clear()
+                metrics.tick(self.name)
                 try:
                     await self._start_due(inflight)
                     due = await self.engine.store.next_alert_due()

@@ -110,7 +110,8 @@ async def unsubscribe(ctx: Context, args: str) -> Reply:
     return ctx.answer(f"Unsubscribed #{sub_id} `{shown}`: no more alerts from it.")
 
 
-def _line(sub: Subscription, stats: AlertStats | None, shown: str) -> str:
+def _line(sub: Subscription, stats: AlertStats | None, shown: str, *,
+          from_terminal: bool = False) -> str:
     parts = [f"#{sub.id} `{shown}`"]
     if sub.paused_at is not None:
         reason = (sub.paused_reason or "the platform refused the message").rstrip(".")
@@ -124,7 +125,9 @@ def _line(sub: Subscription, stats: AlertStats | None, shown: str) -> str:
             sent += f", last {format_time(stats.last_sent_at)}"
         parts.append(sent)
         if stats.pending:
-            parts.append(f"{stats.pending} waiting")
+            # from a terminal nothing delivers them until the bot runs: say so
+            parts.append(f"{stats.pending} waiting" + (
+                " (`briefbot run` delivers them)" if from_terminal else ""))
         if stats.failed or stats.skipped:
             parts.append(f"{stats.failed + stats.skipped} could not be delivered")
     return " · ".join(parts)
@@ -162,7 +165,8 @@ async def alerts(ctx: Context, args: str) -> Reply:
             if lines:
                 lines.append("")
             lines.append(title)
-            lines.extend(_line(s, stats.get(s.id), service.compile_shown(s.query))
+            lines.extend(_line(s, stats.get(s.id), service.compile_shown(s.query),
+                               from_terminal=ctx.caller.platform == "console")
                          for s in subs)
     lines.append("")
     lines.append("`/brief unsubscribe <id>` stops one; `/brief alerts test <query>` tries one.")

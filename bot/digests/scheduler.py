@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot import metrics
 from bot.digests.rules import ON_TIME, DailyTime, Occurrence, following_occurrence
 from bot.errors import DeliveryError
 
@@ -101,6 +102,7 @@ class DigestScheduler:
         """Until cancelled: post what is due, then sleep until the next due time."""
         log.info("digest scheduler %s started", self.owner)
         while True:
+            metrics.tick(self.name)
             try:
                 result = await self.run_due()
             except asyncio.CancelledError:
@@ -122,6 +124,7 @@ class DigestScheduler:
         clock is noticed) and the store (a schedule set by another process is noticed).
         Only platforms this process can post to count."""
         while True:
+            metrics.tick(self.name)
             now = self.engine.clock()
             wake = await self.engine.store.next_digest_wake(platforms=self._platforms())
             if wake is not None and wake <= now:
@@ -247,15 +250,18 @@ class DigestScheduler:
                 )
                 log.warning("digest for %s:%s disabled: the platform refused it for good: %s",
                             schedule.platform, schedule.channel_id, exc)
+                metrics.DIGEST_POSTS.labels("failed").inc()
                 return "disabled"
             retry = self._backoff(claim.attempts)
             await store.fail_digest(run_id=claim.run_id, owner=self.owner, error=str(exc),
                                     retry_at=now + retry, now=now)
+            metrics.DIGEST_POSTS.labels("retry").inc()
             log.warning("digest for %s:%s on %s failed (attempt %d), retrying in %ds: %s",
                         schedule.platform, schedule.channel_id, current.local_date,
                         claim.attempts, retry.total_seconds(), exc)
             return "failed"
         except Exception as exc:
+            metrics.DIGEST_POSTS.labels("retry").inc()
             retry = self._backoff(claim.attempts)
             await store.fail_digest(run_id=claim.run_id, owner=self.owner,
                                     error=f"internal error: {type(exc).__name__}",
@@ -275,6 +281,7 @@ class DigestScheduler:
                         schedule.platform, schedule.channel_id, current.local_date)
         if reply is None:
             return "empty"
+        metrics.DIGEST_POSTS.labels("delivered").inc()
         log.info("digest for %s:%s on %s posted: %d items%s", schedule.platform,
                  schedule.channel_id, current.local_date, len(built.items),
                  " (late)" if late else "")

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
+from bot import metrics
 from bot.engine import BriefingEngine
 from bot.errors import FetchError, InputError, UserError
 from bot.ingest.feeds import FUTURE_SLACK, FeedEntry, NotAFeed, ParsedFeed, parse_feed
@@ -291,6 +292,8 @@ class Intake:
                     log.exception("polling feed %d (%s) failed", feed.id, feed.url)
                     report = PollReport(feed_id=feed.id, feed_name=feed.name,
                                         error="an internal error (see the bot's log)")
+            metrics.FEED_POLLS.labels("error" if report.error else "not_modified"
+                                      if report.not_modified else "ok").inc()
             if on_report is not None:
                 on_report(report)
             return report

@@ -13,6 +13,7 @@ import random
 import weakref
 from collections.abc import AsyncIterator, Callable
 
+from bot import metrics
 from bot.engine import BriefingEngine
 from bot.ingest.fetch import Fetcher
 from bot.ingest.intake import Intake, PollReport
@@ -74,6 +75,7 @@ class FeedPoller:
             except Exception:  # the database was busy or gone: try again later
                 log.exception("feed polling round failed; retrying in %g s", wait)
             self.rounds += 1
+            metrics.tick(self.name)
             await asyncio.sleep(max(0.5, wait))
 
 
