@@ -131,7 +131,7 @@ async def bench(args: argparse.Namespace, hosts: list[tuple[str, int]]) -> None:
         now = datetime.now(UTC)
         for i in range(args.feeds):
             host, port = hosts[i % len(hosts)]
-            await engine.store.add_feed(f"http://{host}:{port}/feed/{i}.xml", now=now,
+            await engine.store.feeds.add_feed(f"http://{host}:{port}/feed/{i}.xml", now=now,
                                         next_poll_at=now)
         print(f"startup RSS {rss_mb():.0f} MB")
         control = f"http://{hosts[0][0]}:{hosts[0][1]}/control/"

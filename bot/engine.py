@@ -27,7 +27,7 @@ from bot.ingest.files import parse_bytes, read_limited
 from bot.ingest.urls import canonical_url
 from bot.models import Article, ArticleDraft, Caller, Destination, Item, Reply
 from bot.publish import Publisher
-from bot.store import SQLiteStore, open_store
+from bot.store import Store, open_store
 from bot.summarize import Summarizer, shorten
 from bot.text import words
 
@@ -94,7 +94,7 @@ class BriefingEngine:
     def __init__(
         self,
         config: Config,
-        store: SQLiteStore,
+        store: Store,
         summarizer: Summarizer,
         *,
         clock: Clock = utcnow,
@@ -172,10 +172,10 @@ class BriefingEngine:
 
     async def platform_state(self, key: str) -> str | None:
         """A small value an adapter keeps between runs (adapters never touch the store)."""
-        return await self.store.get_meta(key)
+        return await self.store.platform.get_meta(key)
 
     async def save_platform_state(self, key: str, value: str) -> None:
-        await self.store.set_meta(key, value, now=self.clock())
+        await self.store.platform.set_meta(key, value, now=self.clock())
 
     async def first_sight_of_request(self, key: str, *, now: datetime,
                                      expires_at: datetime) -> bool:
@@ -197,7 +197,8 @@ class BriefingEngine:
             raise InputError(f"{draft.source or draft.url or 'the article'} has no text")
         canon = canonical_url(draft.url) if draft.url else None
         digest = content_hash(text)
-        known = await self.store.find_known_article(canonical_url=canon, content_hash=digest)
+        known = await self.store.articles.find_known_article(canonical_url=canon,
+                                                             content_hash=digest)
         if known is not None:
             return IngestResult(known, created=False)
         started = time.perf_counter()
@@ -206,7 +207,7 @@ class BriefingEngine:
         metrics.SUMMARIES.inc()
         title = draft.title or (summary[0] if summary else "Untitled")
         title = shorten(re.sub(r"\s+", " ", title).strip(), 300)
-        article = await self.store.add_article(
+        article = await self.store.articles.add_article(
             draft,
             title=title,
             summary=summary,
@@ -216,7 +217,8 @@ class BriefingEngine:
             backlog=not notify,
         )
         if article is None:  # stored by someone else between the check and the insert
-            known = await self.store.find_known_article(canonical_url=canon, content_hash=digest)
+            known = await self.store.articles.find_known_article(canonical_url=canon,
+                                                                 content_hash=digest)
             assert known is not None
             return IngestResult(known, created=False)
         log.info("stored article %d %r from %s", article.id, article.title, article.source)
@@ -241,15 +243,15 @@ class BriefingEngine:
     # -- reading ------------------------------------------------------------------------
 
     async def latest(self, limit: int | None = None) -> list[Article]:
-        return await self.store.latest_articles(limit or self.config.brief.latest_count)
+        return await self.store.articles.latest_articles(limit or self.config.brief.latest_count)
 
     async def search(self, text: str, limit: int | None = None) -> list[Article]:
-        return await self.store.search_articles(
+        return await self.store.articles.search_articles(
             text, limit=limit or self.config.brief.search_results
         )
 
     async def article(self, article_id: int) -> Article | None:
-        return await self.store.get_article(article_id)
+        return await self.store.articles.get_article(article_id)
 
     # -- commands -----------------------------------------------------------------------
 

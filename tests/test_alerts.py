@@ -75,7 +75,7 @@ async def test_matching_article_alerts_once_by_direct_message(
     await ingest(engine, ArticleDraft(
         title="Bakery opens", text="Fresh bread and cakes every morning in the old town.",
         url="https://news.example/bakery"))
-    states = await engine.store.alerts_for_article(article.id)
+    states = await engine.store.alerts.alerts_for_article(article.id)
     assert [(s.subscription_id, s.state, s.matched) for s in states] == [
         (sub, "pending", ('"rocket launch"', "satellites"))]
 
@@ -96,7 +96,7 @@ async def test_matching_article_alerts_once_by_direct_message(
     clock.advance(hours=2)
     assert await alerts.dispatch_due() == 0
     assert len(publisher.sent) == 1
-    assert [s.state for s in await engine.store.alerts_for_article(article.id)] == ["sent"]
+    assert [s.state for s in await engine.store.alerts.alerts_for_article(article.id)] == ["sent"]
 
 
 async def test_markup_and_substrings_do_not_alert(
@@ -108,9 +108,9 @@ async def test_markup_and_substrings_do_not_alert(
         text='<div class="text-center"><p>Rain moves through the epicentre of the '
              "storm.</p><p>The city focuses on recovery.</p></div>",
         url="https://news.example/weather"))
-    assert await engine.store.alerts_for_article(html_article.id) == []
+    assert await engine.store.alerts.alerts_for_article(html_article.id) == []
     real = await ingest(engine, draft("New community center opens", n=9))
-    assert len(await engine.store.alerts_for_article(real.id)) == 1
+    assert len(await engine.store.alerts.alerts_for_article(real.id)) == 1
 
 
 async def test_once_only_across_a_restart_and_between_processes(
@@ -130,17 +130,18 @@ async def test_once_only_across_a_restart_and_between_processes(
     assert not (await second.ingest(d)).created  # re-ingest: known, nobody is told
     clock.advance(minutes=1)
     assert await again.dispatch_due() == 0
-    states = await second.store.alerts_for_article(article.id)
+    states = await second.store.alerts.alerts_for_article(article.id)
     assert [(s.subscription_id, s.state) for s in states] == [(sub, "sent")]
 
     # A third process sees subscriptions the others add and remove.
     third: BriefingEngine = await make_engine()
     newer = await ingest(third, draft("Another rocket story", n=2))
-    assert [s.subscription_id for s in await third.store.alerts_for_article(newer.id)] == [sub]
+    assert [s.subscription_id for s in await third.store.alerts.alerts_for_article(
+        newer.id)] == [sub]
     sub2 = await subscribe(second, BOB, "satellites")
     await command(second, ALICE, f"unsubscribe {sub}")
     third_article = await ingest(third, draft("Rocket and satellites", n=3))
-    assert [s.subscription_id for s in await third.store.alerts_for_article(
+    assert [s.subscription_id for s in await third.store.alerts.alerts_for_article(
         third_article.id)] == [sub2]
 
 
@@ -197,7 +198,7 @@ async def test_failed_delivery_is_retried_with_backoff_then_given_up(
     article = await ingest(engine, draft("Rocket", n=1))
 
     async def state() -> tuple[str, int, str | None]:
-        [s] = await engine.store.alerts_for_article(article.id)
+        [s] = await engine.store.alerts.alerts_for_article(article.id)
         return s.state, s.attempts, s.last_error
 
     assert await alerts.dispatch_due() == 0
@@ -232,7 +233,7 @@ async def test_retry_succeeds_once_the_platform_is_back(
     publisher.fail_with = None
     clock.advance(seconds=engine.config.alerts.retry_base_seconds)
     assert await alerts.dispatch_due() == 1
-    [s] = await engine.store.alerts_for_article(article.id)
+    [s] = await engine.store.alerts.alerts_for_article(article.id)
     assert (s.state, s.attempts, s.last_error) == ("sent", 2, None)
 
 
@@ -263,7 +264,7 @@ async def test_one_failing_destination_never_blocks_the_others(
     assert await alerts.dispatch_due() == 1
     assert [d.user_id for d, _ in publisher.sent] == ["alice"]
     states = {s.subscription_id: (s.state, s.last_error)
-              for s in await engine.store.alerts_for_article(article.id)}
+              for s in await engine.store.alerts.alerts_for_article(article.id)}
     assert states == {
         slack_sub: ("skipped", "channel_not_found"),  # permanent: never retried
         discord_sub: ("pending", "internal error while delivering"),
@@ -272,7 +273,7 @@ async def test_one_failing_destination_never_blocks_the_others(
     clock.advance(days=1)
     await alerts.dispatch_due()
     states2 = {s.subscription_id: s.attempts
-               for s in await engine.store.alerts_for_article(article.id)}
+               for s in await engine.store.alerts.alerts_for_article(article.id)}
     assert states2[slack_sub] == 1 and states2[discord_sub] == 2
 
 
@@ -357,7 +358,7 @@ async def test_channel_subscriptions_need_an_admin(engine: BriefingEngine) -> No
         "subscribe channel rocket")
     assert no_channel.is_error and "in a channel" in no_channel.text
     sub = await subscribe(engine, ADMIN, "channel rocket OR missile")
-    assert await engine.store.channel_subscription_queries(
+    assert await engine.store.alerts.channel_subscription_queries(
         platform="console", channel_id="news") == ["rocket OR missile"]
     not_admin = await command(engine, ALICE, f"unsubscribe {sub}")
     assert not_admin.is_error and "channel admin" in not_admin.text
@@ -365,7 +366,7 @@ async def test_channel_subscriptions_need_an_admin(engine: BriefingEngine) -> No
     assert elsewhere.is_error and f"no subscription #{sub}" in elsewhere.text
     done = await command(engine, ADMIN, f"unsubscribe #{sub}")
     assert not done.is_error and f"Unsubscribed #{sub}" in done.text
-    assert await engine.store.channel_subscription_queries(
+    assert await engine.store.alerts.channel_subscription_queries(
         platform="console", channel_id="news") == []
 
 
@@ -417,7 +418,7 @@ async def test_alerts_test_shows_stored_matches_newest_first(
     bad = await command(engine, ALICE, "alerts test rocket OR")
     assert bad.is_error and "OR needs" in bad.text
     # testing stores nothing
-    assert await engine.store.subscriptions_of(
+    assert await engine.store.alerts.subscriptions_of(
         platform="console", owner_kind="user", owner_id="alice") == []
 
 
@@ -444,7 +445,7 @@ async def test_backlog_ingest_records_no_alerts(
 ) -> None:
     await subscribe(engine, ALICE, "rocket")
     result = await engine.ingest(draft("Rocket backlog", n=1), notify=False)
-    assert await engine.store.alerts_for_article(result.article.id) == []
+    assert await engine.store.alerts.alerts_for_article(result.article.id) == []
 
 
 class HangingPublisher:
@@ -468,7 +469,8 @@ async def test_a_hung_platform_is_a_failed_attempt_not_a_stall(
     clock.advance(minutes=1)
     assert await alerts.dispatch_due() == 1
     assert [d.user_id for d, _ in publisher.sent] == ["alice"]
-    states = {s.subscription_id: s for s in await engine.store.alerts_for_article(article.id)}
+    states = {s.subscription_id: s for s in await engine.store.alerts.alerts_for_article(
+        article.id)}
     assert states[hung].state == "pending"
     assert states[hung].last_error == "the platform did not answer in time"
 
@@ -477,13 +479,14 @@ async def test_a_stored_query_that_no_longer_compiles_is_ignored(
     engine: BriefingEngine, alerts: AlertService, clock: FixedClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    status, broken = await engine.store.add_subscription(
+    status, broken = await engine.store.alerts.add_subscription(
         platform="console", owner_kind="user", owner_id="alice", created_by="alice",
         query="rocket OR", query_key="rocket or", language="english", now=clock(), limit=10)
     assert status == "added" and broken is not None
     good = await subscribe(engine, ALICE, "rocket")
     article = await ingest(engine, draft("Rocket", n=1))
-    assert [s.subscription_id for s in await engine.store.alerts_for_article(article.id)] == [
+    assert [s.subscription_id for s in await engine.store.alerts.alerts_for_article(
+        article.id)] == [
         good]
     assert f"subscription {broken.id} no longer compiles" in caplog.text
     assert len(alerts.index) == 1
@@ -523,14 +526,14 @@ async def test_an_alert_claimed_by_a_process_that_died_is_sent_after_the_lease(
     await subscribe(engine, ALICE, "rocket")
     article = await ingest(engine, draft("Rocket", n=1))
     clock.advance(minutes=1)
-    claimed = await engine.store.claim_due_alerts(
+    claimed = await engine.store.alerts.claim_due_alerts(
         now=clock(), window_seconds=0, lease_seconds=LEASE_SECONDS, max_per_destination=10)
     assert len(claimed) == 1  # ...and then that process died before delivering
     clock.advance(seconds=LEASE_SECONDS - 1)
     assert await alerts.dispatch_due() == 0
     clock.advance(seconds=1)
     assert await alerts.dispatch_due() == 1
-    [state] = await engine.store.alerts_for_article(article.id)
+    [state] = await engine.store.alerts.alerts_for_article(article.id)
     assert (state.state, state.attempts) == ("sent", 2)
     assert len(publisher.sent) == 1
 
@@ -563,20 +566,20 @@ async def test_a_destination_gone_for_good_pauses_its_subscriptions_until_resume
     assert [d.user_id for d, _ in pub.sent] == ["bob"]
 
     # alice's subscriptions are paused with the reason; bob's is not
-    subs = {s.id: s for s in await engine.store.subscriptions_of(
+    subs = {s.id: s for s in await engine.store.alerts.subscriptions_of(
         platform="console", owner_kind="user", owner_id="alice")}
     assert {i: s.paused for i, s in subs.items()} == {rocket: True, launch: True}
     assert subs[rocket].paused_reason == "the user does not accept direct messages"
-    assert not (await engine.store.get_subscription(bobs)).paused  # type: ignore[union-attr]
+    assert not (await engine.store.alerts.get_subscription(bobs)).paused  # type: ignore[union-attr]
 
     # paused: no longer matched, nothing recorded, nothing due
     second = await ingest(engine, draft("Rocket launch two", n=2))
-    assert [s.subscription_id for s in await engine.store.alerts_for_article(second.id)] == [
+    assert [s.subscription_id for s in await engine.store.alerts.alerts_for_article(second.id)] == [
         bobs]
     assert rocket not in alerts.index and launch not in alerts.index
     clock.advance(minutes=1)
     assert await alerts.dispatch_due() == 1 and len(pub.sent) == 2
-    assert await engine.store.next_alert_due() is None
+    assert await engine.store.alerts.next_alert_due() is None
 
     # a new subscription to the same place says the others are paused
     extra = await command(engine, ALICE, "subscribe zeppelin")
@@ -596,13 +599,13 @@ async def test_a_destination_gone_for_good_pauses_its_subscriptions_until_resume
     one = await command(engine, ALICE, f"alerts resume {rocket}")
     assert not one.is_error and f"Resumed #{rocket}" in one.text
     third = await ingest(engine, draft("Rocket launch three", n=3))
-    assert {s.subscription_id for s in await engine.store.alerts_for_article(third.id)} == {
+    assert {s.subscription_id for s in await engine.store.alerts.alerts_for_article(third.id)} == {
         rocket, bobs}
     rest = await command(engine, ALICE, "alerts resume")
     assert f"Resumed #{launch}" in rest.text
     assert "PAUSED" not in (await command(engine, ALICE, "alerts")).text
     fourth = await ingest(engine, draft("Rocket launch four", n=4))
-    assert {s.subscription_id for s in await engine.store.alerts_for_article(fourth.id)} == {
+    assert {s.subscription_id for s in await engine.store.alerts.alerts_for_article(fourth.id)} == {
         rocket, launch, bobs}
     clock.advance(minutes=1)
     await alerts.dispatch_due()
@@ -620,7 +623,7 @@ async def test_subscribing_again_resumes_a_paused_channel_subscription(
     await ingest(engine, draft("Rocket one", n=1))
     clock.advance(minutes=1)
     assert await alerts.dispatch_due() == 0
-    assert (await engine.store.get_subscription(sub)).paused  # type: ignore[union-attr]
+    assert (await engine.store.alerts.get_subscription(sub)).paused  # type: ignore[union-attr]
     # a member who is no channel admin cannot resume the channel's alerts
     assert "Nothing to resume" in (await command(engine, ALICE, "alerts resume")).text
     assert (await command(engine, ALICE, f"alerts resume {sub}")).is_error
@@ -684,11 +687,11 @@ async def test_articles_stored_but_never_matched_are_matched_at_start(
     first = await make_engine()
     sub = await subscribe(first, ALICE, "satellites")
     stored = await ingest(first, draft("Matched at once", n=1))
-    assert len(await first.store.alerts_for_article(stored.id)) == 1
+    assert len(await first.store.alerts.alerts_for_article(stored.id)) == 1
 
     # stored with the matching step skipped, as when the process stops right after the insert
     async def store_only(d: ArticleDraft, *, backlog: bool = False) -> Article:
-        article = await first.store.add_article(
+        article = await first.store.articles.add_article(
             d, title=d.title or "", summary=("One.",), content_hash=str(hash(d.url)),
             canonical_url=d.url, ingested_at=clock(), backlog=backlog)
         assert article is not None
@@ -703,8 +706,9 @@ async def test_articles_stored_but_never_matched_are_matched_at_start(
 
     second = await make_engine()
     assert await alert_service(second).catch_up() == 1
-    assert [s.subscription_id for s in await second.store.alerts_for_article(fresh.id)] == [sub]
+    assert [s.subscription_id for s in await second.store.alerts.alerts_for_article(
+        fresh.id)] == [sub]
     for article in (lost, quiet, stale):  # outside the window, or a backlog
-        assert await second.store.alerts_for_article(article.id) == []
+        assert await second.store.alerts.alerts_for_article(article.id) == []
     assert await alert_service(second).catch_up() == 0  # matched once, never again
-    assert len(await second.store.alerts_for_article(stored.id)) == 1
+    assert len(await second.store.alerts.alerts_for_article(stored.id)) == 1

@@ -39,7 +39,7 @@ from bot.engine import BriefingEngine
 from bot.errors import DeliveryError, InputError
 from bot.models import ArticleDraft, Caller, Destination, Item, Reply, ReplyKind
 from bot.publish import RecordingPublisher
-from bot.store.digests import DigestArticle
+from bot.store.ports import DigestArticle
 from tests.conftest import FixedClock
 
 ADMIN = Caller(platform="console", user_id="U1", channel_id="C1", is_admin=True)
@@ -79,7 +79,7 @@ async def add(engine: BriefingEngine, story: tuple[str, tuple[str, ...]], *, sou
               feed_id: int | None = None, published: datetime | None = None) -> int:
     title, summary = story
     key = f"{source}:{title}"
-    article = await engine.store.add_article(
+    article = await engine.store.articles.add_article(
         ArticleDraft(text=" ".join(summary), title=title, source=source, feed_id=feed_id,
                      url=f"https://{source.lower()}.example/{abs(hash(key))}",
                      published_at=published),
@@ -91,7 +91,8 @@ async def add(engine: BriefingEngine, story: tuple[str, tuple[str, ...]], *, sou
 
 
 async def add_feed(engine: BriefingEngine, url: str) -> int:
-    feed, _ = await engine.store.add_feed(url, now=engine.clock(), next_poll_at=engine.clock())
+    feed, _ = await engine.store.feeds.add_feed(url, now=engine.clock(),
+                                                next_poll_at=engine.clock())
     return feed.id
 
 
@@ -147,7 +148,7 @@ async def test_digest_is_restricted_to_the_channels_feeds(
     await add(engine, OIL, source="Pasted link")  # no feed
     everything, _ = await digest_now(engine, destination=HERE, post=False)
     assert everything is not None and len(everything.items) == 3
-    await engine.store.link_channel_feed(platform="console", channel_id="C1", feed_id=verge)
+    await engine.store.feeds.link_channel_feed(platform="console", channel_id="C1", feed_id=verge)
     only_verge, _ = await digest_now(engine, destination=HERE, post=False)
     assert only_verge is not None
     assert [i.title for i in only_verge.items] == [MACBOOK[0]]
@@ -311,7 +312,7 @@ async def test_set_show_off_and_errors(engine: BriefingEngine, clock: FixedClock
     assert off.text.startswith("Digest off.")
     shown = await engine.handle_command("digest", ADMIN)
     assert "off" in shown.text and "turned off by U1" in shown.text
-    assert await engine.store.next_digest_wake() is None
+    assert await engine.store.digests.next_digest_wake() is None
     again = await engine.handle_command("digest off", ADMIN)
     assert "no digest to stop" in again.text
 
@@ -374,7 +375,8 @@ async def test_mistyped_times_zones_and_days_say_the_right_form(
     reply = await engine.handle_command(f"digest {words}", ADMIN)
     assert reply.is_error and said in reply.text, reply.text
     assert "/brief digest 08:30 Europe/Berlin" in reply.text
-    assert await engine.store.get_digest_schedule(platform="console", channel_id="C1") is None
+    assert await engine.store.digests.get_digest_schedule(platform="console",
+                                                          channel_id="C1") is None
 
 
 async def test_digest_now_posts_to_the_callers_channel(engine: BriefingEngine) -> None:
@@ -422,7 +424,7 @@ async def test_pass_shares_articles_between_many_channels(
     ap = await add_feed(engine, "https://ap.example/rss")
     await add(engine, ROCKETS_AP, source="AP", feed_id=ap)
     await add(engine, OIL, source="Reuters")
-    await engine.store.link_channel_feed(platform="console", channel_id="C0", feed_id=ap)
+    await engine.store.feeds.link_channel_feed(platform="console", channel_id="C0", feed_id=ap)
     digest_pass = DigestPass(engine, now=clock(), channels=50)
     assert digest_pass.use_pool
     only_ap, _ = await digest_pass.build(platform="console", channel_id="C0", last=None,
@@ -481,9 +483,10 @@ async def test_a_big_pass_clusters_once_and_keeps_each_channels_feeds_and_period
         assert not reply.is_error
     ap = await add_feed(engine, "https://ap.example/rss")
     bbc = await add_feed(engine, "https://bbc.example/rss")
-    await engine.store.link_channel_feed(platform="console", channel_id="C0", feed_id=ap)
+    await engine.store.feeds.link_channel_feed(platform="console", channel_id="C0", feed_id=ap)
     for feed in (ap, bbc):
-        await engine.store.link_channel_feed(platform="console", channel_id="C1", feed_id=feed)
+        await engine.store.feeds.link_channel_feed(platform="console", channel_id="C1",
+                                                   feed_id=feed)
     await add(engine, OIL, source="Reuters")
     c2 = Destination(platform="console", channel_id="C2")
     await digest_now(engine, destination=c2, post=True)  # C2 already saw the oil story

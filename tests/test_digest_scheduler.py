@@ -51,7 +51,7 @@ async def set_digest(engine: BriefingEngine, spec: str, channel: str = "C1") -> 
 async def add_article(engine: BriefingEngine, title: str, *, source: str = "Wire",
                       summary: tuple[str, ...] = ("A summary sentence.",)) -> None:
     digest = hashlib.sha256(title.encode()).hexdigest()
-    await engine.store.add_article(
+    await engine.store.articles.add_article(
         ArticleDraft(text=title, title=title, source=source), title=title, summary=summary,
         content_hash=digest, canonical_url=None, ingested_at=engine.clock(),
     )
@@ -69,7 +69,7 @@ async def follow_schedule(engine: BriefingEngine, clock: FixedClock, scheduler: 
     that nothing is posted one second early. Returns the times a digest was posted."""
     posted: list[datetime] = []
     while True:
-        wake = await engine.store.next_digest_wake()
+        wake = await engine.store.digests.next_digest_wake()
         assert wake is not None
         if wake > until:
             return posted
@@ -188,7 +188,7 @@ async def test_crash_between_claim_and_post_is_retried_after_the_lease(
     scheduler = DigestScheduler(restarted, owner="restarted")
     clock.now = utc(2026, 3, 2, 8, 5)  # the claim's lease still runs: hands off
     assert (await scheduler.run_due()).sent == ()
-    wake = await restarted.store.next_digest_wake()
+    wake = await restarted.store.digests.next_digest_wake()
     assert wake == utc(2026, 3, 2, 8, 10)  # sleeps until the lease ends, no busy loop
     clock.now = wake
     assert (await scheduler.run_due()).sent == ("console:C1",)
@@ -213,10 +213,10 @@ async def test_failed_post_is_retried_with_backoff(
     clock.now = utc(2026, 3, 2, 8)
     assert (await scheduler.run_due()).failed == ("console:C1",)
     assert (await scheduler.run_due()).failed == ()  # backing off, not hammering
-    assert await engine.store.next_digest_wake() == utc(2026, 3, 2, 8, 1)
+    assert await engine.store.digests.next_digest_wake() == utc(2026, 3, 2, 8, 1)
     clock.now = utc(2026, 3, 2, 8, 1)
     assert (await scheduler.run_due()).failed == ("console:C1",)
-    assert await engine.store.next_digest_wake() == utc(2026, 3, 2, 8, 3)  # doubled
+    assert await engine.store.digests.next_digest_wake() == utc(2026, 3, 2, 8, 3)  # doubled
     shown = await engine.handle_command("digest", ADMIN)
     assert "retrying after a failed post" in shown.text
     publisher.fail_with = None
@@ -239,7 +239,7 @@ async def test_permanent_failure_disables_the_digest_with_its_reason(
     scheduler = DigestScheduler(engine)
     clock.now = utc(2026, 3, 2, 8)
     assert (await scheduler.run_due()).disabled == ("console:C1",)
-    assert await engine.store.next_digest_wake() is None
+    assert await engine.store.digests.next_digest_wake() is None
     publisher.fail_with = None
     clock.now = utc(2026, 3, 3, 8)
     assert (await scheduler.run_due()).sent == ()
@@ -263,7 +263,7 @@ async def test_catch_up_within_the_grace_period_posts_once_marked_late(
     assert "late: it was due at 08:00 CET" in reply.text
     assert "Mon 02 Mar 2026" in reply.text
     assert (await scheduler.run_due()).sent == ()
-    assert await engine.store.next_digest_wake() == utc(2026, 3, 3, 7)
+    assert await engine.store.digests.next_digest_wake() == utc(2026, 3, 3, 7)
 
 
 async def test_past_the_grace_period_skips_and_says_so_next_time(
@@ -281,7 +281,7 @@ async def test_past_the_grace_period_skips_and_says_so_next_time(
     clock.now = utc(2026, 3, 5, 11, 30)  # down since Monday; Thursday 08:00 + 3h has passed
     assert (await scheduler.run_due()).skipped == ("console:C1",)
     assert len(pub(engine).sent) == 1
-    assert await engine.store.next_digest_wake() == utc(2026, 3, 6, 8)
+    assert await engine.store.digests.next_digest_wake() == utc(2026, 3, 6, 8)
     clock.now = utc(2026, 3, 6, 8)
     assert (await scheduler.run_due()).sent == ("console:C1",)
     _, reply = pub(engine).sent[-1]
@@ -370,8 +370,8 @@ async def test_changing_the_time_the_same_day_does_not_post_twice(
     await set_digest(engine, "09:00 UTC")  # today's digest was already posted
     clock.now = utc(2026, 3, 2, 9)
     assert (await scheduler.run_due()).sent == ()
-    assert await engine.store.next_digest_wake() == utc(2026, 3, 3, 9)
-    runs = await engine.store._fetchall(
+    assert await engine.store.digests.next_digest_wake() == utc(2026, 3, 3, 9)
+    runs = await engine.store.db.fetchall(
         "SELECT local_date, status FROM digest_runs ORDER BY id")
     assert [tuple(r) for r in runs] == [(date(2026, 3, 2).isoformat(), "sent")]
 
@@ -387,7 +387,7 @@ async def test_a_process_claims_only_platforms_it_can_post_to(
     await set_digest(engine, "09:00 UTC")  # console:C1
     scheduler = DigestScheduler(engine)
     # only a console publisher here: the Slack channel's digest is left to a Slack process
-    assert await engine.store.next_digest_wake(platforms=("console",)) == utc(2026, 3, 2, 9)
+    assert await engine.store.digests.next_digest_wake(platforms=("console",)) == utc(2026, 3, 2, 9)
     clock.now = utc(2026, 3, 2, 8, 30)
     assert (await scheduler.run_due()).handled == 0
     slack = RecordingPublisher(platform="slack")
@@ -532,7 +532,7 @@ async def test_a_schedule_that_breaks_a_pass_is_retried_later_not_on_every_pass(
     await set_digest(engine, "08:00 UTC", channel="CBROKEN")
     await set_digest(engine, "08:00 UTC", channel="C1")
     # a zone this machine's time zone database does not have (moved between machines)
-    async with engine.store.transaction() as db:
+    async with engine.store.db.transaction() as db:
         await db.execute("UPDATE digest_schedules SET timezone = 'Mars/Olympus'"
                          " WHERE channel_id = 'CBROKEN'")
     passes = 0

@@ -345,7 +345,7 @@ async def test_a_dm_owns_its_digest_but_changes_no_feed_and_an_admin_stops_any_f
     assert "direct message" in added.callbacks[0]["data"]["content"]
     digest = await fake.answered(await fake.interact("digest 08:00 UTC", **dm))
     assert "Only" not in digest.callbacks[0]["data"]["content"]
-    schedule = await engine.store.get_digest_schedule(platform="discord",
+    schedule = await engine.store.digests.get_digest_schedule(platform="discord",
                                                       channel_id="940000000000000001")
     assert schedule is not None and schedule.enabled
 
@@ -658,7 +658,7 @@ async def test_closed_dms_get_the_alert_skipped_not_retried(
     article_id = await add_article(engine)
     clock.advance(seconds=engine.config.alerts.batch_seconds + 1)
     assert await alert_service(engine).dispatch_due() == 0
-    [state] = await engine.store.alerts_for_article(article_id)
+    [state] = await engine.store.alerts.alerts_for_article(article_id)
     assert state.state == "skipped" and "direct messages" in (state.last_error or "")
     sends = len(fake.calls_to("POST", "/channels/"))
     clock.advance(hours=2)
@@ -701,7 +701,7 @@ async def test_deleted_channel_gets_its_digest_disabled(
     fake.deleted_channels.add(CHANNEL_ID)
     clock.advance(hours=1)
     assert (await DigestScheduler(engine).run_due()).disabled == (f"discord:{CHANNEL_ID}",)
-    schedule = await engine.store.get_digest_schedule(platform="discord",
+    schedule = await engine.store.digests.get_digest_schedule(platform="discord",
                                                       channel_id=str(CHANNEL_ID))
     assert schedule is not None and not schedule.enabled
     assert "no longer exists" in (schedule.disabled_reason or "")

@@ -27,7 +27,7 @@ async def test_ingest_once_then_brief(engine: BriefingEngine, sample_path: Path)
     second = await engine.ingest_file(sample_path)
     assert first.created and not second.created
     assert second.article.id == first.article.id
-    assert await engine.store.count_articles() == 1
+    assert await engine.store.articles.count_articles() == 1
 
     article = first.article
     assert article.published_at is not None
@@ -141,7 +141,7 @@ async def test_bad_files_are_refused_clearly(engine: BriefingEngine, tmp_path: P
     path.write_bytes(content)
     with pytest.raises(InputError, match=message):
         await engine.ingest_file(path)
-    assert await engine.store.count_articles() == 0
+    assert await engine.store.articles.count_articles() == 0
 
 
 async def test_oversized_file_is_refused_before_reading(engine: BriefingEngine,

@@ -78,7 +78,7 @@ def entries(n: int, *, start: int = 0, full: bool = True) -> list[Entry]:
 
 
 async def feed_of(engine: BriefingEngine, feed_id: int) -> Any:
-    feed = await engine.store.get_feed(feed_id)
+    feed = await engine.store.feeds.get_feed(feed_id)
     assert feed is not None
     return feed
 
@@ -245,7 +245,7 @@ async def test_backlog_stored_without_alerts_then_new_items_alert_once(
     assert added.created and added.report is not None
     assert added.report.backlog == 3  # [feeds] backlog_items
     assert alerted == []  # the backlog never alerts
-    assert await engine.store.count_articles() == 3
+    assert await engine.store.articles.count_articles() == 3
     stored = {a.title for a in await engine.latest(10)}
     assert stored == {"Story 4", "Story 3", "Story 2"}  # the newest three
 
@@ -267,7 +267,7 @@ async def test_backlog_stored_without_alerts_then_new_items_alert_once(
     [report] = await intake.poll_due()
     assert report.new == () and len(alerted) == 1
     # the two items older than the backlog were remembered, never stored or alerted
-    assert await engine.store.count_articles() == 4
+    assert await engine.store.articles.count_articles() == 4
 
 
 async def test_edited_items_are_not_reposted(engine: BriefingEngine, intake: Intake,
@@ -287,7 +287,7 @@ async def test_edited_items_are_not_reposted(engine: BriefingEngine, intake: Int
     clock.advance(hours=1)
     [report] = await intake.poll_due()
     assert report.new == () and report.known == 2
-    assert alerted == [] and await engine.store.count_articles() == 2
+    assert alerted == [] and await engine.store.articles.count_articles() == 2
 
 
 async def test_downtime_items_ingested_with_alerts_oldest_first(
@@ -410,7 +410,8 @@ async def test_every_failure_is_recorded_in_health(
         engine: BriefingEngine, intake: Intake, server: LocalWeb, clock: FixedClock,
         route: str, message: str) -> None:
     server.serve_feed("/feed", rss(entries(1)))
-    feed, _ = await engine.store.add_feed(server.url("/feed"), now=clock(), next_poll_at=clock())
+    feed, _ = await engine.store.feeds.add_feed(server.url("/feed"), now=clock(),
+                                                next_poll_at=clock())
     await intake.poll_due()  # primed while healthy
     feed = await feed_of(engine, feed.id)
     assert feed.primed and feed.consecutive_failures == 0
@@ -453,7 +454,7 @@ async def test_every_failure_is_recorded_in_health(
         assert feed.next_poll_at > clock()  # retried later, never disabled
         assert feed.last_success_at is not None and feed.last_success_at < before + \
             timedelta(seconds=1)
-    assert await engine.store.count_articles() == 1  # nothing stored was lost
+    assert await engine.store.articles.count_articles() == 1  # nothing stored was lost
     await intake.fetcher.close()  # the strict one, when swapped in
 
 
@@ -470,7 +471,8 @@ async def test_backoff_grows_with_jitter_and_recovery_resets(
                          retry_after=7200) == timedelta(hours=2)
 
     server.serve("/feed", "down", status=503)
-    feed, _ = await engine.store.add_feed(server.url("/feed"), now=clock(), next_poll_at=clock())
+    feed, _ = await engine.store.feeds.add_feed(server.url("/feed"), now=clock(),
+                                                next_poll_at=clock())
     gaps = []
     for _ in range(6):
         [report] = await intake.poll_due()
@@ -504,7 +506,7 @@ async def test_feed_add_errors_and_autodiscovery(engine: BriefingEngine, intake:
     assert again.feed.id == added.feed.id and not again.created
     assert (await intake.add_feed(server.url("/real.xml").replace("http:", "feed:"))
             ).feed.id == added.feed.id
-    assert await engine.store.list_feeds() == [await feed_of(engine, added.feed.id)]
+    assert await engine.store.feeds.list_feeds() == [await feed_of(engine, added.feed.id)]
 
 
 async def test_poller_service_adds_config_feeds_and_polls(
@@ -529,9 +531,9 @@ async def test_poller_service_adds_config_feeds_and_polls(
             await task
     async with borrow_fetcher(engine) as own:
         assert own is not shared  # the poller stopped: a fetcher of its own
-    [feed] = await engine.store.list_feeds()
+    [feed] = await engine.store.feeds.list_feeds()
     assert feed.url == server.url("/cfg.xml") and feed.primed
-    assert await engine.store.count_articles() == 2
+    assert await engine.store.articles.count_articles() == 2
 
 
 async def test_two_processes_never_poll_one_feed_together(
@@ -539,7 +541,7 @@ async def test_two_processes_never_poll_one_feed_together(
     server.serve_feed("/feed", rss(entries(1)))
     one: BriefingEngine = await make_engine()
     two: BriefingEngine = await make_engine()
-    await one.store.add_feed(server.url("/feed"), now=clock(), next_poll_at=clock())
+    await one.store.feeds.add_feed(server.url("/feed"), now=clock(), next_poll_at=clock())
     async with Fetcher(one.config.fetch) as f1, Fetcher(two.config.fetch) as f2:
         a, b = await asyncio.gather(Intake(one, f1).poll_due(), Intake(two, f2).poll_due())
     assert len(a) + len(b) == 1
@@ -559,17 +561,17 @@ async def test_feeds_commands(engine: BriefingEngine, server: LocalWeb,
     member = Caller(platform="slack", user_id="U2", channel_id="C1", admin_hint="a workspace admin")
     reply = await engine.handle_command(f"feeds add {server.url('/feed.xml')}", member)
     assert reply.kind is ReplyKind.ERROR and "workspace admin may add feeds" in reply.text
-    assert await engine.store.list_feeds() == []
+    assert await engine.store.feeds.list_feeds() == []
 
     reply = await engine.handle_command(f"feeds add <{server.url('/feed.xml')}>", admin())
     assert not reply.is_error, reply.text
     assert "3 current items stored as backlog, without alerts" in reply.text
-    [feed] = await engine.store.list_feeds()
-    assert await engine.store.channel_feed_ids(platform="slack", channel_id="C1") == [feed.id]
+    [feed] = await engine.store.feeds.list_feeds()
+    assert await engine.store.feeds.channel_feed_ids(platform="slack", channel_id="C1") == [feed.id]
     assert alerted == []
     again = await engine.handle_command(f"feeds add {server.url('/feed.xml')}", admin("C2"))
     assert "already polled and linked to this channel" in again.text
-    assert await engine.store.channel_feed_ids(platform="slack", channel_id="C2") == [feed.id]
+    assert await engine.store.feeds.channel_feed_ids(platform="slack", channel_id="C2") == [feed.id]
 
     listing = await engine.handle_command("feeds", member)
     assert listing.text.startswith("1 feed;")
@@ -585,16 +587,16 @@ async def test_feeds_commands(engine: BriefingEngine, server: LocalWeb,
     left = await engine.handle_command(f"feeds remove {server.url('/feed.xml')}", admin())
     assert not left.is_error and "no longer follows" in left.text
     assert "1 other channel still follows it" in left.text
-    assert await engine.store.channel_feed_ids(platform="slack", channel_id="C1") == []
-    assert [f.id for f in await engine.store.list_feeds()] == [feed.id]
+    assert await engine.store.feeds.channel_feed_ids(platform="slack", channel_id="C1") == []
+    assert [f.id for f in await engine.store.feeds.list_feeds()] == [feed.id]
     stranger = await engine.handle_command(f"feeds remove {feed.id}", admin("C3"))
     # an admin elsewhere cannot delete it for C2, but stops it reaching their channel (issue 14)
     assert not stranger.is_error and "no longer receives articles of feed" in stranger.text
-    assert [f.id for f in await engine.store.list_feeds()] == [feed.id]
+    assert [f.id for f in await engine.store.feeds.list_feeds()] == [feed.id]
     gone = await engine.handle_command(f"feeds remove {server.url('/feed.xml')}", admin("C2"))
     assert not gone.is_error and f"Removed feed #{feed.id}" in gone.text
-    assert await engine.store.list_feeds() == []
-    assert await engine.store.count_articles() == 3  # articles stay
+    assert await engine.store.feeds.list_feeds() == []
+    assert await engine.store.articles.count_articles() == 3  # articles stay
 
 
 async def test_cli_poll_and_feeds(engine: BriefingEngine, server: LocalWeb,
@@ -609,10 +611,10 @@ async def test_cli_poll_and_feeds(engine: BriefingEngine, server: LocalWeb,
     assert await cmd_feeds(argparse.Namespace(action="add", target=server.url("/feed.xml")),
                            engine) == 0
     assert "1 current item stored as backlog" in capsys.readouterr().out
-    assert await engine.store.channel_feed_ids(platform="console", channel_id="console") == []
+    assert await engine.store.feeds.channel_feed_ids(platform="console", channel_id="console") == []
     server.serve_feed("/feed.xml", rss(entries(2)))
     server.serve("/broken.xml", "nope", status=500)
-    await engine.store.add_feed(server.url("/broken.xml"), now=NOW, next_poll_at=NOW)
+    await engine.store.feeds.add_feed(server.url("/broken.xml"), now=NOW, next_poll_at=NOW)
     assert await cmd_poll(argparse.Namespace(), engine) == 2
     out, err = capsys.readouterr()
     assert "Test Feed: 1 new" in out and "Story 1" in out
@@ -714,7 +716,7 @@ async def test_a_feed_with_many_items_is_added_without_a_flood(
     intake.fetcher.config = replace(intake.fetcher.config, max_bytes=20_000_000)
     added = await intake.add_feed(server.url("/many.xml"))
     assert added.report is not None and added.report.backlog == 3
-    counts = await engine.store.feed_item_counts()
+    counts = await engine.store.feeds.feed_item_counts()
     assert counts[added.feed.id] == {"stored": 3, "backlog": 1497}
     assert alerted == []
 
@@ -739,7 +741,7 @@ async def test_item_pages_that_are_refused_or_gone_are_skipped_not_retried(
         "Sneaky: Refused to fetch from a cloud metadata address; briefbot never fetches "
         "those, whatever the configuration.",
     ]
-    counts = await engine.store.feed_item_counts()
+    counts = await engine.store.feeds.feed_item_counts()
     assert counts[added.feed.id] == {"stored": 1, "skipped": 2}
 
 
@@ -759,7 +761,7 @@ async def test_an_item_link_with_a_malformed_host_is_skipped_not_a_failed_poll(
     assert [a.title for a in report.new] == ["Fine story"]
     assert sorted(report.skipped) == ["Bad hop: That is not a valid link.",
                                       "Bad host: That is not a valid link."]
-    feed = await engine.store.get_feed(added.feed.id)
+    feed = await engine.store.feeds.get_feed(added.feed.id)
     assert feed is not None and feed.consecutive_failures == 0
 
 
@@ -790,7 +792,7 @@ async def test_a_bug_reading_one_item_page_never_fails_the_feed(
     assert report is not None and report.error is None
     assert sorted(a.title for a in report.new) == ["Fine story", "Odd label"]
     assert report.pending == 1  # the buggy page is retried at the next polls
-    feed = await engine.store.get_feed(added.feed.id)
+    feed = await engine.store.feeds.get_feed(added.feed.id)
     assert feed is not None and feed.consecutive_failures == 0
 
 
@@ -801,14 +803,14 @@ async def test_links_in_slacks_labelled_form_are_unwrapped(engine: BriefingEngin
     reply = await engine.handle_command(f"feeds add <{server.url('/feed.xml')}|the feed>",
                                         admin())
     assert not reply.is_error, reply.text
-    [feed] = await engine.store.list_feeds()
+    [feed] = await engine.store.feeds.list_feeds()
     assert feed.url == server.url("/feed.xml")
     reply = await engine.handle_command(f"<{server.url('/story')}|story>", admin())
     assert not reply.is_error, reply.text
     assert reply.items[0].title == "Dam opens"
     gone = await engine.handle_command(f"feeds remove <{server.url('/feed.xml')}|x>", admin())
     assert not gone.is_error, gone.text
-    assert await engine.store.list_feeds() == []
+    assert await engine.store.feeds.list_feeds() == []
 
 
 async def test_an_item_page_that_is_binary_text_is_skipped_quietly(

@@ -134,7 +134,7 @@ async def test_feeds_are_never_changed_from_a_dm(engine: BriefingEngine, text: s
     await _feed_followed_elsewhere(engine)
     reply = await engine.handle_command(text, SLACK_DM)
     assert reply.is_error and "direct message" in reply.text, reply.text
-    assert len(await engine.store.list_feeds()) == 1
+    assert len(await engine.store.feeds.list_feeds()) == 1
 
 
 async def test_a_dm_has_its_own_digest_and_alerts(engine: BriefingEngine) -> None:
@@ -150,7 +150,7 @@ async def test_an_admin_stops_a_feed_followed_elsewhere_reaching_their_channel(
     for channel in ("C1", "COTHER"):
         admin = replace(SLACK_ADMIN, channel_id=channel)
         assert not (await engine.handle_command("subscribe channel rocket", admin)).is_error
-    article = await engine.store.add_article(
+    article = await engine.store.articles.add_article(
         ArticleDraft(text="Rocket systems were sent on Tuesday.", title="Rocket systems sent",
                      feed_id=feed_id, url="https://elsewhere.example/1"),
         title="Rocket systems sent", summary=("Rocket systems were sent on Tuesday.",),
@@ -161,7 +161,7 @@ async def test_an_admin_stops_a_feed_followed_elsewhere_reaching_their_channel(
     removed = await engine.handle_command(f"feeds remove {feed_id}", SLACK_ADMIN)
     assert not removed.is_error, removed.text
     assert "no longer receives" in removed.text
-    assert len(await engine.store.list_feeds()) == 1  # still polled for COTHER
+    assert len(await engine.store.feeds.list_feeds()) == 1  # still polled for COTHER
 
     here, _ = await digest_now(engine, destination=Destination(platform="slack",
                                                                channel_id="C1"), post=False)

@@ -138,4 +138,5 @@ async def test_brief_digest_refuses_with_the_right_suggestion(
         engine: BriefingEngine, words: str, said: str) -> None:
     reply = await engine.handle_command(f"digest {words}", ADMIN)
     assert reply.is_error and said in reply.text, reply.text
-    assert await engine.store.get_digest_schedule(platform="console", channel_id="C1") is None
+    assert await engine.store.digests.get_digest_schedule(platform="console",
+                                                          channel_id="C1") is None

@@ -49,7 +49,7 @@ async def test_link_is_fetched_stored_and_answered(engine: BriefingEngine,
     assert again.text.startswith("Already stored as article #1")
     assert len(server.hits("/story?utm_source=chat")) == 1
     assert len(server.requests) == 1
-    assert await engine.store.count_articles() == 1
+    assert await engine.store.articles.count_articles() == 1
 
 
 @pytest.mark.parametrize("link", ["javascript:alert(document.cookie)", "file:///etc/passwd",
@@ -71,7 +71,7 @@ async def test_paywall_teaser_and_short_page_are_refused(engine: BriefingEngine,
     reply = await brief(engine, server.url("/cookies"))
     assert reply.is_error and "characters of article text" in reply.text
     assert "[ingest] min_text_chars" in reply.text
-    assert await engine.store.count_articles() == 0
+    assert await engine.store.articles.count_articles() == 0
 
 
 async def test_fetch_errors_become_one_line_replies(engine: BriefingEngine,
@@ -179,7 +179,7 @@ async def test_mislabelled_feeds_and_pages_are_recognised(engine: BriefingEngine
     assert reply.items[0].title == "Dam opens"
     article = await engine.article(reply.items[0].article_id or 0)
     assert article is not None and "<" not in article.text
-    assert await engine.store.count_articles() == 1
+    assert await engine.store.articles.count_articles() == 1
 
 
 COOKIE_WALL = (
@@ -218,7 +218,7 @@ async def test_cookie_walls_and_bot_checks_are_refused_not_summarised(
     assert reply.is_error and "bot check" in reply.text
     reply = await brief(engine, server.url("/story"))  # a story about banners is a story
     assert not reply.is_error, reply.text
-    assert await engine.store.count_articles() == 1
+    assert await engine.store.articles.count_articles() == 1
 
 
 @pytest.mark.parametrize("label", ["rot13", "base64", "idna", "utf-7", "unicode_escape",

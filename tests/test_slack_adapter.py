@@ -607,7 +607,8 @@ async def test_a_dm_owns_its_digest_but_changes_no_feed_and_an_admin_stops_any_f
     other channels follow reaching their channel."""
     text = await brief(http_adapter, fake, "digest 08:00 UTC", user="UUSER", channel="D1")
     assert "Only" not in text
-    schedule = await slack_engine.store.get_digest_schedule(platform="slack", channel_id="D1")
+    schedule = await slack_engine.store.digests.get_digest_schedule(platform="slack",
+                                                                    channel_id="D1")
     assert schedule is not None and schedule.enabled
     text = await brief(http_adapter, fake, "feeds add https://news.example/rss",
                        user="UWSADMIN", channel="D1")
@@ -629,7 +630,8 @@ async def test_non_admin_may_not_change_a_digest_and_is_told_who_may(
         http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack) -> None:
     said = await brief(http_adapter, fake, "digest 13:00 UTC", user="UUSER")
     assert said == f"Only {ADMIN_HINT} may change this channel's digest."
-    assert await slack_engine.store.get_digest_schedule(platform="slack", channel_id="C1") is None
+    assert await slack_engine.store.digests.get_digest_schedule(platform="slack",
+                                                                channel_id="C1") is None
     # a workspace admin (users.info) and a configured admin may
     assert (await brief(http_adapter, fake, "digest 13:00 UTC", user="UWSADMIN")
             ).startswith("Digest set")
@@ -669,7 +671,7 @@ async def test_channel_the_bot_was_removed_from_gets_its_digest_disabled(
     clock.advance(hours=1)
     scheduler = DigestScheduler(slack_engine)
     assert (await scheduler.run_due()).disabled == ("slack:CGONE",)
-    schedule = await slack_engine.store.get_digest_schedule(platform="slack",
+    schedule = await slack_engine.store.digests.get_digest_schedule(platform="slack",
                                                             channel_id="CGONE")
     assert schedule is not None and not schedule.enabled
     assert schedule.disabled_reason is not None and "not_in_channel" in schedule.disabled_reason

@@ -170,7 +170,7 @@ async def until(check: Callable[[], Any], within: float = 5.0) -> None:
 
 
 async def paused(engine: BriefingEngine, owner: str) -> bool:
-    subs = await engine.store.subscriptions_of(platform="slack", owner_kind="user",
+    subs = await engine.store.alerts.subscriptions_of(platform="slack", owner_kind="user",
                                                owner_id=owner)
     return bool(subs) and all(s.paused for s in subs)
 
@@ -218,8 +218,8 @@ async def test_two_workspaces_each_get_only_their_own_digest_and_alerts_with_the
     assert t1_token != t2_token
     # the data: T1 installed first and became home (bare ids); T2's ids are qualified
     assert await engine.platform_state(HOME_TEAM_KEY) == "T1"
-    assert await engine.store.get_digest_schedule(platform="slack", channel_id="C1")
-    assert await engine.store.get_digest_schedule(platform="slack", channel_id="T2:C2")
+    assert await engine.store.digests.get_digest_schedule(platform="slack", channel_id="C1")
+    assert await engine.store.digests.get_digest_schedule(platform="slack", channel_id="T2:C2")
 
     await engine.ingest(rocket(1))
     await deliver_alerts(engine, clock)
@@ -249,14 +249,14 @@ async def test_uninstall_pauses_one_workspace_and_reinstall_resumes_it(
     await until(lambda: paused(engine, "T2:UADMIN2"))
     assert await engine.store.platform.find_installation(
         platform="slack", enterprise_id=None, team_id="T2") is None
-    schedule = await engine.store.get_digest_schedule(platform="slack", channel_id="T2:C2")
+    schedule = await engine.store.digests.get_digest_schedule(platform="slack", channel_id="T2:C2")
     assert schedule is not None and not schedule.enabled
     assert schedule.disabled_reason is not None and "removed" in schedule.disabled_reason
-    (sub,) = await engine.store.subscriptions_of(platform="slack", owner_kind="user",
+    (sub,) = await engine.store.alerts.subscriptions_of(platform="slack", owner_kind="user",
                                                  owner_id="T2:UADMIN2")
     assert sub.paused and sub.paused_reason and "removed" in sub.paused_reason
     # T1 is untouched
-    t1 = await engine.store.get_digest_schedule(platform="slack", channel_id="C1")
+    t1 = await engine.store.digests.get_digest_schedule(platform="slack", channel_id="C1")
     assert t1 is not None and t1.enabled
 
     calls_before = len(fake.calls)
@@ -271,9 +271,9 @@ async def test_uninstall_pauses_one_workspace_and_reinstall_resumes_it(
 
     status, page = await install(adapter, fake, "T2")
     assert status == 200 and "briefbot is installed" in page
-    schedule = await engine.store.get_digest_schedule(platform="slack", channel_id="T2:C2")
+    schedule = await engine.store.digests.get_digest_schedule(platform="slack", channel_id="T2:C2")
     assert schedule is not None and schedule.enabled and schedule.disabled_reason is None
-    (sub,) = await engine.store.subscriptions_of(platform="slack", owner_kind="user",
+    (sub,) = await engine.store.alerts.subscriptions_of(platform="slack", owner_kind="user",
                                                  owner_id="T2:UADMIN2")
     assert not sub.paused
     clock.advance(hours=23)  # the next day, before the digest
@@ -297,7 +297,7 @@ async def test_revoked_token_during_a_digest_pauses_only_that_workspace(
     clock.advance(hours=1, minutes=1)
     await DigestScheduler(engine).run_due()
     assert len(fake.posts("C1")) == 1
-    schedule = await engine.store.get_digest_schedule(platform="slack", channel_id="T2:C2")
+    schedule = await engine.store.digests.get_digest_schedule(platform="slack", channel_id="T2:C2")
     assert schedule is not None and not schedule.enabled
     assert schedule.disabled_reason and "revoked" in schedule.disabled_reason
 
@@ -315,7 +315,7 @@ async def test_tokens_revoked_event_for_the_bot_removes_the_installation(
     await until(lambda: paused(engine, "T2:UADMIN2"))
     assert await engine.store.platform.find_installation(platform="slack", enterprise_id=None,
                                                 team_id="T2") is None
-    (sub,) = await engine.store.subscriptions_of(platform="slack", owner_kind="user",
+    (sub,) = await engine.store.alerts.subscriptions_of(platform="slack", owner_kind="user",
                                                  owner_id="T2:UADMIN2")
     assert sub.paused and sub.paused_reason and "revoked" in sub.paused_reason
 

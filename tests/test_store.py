@@ -22,7 +22,7 @@ def draft(text: str, **kw: object) -> ArticleDraft:
 
 async def add(store, text: str, *, h: str, url: str | None = None, title: str = "T",
               at: datetime = NOW):  # type: ignore[no-untyped-def]
-    return await store.add_article(
+    return await store.articles.add_article(
         draft(text, url=url), title=title, summary=[text], content_hash=h,
         canonical_url=url, ingested_at=at,
     )
@@ -31,11 +31,11 @@ async def add(store, text: str, *, h: str, url: str | None = None, title: str = 
 async def test_fresh_database_has_every_migration(tmp_path: Path) -> None:
     store = await open_store(tmp_path / "a.db")
     try:
-        row = await store._fetchone("PRAGMA user_version")
+        row = await store.db.fetchone("PRAGMA user_version")
         assert row is not None and row[0] == SCHEMA_VERSION == len(MIGRATIONS)
-        mode = await store._fetchone("PRAGMA journal_mode")
+        mode = await store.db.fetchone("PRAGMA journal_mode")
         assert mode is not None and mode[0] == "wal"
-        fk = await store._fetchone("PRAGMA foreign_keys")
+        fk = await store.db.fetchone("PRAGMA foreign_keys")
         assert fk is not None and fk[0] == 1
     finally:
         await store.close()
@@ -45,9 +45,9 @@ async def test_upgrade_from_a_previous_version_keeps_the_data(tmp_path: Path) ->
     path = tmp_path / "old.db"
     old = await open_store(path, target_version=1)
     try:
-        assert (await old._fetchone("PRAGMA user_version"))[0] == 1  # type: ignore[index]
+        assert (await old.db.fetchone("PRAGMA user_version"))[0] == 1  # type: ignore[index]
         # written as briefbot's first schema version wrote it
-        async with old.transaction() as db:
+        async with old.db.transaction() as db:
             await db.execute(
                 "INSERT INTO articles (id, title, text, summary, ingested_at, content_hash)"
                 " VALUES (7, 'Rockets', 'Rockets were sent to the front.',"
@@ -59,11 +59,11 @@ async def test_upgrade_from_a_previous_version_keeps_the_data(tmp_path: Path) ->
 
     new = await open_store(path)
     try:
-        assert (await new._fetchone("PRAGMA user_version"))[0] == SCHEMA_VERSION  # type: ignore[index]
-        again = await new.get_article(7)
+        assert (await new.db.fetchone("PRAGMA user_version"))[0] == SCHEMA_VERSION  # type: ignore[index]
+        again = await new.articles.get_article(7)
         assert again is not None and again.title == "Rockets" and not again.backlog
         assert again.summary == ("Rockets were sent to the front.",)
-        assert [a.id for a in await new.search_articles("rockets", limit=5)] == [7]
+        assert [a.id for a in await new.articles.search_articles("rockets", limit=5)] == [7]
         newer = await add(new, "A new story after the upgrade.", h="h2")
         assert newer is not None and newer.id == 8
     finally:
@@ -96,8 +96,8 @@ async def test_dedupe_by_url_and_by_text_hash(tmp_path: Path) -> None:
         assert first is not None
         assert await add(store, "Other text.", h="h2", url="https://a.example/x") is None
         assert await add(store, "Text one again.", h="h1", url="https://b.example/y") is None
-        assert await store.count_articles() == 1
-        known = await store.find_known_article(canonical_url=None, content_hash="h1")
+        assert await store.articles.count_articles() == 1
+        known = await store.articles.find_known_article(canonical_url=None, content_hash="h1")
         assert known is not None and known.id == first.id
     finally:
         await store.close()
@@ -111,15 +111,16 @@ async def test_search_ranks_title_matches_first_and_never_passes_syntax(tmp_path
         title = await add(store, "Officials met on Monday to discuss it.", h="h2",
                           title="Rocket systems sent")
         assert body is not None and title is not None
-        found = await store.search_articles("rocket", limit=5)
+        found = await store.articles.search_articles("rocket", limit=5)
         assert [a.id for a in found] == [title.id, body.id]
         # FTS5 operators typed by a user are plain words, never syntax errors or injections
         for nasty in ['rocket" OR 1=1 --', "NEAR(rocket", "title:*", "'; DROP TABLE articles;"]:
-            await store.search_articles(nasty, limit=5)
-        assert await store.count_articles() == 2
+            await store.articles.search_articles(nasty, limit=5)
+        assert await store.articles.count_articles() == 2
         # several words: all of them first, then any of them
-        assert [a.id for a in await store.search_articles("weather delayed", limit=5)] == [body.id]
-        assert {a.id for a in await store.search_articles("weather systems", limit=5)} == {
+        assert [a.id for a in await store.articles.search_articles("weather delayed",
+                                                                   limit=5)] == [body.id]
+        assert {a.id for a in await store.articles.search_articles("weather systems", limit=5)} == {
             body.id, title.id}
     finally:
         await store.close()
@@ -129,8 +130,8 @@ async def test_typo_suggestions(tmp_path: Path) -> None:
     store = await open_store(tmp_path / "t.db")
     try:
         await add(store, "Fighting continued in Severodonetsk on Tuesday.", h="h1")
-        assert await store.search_articles("Severodonetks", limit=5) == []
-        assert "severodonetsk" in await store.suggest_terms("Severodonetks")
+        assert await store.articles.search_articles("Severodonetks", limit=5) == []
+        assert "severodonetsk" in await store.articles.suggest_terms("Severodonetks")
     finally:
         await store.close()
 
@@ -141,8 +142,8 @@ async def test_latest_and_since(tmp_path: Path) -> None:
         old = await add(store, "Old news.", h="h1", at=NOW - timedelta(days=2))
         new = await add(store, "New news.", h="h2", at=NOW)
         assert old is not None and new is not None
-        assert [a.id for a in await store.latest_articles(5)] == [new.id, old.id]
-        since = await store.articles_since(NOW - timedelta(days=1))
+        assert [a.id for a in await store.articles.latest_articles(5)] == [new.id, old.id]
+        since = await store.articles.articles_since(NOW - timedelta(days=1))
         assert [a.id for a in since] == [new.id]
     finally:
         await store.close()
@@ -155,7 +156,7 @@ async def test_data_survives_a_restart(tmp_path: Path) -> None:
     await store.close()
     store = await open_store(path)
     try:
-        assert stored is not None and await store.get_article(stored.id) == stored
+        assert stored is not None and await store.articles.get_article(stored.id) == stored
     finally:
         await store.close()
 

@@ -31,7 +31,7 @@ async def test_a_reader_sees_only_committed_rows(tmp_path: Path) -> None:
 
     async def writer() -> None:
         with pytest.raises(RuntimeError, match="changed my mind"):
-            async with store.transaction() as db:
+            async with store.db.transaction() as db:
                 await db.execute(
                     "INSERT INTO feeds (url, added_at, next_poll_at) VALUES (?, ?, ?)",
                     ("https://uncommitted.example/feed", NOW.timestamp(), NOW.timestamp()))
@@ -60,7 +60,7 @@ async def test_a_reader_sees_only_committed_rows(tmp_path: Path) -> None:
 async def test_a_transaction_sees_its_own_rows(tmp_path: Path) -> None:
     store = await open_store(tmp_path / "own.db")
     try:
-        async with store.transaction() as db:
+        async with store.db.transaction() as db:
             await db.execute(
                 "INSERT INTO feeds (url, added_at, next_poll_at) VALUES (?, ?, ?)",
                 ("https://mine.example/feed", NOW.timestamp(), NOW.timestamp()))
@@ -76,7 +76,7 @@ async def test_an_in_memory_store_is_isolated_too(tmp_path: Path) -> None:
     inserted = asyncio.Event()
     try:
         async def writer() -> None:
-            async with store.transaction() as db:
+            async with store.db.transaction() as db:
                 await db.execute(
                     "INSERT INTO feeds (url, added_at, next_poll_at) VALUES (?, ?, ?)",
                     ("https://m.example/feed", NOW.timestamp(), NOW.timestamp()))
@@ -115,7 +115,7 @@ async def test_the_digest_watermark_never_passes_an_uncommitted_article(tmp_path
         late_id: list[int] = []
 
         async def slow_ingest() -> None:
-            async with store.transaction() as db:
+            async with store.db.transaction() as db:
                 async with db.execute(
                     "INSERT INTO articles (title, text, ingested_at, content_hash)"
                     " VALUES ('Late', 'Late story.', ?, 'late') RETURNING id",

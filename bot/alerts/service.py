@@ -32,7 +32,7 @@ from bot.alerts.query import CompiledQuery, compile_query
 from bot.engine import to_item
 from bot.errors import DeliveryError, QueryError
 from bot.models import Article, Destination, Reply, ReplyKind
-from bot.store.alerts import AlertBatch, ClaimedAlert, Subscription
+from bot.store.ports import AlertBatch, ClaimedAlert, Subscription
 
 if TYPE_CHECKING:
     from bot.engine import BriefingEngine
@@ -81,11 +81,11 @@ class AlertService:
         and paused ones out."""
         store = self.engine.store
         async with self._sync_lock:
-            signature = await store.subscriptions_signature()
+            signature = await store.alerts.subscriptions_signature()
             if signature == self._signature:
                 return
             while True:
-                page = await store.subscriptions_after(self._loaded_max_id)
+                page = await store.alerts.subscriptions_after(self._loaded_max_id)
                 if not page:
                     break
                 compiled = await self.engine.summarizer.run(self._compile_page, page)
@@ -95,13 +95,13 @@ class AlertService:
             paused_changed = (self._signature is not None
                               and signature[2:] != self._signature[2:])
             if paused_changed or count != len(self.index) + len(self._broken):
-                stored = await store.subscription_ids()  # the active ones
+                stored = await store.alerts.subscription_ids()  # the active ones
                 for gone in self.index.ids() - stored:  # removed or paused
                     self.index.discard(gone)
                 self._broken &= stored
                 resumed = stored - self.index.ids() - self._broken
                 if resumed:
-                    page = await store.subscriptions_by_ids(sorted(resumed))
+                    page = await store.alerts.subscriptions_by_ids(sorted(resumed))
                     compiled = await self.engine.summarizer.run(self._compile_page, page)
                     self.index.add_many(compiled)
             self._signature = signature
@@ -134,13 +134,13 @@ class AlertService:
                 partial(self.index.match, title=article.title, text=article.text))
         now = self.engine.clock()
         if not matches:  # still recorded as matched, so a restart does not look at it again
-            await self.engine.store.record_alerts(article_id=article.id, matches=(), now=now,
+            await self.engine.store.alerts.record_alerts(article_id=article.id, matches=(), now=now,
                                                   due=now)
             return 0
         # channels whose admin removed the article's feed while others follow it hear nothing
         muted = (await self.engine.store.feeds.channels_muting_feed(article.feed_id)
                  if article.feed_id is not None else frozenset())
-        created = await self.engine.store.record_alerts(
+        created = await self.engine.store.alerts.record_alerts(
             article_id=article.id, matches=matches, now=now,
             due=now + timedelta(seconds=self.config.batch_seconds), muted_channels=muted)
         log.info("article %d matched subscriptions %s (%d new alerts)", article.id,
@@ -154,7 +154,8 @@ class AlertService:
         matching failed), from the last ``[alerts] catch_up_hours``; returns new alerts."""
         since = self.engine.clock() - timedelta(hours=self.config.catch_up_hours)
         created = 0
-        while articles := await self.engine.store.unmatched_articles(since=since, limit=200):
+        while articles := await self.engine.store.articles.unmatched_articles(since=since,
+                                                                              limit=200):
             for article in articles:
                 created += await self.match_article(article)
         if created:
@@ -168,7 +169,7 @@ class AlertService:
         total = scanned = 0
         page_size = 200
         while scanned < self.config.test_scan_limit:
-            page = await self.engine.store.newest_articles(
+            page = await self.engine.store.articles.newest_articles(
                 limit=min(page_size, self.config.test_scan_limit - scanned), offset=scanned)
             if not page:
                 break
@@ -184,7 +185,7 @@ class AlertService:
         """Deliver every alert that is due now; returns how many messages went out."""
         delivered = 0
         while True:
-            batches = await self.engine.store.claim_due_alerts(
+            batches = await self.engine.store.alerts.claim_due_alerts(
                 now=self.engine.clock(), window_seconds=self.config.batch_seconds,
                 lease_seconds=LEASE_SECONDS, max_per_destination=self.config.max_per_message)
             if not batches:
@@ -207,7 +208,7 @@ class AlertService:
             if exc.permanent:
                 log.warning("alerts %s to %s skipped for good: %s", ids, batch.destination, exc)
                 metrics.ALERT_DELIVERIES.labels("failed").inc()
-                await store.mark_alerts_skipped(ids, error=str(exc))
+                await store.alerts.mark_alerts_skipped(ids, error=str(exc))
                 await self._pause(batch.destination, str(exc))
             else:
                 log.warning("alerts %s to %s failed (attempt %d), will retry: %s", ids,
@@ -220,7 +221,7 @@ class AlertService:
             metrics.ALERT_DELIVERIES.labels("retry").inc()
             await self._retry(ids, "internal error while delivering")
             return False
-        await store.mark_alerts_sent(ids, now=self.engine.clock())
+        await store.alerts.mark_alerts_sent(ids, now=self.engine.clock())
         metrics.ALERT_DELIVERIES.labels("delivered").inc()
         log.info("delivered alerts %s to %s", ids, batch.destination)
         return True
@@ -228,7 +229,7 @@ class AlertService:
     async def _pause(self, destination: Destination, reason: str) -> None:
         """The destination is gone for good: pause its subscriptions (no more matching, no
         more alerts) until the owner resumes them; ``/brief alerts`` shows the reason."""
-        paused = await self.engine.store.pause_destination(
+        paused = await self.engine.store.alerts.pause_destination(
             destination, reason=reason or "the platform refused the message",
             now=self.engine.clock())
         # the index drops them at its next sync (every article syncs first), in every process
@@ -236,7 +237,7 @@ class AlertService:
             log.warning("paused subscriptions %s of %s: %s", paused, destination, reason)
 
     async def _retry(self, ids: list[int], error: str) -> None:
-        await self.engine.store.mark_alerts_retry(
+        await self.engine.store.alerts.mark_alerts_retry(
             ids, error=error, now=self.engine.clock(),
             base_seconds=self.config.retry_base_seconds,
             max_seconds=self.config.retry_max_seconds, max_attempts=self.config.max_attempts)
@@ -303,7 +304,7 @@ class AlertService:
                 metrics.tick(self.name)
                 try:
                     await self._start_due(inflight)
-                    due = await self.engine.store.next_alert_due()
+                    due = await self.engine.store.alerts.next_alert_due()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -328,7 +329,7 @@ class AlertService:
     async def _start_due(self, inflight: set[asyncio.Task[bool]]) -> None:
         """Claim due batches while delivery slots are free; deliver each in its own task."""
         while len(inflight) < MAX_DELIVERIES_IN_FLIGHT:
-            batches = await self.engine.store.claim_due_alerts(
+            batches = await self.engine.store.alerts.claim_due_alerts(
                 now=self.engine.clock(), window_seconds=self.config.batch_seconds,
                 lease_seconds=LEASE_SECONDS, max_per_destination=self.config.max_per_message,
                 max_destinations=MAX_DELIVERIES_IN_FLIGHT - len(inflight))

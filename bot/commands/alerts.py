@@ -17,7 +17,7 @@ from bot.engine import to_item
 from bot.errors import UserError
 from bot.models import Reply
 from bot.render import format_time
-from bot.store.alerts import AlertStats, OwnerKind, Subscription
+from bot.store.ports import AlertStats, OwnerKind, Subscription
 
 _SYNTAX = (
     "Words match whole words in any form (rocket: rockets), \"quotes\" exact words in order, "
@@ -57,7 +57,7 @@ async def subscribe(ctx: Context, args: str) -> Reply:
         owner = ctx.require_channel("add channel alerts")
         ctx.require_admin("add alerts to this channel")
     limit = ctx.engine.config.alerts.max_per_owner
-    status, sub = await ctx.engine.store.add_subscription(
+    status, sub = await ctx.engine.store.alerts.add_subscription(
         platform=ctx.caller.platform, owner_kind=kind, owner_id=owner,
         created_by=ctx.caller.user_id, query=compiled.text, query_key=compiled.key,
         language=service.language, now=ctx.engine.clock(), limit=limit)
@@ -72,7 +72,7 @@ async def subscribe(ctx: Context, args: str) -> Reply:
                           f"alerts could not be delivered; it alerts {where} again.")
     if status == "duplicate":
         return ctx.answer(f"Already subscribed: #{sub.id} `{compiled.canonical}` alerts {where}.")
-    paused = [s for s in await ctx.engine.store.subscriptions_of(
+    paused = [s for s in await ctx.engine.store.alerts.subscriptions_of(
         platform=ctx.caller.platform, owner_kind=kind, owner_id=owner) if s.paused]
     warning = ""
     if paused:
@@ -94,7 +94,7 @@ async def unsubscribe(ctx: Context, args: str) -> Reply:
         raise UserError("Unsubscribe from which? Give its number: `/brief unsubscribe 12` "
                         "(`/brief alerts` lists them).")
     sub_id = int(match.group(1))
-    sub = await ctx.engine.store.get_subscription(sub_id)
+    sub = await ctx.engine.store.alerts.get_subscription(sub_id)
     missing = UserError(f"You have no subscription #{sub_id}. `/brief alerts` lists yours.")
     if sub is None or sub.platform != ctx.caller.platform:
         raise missing
@@ -105,7 +105,7 @@ async def unsubscribe(ctx: Context, args: str) -> Reply:
         if sub.owner_id != ctx.caller.channel_id:
             raise missing
         ctx.require_admin("remove this channel's alerts")
-    await ctx.engine.store.delete_subscription(sub_id)
+    await ctx.engine.store.alerts.delete_subscription(sub_id)
     shown = alert_service(ctx.engine).compile_shown(sub.query)
     return ctx.answer(f"Unsubscribed #{sub_id} `{shown}`: no more alerts from it.")
 
@@ -147,9 +147,9 @@ async def alerts(ctx: Context, args: str) -> Reply:
                         "to try a query or `/brief alerts resume` to resume paused ones.")
     store = ctx.engine.store
     service = alert_service(ctx.engine)
-    mine = await store.subscriptions_of(platform=ctx.caller.platform, owner_kind="user",
+    mine = await store.alerts.subscriptions_of(platform=ctx.caller.platform, owner_kind="user",
                                         owner_id=ctx.caller.user_id)
-    channel = (await store.subscriptions_of(platform=ctx.caller.platform,
+    channel = (await store.alerts.subscriptions_of(platform=ctx.caller.platform,
                                             owner_kind="channel",
                                             owner_id=ctx.caller.channel_id)
                if ctx.caller.channel_id else [])
@@ -157,7 +157,7 @@ async def alerts(ctx: Context, args: str) -> Reply:
         return ctx.answer(
             "No alerts here yet. Subscribe with `/brief subscribe <query>` (or "
             f"`/brief subscribe channel <query>` for this channel). {_SYNTAX}")
-    stats = await store.alert_stats([s.id for s in (*mine, *channel)])
+    stats = await store.alerts.alert_stats([s.id for s in (*mine, *channel)])
     lines: list[str] = []
     for title, subs in (("Your alerts (by direct message):", mine),
                         ("This channel's alerts:", channel)):
@@ -187,7 +187,7 @@ async def _resume(ctx: Context, args: str) -> Reply:
             raise UserError("Resume which? `/brief alerts resume` resumes all your paused "
                             "alerts, `/brief alerts resume 12` one of them.")
         sub_id = int(match.group(1))
-        sub = await store.get_subscription(sub_id)
+        sub = await store.alerts.get_subscription(sub_id)
         if sub is None or sub.platform != platform or sub.owner_id != (
                 ctx.caller.user_id if sub.owner_kind == "user" else ctx.caller.channel_id):
             raise UserError(f"You have no subscription #{sub_id}. `/brief alerts` lists yours.")
@@ -195,14 +195,14 @@ async def _resume(ctx: Context, args: str) -> Reply:
             ctx.require_admin("resume this channel's alerts")
         if not sub.paused:
             return ctx.answer(f"#{sub_id} is not paused: it alerts as usual.")
-        resumed = await store.resume_subscriptions(
+        resumed = await store.alerts.resume_subscriptions(
             platform=platform, owner_kind=sub.owner_kind, owner_id=sub.owner_id,
             subscription_id=sub_id)
     else:
-        resumed = await store.resume_subscriptions(
+        resumed = await store.alerts.resume_subscriptions(
             platform=platform, owner_kind="user", owner_id=ctx.caller.user_id)
         if ctx.caller.channel_id is not None and ctx.caller.is_admin:
-            resumed += await store.resume_subscriptions(
+            resumed += await store.alerts.resume_subscriptions(
                 platform=platform, owner_kind="channel", owner_id=ctx.caller.channel_id)
     if not resumed:
         return ctx.answer("Nothing to resume: none of your alerts (or this channel's) is "

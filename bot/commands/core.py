@@ -75,7 +75,7 @@ async def _topic(ctx: Context, args: str, *, verb_hint: bool) -> Reply:
     meant = await _meant_verb(ctx, args, found=bool(articles)) if verb_hint else ""
     if not articles:
         hint = ""
-        suggestions = [] if meant else await ctx.engine.store.suggest_terms(args)
+        suggestions = [] if meant else await ctx.engine.store.articles.suggest_terms(args)
         if suggestions:
             hint = " Did you mean: " + ", ".join(suggestions) + "?"
         return ctx.answer(f"Nothing found for “{_echo(args)}”.{hint}{meant}")
@@ -107,7 +107,8 @@ async def _meant_verb(ctx: Context, args: str, *, found: bool) -> str:
     if found:
         # the word is in stored articles (in some form): a real search, not a typo
         word = first.lower()
-        if any(word.startswith(stem) for stem in await ctx.engine.store.suggest_terms(word)):
+        stems = await ctx.engine.store.articles.suggest_terms(word)
+        if any(word.startswith(stem) for stem in stems):
             return ""
     meant = f"/brief {close[0]} {rest}".strip()
     return (f"\n`{inert(first)}` is not a command: did you mean `{inert(meant)}`? "

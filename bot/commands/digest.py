@@ -132,7 +132,7 @@ async def _set(ctx: Context, words: list[str]) -> Reply:
                                       default_timezone=engine.config.digest.default_timezone)
     now = engine.clock()
     first = next_occurrence(rule, after=now)
-    await engine.store.set_digest_schedule(
+    await engine.store.digests.set_digest_schedule(
         platform=ctx.caller.platform, channel_id=channel, rule=rule, first=first,
         by=ctx.caller.user_id, now=now,
     )
@@ -147,7 +147,7 @@ async def _off(ctx: Context) -> Reply:
     channel = ctx.require_channel("stop the daily digest")
     ctx.require_admin("change this channel's digest")
     engine = ctx.engine
-    stopped = await engine.store.disable_digest(
+    stopped = await engine.store.digests.disable_digest(
         platform=ctx.caller.platform, channel_id=channel,
         reason=f"turned off by {ctx.caller.display_name or ctx.caller.user_id}",
         by=ctx.caller.user_id, now=engine.clock(),
@@ -160,17 +160,18 @@ async def _off(ctx: Context) -> Reply:
 async def _show(ctx: Context) -> Reply:
     channel = ctx.require_channel("see the daily digest")
     store = ctx.engine.store
-    schedule = await store.get_digest_schedule(platform=ctx.caller.platform, channel_id=channel)
+    schedule = await store.digests.get_digest_schedule(platform=ctx.caller.platform,
+                                                       channel_id=channel)
     if schedule is None:
         zone = ctx.engine.config.digest.default_timezone
         return ctx.answer(
             f"This channel has no daily digest. Set one with `/brief digest 08:30 {zone}` "
             "(add `weekdays` for Monday to Friday)."
         )
-    rule = schedule.rule
+    rule = DailyTime.of(schedule)
     setting = (f"`/brief digest {rule.clock_text} {rule.timezone} "
                f"{weekdays_code(rule.weekdays)}`")
-    last = await store.last_digest(platform=ctx.caller.platform, channel_id=channel)
+    last = await store.digests.last_digest(platform=ctx.caller.platform, channel_id=channel)
     last_line = ""
     if last is not None and last.finished_at is not None and last.status == "sent":
         last_line = (f" Last posted: {format_local(last.finished_at, rule.zone)}"

@@ -15,7 +15,7 @@ from bot.ingest.intake import Intake, find_feed
 from bot.ingest.poller import borrow_fetcher
 from bot.ingest.urls import canonical_url, unwrap_link
 from bot.models import Item, Reply
-from bot.store.feeds import Feed
+from bot.store.ports import Feed
 
 _FEEDS_USAGE = "/brief feeds [add <url> | remove <id|url>]"
 
@@ -99,11 +99,11 @@ async def feeds_verb(ctx: Context, args: str) -> Reply:
 
 
 async def _list(ctx: Context) -> Reply:
-    feeds = await ctx.engine.store.list_feeds()
+    feeds = await ctx.engine.store.feeds.list_feeds()
     if not feeds:
         return ctx.answer("No feeds yet. Add one with `/brief feeds add <url>`.")
     now = ctx.engine.clock()
-    counts = await ctx.engine.store.feed_item_counts()
+    counts = await ctx.engine.store.feeds.feed_item_counts()
     failing = sum(1 for f in feeds if f.consecutive_failures)
     n = len(feeds)
     text = f"{n} feed{'s' if n != 1 else ''}" + (f", {failing} failing" if failing else "")
@@ -111,7 +111,7 @@ async def _list(ctx: Context) -> Reply:
     text += f"; each is polled every {minutes:g} minutes (failing feeds less often)."
     channel = ctx.caller.channel
     if channel is not None and channel.channel_id is not None:
-        followed = await ctx.engine.store.channel_feed_ids(
+        followed = await ctx.engine.store.feeds.channel_feed_ids(
             platform=channel.platform, channel_id=channel.channel_id
         )
         if followed:
@@ -160,10 +160,10 @@ async def _remove(ctx: Context, ref: str) -> Reply:
     channel = ctx.caller.channel
     if channel is not None and channel.platform != "console":
         assert channel.channel_id is not None
-        unlinked = await store.unlink_channel_feed(
+        unlinked = await store.feeds.unlink_channel_feed(
             platform=channel.platform, channel_id=channel.channel_id, feed_id=feed.id
         )
-        others = await store.feed_follower_count(feed.id)
+        others = await store.feeds.feed_follower_count(feed.id)
         if others:
             # Other channels chose this feed: it stays for them. This channel's admin still
             # stops its articles reaching here (digest and channel alerts), wherever it was
@@ -178,7 +178,7 @@ async def _remove(ctx: Context, ref: str) -> Reply:
                 "still polled. `/brief feeds add <its url>` here follows it again.",
                 items=(feed_item(feed, ctx.engine.clock()),),
             )
-    await store.remove_feed(feed.id)
+    await store.feeds.remove_feed(feed.id)
     text = f"Removed feed #{feed.id}; its articles stay stored."
     if feed.url in _config_feed_urls(ctx):
         text += (" It is listed in the config file ([feeds] urls) and comes back at the next "

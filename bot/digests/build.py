@@ -57,7 +57,7 @@ from bot.digests.rules import (
     next_occurrence,
 )
 from bot.models import Destination, Item, Reply, ReplyKind
-from bot.store.digests import DigestArticle, LastDigest, MissedDigest
+from bot.store.ports import DigestArticle, LastDigest, MissedDigest
 from bot.text import language_kit, words
 
 if TYPE_CHECKING:
@@ -343,7 +343,7 @@ class DigestPass:
         store = self.engine.store
         cfg = self.engine.config
         through = await self._through_id()
-        lowest, any_first = await store.digest_pool_floor(now=self.now, platforms=platforms)
+        lowest, any_first = await store.digests.digest_pool_floor(now=self.now, platforms=platforms)
         floors = [] if lowest is None else [lowest]
         if any_first or lowest is None:
             floors.append(await self._watermark(self.now - timedelta(hours=FIRST_DIGEST_HOURS)))
@@ -351,7 +351,7 @@ class DigestPass:
         after = max(min(floors), lookback)
         if after >= through:
             return
-        loaded = await store.digest_articles(after_id=after, through_id=through)
+        loaded = await store.articles.digest_articles(after_id=after, through_id=through)
         async with self._lock:
             self._pool = _Pool(after_id=after, through_id=through, articles=loaded,
                                ids=[a.id for a in loaded])
@@ -365,28 +365,30 @@ class DigestPass:
 
     async def _through_id(self) -> int:
         if self._through is None:
-            self._through = await self.engine.store.max_article_id()
+            self._through = await self.engine.store.articles.max_article_id()
         return self._through
 
     async def _watermark(self, since: datetime) -> int:
         if since not in self._watermarks:
-            self._watermarks[since] = await self.engine.store.article_id_watermark(since=since)
+            self._watermarks[since] = await self.engine.store.articles.article_id_watermark(
+                since=since)
         return self._watermarks[since]
 
     async def _articles(self, after_id: int, through_id: int,
                         feed_ids: Sequence[int] | None) -> list[DigestArticle]:
         store = self.engine.store
         if not self.use_pool:
-            return await store.digest_articles(after_id=after_id, through_id=through_id,
+            return await store.articles.digest_articles(after_id=after_id, through_id=through_id,
                                                feed_ids=feed_ids)
         async with self._lock:
             pool = self._pool
             if pool is None:
-                loaded = await store.digest_articles(after_id=after_id, through_id=through_id)
+                loaded = await store.articles.digest_articles(after_id=after_id,
+                                                              through_id=through_id)
                 pool = self._pool = _Pool(after_id=after_id, through_id=through_id,
                                           articles=loaded, ids=[a.id for a in loaded])
             elif after_id < pool.after_id:  # extend the pool back to this channel's start
-                older = await store.digest_articles(after_id=after_id,
+                older = await store.articles.digest_articles(after_id=after_id,
                                                     through_id=pool.after_id)
                 pool.articles[:0] = older
                 pool.ids[:0] = [a.id for a in older]
@@ -396,9 +398,7 @@ class DigestPass:
     async def _subscription_queries(self, platform: str, channel_id: str
                                     ) -> list[tuple[str, Matcher]]:
         """The channel's alert subscriptions, compiled, when the alerts feature is present."""
-        lookup = getattr(self.engine.store, "channel_subscription_queries", None)
-        if lookup is None:
-            return []
+        lookup = self.engine.store.alerts.channel_subscription_queries
         try:
             from bot.alerts import query as matching  # the alerts feature; ranking works without it
         except ImportError:
@@ -476,7 +476,7 @@ class DigestPass:
         if after < lookback:  # a digest never reaches back further than max_lookback_days
             after = lookback
             period_start = now - timedelta(days=cfg.max_lookback_days)
-        feeds = await store.channel_feed_ids(platform=platform, channel_id=channel_id)
+        feeds = await store.feeds.channel_feed_ids(platform=platform, channel_id=channel_id)
         feed_ids = tuple(sorted(feeds)) or None
         articles = (await self._articles(after, through, feed_ids)) if after < through else []
         # feeds an admin here removed while other channels still follow them
@@ -492,7 +492,7 @@ class DigestPass:
         stories = ranked[: cfg.max_items]
         items = tuple(s.to_item(sentences=cfg.summary_sentences) for s in stories)
         if missed is None:
-            missed = await store.missed_digests(platform=platform, channel_id=channel_id,
+            missed = await store.digests.missed_digests(platform=platform, channel_id=channel_id,
                                                 after_run_id=last.run_id if last else None)
         built = BuiltDigest(
             destination=Destination(platform=platform, channel_id=channel_id),
@@ -568,15 +568,15 @@ async def digest_now(
     store = engine.store
     assert destination.channel_id is not None
     platform, channel_id = destination.platform, destination.channel_id
-    schedule = await store.get_digest_schedule(platform=platform, channel_id=channel_id)
-    rule = schedule.rule if schedule is not None and schedule.enabled else None
+    schedule = await store.digests.get_digest_schedule(platform=platform, channel_id=channel_id)
+    rule = DailyTime.of(schedule) if schedule is not None and schedule.enabled else None
     now = engine.clock()
     digest_pass = DigestPass(engine, now=now)
     if not post:
-        last = await store.last_digest(platform=platform, channel_id=channel_id)
+        last = await store.digests.last_digest(platform=platform, channel_id=channel_id)
         return await digest_pass.build(platform=platform, channel_id=channel_id, last=last,
                                        rule=rule, on_demand=True)
-    run_id, last = await store.start_manual_digest(platform=platform, channel_id=channel_id,
+    run_id, last = await store.digests.start_manual_digest(platform=platform, channel_id=channel_id,
                                                    owner=owner, now=now)
     try:
         reply, built = await digest_pass.build(platform=platform, channel_id=channel_id,
@@ -584,10 +584,11 @@ async def digest_now(
         if reply is not None:
             await engine.deliver(destination, reply)
     except Exception as exc:
-        await store.abandon_manual_digest(run_id=run_id, error=str(exc) or type(exc).__name__,
+        await store.digests.abandon_manual_digest(run_id=run_id,
+                                                  error=str(exc) or type(exc).__name__,
                                           now=engine.clock())
         raise
-    await store.finish_digest(
+    await store.digests.finish_digest(
         run_id=run_id, owner=owner, sent=reply is not None, period_start=built.period_start,
         period_end=built.period_end, through_article_id=built.through_article_id,
         items=len(built.items), late=False, now=engine.clock(),

@@ -16,10 +16,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.errors import InputError
 from bot.zones import advise_zone
+
+if TYPE_CHECKING:
+    from bot.store.ports import TimeRule
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 EVERY_DAY = 0b1111111
@@ -170,6 +174,12 @@ class DailyTime:
             raise ValueError(f"no such time of day {self.hour}:{self.minute}")
         if not 1 <= self.weekdays <= EVERY_DAY:
             raise ValueError(f"weekday mask out of range: {self.weekdays}")
+
+    @classmethod
+    def of(cls, schedule: TimeRule) -> DailyTime:
+        """The rule a stored schedule keeps (the store holds the values, never the rule)."""
+        return cls(hour=schedule.hour, minute=schedule.minute, timezone=schedule.timezone,
+                   weekdays=schedule.weekdays)
 
     @property
     def zone(self) -> ZoneInfo:

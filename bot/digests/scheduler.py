@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from bot.digests.build import BuiltDigest, DigestPass
     from bot.engine import BriefingEngine
     from bot.models import Reply
-    from bot.store.digests import DigestSchedule
+    from bot.store.ports import DigestSchedule
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class DigestScheduler:
         while True:
             metrics.tick(self.name)
             now = self.engine.clock()
-            wake = await self.engine.store.next_digest_wake(platforms=self._platforms())
+            wake = await self.engine.store.digests.next_digest_wake(platforms=self._platforms())
             if wake is not None and wake <= now:
                 if min_sleep > 0:
                     await self._sleep(min_sleep)
@@ -142,7 +142,8 @@ class DigestScheduler:
         self.passes += 1
         now = self.engine.clock()
         cfg = self.engine.config.digest
-        due = await self.engine.store.due_digest_schedules(now=now, platforms=self._platforms())
+        due = await self.engine.store.digests.due_digest_schedules(now=now,
+                                                                   platforms=self._platforms())
         if not due:
             return PassResult()
         log.debug("digest pass %d: %d schedules due", self.passes, len(due))
@@ -170,11 +171,11 @@ class DigestScheduler:
 
     async def _handle(self, schedule: DigestSchedule, *, now: datetime,
                       digest_pass: DigestPass) -> str | None:
-        from bot.store.digests import ClaimState
+        from bot.store.ports import ClaimState
 
         store = self.engine.store
         cfg = self.engine.config.digest
-        rule = schedule.rule
+        rule = DailyTime.of(schedule)
         grace = max(timedelta(hours=cfg.grace_hours), ON_TIME)
         # Walk to the latest occurrence that is due; the ones before it were missed.
         occ = Occurrence(schedule.next_local_date, schedule.next_due_at)
@@ -189,7 +190,7 @@ class DigestScheduler:
             current = None
         if missed:
             target = current or following
-            moved = await store.skip_digests(
+            moved = await store.digests.skip_digests(
                 platform=schedule.platform, channel_id=schedule.channel_id,
                 expected_local_date=schedule.next_local_date,
                 local_dates=[(m.local_date, m.due_at) for m in missed[-MAX_SKIPPED_RECORDED:]],
@@ -207,7 +208,7 @@ class DigestScheduler:
                 return "skipped"
         assert current is not None
         nxt = following_occurrence(rule, current.local_date)
-        claim = await store.claim_digest(
+        claim = await store.digests.claim_digest(
             platform=schedule.platform, channel_id=schedule.channel_id,
             local_date=current.local_date, due_at=current.due_at, owner=self.owner, now=now,
             lease_until=now + timedelta(seconds=cfg.lease_seconds),
@@ -244,7 +245,7 @@ class DigestScheduler:
                     raise
         except DeliveryError as exc:
             if exc.permanent:
-                await store.disable_digest_after_failure(
+                await store.digests.disable_digest_after_failure(
                     run_id=claim.run_id, owner=self.owner, platform=schedule.platform,
                     channel_id=schedule.channel_id, reason=str(exc), now=now,
                 )
@@ -253,7 +254,7 @@ class DigestScheduler:
                 metrics.DIGEST_POSTS.labels("failed").inc()
                 return "disabled"
             retry = self._backoff(claim.attempts)
-            await store.fail_digest(run_id=claim.run_id, owner=self.owner, error=str(exc),
+            await store.digests.fail_digest(run_id=claim.run_id, owner=self.owner, error=str(exc),
                                     retry_at=now + retry, now=now)
             metrics.DIGEST_POSTS.labels("retry").inc()
             log.warning("digest for %s:%s on %s failed (attempt %d), retrying in %ds: %s",
@@ -263,14 +264,14 @@ class DigestScheduler:
         except Exception as exc:
             metrics.DIGEST_POSTS.labels("retry").inc()
             retry = self._backoff(claim.attempts)
-            await store.fail_digest(run_id=claim.run_id, owner=self.owner,
+            await store.digests.fail_digest(run_id=claim.run_id, owner=self.owner,
                                     error=f"internal error: {type(exc).__name__}",
                                     retry_at=now + retry, now=now)
             log.exception("digest for %s:%s on %s could not be built (attempt %d)",
                           schedule.platform, schedule.channel_id, current.local_date,
                           claim.attempts)
             return "failed"
-        kept = await store.finish_digest(
+        kept = await store.digests.finish_digest(
             run_id=claim.run_id, owner=self.owner, sent=reply is not None,
             period_start=built.period_start, period_end=built.period_end,
             through_article_id=built.through_article_id, items=len(built.items),
@@ -292,7 +293,7 @@ class DigestScheduler:
         not know, say) is looked at again after ``retry_seconds``, not on every pass."""
         until = now + timedelta(seconds=max(self.engine.config.digest.retry_seconds, 1.0))
         try:
-            await self.engine.store.defer_digest_schedule(
+            await self.engine.store.digests.defer_digest_schedule(
                 platform=schedule.platform, channel_id=schedule.channel_id,
                 expected_local_date=schedule.next_local_date, until=until)
         except Exception:

@@ -37,8 +37,8 @@ from bot.ingest.files import parse_plain
 from bot.ingest.pages import NotAnArticle, article_from_page, decode_html, page_feed_links
 from bot.ingest.urls import canonical_url, unwrap_link
 from bot.models import Article, ArticleDraft, Destination, parse_id
-from bot.store import SQLiteStore
-from bot.store.feeds import KNOWN_STATUSES, Feed, SeenItem
+from bot.store import Store
+from bot.store.ports import KNOWN_STATUSES, Feed, SeenItem
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class Intake:
         """The article at ``url``: from the store if known, else fetched, stored, summarised."""
         check_url(url)
         typed = canonical_url(url)
-        known = await self.store.article_by_url(typed)
+        known = await self.store.articles.article_by_url(typed)
         if known is not None:
             return LinkBrief(article=known, known=True)
         draft = await self.read_page(url)
@@ -191,7 +191,7 @@ class Intake:
     async def _remember_urls(self, article: Article, *urls: str | None) -> None:
         for url in {canonical_url(u) for u in urls if u}:
             if url != article.canonical_url:
-                await self.store.add_article_url(url, article.id)
+                await self.store.articles.add_article_url(url, article.id)
 
     # -- feeds: adding -----------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class Intake:
         url = _unfeed(url.strip())
         check_url(url)
         feed_url = canonical_url(url)
-        feed = await self.store.find_feed(feed_url)
+        feed = await self.store.feeds.find_feed(feed_url)
         report: PollReport | None = None
         created = False
         if feed is None:
@@ -225,21 +225,21 @@ class Intake:
                                    "no feed. Look for an RSS or Atom link on the site.",
                                    is_html=True) from None
                 feed_url = canonical_url(found[0])
-                feed = await self.store.find_feed(feed_url)
+                feed = await self.store.feeds.find_feed(feed_url)
                 if feed is None:
                     result = await self.fetcher.fetch(feed_url, accept=FEED_ACCEPT)
                     parsed = await self._parse(result)
             if feed is None:
                 now = self.engine.clock()
-                feed, created = await self.store.add_feed(
+                feed, created = await self.store.feeds.add_feed(
                     feed_url, now=now, next_poll_at=now + CLAIM_LEASE, title=parsed.title)
                 if created:
                     report = await self._poll_parsed(feed, result, parsed, now=now)
         linked = False
         if channel is not None and channel.channel_id is not None:
-            linked = await self.store.link_channel_feed(
+            linked = await self.store.feeds.link_channel_feed(
                 platform=channel.platform, channel_id=channel.channel_id, feed_id=feed.id)
-        fresh = await self.store.get_feed(feed.id)
+        fresh = await self.store.feeds.get_feed(feed.id)
         return AddedFeed(feed=fresh or feed, created=created, linked=linked, report=report)
 
     async def add_config_feeds(self) -> int:
@@ -252,7 +252,7 @@ class Intake:
             except UserError as exc:
                 log.warning("[feeds] urls: skipped %r: %s", url, exc)
                 continue
-            _feed, created = await self.store.add_feed(canonical_url(url), now=now,
+            _feed, created = await self.store.feeds.add_feed(canonical_url(url), now=now,
                                                        next_poll_at=now)
             added += created
         return added
@@ -261,7 +261,7 @@ class Intake:
 
     async def poll_due(self) -> list[PollReport]:
         now = self.engine.clock()
-        feeds = await self.store.claim_due_feeds(now=now, lease_until=now + CLAIM_LEASE)
+        feeds = await self.store.feeds.claim_due_feeds(now=now, lease_until=now + CLAIM_LEASE)
         return await self.poll_feeds(feeds)
 
     async def poll_all(self, *, on_start: Callable[[int], None] | None = None,
@@ -270,7 +270,7 @@ class Intake:
         """Poll every feed once, due or not (``briefbot poll``); ``on_start`` gets how many,
         ``on_report`` each feed's report as soon as it is done (progress)."""
         now = self.engine.clock()
-        feeds = await self.store.claim_due_feeds(now=now, lease_until=now + CLAIM_LEASE,
+        feeds = await self.store.feeds.claim_due_feeds(now=now, lease_until=now + CLAIM_LEASE,
                                                  all_feeds=True)
         if on_start is not None:
             on_start(len(feeds))
@@ -303,7 +303,7 @@ class Intake:
         return [t.result() for t in tasks]
 
     async def seconds_until_next_poll(self, *, at_most: float) -> float:
-        due = await self.store.next_feed_poll_at()
+        due = await self.store.feeds.next_feed_poll_at()
         if due is None:
             return at_most
         return max(0.0, min(at_most, (due - self.engine.clock()).total_seconds()))
@@ -324,7 +324,7 @@ class Intake:
                          and _body_hash(result.body) == feed.body_hash)
             if result.not_modified or unchanged:
                 # a server that ignores validators but sends the same bytes: nothing to parse
-                await self.store.record_feed_success(
+                await self.store.feeds.record_feed_success(
                     feed.id, now=now, next_poll_at=self._next_success(now),
                     etag=result.etag or feed.etag,
                     last_modified=result.last_modified or feed.last_modified,
@@ -351,7 +351,7 @@ class Intake:
             rng=self.rng, retry_after=retry_after)
         log.warning("feed %d (%s) failed (%d in a row), next try in %.0f s: %s",
                     feed.id, feed.url, failures, delay.total_seconds(), error)
-        await self.store.record_feed_failure(feed.id, now=now, error=error,
+        await self.store.feeds.record_feed_failure(feed.id, now=now, error=error,
                                              next_poll_at=now + delay)
         return PollReport(feed_id=feed.id, feed_name=feed.name, error=error)
 
@@ -359,7 +359,7 @@ class Intake:
                            now: datetime) -> PollReport:
         report = await self._take_in(feed, parsed, backlog=not feed.primed, now=now)
         keep_validators = report.pending == 0  # else the next poll must see every item
-        await self.store.record_feed_success(
+        await self.store.feeds.record_feed_success(
             feed.id, now=now, next_poll_at=self._next_success(now),
             etag=result.etag if keep_validators else None,
             last_modified=result.last_modified if keep_validators else None,
@@ -383,7 +383,7 @@ class Intake:
         def trusted_guid(e: FeedEntry) -> str | None:
             return e.guid if e.guid and e.guid not in parsed.duplicate_guids else None
 
-        seen = await self.store.seen_feed_items(
+        seen = await self.store.feeds.seen_feed_items(
             feed.id, keys=[e.key for e in entries],
             guids=[g for e in entries if (g := trusted_guid(e))])
         fresh: list[tuple[FeedEntry, SeenItem | None]] = []
@@ -400,7 +400,7 @@ class Intake:
         if backlog:
             fresh = _newest_first(fresh)
             keep = self.config.feeds.backlog_items
-            await self.store.record_backlog_items(
+            await self.store.feeds.record_backlog_items(
                 feed.id, [(e.key, e.guid, e.link) for e, _prior in fresh[keep:]], now=now,
                 note="older than the backlog when added")
             fresh = fresh[:keep]
@@ -430,7 +430,7 @@ class Intake:
                 pending += 1
             else:
                 skipped.append(f"{entry.title or entry.link or entry.key}: {note}")
-            await self.store.record_feed_item(
+            await self.store.feeds.record_feed_item(
                 feed.id, key=entry.key, guid=entry.guid, link=entry.link, status=status,
                 now=now, article_id=article.id if article else None,
                 note=None if note == "new" else note)
@@ -469,7 +469,7 @@ class Intake:
         """Where this item's text comes from, without storing anything yet."""
         cfg = self.config
         if entry.link:
-            article = await self.store.article_by_url(entry.key)
+            article = await self.store.articles.article_by_url(entry.key)
             if article is not None:
                 return _Outcome("known", article=article)
         if len(entry.text) >= cfg.feeds.min_content_chars:
@@ -571,14 +571,14 @@ def _body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-async def find_feed(store: SQLiteStore, ref: str) -> Feed | None:
+async def find_feed(store: Store, ref: str) -> Feed | None:
     """A feed by ``#id``, id or URL."""
     ref = unwrap_link(ref)
     if ref.lstrip("#").isdigit():
         feed_id = parse_id(ref)
-        return None if feed_id is None else await store.get_feed(feed_id)
+        return None if feed_id is None else await store.feeds.get_feed(feed_id)
     try:
-        return await store.find_feed(canonical_url(ref))
+        return await store.feeds.find_feed(canonical_url(ref))
     except ValueError:
         return None
 

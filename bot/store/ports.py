@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from bot.models import Article, ArticleDraft, Destination
 from bot.store.records import (
@@ -58,16 +58,15 @@ from bot.store.records import (
     DigestArticle,
     DigestClaim,
     DigestSchedule,
+    Due,
     Feed,
     LastDigest,
     MissedDigest,
     OwnerKind,
     SeenItem,
     Subscription,
+    TimeRule,
 )
-
-if TYPE_CHECKING:
-    from bot.digests.rules import DailyTime, Occurrence
 
 
 class ArticleStore(Protocol):
@@ -411,7 +410,7 @@ class DigestStore(Protocol):
     """
 
     async def set_digest_schedule(
-        self, *, platform: str, channel_id: str, rule: DailyTime, first: Occurrence,
+        self, *, platform: str, channel_id: str, rule: TimeRule, first: Due,
         by: str | None, now: datetime,
     ) -> DigestSchedule:
         """Create or replace the channel's schedule (enabled, due first at ``first``)."""
@@ -481,10 +480,12 @@ class DigestStore(Protocol):
     async def finish_digest(
         self, *, run_id: int, owner: str, sent: bool, period_start: datetime | None,
         period_end: datetime, through_article_id: int, items: int, late: bool,
-        now: datetime, following: Occurrence | None = None,
+        now: datetime, following: Due | None = None,
     ) -> bool:
         """Record that run ``run_id`` was posted (``sent``) or had nothing to post, and move
-        its schedule to the next occurrence (``following`` when the caller knows it).
+        a scheduled run's schedule to ``following`` (its next occurrence, which the digests
+        feature computes: the store keeps time rules, it does not evaluate them). Without
+        ``following`` the schedule stays put and its next claim finds the occurrence done.
         False when ``owner`` had lost the claim."""
         ...
 
@@ -619,6 +620,7 @@ __all__ = [
     "DigestClaim",
     "DigestSchedule",
     "DigestStore",
+    "Due",
     "Feed",
     "FeedStore",
     "LastDigest",
@@ -628,4 +630,5 @@ __all__ = [
     "SeenItem",
     "Store",
     "Subscription",
+    "TimeRule",
 ]

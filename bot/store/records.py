@@ -9,12 +9,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from bot.models import Article, Destination
-
-if TYPE_CHECKING:
-    from bot.digests.rules import DailyTime
 
 KNOWN_STATUSES = ("stored", "backlog", "skipped", "failed")
 
@@ -121,6 +118,33 @@ class AlertState:
     matched: tuple[str, ...]
 
 
+class TimeRule(Protocol):
+    """A digest's time of day (the digests feature's ``DailyTime`` is one): the store keeps
+    these four values and never computes with them."""
+
+    @property
+    def hour(self) -> int: ...
+
+    @property
+    def minute(self) -> int: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+    @property
+    def weekdays(self) -> int: ...
+
+
+class Due(Protocol):
+    """One occurrence of a schedule (the digests feature's ``Occurrence`` is one)."""
+
+    @property
+    def local_date(self) -> date: ...
+
+    @property
+    def due_at(self) -> datetime: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DigestSchedule:
     platform: str
@@ -137,14 +161,6 @@ class DigestSchedule:
     not_before: datetime | None
     updated_by: str | None
     updated_at: datetime
-
-    @property
-    def rule(self) -> DailyTime:
-        # transitional: the digests feature will build its rule from these fields itself
-        from bot.digests.rules import DailyTime
-
-        return DailyTime(hour=self.hour, minute=self.minute, timezone=self.timezone,
-                         weekdays=self.weekdays)
 
 
 class ClaimState(enum.StrEnum):

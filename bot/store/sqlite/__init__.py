@@ -17,14 +17,11 @@ is written to it (not even the switch to WAL).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
@@ -88,90 +85,9 @@ class SQLiteStore:
         self.alerts: AlertStore = SQLiteAlerts(db, articles)
         self.digests: DigestStore = SQLiteDigests(db)
         self.platform: PlatformStateStore = SQLitePlatformState(db)
-        # Transitional: the flat methods of the old one-class store, until every call site
-        # names its repository (then these lines go).
-        self.add_article = self.articles.add_article
-        self.add_article_url = self.articles.add_article_url
-        self.find_known_article = self.articles.find_known_article
-        self.get_article = self.articles.get_article
-        self.articles_by_ids = self.articles.articles_by_ids
-        self.article_by_url = self.articles.article_by_url
-        self.latest_articles = self.articles.latest_articles
-        self.newest_articles = self.articles.newest_articles
-        self.articles_since = self.articles.articles_since
-        self.count_articles = self.articles.count_articles
-        self.search_articles = self.articles.search_articles
-        self.suggest_terms = self.articles.suggest_terms
-        self.unmatched_articles = self.articles.unmatched_articles
-        self.article_id_watermark = self.articles.article_id_watermark
-        self.max_article_id = self.articles.max_article_id
-        self.digest_articles = self.articles.digest_articles
-        self.channel_feed_ids = self.feeds.channel_feed_ids
-        self.add_feed = self.feeds.add_feed
-        self.link_channel_feed = self.feeds.link_channel_feed
-        self.unlink_channel_feed = self.feeds.unlink_channel_feed
-        self.feed_follower_count = self.feeds.feed_follower_count
-        self.get_feed = self.feeds.get_feed
-        self.find_feed = self.feeds.find_feed
-        self.list_feeds = self.feeds.list_feeds
-        self.remove_feed = self.feeds.remove_feed
-        self.claim_due_feeds = self.feeds.claim_due_feeds
-        self.next_feed_poll_at = self.feeds.next_feed_poll_at
-        self.record_feed_success = self.feeds.record_feed_success
-        self.record_feed_failure = self.feeds.record_feed_failure
-        self.seen_feed_items = self.feeds.seen_feed_items
-        self.record_feed_item = self.feeds.record_feed_item
-        self.record_backlog_items = self.feeds.record_backlog_items
-        self.feed_item_counts = self.feeds.feed_item_counts
-        self.add_subscription = self.alerts.add_subscription
-        self.get_subscription = self.alerts.get_subscription
-        self.delete_subscription = self.alerts.delete_subscription
-        self.subscriptions_of = self.alerts.subscriptions_of
-        self.channel_subscription_queries = self.alerts.channel_subscription_queries
-        self.subscriptions_after = self.alerts.subscriptions_after
-        self.subscriptions_by_ids = self.alerts.subscriptions_by_ids
-        self.subscription_ids = self.alerts.subscription_ids
-        self.subscriptions_signature = self.alerts.subscriptions_signature
-        self.pause_destination = self.alerts.pause_destination
-        self.resume_subscriptions = self.alerts.resume_subscriptions
-        self.record_alerts = self.alerts.record_alerts
-        self.claim_due_alerts = self.alerts.claim_due_alerts
-        self.mark_alerts_sent = self.alerts.mark_alerts_sent
-        self.mark_alerts_retry = self.alerts.mark_alerts_retry
-        self.mark_alerts_skipped = self.alerts.mark_alerts_skipped
-        self.next_alert_due = self.alerts.next_alert_due
-        self.alert_stats = self.alerts.alert_stats
-        self.alerts_for_article = self.alerts.alerts_for_article
-        self.set_digest_schedule = self.digests.set_digest_schedule
-        self.disable_digest = self.digests.disable_digest
-        self.get_digest_schedule = self.digests.get_digest_schedule
-        self.due_digest_schedules = self.digests.due_digest_schedules
-        self.digest_pool_floor = self.digests.digest_pool_floor
-        self.next_digest_wake = self.digests.next_digest_wake
-        self.last_digest = self.digests.last_digest
-        self.claim_digest = self.digests.claim_digest
-        self.finish_digest = self.digests.finish_digest
-        self.fail_digest = self.digests.fail_digest
-        self.disable_digest_after_failure = self.digests.disable_digest_after_failure
-        self.defer_digest_schedule = self.digests.defer_digest_schedule
-        self.skip_digests = self.digests.skip_digests
-        self.missed_digests = self.digests.missed_digests
-        self.start_manual_digest = self.digests.start_manual_digest
-        self.abandon_manual_digest = self.digests.abandon_manual_digest
-        self.get_meta = self.platform.get_meta
-        self.set_meta = self.platform.set_meta
 
     async def close(self) -> None:
         await self.db.close()
-
-    def transaction(self) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]:
-        return self.db.transaction()
-
-    async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        return await self.db.fetchall(sql, params)
-
-    async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        return await self.db.fetchone(sql, params)
 
 
 async def _user_version(db: aiosqlite.Connection) -> int:

@@ -14,21 +14,17 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING
-
-import aiosqlite
 
 from bot.store.records import (
     ClaimState,
     DigestClaim,
     DigestSchedule,
+    Due,
     LastDigest,
     MissedDigest,
+    TimeRule,
 )
-from bot.store.sqlite.db import Database, fetchone, from_ts, to_ts, ts, workspace_filter
-
-if TYPE_CHECKING:
-    from bot.digests.rules import DailyTime, Occurrence
+from bot.store.sqlite.db import Database, from_ts, to_ts, ts, workspace_filter
 
 _SCHEDULE_COLUMNS = (
     "platform, channel_id, hour, minute, timezone, weekdays, enabled, disabled_reason,"
@@ -58,7 +54,7 @@ class SQLiteDigests:
     # -- schedules ----------------------------------------------------------------------
 
     async def set_digest_schedule(
-        self, *, platform: str, channel_id: str, rule: DailyTime, first: Occurrence,
+        self, *, platform: str, channel_id: str, rule: TimeRule, first: Due,
         by: str | None, now: datetime,
     ) -> DigestSchedule:
         """Create or replace the channel's schedule (enabled, due first at ``first``)."""
@@ -223,10 +219,12 @@ class SQLiteDigests:
     async def finish_digest(
         self, *, run_id: int, owner: str, sent: bool, period_start: datetime | None,
         period_end: datetime, through_article_id: int, items: int, late: bool,
-        now: datetime, following: Occurrence | None = None,
+        now: datetime, following: Due | None = None,
     ) -> bool:
         """Record that run ``run_id`` was posted (``sent``) or had nothing to post, and move
-        its schedule to the next occurrence (``following`` when the caller knows it).
+        a scheduled run's schedule to ``following`` (its next occurrence, which the digests
+        feature computes: the store keeps time rules, it does not evaluate them). Without
+        ``following`` the schedule stays put and its next claim finds the occurrence done.
         False when ``owner`` had lost the claim."""
         async with self._db.transaction() as db:
             rows = list(await db.execute_fetchall(
@@ -241,39 +239,15 @@ class SQLiteDigests:
             if not rows:
                 return False
             row = rows[0]
-            if row["local_date"] is not None:
-                if following is None:
-                    await self._advance_schedule(db, row["platform"], row["channel_id"],
-                                                 row["local_date"])
-                else:
-                    await db.execute(
-                        "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
-                        " not_before = NULL WHERE platform = ? AND channel_id = ?"
-                        " AND next_local_date = ?",
-                        (following.local_date.isoformat(), to_ts(following.due_at),
-                         row["platform"], row["channel_id"], row["local_date"]),
-                    )
+            if row["local_date"] is not None and following is not None:
+                await db.execute(
+                    "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
+                    " not_before = NULL WHERE platform = ? AND channel_id = ?"
+                    " AND next_local_date = ?",
+                    (following.local_date.isoformat(), to_ts(following.due_at),
+                     row["platform"], row["channel_id"], row["local_date"]),
+                )
             return True
-
-    @staticmethod
-    async def _advance_schedule(db: aiosqlite.Connection, platform: str, channel_id: str,
-                                local_date: str) -> None:
-        """Move a schedule still pointing at ``local_date`` to its following occurrence."""
-        from bot.digests.rules import following_occurrence
-
-        row = await fetchone(
-            db, f"SELECT {_SCHEDULE_COLUMNS} FROM digest_schedules WHERE platform = ?"
-            " AND channel_id = ? AND next_local_date = ?",
-            (platform, channel_id, local_date),
-        )
-        if row is None:  # changed meanwhile (a new time was set): leave it alone
-            return
-        nxt = following_occurrence(_schedule(row).rule, date.fromisoformat(local_date))
-        await db.execute(
-            "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?, not_before = NULL"
-            " WHERE platform = ? AND channel_id = ? AND next_local_date = ?",
-            (nxt.local_date.isoformat(), to_ts(nxt.due_at), platform, channel_id, local_date),
-        )
 
     async def fail_digest(self, *, run_id: int, owner: str, error: str, retry_at: datetime,
                           now: datetime) -> None:
