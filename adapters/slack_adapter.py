@@ -592,6 +592,12 @@ class SlackAdapter:
 
     # -- workspaces ---------------------------------------------------------------------
 
+    async def _ensure_home(self) -> None:
+        """Another process may have seen the first install: read the home workspace again
+        while none is known (once known, it never changes)."""
+        if self.distributed and self.home_team is None:
+            self.home_team = await self.engine.platform_state(HOME_TEAM_KEY)
+
     def qualify(self, team: str | None, raw_id: str) -> str:
         """The id the core keeps for a Slack id of ``team`` (``TEAM:ID`` unless home)."""
         if not self.distributed or not raw_id or not team or team == self.home_team:
@@ -778,10 +784,8 @@ class SlackAdapter:
         team = str(command.get("team_id", "")) or None
         raw_user = str(command.get("user_id", ""))
         raw_channel = command.get("channel_id") or None
-        if self.distributed:
-            # bolt's per-request client already carries this workspace's token
-            client.session = self._http
-            client.retry_handlers = _retry_handlers(self.config.max_retries)
+        # bolt's per-request client carries this workspace's token (and our session/retries)
+        await self._ensure_home()
         user_id = self.qualify(team, raw_user)
         channel_id = self.qualify(team, raw_channel) if raw_channel else None
         # A DM with the bot (an "im": D…, named "directmessage") belongs to the person: its
@@ -813,6 +817,7 @@ class SlackAdapter:
         admin/owner of the workspace (users.info there, briefly cached)."""
         if team_id is not None and (team_id, user_id) in self._team_admins:
             return True
+        await self._ensure_home()
         if user_id in self._admins and (not self.distributed or team_id is None
                                         or team_id == self.home_team):
             return True
@@ -882,6 +887,7 @@ class SlackAdapter:
     async def deliver(self, destination: Destination, reply: Reply) -> None:
         """Post a digest or alert: to the channel, or to the person by direct message, with
         the token of the destination's workspace."""
+        await self._ensure_home()
         if destination.user_id is not None:
             channel = await self._dm_channel(destination.user_id)
         else:

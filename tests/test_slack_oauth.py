@@ -351,6 +351,12 @@ async def test_command_from_a_workspace_without_installation_is_refused(
     assert not [c for c in fake.calls if c.method == "chat.postMessage"]
 
 
+async def test_slack_can_verify_the_events_url(adapter: SlackAdapter) -> None:
+    body = json.dumps({"token": "legacy", "challenge": "ch4ll3nge", "type": "url_verification"})
+    status, text = await post(adapter, body, "application/json")
+    assert status == 200 and "ch4ll3nge" in text
+
+
 # -- bad input and faults in the install flow ------------------------------------------------
 
 
