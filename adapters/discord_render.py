@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import discord
 
 from bot.models import Item, Reply
-from bot.summarize import shorten
+from bot.text import shorten
 
 # https://discord.com/developers/docs/resources/message#create-message and the embed limits
 CONTENT_LIMIT = 2000

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from bot.errors import ConfigError, UserError
+from bot.ingest.urls import check_url, parse_networks
+from bot.text import check_language
 
 ENV_CONFIG = "BRIEFBOT_CONFIG"
 
@@ -36,6 +38,13 @@ def _opt(default: Any, *, min: float | None = None, max: float | None = None,
 class StorageConfig:
     path: str = "briefbot.db"
     busy_timeout_ms: int = _opt(10_000, min=0, max=600_000)
+
+
+# The summarizer algorithms by name (bot.summarize implements exactly these; a test checks).
+ALGORITHMS: tuple[str, ...] = (
+    "lexrank", "lsa", "luhn", "textrank", "kl", "sumbasic", "edmundson", "reduction", "lead",
+    "news",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,26 +332,20 @@ def _check_cross(config: Config) -> None:
             f"[digest] default_timezone {typed!r} is not an IANA time zone{hint}; write one "
             "such as Europe/Berlin, America/New_York or UTC"
         )
-    from bot.ingest.fetch import check_url, parse_networks
-
     parse_networks(config.fetch.allowed_networks)
     for i, url in enumerate(config.feeds.urls):
         try:
             check_url(url)
         except UserError as exc:
             raise ConfigError(f"[feeds] urls[{i}] {url!r}: {exc}") from exc
-    from bot.summarize import ALGORITHMS
-
     if config.summarizer.algorithm not in ALGORITHMS:
         typed = config.summarizer.algorithm
         raise ConfigError(
             f"[summarizer] algorithm {typed!r} is unknown{_did_you_mean(typed, ALGORITHMS)}; "
             f"choose one of {', '.join(ALGORITHMS)}"
         )
-    from bot.text import language_kit
-
     try:
-        language_kit(config.summarizer.language)
+        check_language(config.summarizer.language)
     except UserError as exc:
         raise ConfigError(f"[summarizer] {exc}") from exc
     listen = config.monitoring.listen.strip()

@@ -65,6 +65,10 @@ class FetchError(UserError):
     """A URL was refused (scheme, private address, size) or could not be fetched."""
 
 
+class RefusedURL(FetchError):
+    """The URL was refused before anything was sent (scheme, private address)."""
+
+
 class PermissionDenied(UserError):
     """The caller may not run this command in this place; the message says who may."""
 

@@ -33,7 +33,14 @@ from sumy.summarizers.text_rank import TextRankSummarizer
 from bot.config import SummarizerConfig
 from bot.errors import InputError
 from bot.newsum import news_factory
-from bot.text import LanguageKit, language_kit, split_paragraphs, split_sentences, words
+from bot.text import (
+    LanguageKit,
+    language_kit,
+    shorten,
+    split_paragraphs,
+    split_sentences,
+    words,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +110,6 @@ _FACTORIES: dict[str, Callable[[LanguageKit, str | None], Any]] = {
 
 
 ALGORITHMS: tuple[str, ...] = tuple(_FACTORIES)
-
-
-_ELLIPSIS = "…"
-
-
-def shorten(sentence: str, limit: int) -> str:
-    """Cut ``sentence`` at a word boundary so it fits ``limit`` characters, with an ellipsis."""
-    if len(sentence) <= limit:
-        return sentence
-    cut = sentence[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-–—") + _ELLIPSIS
 
 
 def summarize_text(

@@ -21,13 +21,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
-
-from nupunkt.models import load_default_model
-from sumy.nlp.stemmers import Stemmer
-from sumy.utils import get_stop_words
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import InputError
+
+if TYPE_CHECKING:
+    from sumy.nlp.stemmers import Stemmer
+
+# Sumy and nupunkt load where they are used (a tokenizer, a language kit), so that commands
+# that only read the store (`briefbot --help`, `feeds list`, `brief`) start without them.
 
 # Abbreviations after which news text almost never ends a sentence.
 _NO_BREAK_AFTER = frozenset(
@@ -63,6 +65,8 @@ def _keep(abbreviation: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _news_tokenizer() -> Any:
+    from nupunkt.models import load_default_model
+
     tokenizer = load_default_model()  # a fresh instance: the shared cached one stays untouched
     params = tokenizer._params
     params.abbrev_types = {a for a in params.abbrev_types if _keep(a)}
@@ -164,6 +168,9 @@ class LanguageKit:
 @lru_cache(maxsize=8)
 def language_kit(language: str) -> LanguageKit:
     """Tokenizer, stemmer and stop words for a language; InputError if Sumy lacks it."""
+    from sumy.nlp.stemmers import Stemmer
+    from sumy.utils import get_stop_words
+
     try:
         stemmer = Stemmer(language)
         stop_words = frozenset(get_stop_words(language))
@@ -173,3 +180,32 @@ def language_kit(language: str) -> LanguageKit:
             "(try english, german, french, spanish, ...)"
         ) from exc
     return LanguageKit(tokenizer_for(language), stemmer, stop_words)
+
+
+# The languages Sumy has both a stemmer and stop words for (sumy 0.13; a test compares this
+# list with what :func:`language_kit` accepts): checked without loading Sumy. Other names
+# ("en", "de") go through Sumy's own normalisation.
+SUMY_LANGUAGES = frozenset(
+    """arabic chinese czech english french german greek hebrew italian japanese korean polish
+    portuguese slovak spanish swedish ukrainian""".split()
+)
+
+
+def check_language(language: str) -> None:
+    """InputError unless Sumy can summarise ``language``; loads Sumy only for an unusual name."""
+    if language not in SUMY_LANGUAGES:
+        language_kit(language)
+
+
+_ELLIPSIS = "…"
+
+
+def shorten(sentence: str, limit: int) -> str:
+    """Cut ``sentence`` at a word boundary so it fits ``limit`` characters, with an ellipsis."""
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-–—") + _ELLIPSIS

@@ -126,3 +126,22 @@ def test_a_numeric_failure_in_an_algorithm_falls_back_to_the_lead(
     summary = summarize_text(ARTICLE, sentences=2, algorithm="lsa")
     assert list(summary) == ARTICLE.splitlines()[:2]
     assert "lsa failed" in caplog.text
+
+
+def test_the_config_knows_every_algorithm_and_language_the_summarizer_has() -> None:
+    """config.py validates names without loading Sumy: its lists must match the real ones."""
+    import importlib.resources
+
+    from bot import config, summarize, text
+
+    assert config.ALGORITHMS == summarize.ALGORITHMS
+    stop_words = importlib.resources.files("sumy") / "data" / "stopwords"
+    usable = set()
+    for entry in stop_words.iterdir():
+        language = entry.name.removesuffix(".txt")
+        try:
+            text.language_kit(language)
+        except Exception:
+            continue
+        usable.add(language)
+    assert usable == text.SUMY_LANGUAGES

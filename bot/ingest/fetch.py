@@ -26,7 +26,7 @@ import re
 import socket
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -38,14 +38,14 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from bot.clock import utcnow
 from bot.config import FetchConfig
-from bot.engine import utcnow
-from bot.errors import ConfigError, FetchError
+from bot.errors import FetchError, RefusedURL
+from bot.ingest.urls import IPNetwork, check_url, parse_networks
 
 log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Instance-metadata services of the big clouds: refused even where private networks are allowed.
 METADATA_ADDRESSES = frozenset(
@@ -77,24 +77,8 @@ class HTTPStatusError(FetchError):
         self.retry_after = retry_after
 
 
-class RefusedURL(FetchError):
-    """The URL was refused before anything was sent (scheme, private address)."""
-
-
 class _BlockedAddress(OSError):
     """Raised inside the resolver; aiohttp wraps OSErrors from resolvers, we unwrap it."""
-
-
-def parse_networks(values: Iterable[str], *, key: str = "[fetch] allowed_networks"
-                   ) -> tuple[IPNetwork, ...]:
-    networks: list[IPNetwork] = []
-    for value in values:
-        try:
-            networks.append(ipaddress.ip_network(value, strict=False))
-        except ValueError as exc:
-            raise ConfigError(f"{key}: {value!r} is not an address or network "
-                              "(for example 10.1.2.0/24)") from exc
-    return tuple(networks)
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -197,27 +181,6 @@ class FetchResult:
 
 def describe_size(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{n:,} bytes"
-
-
-def check_url(url: str | URL) -> URL:
-    """The URL parsed, refusing what is not an absolute http(s) URL."""
-    try:
-        parsed = url if isinstance(url, URL) else URL(url.strip())
-        host = parsed.host  # decoding a malformed IDNA name ("xn--") raises here
-    except (ValueError, TypeError) as exc:
-        raise RefusedURL("That is not a valid link.") from exc
-    scheme = (parsed.scheme or "").lower()
-    if scheme not in ("http", "https") and "://" not in str(url) and (
-            not scheme or "." in scheme or scheme == "localhost"):
-        # "example.com/feed.xml", "127.0.0.1:8080/x": a host without its scheme
-        raise RefusedURL("That link is not complete: give it whole, starting with https:// "
-                         "or http:// (for example https://example.com/feed.xml).")
-    if scheme not in ("http", "https"):
-        shown = f"`{scheme}:` links" if scheme.isascii() and scheme.isalnum() else "such links"
-        raise RefusedURL(f"Only http and https links can be fetched, not {shown}.")
-    if not host:
-        raise RefusedURL("That link has no host name.")
-    return parsed
 
 
 def _validator(value: str | None) -> str | None:

@@ -14,8 +14,7 @@ from pathlib import Path
 from bot.errors import InputError
 from bot.ingest.html import extract_html
 from bot.models import ArticleDraft
-from bot.summarize import shorten
-from bot.text import split_paragraphs, split_sentences
+from bot.text import shorten, split_paragraphs, split_sentences
 
 _DATE_HEADER = re.compile(r"\A\s*date\s+(\d{4})-(\d{2})-(\d{2})(?:\s+|\Z)", re.IGNORECASE)
 _HTML_START = re.compile(rb"\A\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b",

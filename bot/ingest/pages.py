@@ -26,7 +26,7 @@ from bot.errors import InputError
 from bot.ingest.html import extract_html
 from bot.ingest.urls import absolute_http_url, canonical_url, source_name
 from bot.models import ArticleDraft
-from bot.summarize import shorten
+from bot.text import shorten
 
 log = logging.getLogger(__name__)
 

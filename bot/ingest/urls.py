@@ -1,8 +1,17 @@
-"""Canonical URLs: the key that, with the text hash, makes an article new or known."""
+"""URL rules without I/O: canonical URLs (the key that, with the text hash, makes an article new
+or known), what counts as a fetchable link, and the configured private networks."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from yarl import URL
+
+from bot.errors import ConfigError, RefusedURL
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Query parameters that only track where a click came from.
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "hsa_", "oly_", "vero_")
@@ -61,3 +70,36 @@ def source_name(url: str | None) -> str | None:
         return None
     host = (urlsplit(url).hostname or "").lower()
     return host.removeprefix("www.") or None
+
+
+def parse_networks(values: Iterable[str], *, key: str = "[fetch] allowed_networks"
+                   ) -> tuple[IPNetwork, ...]:
+    networks: list[IPNetwork] = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value, strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {value!r} is not an address or network "
+                              "(for example 10.1.2.0/24)") from exc
+    return tuple(networks)
+
+
+def check_url(url: str | URL) -> URL:
+    """The URL parsed, refusing what is not an absolute http(s) URL."""
+    try:
+        parsed = url if isinstance(url, URL) else URL(url.strip())
+        host = parsed.host  # decoding a malformed IDNA name ("xn--") raises here
+    except (ValueError, TypeError) as exc:
+        raise RefusedURL("That is not a valid link.") from exc
+    scheme = (parsed.scheme or "").lower()
+    if scheme not in ("http", "https") and "://" not in str(url) and (
+            not scheme or "." in scheme or scheme == "localhost"):
+        # "example.com/feed.xml", "127.0.0.1:8080/x": a host without its scheme
+        raise RefusedURL("That link is not complete: give it whole, starting with https:// "
+                         "or http:// (for example https://example.com/feed.xml).")
+    if scheme not in ("http", "https"):
+        shown = f"`{scheme}:` links" if scheme.isascii() and scheme.isalnum() else "such links"
+        raise RefusedURL(f"Only http and https links can be fetched, not {shown}.")
+    if not host:
+        raise RefusedURL("That link has no host name.")
+    return parsed
