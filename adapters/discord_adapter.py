@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import zoneinfo
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -37,9 +38,9 @@ from discord import app_commands
 from adapters.discord_render import NO_MENTIONS, render_messages
 from adapters.posted_parts import PostedParts, part_keys
 from bot import metrics
-from bot.commands.router import VERBS, wants_public
+from bot.commands.router import wants_public
 from bot.config import DiscordConfig
-from bot.engine import BriefingEngine
+from bot.engine import BriefingEngine, VerbInfo
 from bot.errors import BriefbotError, ConfigError, DeliveryError
 from bot.models import Caller, Destination, Reply
 
@@ -104,7 +105,7 @@ def _time_zones() -> tuple[str, ...]:
     return (*zones, "UTC")
 
 
-def suggestions(current: str, *, limit: int = 25) -> list[str]:
+def suggestions(current: str, verbs: Mapping[str, VerbInfo], *, limit: int = 25) -> list[str]:
     """What to offer while someone types ``/brief <current>``: verbs, then time zones."""
     text = re.sub(r"\s+", " ", current).lstrip()
     time = _AFTER_TIME.match(text)
@@ -118,14 +119,14 @@ def suggestions(current: str, *, limit: int = 25) -> list[str]:
     if " " in text:
         return []
     seen: dict[str, None] = {}
-    for name, v in sorted(VERBS.items()):
+    for name, v in sorted(verbs.items()):
         if name.startswith(text.lower()) and name.isalpha():
             seen.setdefault(v.name if v.name.startswith(text.lower()) else name, None)
     return list(seen)[:limit]
 
 
-def _choice_label(value: str) -> str:
-    verb = VERBS.get(value)
+def _choice_label(value: str, verbs: Mapping[str, VerbInfo]) -> str:
+    verb = verbs.get(value)
     label = f"{verb.usage} — {verb.summary}" if verb is not None else value
     return label if len(label) <= 100 else label[:99] + "…"
 
@@ -287,8 +288,9 @@ class DiscordAdapter:
         async def brief_text(
             interaction: discord.Interaction[_BriefClient], current: str
         ) -> list[app_commands.Choice[str]]:
-            return [app_commands.Choice(name=_choice_label(s), value=s)
-                    for s in suggestions(current)]
+            verbs = self.engine.commands.verbs
+            return [app_commands.Choice(name=_choice_label(s, verbs), value=s)
+                    for s in suggestions(current, verbs)]
 
         self.tree.add_command(brief)
 

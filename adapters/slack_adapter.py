@@ -72,9 +72,9 @@ from adapters.posted_parts import PostedParts, part_keys
 from adapters.slack_blocks import SlackMessage, escape, render_reply
 from adapters.slack_installations import BriefbotInstallationStore, BriefbotStateStore
 from bot import metrics
-from bot.commands.router import classify
+from bot.commands.router import parse
 from bot.config import Secrets, SlackConfig
-from bot.engine import BriefingEngine
+from bot.engine import BriefingEngine, CommandHandler
 from bot.errors import ConfigError, DeliveryError
 from bot.models import Caller, Destination, Reply
 from bot.store.ports import Store
@@ -143,7 +143,6 @@ _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 # response_url accepts 5 posts within 30 minutes; later parts go through the Web API.
 RESPONSE_URL_POSTS = 5
 _NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
-_PUBLIC_SUFFIX = re.compile(r"(?:^|\s)public\s*$", re.IGNORECASE)
 
 
 class _CountingRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
@@ -235,16 +234,12 @@ def _check_config(config: SlackConfig) -> None:
 _NOTICE_URL_CHARS = 200
 
 
-def slow_notice(text: str) -> str | None:
+def slow_notice(text: str, commands: CommandHandler) -> str | None:
     """The ack text for a command that fetches a page before answering, else None.
 
     ``/brief <link>`` and ``/brief feeds add <url>`` fetch; everything else answers from the
     store. The link is shown escaped (it is whatever the user typed) and shortened."""
-    text = re.sub(r"\s+", " ", text or "").strip()
-    if text.lower().startswith("/brief"):
-        text = text[len("/brief"):].strip()
-    text = _PUBLIC_SUFFIX.sub("", text).strip()
-    key, args = classify(text)
+    key, args = commands.classify(parse(text)[0])
     if key == "link":
         what, url = "Fetching", args
     elif key == "verb:feeds" and args.lower().startswith("add ") and args[4:].strip():
@@ -766,7 +761,7 @@ class SlackAdapter:
         A command that fetches a page (a link, ``feeds add``) takes seconds: its ack carries a
         short private "Fetching ..." so the user sees at once that it is under way. Other
         commands are acked empty (their answer follows within a moment)."""
-        notice = slow_notice(str(command.get("text", "")))
+        notice = slow_notice(str(command.get("text", "")), self.engine.commands)
         if notice is None:
             await ack()
         else:

@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.app import open_app
 from bot.config import default_config
 from bot.digests.rules import DailyTime, next_occurrence
 from bot.digests.scheduler import DigestScheduler
@@ -111,7 +112,7 @@ async def bench(args: argparse.Namespace) -> None:
         base = default_config()
         config = replace(base, storage=replace(base.storage, path=str(path)),
                          digest=replace(base.digest, concurrency=args.concurrency))
-        engine = await BriefingEngine.open(config, clock=lambda: clock_now[0])
+        engine = (await open_app(config, clock=lambda: clock_now[0])).engine
         publisher = RecordingPublisher(platform="slack")
         engine.add_publisher(publisher)
         scheduler = DigestScheduler(engine, owner="bench")

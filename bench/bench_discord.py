@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from discord_fake import FakeDiscord  # noqa: E402
 
 from adapters.discord_adapter import DiscordAdapter  # noqa: E402
+from bot.app import open_app  # noqa: E402
 from bot.config import default_config  # noqa: E402
 from bot.engine import BriefingEngine  # noqa: E402
 from bot.models import ArticleDraft, Destination, Item, Reply, ReplyKind  # noqa: E402
@@ -126,7 +127,7 @@ async def main(channels: int, rate: float, concurrency: int, count: int, *,
                             gateway_url=fake.gateway_url, max_messages_per_second=rate,
                             send_concurrency=concurrency),
         )
-        engine = await BriefingEngine.open(config)
+        engine = (await open_app(config)).engine
         await engine.ingest(ArticleDraft(text=SAMPLE.read_text(encoding="utf-8"),
                                          title="Rocket systems for Ukraine",
                                          url="https://bench.example/0", source="Bench"))

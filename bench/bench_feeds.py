@@ -33,8 +33,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from bot.app import open_app
 from bot.config import default_config
-from bot.engine import BriefingEngine
 from bot.ingest.fetch import Fetcher
 from bot.ingest.intake import Intake
 
@@ -123,7 +123,7 @@ async def bench(args: argparse.Namespace, hosts: list[tuple[str, int]]) -> None:
             fetch=replace(base.fetch, allow_private_networks=True),
             feeds=replace(base.feeds, backlog_items=args.backlog),
         )
-        engine = await BriefingEngine.open(config)
+        engine = (await open_app(config)).engine
         print(f"{args.feeds} feeds x {args.items} items on {len(hosts)} hosts; "
               f"[fetch] max_connections={config.fetch.max_connections}, "
               f"max_connections_per_host={config.fetch.max_connections_per_host}; "

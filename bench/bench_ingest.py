@@ -20,8 +20,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from bot.app import open_app
 from bot.config import default_config
-from bot.engine import BriefingEngine
 from bot.ingest.files import parse_bytes
 from bot.summarize import ALGORITHMS, summarize_text
 
@@ -52,7 +52,7 @@ async def bench_ingest(records: list[dict[str, str]], algorithm: str) -> dict[st
             storage=replace(base.storage, path=str(Path(tmp) / "bench.db")),
             summarizer=replace(base.summarizer, algorithm=algorithm),
         )
-        engine = await BriefingEngine.open(config)
+        engine = (await open_app(config)).engine
         try:
             per_article: list[float] = []
             words_600: list[float] = []

@@ -77,8 +77,8 @@ async def _loop_lag(samples: list[float]) -> None:
 
 async def _bot(conn: Connection, api_url: str, ingest: bool) -> None:
     from adapters.slack_adapter import SlackAdapter
+    from bot.app import open_app
     from bot.config import default_config
-    from bot.engine import BriefingEngine
     from bot.models import ArticleDraft
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +89,7 @@ async def _bot(conn: Connection, api_url: str, ingest: bool) -> None:
             slack=replace(base.slack, api_base_url=api_url, http_host="127.0.0.1",
                           http_port=0, post_interval_seconds=0.0),
         )
-        engine = await BriefingEngine.open(config)
+        engine = (await open_app(config)).engine
         text = SAMPLE.read_text(encoding="utf-8")
         await engine.ingest(ArticleDraft(text=text, title="Rocket systems for Ukraine",
                                          url="https://bench.example/0", source="Bench"))

@@ -1,7 +1,7 @@
 """The ``briefbot`` command line: the only place that exits the process.
 
-Every subcommand is a small async function over the engine; user mistakes print one line on
-standard error and exit non-zero, never a traceback.
+Every subcommand is a small async function over the app (:mod:`bot.app` wires it); user
+mistakes print one line on standard error and exit non-zero, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,18 +21,22 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import __version__
-from bot.config import Config, SummarizerConfig, load_config, secrets_from_env
-from bot.engine import BriefingEngine
+from bot.config import ALGORITHMS, Config, SummarizerConfig, load_config, secrets_from_env
 from bot.errors import BriefbotError, InputError, UserError
 from bot.ingest.files import parse_bytes, read_limited
 from bot.logs import configure_logging
 from bot.models import ArticleDraft, Caller
 from bot.progress import Progress
 from bot.render import render_text
-from bot.summarize import ALGORITHMS, summarize_text
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+# bot.app (and with it the features, aiohttp, feedparser...) is imported when a command needs
+# the store, so `briefbot --help`, `--version` and `summarize` start quickly.
 
 log = logging.getLogger("briefbot")
 
@@ -200,6 +204,8 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
         data, name, suffix = _read_input(args.path, config)
         draft = parse_bytes(data, name=name, title_limit=config.ingest.title_max_chars,
                             suffix=suffix)
+    from bot.summarize import summarize_text
+
     summary = summarize_text(
         draft.text, title=draft.title, sentences=sentences, algorithm=algorithm,
         language=config.summarizer.language,
@@ -213,16 +219,15 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
 async def _read_link(url: str, config: Config) -> ArticleDraft:
     """A web page's article, fetched with every safety rule of `/brief <link>`, stored nowhere
     (the engine runs on an in-memory database for this one read)."""
-    from bot.ingest.intake import Intake
-    from bot.ingest.poller import borrow_fetcher
+    from bot.app import open_app
 
     memory = replace(config, storage=replace(config.storage, path=":memory:"))
-    engine = await BriefingEngine.open(memory)
+    app = await open_app(memory, features=("feeds",))
     try:
-        async with borrow_fetcher(engine) as fetcher:
-            return await Intake(engine, fetcher).read_page(url)
+        async with app.require_feeds().intake() as intake:
+            return await intake.read_page(url)
     finally:
-        await engine.close()
+        await app.close()
 
 
 def _jsonl_records(stream: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -241,6 +246,8 @@ def _jsonl_records(stream: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]
 
 
 def _summarize_record(job: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    from bot.summarize import summarize_text
+
     record, options = job
     try:
         summary = summarize_text(record["text"], title=record.get("title") or None, **options)
@@ -321,7 +328,8 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
     return out
 
 
-async def cmd_ingest(args: argparse.Namespace, engine: BriefingEngine) -> int:
+async def cmd_ingest(args: argparse.Namespace, app: App) -> int:
+    engine = app.engine
     paths = await asyncio.to_thread(expand_paths, args.paths)
     with Progress(len(paths), unit="file",
                   order=("stored", "already known", "refused")) as progress:
@@ -359,7 +367,8 @@ def cli_caller() -> Caller:
     return Caller(platform="console", user_id="console", channel_id="console", is_admin=True)
 
 
-async def cmd_brief(args: argparse.Namespace, engine: BriefingEngine) -> int:
+async def cmd_brief(args: argparse.Namespace, app: App) -> int:
+    engine = app.engine
     words = list(args.text)  # main() has checked them (_brief_words)
     from adapters.console import ConsoleAdapter
 
@@ -370,11 +379,12 @@ async def cmd_brief(args: argparse.Namespace, engine: BriefingEngine) -> int:
     return EXIT_USER if reply.is_error else 0
 
 
-async def cmd_feeds(args: argparse.Namespace, engine: BriefingEngine) -> int:
+async def cmd_feeds(args: argparse.Namespace, app: App) -> int:
+    engine = app.engine
     if args.action == "import":
-        return await _import_opml(args, engine)
+        return await _import_opml(args, app)
     if args.action == "export":
-        return await _export_opml(args, engine)
+        return await _export_opml(args, app)
     # no channel: a feed added here is polled for everyone, not tied to the console channel
     caller = Caller(platform="console", user_id="console", is_admin=True)
     text = f"feeds {args.action} {args.target or ''}".strip()
@@ -383,7 +393,8 @@ async def cmd_feeds(args: argparse.Namespace, engine: BriefingEngine) -> int:
     return EXIT_USER if reply.is_error else 0
 
 
-async def _import_opml(args: argparse.Namespace, engine: BriefingEngine) -> int:
+async def _import_opml(args: argparse.Namespace, app: App) -> int:
+    engine = app.engine
     from bot.ingest.opml import ImportOutcome, import_feeds, parse_opml
 
     if not args.target:
@@ -404,7 +415,8 @@ async def _import_opml(args: argparse.Namespace, engine: BriefingEngine) -> int:
                           f"{done.feed.url}\t{done.outcome}" +
                           (f": {done.detail}" if done.detail else ""))
 
-        outcomes = await import_feeds(engine, feeds, report=report)
+        async with app.require_feeds().intake() as intake:
+            outcomes = await import_feeds(intake, feeds, report=report)
     refused = sum(o.outcome == "refused" for o in outcomes)
     if refused:
         print("Run the same command again to retry the refused feeds (feeds already added are "
@@ -412,7 +424,8 @@ async def _import_opml(args: argparse.Namespace, engine: BriefingEngine) -> int:
     return EXIT_USER if refused else 0
 
 
-async def _export_opml(args: argparse.Namespace, engine: BriefingEngine) -> int:
+async def _export_opml(args: argparse.Namespace, app: App) -> int:
+    engine = app.engine
     from bot.ingest.opml import write_opml
 
     feeds = await engine.store.feeds.list_feeds()
@@ -428,9 +441,8 @@ async def _export_opml(args: argparse.Namespace, engine: BriefingEngine) -> int:
     return 0
 
 
-async def cmd_poll(args: argparse.Namespace, engine: BriefingEngine) -> int:
+async def cmd_poll(args: argparse.Namespace, app: App) -> int:
     from bot.ingest.intake import PollReport
-    from bot.ingest.poller import poll_every_feed_once
 
     progress: Progress | None = None
     with contextlib.ExitStack() as stack:
@@ -448,16 +460,16 @@ async def cmd_poll(args: argparse.Namespace, engine: BriefingEngine) -> int:
             assert progress is not None
             progress.item(r.feed_name, "failed" if r.error else "polled", "\n".join(lines))
 
-        reports = await poll_every_feed_once(engine, on_start=start, on_report=report)
+        reports = await app.require_feeds().poll_every_feed_once(on_start=start,
+                                                                 on_report=report)
     if not reports:
         print("No feeds to poll. Add one with `briefbot feeds add URL` or import an OPML file "
               "with `briefbot feeds import FILE.opml`.")
     return EXIT_USER if any(r.error for r in reports) else 0
 
 
-async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
-    from adapters import select_adapters
-
+async def cmd_run(args: argparse.Namespace, app: App) -> int:
+    engine = app.engine
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -471,7 +483,7 @@ async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
             log.warning("%s set but SLACK_BOT_TOKEN is not: Slack is not started (set "
                         "SLACK_BOT_TOKEN to the app's Bot User OAuth Token, xoxb-...)",
                         " and ".join(stray) + (" is" if len(stray) == 1 else " are"))
-    adapters = select_adapters(engine, secrets)
+    adapters = app.adapters(secrets)
     for adapter in adapters:
         engine.add_publisher(adapter)
     console = getattr(args, "console", None)
@@ -490,13 +502,13 @@ async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
         from bot.monitoring import MonitoringServer
 
         services.append(MonitoringServer(engine, adapters=adapters,
-                                         loops=[s.name for s in engine.services]))
+                                         loops=[s.name for s in app.services]))
     names = ", ".join(a.platform for a in adapters) or "headless"
     log.info("briefbot %s running: %s; database %s", __version__, names, engine.store.path)
     tasks = [asyncio.create_task(a.run(), name=f"adapter-{a.platform}") for a in adapters]
     # the monitoring server failing to listen (port taken) stops the bot: said at once
     tasks += [asyncio.create_task(s.run(), name=s.name) for s in services]
-    tasks.append(asyncio.create_task(engine.run_services(), name="services"))
+    tasks.append(asyncio.create_task(app.run_services(), name="services"))
     stopper = asyncio.create_task(stop.wait(), name="stop-signal")
     failed = 0
     try:
@@ -517,7 +529,8 @@ async def cmd_run(args: argparse.Namespace, engine: BriefingEngine) -> int:
     return failed
 
 
-async def cmd_digest(args: argparse.Namespace, engine: BriefingEngine) -> int:
+async def cmd_digest(args: argparse.Namespace, app: App) -> int:
+    engine = app.engine
     from adapters.console import ConsoleAdapter
     from bot.digests.build import digest_now
     from bot.models import Destination
@@ -547,7 +560,8 @@ async def cmd_digest(args: argparse.Namespace, engine: BriefingEngine) -> int:
     return 0
 
 
-async def cmd_discord(args: argparse.Namespace, engine: BriefingEngine) -> int:
+async def cmd_discord(args: argparse.Namespace, app: App) -> int:
+    engine = app.engine
     token = secrets_from_env().discord_token
     if token is None:
         raise UserError("Set DISCORD_TOKEN to the bot token (Developer Portal > Bot).")
@@ -561,12 +575,14 @@ ENGINE_COMMANDS = {"ingest": cmd_ingest, "brief": cmd_brief, "run": cmd_run, "di
                    "feeds": cmd_feeds, "poll": cmd_poll, "discord": cmd_discord}
 
 
-async def _with_engine(args: argparse.Namespace, config: Config) -> int:
-    engine = await BriefingEngine.open(config)
+async def _with_app(args: argparse.Namespace, config: Config) -> int:
+    from bot.app import open_app
+
+    app = await open_app(config)
     try:
-        return await ENGINE_COMMANDS[args.command](args, engine)
+        return await ENGINE_COMMANDS[args.command](args, app)
     finally:
-        await engine.close()
+        await app.close()
 
 
 def _configure(args: argparse.Namespace) -> Config:
@@ -590,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(level=level, fmt=config.logging.format, stream=sys.stderr)
         if args.command == "summarize":
             return cmd_summarize(args, config)
-        return asyncio.run(_with_engine(args, config))
+        return asyncio.run(_with_app(args, config))
     except UserError as exc:
         print(f"briefbot: {exc}", file=sys.stderr)
         return EXIT_USER

@@ -1,10 +1,10 @@
 """BriefingEngine: the use cases every adapter calls.
 
 Ingest (any source) -> dedupe -> summarise once off the event loop -> store -> tell the
-listeners (keyword alerts) about the new article. Commands go through :mod:`bot.commands`;
-messages leave through the :class:`~bot.publish.Publisher` registered for their platform.
-Background services (feed polling, the digest scheduler, alert delivery) are owned here:
-:meth:`run_services` starts them and cancels them on shutdown.
+listeners (keyword alerts) about the new article. Commands go through the grammar the
+composition root (:mod:`bot.app`) hands to :meth:`BriefingEngine.use_commands`; messages leave
+through the :class:`~bot.publish.Publisher` registered for their platform. The engine names no
+feature and no grammar: features register listeners on it, and the app owns their services.
 """
 
 from __future__ import annotations
@@ -14,31 +14,29 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot import metrics
+from bot.clock import Clock, utcnow
 from bot.config import Config
 from bot.errors import DeliveryError, InputError
 from bot.ingest.files import parse_bytes, read_limited
 from bot.ingest.urls import canonical_url
-from bot.models import Article, ArticleDraft, Caller, Destination, Item, Reply
+from bot.models import Article, ArticleDraft, Caller, Destination, Reply
 from bot.publish import Publisher
-from bot.store import Store, open_store
-from bot.summarize import Summarizer, shorten
-from bot.text import words
+from bot.store import Store
+from bot.text import shorten, words
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
+__all__ = ["BriefingEngine", "Clock", "CommandHandler", "IngestResult", "Summarizing",
+           "content_hash", "utcnow"]
+
 ArticleListener = Callable[[Article], Awaitable[None]]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def content_hash(text: str) -> str:
@@ -47,12 +45,37 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
-class Service(Protocol):
-    """A background job the engine owns (feed poller, digest scheduler, ...)."""
+class Summarizing(Protocol):
+    """What the engine needs of the summarizer (:class:`bot.summarize.Summarizer`)."""
 
-    name: str
+    async def summarize(self, text: str, *, title: str | None = None) -> tuple[str, ...]: ...
 
-    async def run(self) -> None: ...
+    async def run(self, func: Callable[..., Any], /, *args: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class VerbInfo(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def usage(self) -> str: ...
+
+    @property
+    def summary(self) -> str: ...
+
+
+class CommandHandler(Protocol):
+    """The ``/brief`` grammar as the engine and adapters see it
+    (:class:`bot.commands.router.Commands`)."""
+
+    @property
+    def verbs(self) -> Mapping[str, VerbInfo]: ...
+
+    def classify(self, text: str) -> tuple[str, str]: ...
+
+    async def handle(self, engine: BriefingEngine, caller: Caller, text: str) -> Reply: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,41 +84,12 @@ class IngestResult:
     created: bool  # False: it was already stored, ``article`` is the stored one
 
 
-def to_item(article: Article, *, sentences: int | None = None, note: str = "") -> Item:
-    summary = article.summary if sentences is None else article.summary[:sentences]
-    return Item(
-        title=article.title,
-        url=article.url,
-        source=article.source,
-        published_at=article.published_at or article.ingested_at,
-        summary=summary,
-        article_id=article.id,
-        note=note,
-    )
-
-
-def install_features(engine: BriefingEngine) -> None:
-    """Let each feature register its listeners and background services on ``engine``.
-
-    A feature module exposes ``install(engine)``; adding a feature is one line here.
-    """
-    from bot.ingest.poller import install as install_feeds  # here: bot.ingest imports bot.engine
-
-    install_feeds(engine)
-    from bot.digests.scheduler import install as install_digests
-
-    install_digests(engine)
-    from bot.alerts.service import install as install_alerts
-
-    install_alerts(engine)
-
-
 class BriefingEngine:
     def __init__(
         self,
         config: Config,
         store: Store,
-        summarizer: Summarizer,
+        summarizer: Summarizing,
         *,
         clock: Clock = utcnow,
     ) -> None:
@@ -105,31 +99,13 @@ class BriefingEngine:
         self.clock = clock
         self.publishers: dict[str, Publisher] = {}
         self._listeners: list[ArticleListener] = []
-        self._services: list[Service] = []
-
-    @classmethod
-    async def open(cls, config: Config, *, clock: Clock = utcnow) -> BriefingEngine:
-        store = await open_store(
-            config.storage.path, busy_timeout_ms=config.storage.busy_timeout_ms
-        )
-        try:
-            engine = cls(config, store, Summarizer(config.summarizer), clock=clock)
-        except BaseException:
-            # an open connection's worker thread would keep the process alive forever
-            await store.close()
-            raise
-        try:
-            install_features(engine)
-        except BaseException:
-            await engine.close()
-            raise
-        return engine
+        self._commands: CommandHandler | None = None
 
     async def close(self) -> None:
         self.summarizer.close()
         await self.store.close()
 
-    # -- wiring -------------------------------------------------------------------------
+    # -- wiring (done by bot.app) ---------------------------------------------------------
 
     def add_publisher(self, publisher: Publisher) -> None:
         self.publishers[publisher.platform] = publisher
@@ -138,29 +114,9 @@ class BriefingEngine:
         """Call ``listener`` once for every article stored for the first time."""
         self._listeners.append(listener)
 
-    @property
-    def services(self) -> tuple[Service, ...]:
-        """The background services :meth:`run_services` runs (read-only)."""
-        return tuple(self._services)
-
-    def add_service(self, service: Service) -> None:
-        self._services.append(service)
-
-    async def run_services(self) -> None:
-        """Run every background service until cancelled; one crashing is logged, not fatal."""
-        async def guarded(service: Service) -> None:
-            try:
-                await service.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background service %s stopped with an error", service.name)
-
-        if not self._services:
-            await asyncio.Event().wait()
-        async with asyncio.TaskGroup() as group:
-            for service in self._services:
-                group.create_task(guarded(service), name=service.name)
+    def use_commands(self, commands: CommandHandler) -> None:
+        """The ``/brief`` grammar :meth:`handle_command` answers with."""
+        self._commands = commands
 
     async def deliver(self, destination: Destination, reply: Reply) -> None:
         publisher = self.publishers.get(destination.platform)
@@ -255,8 +211,13 @@ class BriefingEngine:
 
     # -- commands -----------------------------------------------------------------------
 
+    @property
+    def commands(self) -> CommandHandler:
+        """The ``/brief`` grammar wired by the app (adapters list its verbs)."""
+        if self._commands is None:
+            raise RuntimeError("no /brief grammar is wired: build the engine with bot.app")
+        return self._commands
+
     async def handle_command(self, text: str, caller: Caller) -> Reply:
         """``/brief <text>`` from any platform -> the Reply to show."""
-        from bot.commands import handle
-
-        return await handle(self, caller, text)
+        return await self.commands.handle(self, caller, text)

@@ -1,10 +1,25 @@
-"""Plain-text rendering of a Reply: the console, the CLI and platform fallbacks use it."""
+"""Presentation without a platform: a stored article as a Reply item, and plain-text rendering
+of a Reply (the console, the CLI and platform fallbacks use it)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from bot.models import Item, Reply
+from bot.models import Article, Item, Reply
+
+
+def to_item(article: Article, *, sentences: int | None = None, note: str = "") -> Item:
+    """A stored article as an item of a Reply (its summary cut to ``sentences``)."""
+    summary = article.summary if sentences is None else article.summary[:sentences]
+    return Item(
+        title=article.title,
+        url=article.url,
+        source=article.source,
+        published_at=article.published_at or article.ingested_at,
+        summary=summary,
+        article_id=article.id,
+        note=note,
+    )
 
 
 def format_time(value: datetime | None) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from bot.alerts.service import AlertService
+from bot.app import App, open_app
 from bot.config import Config, default_config
 from bot.engine import BriefingEngine
 from bot.publish import RecordingPublisher
@@ -117,20 +119,38 @@ def config(tmp_path: Path) -> Config:
     )
 
 
+_APPS: dict[int, App] = {}
+
+
+def app_of(engine: BriefingEngine) -> App:
+    """The app a test engine belongs to (its features: ``app_of(engine).alerts`` ...)."""
+    return _APPS[id(engine)]
+
+
+def alerts_of(engine: BriefingEngine) -> AlertService:
+    """The alert service the app wired on ``engine``."""
+    service = app_of(engine).alerts
+    assert service is not None
+    return service
+
+
 @pytest.fixture
 async def make_engine(config: Config, clock: FixedClock) -> AsyncIterator[Callable[..., Any]]:
-    """Open engines on the test's SQLite file (several may share it); closed after the test."""
-    opened: list[BriefingEngine] = []
+    """Open apps on the test's SQLite file (several may share it) and return their engines,
+    wired by bot.app as production wires them; closed after the test."""
+    opened: list[App] = []
 
     async def make(cfg: Config | None = None, *, clock_: Any = None) -> BriefingEngine:
-        eng = await BriefingEngine.open(cfg or config, clock=clock_ or clock)
-        eng.add_publisher(RecordingPublisher(platform="console"))
-        opened.append(eng)
-        return eng
+        app = await open_app(cfg or config, clock=clock_ or clock)
+        app.engine.add_publisher(RecordingPublisher(platform="console"))
+        opened.append(app)
+        _APPS[id(app.engine)] = app
+        return app.engine
 
     yield make
-    for eng in opened:
-        await eng.close()
+    for app in opened:
+        _APPS.pop(id(app.engine), None)
+        await app.close()
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import alerts_of
 
 from adapters.console import ConsoleAdapter
-from bot.alerts.service import AlertService, alert_service
+from bot.alerts.service import AlertService
 from bot.cli import main as cli_main
 from bot.config import Config
 from bot.engine import BriefingEngine
@@ -62,7 +63,7 @@ async def ingest(engine: BriefingEngine, d: ArticleDraft) -> Article:
 
 @pytest.fixture
 def alerts(engine: BriefingEngine) -> AlertService:
-    return alert_service(engine)
+    return alerts_of(engine)
 
 
 async def test_matching_article_alerts_once_by_direct_message(
@@ -121,11 +122,11 @@ async def test_once_only_across_a_restart_and_between_processes(
     d = draft("Rocket test fired", n=1)
     article = await ingest(first, d)
     clock.advance(minutes=1)
-    assert await alert_service(first).dispatch_due() == 1
+    assert await alerts_of(first).dispatch_due() == 1
     await first.close()
 
     second: BriefingEngine = await make_engine()  # a restart on the same database file
-    again = alert_service(second)
+    again = alerts_of(second)
     assert await again.match_article(article) == 0  # told twice about the same article
     assert not (await second.ingest(d)).created  # re-ingest: known, nobody is told
     clock.advance(minutes=1)
@@ -177,7 +178,7 @@ async def test_long_bursts_are_split_at_max_per_message(
     for n in range(5):
         await ingest(engine, draft(f"Rocket {n}", n=n))
     clock.advance(minutes=1)
-    assert await alert_service(engine).dispatch_due() == 3
+    assert await alerts_of(engine).dispatch_due() == 3
     publisher = engine.publishers["console"]
     assert isinstance(publisher, RecordingPublisher)
     assert [len(r.items) for _, r in publisher.sent] == [2, 2, 1]
@@ -190,7 +191,7 @@ async def test_failed_delivery_is_retried_with_backoff_then_given_up(
 ) -> None:
     engine: BriefingEngine = await make_engine(replace(config, alerts=replace(
         config.alerts, batch_seconds=0, retry_base_seconds=30, max_attempts=3)))
-    alerts = alert_service(engine)
+    alerts = alerts_of(engine)
     publisher = engine.publishers["console"]
     assert isinstance(publisher, RecordingPublisher)
     publisher.fail_with = DeliveryError("platform is down", permanent=False)
@@ -316,7 +317,7 @@ async def test_the_dispatcher_service_delivers_on_its_own(
     publisher = SignallingPublisher()
     engine.add_publisher(publisher)
     await subscribe(engine, ALICE, "rocket")
-    task = asyncio.create_task(alert_service(engine).run())
+    task = asyncio.create_task(alerts_of(engine).run())
     try:
         await ingest(engine, draft("Rocket", n=1))
         async with asyncio.timeout(10):
@@ -504,8 +505,8 @@ async def test_two_dispatchers_never_send_the_same_alert(
     for n in range(3):
         await ingest(first, draft(f"Rocket {n}", n=n))
     clock.advance(minutes=1)
-    sent = await asyncio.gather(alert_service(first).dispatch_due(),
-                                alert_service(second).dispatch_due())
+    sent = await asyncio.gather(alerts_of(first).dispatch_due(),
+                                alerts_of(second).dispatch_due())
     assert sum(sent) == 2
     delivered = [
         (dest.user_id, item.title)
@@ -628,7 +629,7 @@ async def test_subscribing_again_resumes_a_paused_channel_subscription(
     assert "Nothing to resume" in (await command(engine, ALICE, "alerts resume")).text
     assert (await command(engine, ALICE, f"alerts resume {sub}")).is_error
     # another process sees the pause: its index drops the subscription
-    other = alert_service(await make_engine())
+    other = alerts_of(await make_engine())
     await other.sync_index()
     assert sub not in other.index
     pub.gone.clear()
@@ -665,7 +666,7 @@ async def test_the_service_never_lets_a_hung_platform_hold_up_other_alerts(
     engine.add_publisher(HangingPublisher())  # DELIVERY_TIMEOUT_SECONDS: two minutes
     await subscribe(engine, Caller(platform="slack", user_id="U1"), "rocket")
     await subscribe(engine, ALICE, "zeppelin")
-    task = asyncio.create_task(alert_service(engine).run())
+    task = asyncio.create_task(alerts_of(engine).run())
     try:
         await ingest(engine, draft("Rocket", n=1))  # to the platform that hangs
         await asyncio.sleep(0.2)  # its delivery is under way (and hangs)
@@ -705,10 +706,10 @@ async def test_articles_stored_but_never_matched_are_matched_at_start(
     fresh = await store_only(draft("Recent and unmatched", n=5))
 
     second = await make_engine()
-    assert await alert_service(second).catch_up() == 1
+    assert await alerts_of(second).catch_up() == 1
     assert [s.subscription_id for s in await second.store.alerts.alerts_for_article(
         fresh.id)] == [sub]
     for article in (lost, quiet, stale):  # outside the window, or a backlog
         assert await second.store.alerts.alerts_for_article(article.id) == []
-    assert await alert_service(second).catch_up() == 0  # matched once, never again
+    assert await alerts_of(second).catch_up() == 0  # matched once, never again
     assert len(await second.store.alerts.alerts_for_article(stored.id)) == 1

@@ -17,7 +17,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import app_of
 
+from bot.app import open_app
 from bot.config import Config
 from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
@@ -354,7 +356,8 @@ async def test_running_service_wakes_after_a_clock_jump(
 
 
 async def test_engine_installs_the_scheduler_service(engine: BriefingEngine) -> None:
-    assert any(isinstance(s, DigestScheduler) for s in engine._services)
+    app = app_of(engine)
+    assert isinstance(app.digests, DigestScheduler) and app.digests in app.services
 
 
 async def test_changing_the_time_the_same_day_does_not_post_twice(
@@ -401,7 +404,7 @@ import asyncio, json, os, sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from bot.config import default_config
-from bot.engine import BriefingEngine
+from bot.app import open_app
 from bot.publish import RecordingPublisher
 from bot.digests.scheduler import DigestScheduler
 
@@ -410,7 +413,8 @@ async def main() -> None:
     cfg = replace(cfg, storage=replace(cfg.storage, path=sys.argv[1]),
                   digest=replace(cfg.digest, empty_message="Nothing new."))
     now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-    engine = await BriefingEngine.open(cfg, clock=lambda: now)
+    app = await open_app(cfg, clock=lambda: now)
+    engine = app.engine
     publisher = RecordingPublisher(platform="console")
     engine.add_publisher(publisher)
     open(sys.argv[2] + "." + sys.argv[3], "w").close()  # ready
@@ -418,7 +422,7 @@ async def main() -> None:
         await asyncio.sleep(0.002)
     await DigestScheduler(engine, owner=sys.argv[3]).run_due()
     print(json.dumps([d.channel_id for d, _ in publisher.sent]))
-    await engine.close()
+    await app.close()
 
 asyncio.run(main())
 """
@@ -430,12 +434,12 @@ def test_two_bot_processes_on_one_database_post_each_digest_once(
     channels = [f"C{i:03d}" for i in range(80)]
 
     async def prepare() -> None:
-        engine = await BriefingEngine.open(config, clock=lambda: utc(2026, 3, 2, 7))
+        app = await open_app(config, clock=lambda: utc(2026, 3, 2, 7))
         try:
             for channel in channels:
-                await set_digest(engine, "08:00 UTC", channel)
+                await set_digest(app.engine, "08:00 UTC", channel)
         finally:
-            await engine.close()
+            await app.close()
 
     asyncio.run(prepare())
     go = tmp_path / "go"

@@ -24,7 +24,7 @@ import discord
 import pytest
 import yarl
 from aiohttp import web
-from conftest import REPO
+from conftest import REPO, alerts_of, app_of
 from discord_fake import (
     BASIC_PERMISSIONS,
     CHANNEL_ID,
@@ -45,7 +45,7 @@ from adapters.discord_adapter import (
     suggestions,
 )
 from adapters.discord_render import escape_text, item_embed, render_messages
-from bot.commands.router import VERBS, Context, Verb
+from bot.commands.router import Context
 from bot.config import Config
 from bot.engine import BriefingEngine
 from bot.errors import BriefbotError, ConfigError, DeliveryError, UserError
@@ -181,8 +181,9 @@ async def test_help_is_answered_at_once_and_privately(
 # -- test-only verbs: a slow one and an admin-only one (registered for one test) ---------------
 
 
-def add_verb(monkeypatch: pytest.MonkeyPatch, name: str, handler: Any) -> None:
-    monkeypatch.setitem(VERBS, name, Verb(name, f"/brief {name}", "test verb", handler))
+def add_verb(engine: BriefingEngine, name: str, handler: Any) -> None:
+    """Register a test-only verb on this engine's app (verbs are per app)."""
+    app_of(engine).commands.add_verb(name, handler, usage=f"/brief {name}", summary="test verb")
 
 
 def slow_verb(seconds: float, reply: Reply | None = None, error: str = "") -> Any:
@@ -274,8 +275,8 @@ async def test_slow_command_is_deferred_then_followed_up(
     fake: FakeDiscord, start_bot: Start, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.deadline = 0.3  # Discord's 3 s, scaled down with the adapter's budget
-    add_verb(monkeypatch, "slow", slow_verb(0.45))
-    await start_bot(defer_after_seconds=0.1)
+    engine, _ = await start_bot(defer_after_seconds=0.1)
+    add_verb(engine, "slow", slow_verb(0.45))
     state = await fake.answered(await fake.interact("slow things"))
     assert state.deferred
     assert state.callbacks[0]["type"] == 5 and state.callbacks[0]["data"]["flags"] & 64
@@ -290,8 +291,8 @@ async def test_a_late_first_answer_is_refused_like_discord_does(
 ) -> None:
     """The fake enforces the deadline: an adapter that never defers would fail this way."""
     fake.deadline = 0.2
-    add_verb(monkeypatch, "slow", slow_verb(0.4))
-    await start_bot(defer_after_seconds=1.0)  # waits too long before deferring
+    engine, _ = await start_bot(defer_after_seconds=1.0)  # waits too long before deferring
+    add_verb(engine, "slow", slow_verb(0.4))
     state = await fake.interact("slow")
     await fake.wait_for(lambda: fake.refused)
     call, status, body = fake.refused[0]
@@ -305,8 +306,8 @@ async def test_a_late_first_answer_is_refused_like_discord_does(
 async def test_error_after_a_public_defer_is_answered_privately(
     fake: FakeDiscord, start_bot: Start, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    add_verb(monkeypatch, "slow", slow_verb(0.3, error="That feed does not exist."))
-    await start_bot(defer_after_seconds=0.05)
+    engine, _ = await start_bot(defer_after_seconds=0.05)
+    add_verb(engine, "slow", slow_verb(0.3, error="That feed does not exist."))
     state = await fake.answered(await fake.interact("slow public"))
     assert state.deferred and not state.callbacks[0].get("data", {}).get("flags", 0) & 64
     assert state.deleted  # the public "thinking…" placeholder is taken away
@@ -317,8 +318,8 @@ async def test_error_after_a_public_defer_is_answered_privately(
 async def test_permission_refusal_names_the_permission_and_roles(
     fake: FakeDiscord, start_bot: Start, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    add_verb(monkeypatch, "admin", admin_verb)
-    await start_bot(manager_roles=("Editors",))
+    engine, _ = await start_bot(manager_roles=("Editors",))
+    add_verb(engine, "admin", admin_verb)
     refused = await fake.answered(await fake.interact("admin", user_id=USER_ID))
     data = refused.callbacks[0]["data"]
     assert data["flags"] & 64
@@ -366,7 +367,7 @@ async def test_a_dm_owns_its_digest_but_changes_no_feed_and_an_admin_stops_any_f
 async def test_autocomplete_offers_verbs_and_time_zones(
     fake: FakeDiscord, start_bot: Start
 ) -> None:
-    await start_bot()
+    engine, _ = await start_bot()
     state = await fake.interact("digest 08:00 europe/be", autocomplete=True)
     await fake.wait_for(lambda: state.callbacks)
     callback = state.callbacks[0]
@@ -375,11 +376,12 @@ async def test_autocomplete_offers_verbs_and_time_zones(
     assert "digest 08:00 Europe/Berlin" in values
     assert all(v.startswith("digest 08:00 Europe/Be") for v in values)
     assert all(len(v) <= 100 for v in values) and len(values) <= 25
-    assert suggestions("he") == ["help"]
-    assert suggestions("search rock") == []
-    assert "digest 7:30 America/New_York" in suggestions("digest 7:30 new_y")
-    assert len(suggestions("digest 07:30 ")) == 25
-    assert {"subscribe", "digest", "help"} <= set(suggestions(""))
+    verbs = engine.commands.verbs
+    assert suggestions("he", verbs) == ["help"]
+    assert suggestions("search rock", verbs) == []
+    assert "digest 7:30 America/New_York" in suggestions("digest 7:30 new_y", verbs)
+    assert len(suggestions("digest 07:30 ", verbs)) == 25
+    assert {"subscribe", "digest", "help"} <= set(suggestions("", verbs))
 
 
 async def test_commands_still_work_after_a_gateway_reconnect(
@@ -620,7 +622,6 @@ async def test_a_link_is_fetched_after_deferring(
 async def test_subscriptions_and_their_alerts_by_dm_and_in_the_channel(
     fake: FakeDiscord, start_bot: Start, clock: Any
 ) -> None:
-    from bot.alerts.service import alert_service
 
     engine, _ = await start_bot()
     said = await fake.answered(await fake.interact("subscribe rocket", user_id=USER_ID))
@@ -636,7 +637,7 @@ async def test_subscriptions_and_their_alerts_by_dm_and_in_the_channel(
     await add_article(engine, title="@everyone rocket systems <@123>",
                       text=ROCKET_TEXT + " Readers told @here about it.")
     clock.advance(seconds=engine.config.alerts.batch_seconds + 1)
-    assert await alert_service(engine).dispatch_due() == 2  # one by DM, one in the channel
+    assert await alerts_of(engine).dispatch_due() == 2  # one by DM, one in the channel
     [in_channel] = fake.messages[CHANNEL_ID]
     assert "rocket systems" in in_channel["embeds"][0]["title"]
     [dm] = fake.dm_messages(USER_ID)
@@ -650,19 +651,18 @@ async def test_subscriptions_and_their_alerts_by_dm_and_in_the_channel(
 async def test_closed_dms_get_the_alert_skipped_not_retried(
     fake: FakeDiscord, start_bot: Start, clock: Any
 ) -> None:
-    from bot.alerts.service import alert_service
 
     engine, _ = await start_bot()
     await fake.answered(await fake.interact("subscribe rocket", user_id=USER_ID))
     fake.closed_dms.add(USER_ID)
     article_id = await add_article(engine)
     clock.advance(seconds=engine.config.alerts.batch_seconds + 1)
-    assert await alert_service(engine).dispatch_due() == 0
+    assert await alerts_of(engine).dispatch_due() == 0
     [state] = await engine.store.alerts.alerts_for_article(article_id)
     assert state.state == "skipped" and "direct messages" in (state.last_error or "")
     sends = len(fake.calls_to("POST", "/channels/"))
     clock.advance(hours=2)
-    assert await alert_service(engine).dispatch_due() == 0
+    assert await alerts_of(engine).dispatch_due() == 0
     assert len(fake.calls_to("POST", "/channels/")) == sends  # never tried again
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import app_of
 
-from bot.commands import VERBS, verb
-from bot.commands.router import Context, classify
+from bot.commands import core
+from bot.commands.router import Commands, Context
 from bot.engine import BriefingEngine
 from bot.errors import InputError
 from bot.models import Article, ArticleDraft, Caller, Reply, ReplyKind
@@ -100,17 +101,29 @@ async def test_public_suffix_posts_in_the_channel(engine: BriefingEngine) -> Non
 
 async def test_a_bug_becomes_a_short_apology(engine: BriefingEngine,
                                              caplog: pytest.LogCaptureFixture) -> None:
-    @verb("explode", usage="/brief explode", summary="test only")
     async def explode(ctx: Context, args: str) -> Reply:
         raise RuntimeError("secret internals xoxb-123")
 
-    try:
-        reply = await engine.handle_command("explode", CALLER)
-    finally:
-        del VERBS["explode"]
+    app_of(engine).commands.add_verb("explode", explode, usage="/brief explode",
+                                     summary="test only")
+    reply = await engine.handle_command("explode", CALLER)
     assert reply.kind is ReplyKind.ERROR
     assert "Sorry" in reply.text and "xoxb" not in reply.text
     assert "command failed" in caplog.text
+
+
+def classify(text: str) -> tuple[str, str]:
+    commands = Commands()
+    core.register(commands)
+    return commands.classify(text)
+
+
+def test_verbs_are_registered_per_app_not_globally() -> None:
+    first, second = Commands(), Commands()
+    core.register(first)
+    assert "help" in first.verbs and not second.verbs
+    with pytest.raises(ValueError, match="twice"):
+        core.register(first)
 
 
 def test_classify() -> None:
@@ -242,15 +255,15 @@ async def test_a_failure_while_opening_closes_the_database(
     the process from exiting)."""
     import threading
 
-    import bot.engine as engine_module
+    import bot.app as app_module
 
-    def broken(engine: BriefingEngine) -> None:
+    def broken(engine: BriefingEngine, **kwargs: Any) -> None:
         raise RuntimeError("a feature failed to install")
 
-    monkeypatch.setattr(engine_module, "install_features", broken)
+    monkeypatch.setattr(app_module, "build", broken)
     before = {t.ident for t in threading.enumerate()}
     with pytest.raises(RuntimeError, match="failed to install"):
-        await BriefingEngine.open(config)
+        await app_module.open_app(config)
     for thread in threading.enumerate():
         if thread.ident not in before and "connection_worker" in thread.name:
             thread.join(timeout=5)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import FixedClock
+from conftest import FixedClock, app_of
 from intake_server import Entry, LocalWeb, article_text, atom, html_page, rss
 
 from bot.config import Config
@@ -26,7 +26,6 @@ from bot.ingest.intake import (
     backoff_delay,
     cap_text,
 )
-from bot.ingest.poller import FeedPoller, borrow_fetcher
 from bot.models import Article, ArticleDraft, Caller, ReplyKind
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -515,7 +514,8 @@ async def test_poller_service_adds_config_feeds_and_polls(
     cfg = replace(config, feeds=replace(config.feeds, urls=(server.url("/cfg.xml"),
                                                              "javascript:alert(1)")))
     engine: BriefingEngine = await make_engine(cfg)
-    poller = next(s for s in engine._services if isinstance(s, FeedPoller))
+    poller = app_of(engine).feeds
+    assert poller is not None
     task = asyncio.create_task(poller.run())
     try:
         for _ in range(200):
@@ -523,13 +523,13 @@ async def test_poller_service_adds_config_feeds_and_polls(
                 break
             await asyncio.sleep(0.02)
         # commands borrow the running poller's fetcher: one set of connection bounds
-        async with borrow_fetcher(engine) as shared, borrow_fetcher(engine) as again:
+        async with poller.borrow_fetcher() as shared, poller.borrow_fetcher() as again:
             assert shared is again
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    async with borrow_fetcher(engine) as own:
+    async with poller.borrow_fetcher() as own:
         assert own is not shared  # the poller stopped: a fetcher of its own
     [feed] = await engine.store.feeds.list_feeds()
     assert feed.url == server.url("/cfg.xml") and feed.primed

@@ -11,7 +11,8 @@ import pytest
 
 from bot.alerts.service import alert_service
 from bot.cli import main
-from bot.commands.router import classify
+from bot.commands import core
+from bot.commands.router import Commands
 from bot.digests.build import digest_now
 from bot.engine import BriefingEngine
 from bot.ingest.fetch import address_problem
@@ -77,6 +78,12 @@ def test_cli_numbers_are_range_checked(capsys: pytest.CaptureFixture[str], args:
 
 
 # -- /brief word:word is a search, not a link ------------------------------------------------
+
+def classify(text: str) -> tuple[str, str]:
+    commands = Commands()
+    core.register(commands)
+    return commands.classify(text)
+
 
 @pytest.mark.parametrize("text", ["title:rocket", "topic:ukraine", "re:rocket", "C:drive"])
 def test_word_colon_word_is_searched(text: str) -> None:

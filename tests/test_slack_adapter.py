@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 import yaml
+from conftest import alerts_of
 from fakes.slack import APP_TOKEN, BOT_TOKEN, FakeSlack, check_message
 
 from adapters import select_adapters
@@ -690,7 +691,6 @@ async def test_channel_the_bot_was_removed_from_gets_its_digest_disabled(
 async def test_keyword_alert_reaches_the_subscriber_by_dm_escaped(
         http_adapter: SlackAdapter, slack_engine: BriefingEngine, fake: FakeSlack,
         clock: Any, sample_path: Path) -> None:
-    from bot.alerts.service import alert_service
     from bot.models import ArticleDraft
 
     said = await brief(http_adapter, fake, "subscribe himars", user="UUSER")
@@ -705,7 +705,7 @@ async def test_keyword_alert_reaches_the_subscriber_by_dm_escaped(
         source="Wire <!here>"))
     assert result.created
     clock.advance(seconds=slack_engine.config.alerts.batch_seconds + 1)
-    assert await alert_service(slack_engine).dispatch_due() == 1
+    assert await alerts_of(slack_engine).dispatch_due() == 1
     assert [c.args["users"] for c in fake.calls_to("conversations.open")] == ["UUSER"]
     (post,) = fake.calls_to("chat.postMessage")
     assert post.args["channel"] == "DUUSER"
@@ -844,11 +844,12 @@ async def test_feeds_add_is_acked_with_a_notice_in_socket_mode(
     ("https://x.example/<!channel>&<@U1>/x", "Fetching https://x.example/&lt;!channel&gt;&amp;"
                                              "&lt;@U1&gt;/x…"),
 ])
-def test_slow_notice_only_for_commands_that_fetch(text: str, notice: str | None) -> None:
+async def test_slow_notice_only_for_commands_that_fetch(
+        text: str, notice: str | None, engine: BriefingEngine) -> None:
     from adapters.slack_adapter import slow_notice
 
-    assert slow_notice(text) == notice
-    long = slow_notice("https://news.example/" + "a" * 500)
+    assert slow_notice(text, engine.commands) == notice
+    long = slow_notice("https://news.example/" + "a" * 500, engine.commands)
     assert long is not None and len(long) < 250
 
 

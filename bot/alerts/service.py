@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,9 +28,10 @@ from typing import TYPE_CHECKING
 from bot import metrics
 from bot.alerts.matching import SubscriptionIndex
 from bot.alerts.query import CompiledQuery, compile_query
-from bot.engine import to_item
 from bot.errors import DeliveryError, QueryError
+from bot.loop import run_forever
 from bot.models import Article, Destination, Reply, ReplyKind
+from bot.render import to_item
 from bot.store.ports import AlertBatch, ClaimedAlert, Subscription
 
 if TYPE_CHECKING:
@@ -43,8 +43,6 @@ LEASE_SECONDS = 300.0  # a claimed alert is due again if its process died while 
 IDLE_SECONDS = 30.0  # the dispatcher looks at the store at least this often
 DELIVERY_TIMEOUT_SECONDS = 120.0  # a hung platform call is a failed attempt, not a stall
 MAX_DELIVERIES_IN_FLIGHT = 50  # destinations being delivered to at once by the service
-_SERVICES: weakref.WeakKeyDictionary[BriefingEngine, AlertService] = (
-    weakref.WeakKeyDictionary())
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +180,16 @@ class AlertService:
     # -- delivery ----------------------------------------------------------------------------
 
     async def dispatch_due(self) -> int:
-        """Deliver every alert that is due now; returns how many messages went out."""
+        """Deliver every alert that is due now, through the service loop's own path
+        (:meth:`_start_due`), and wait for the deliveries; returns how many messages went out."""
         delivered = 0
+        inflight: set[asyncio.Task[bool]] = set()
         while True:
-            batches = await self.engine.store.alerts.claim_due_alerts(
-                now=self.engine.clock(), window_seconds=self.config.batch_seconds,
-                lease_seconds=LEASE_SECONDS, max_per_destination=self.config.max_per_message)
-            if not batches:
+            started = await self._start_due(inflight)
+            if not started:
                 return delivered
-            results = await asyncio.gather(*(self._deliver(b) for b in batches))
-            delivered += sum(results)
+            results = await asyncio.gather(*started, return_exceptions=True)
+            delivered += sum(r is True for r in results)
 
     async def _deliver(self, batch: AlertBatch) -> bool:
         store = self.engine.store
@@ -299,47 +297,49 @@ class AlertService:
             log.exception("loading the alert subscriptions failed; retrying on the next article")
         inflight: set[asyncio.Task[bool]] = set()
         try:
-            while True:
-                self._wake.clear()
-                metrics.tick(self.name)
-                try:
-                    await self._start_due(inflight)
-                    due = await self.engine.store.alerts.next_alert_due()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("alert dispatch round failed")
-                    due = None
-                delay = IDLE_SECONDS
-                if due is not None:
-                    delay = min(IDLE_SECONDS,
-                                max(0.05, (due - self.engine.clock()).total_seconds()))
-                woken = asyncio.ensure_future(self._wake.wait())
-                try:  # a new alert, a finished delivery (a free slot, a retry time) or due
-                    await asyncio.wait({woken, *inflight}, timeout=delay,
-                                       return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    woken.cancel()
+            await run_forever(partial(self._round, inflight), name=self.name, log=log,
+                              retry=1.0, max_retry=IDLE_SECONDS)
         finally:
             pending = list(inflight)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _start_due(self, inflight: set[asyncio.Task[bool]]) -> None:
-        """Claim due batches while delivery slots are free; deliver each in its own task."""
+    async def _round(self, inflight: set[asyncio.Task[bool]]) -> float:
+        """Start the due deliveries, then wait for a new alert, a finished delivery (a free
+        slot, a retry time) or the next due time."""
+        self._wake.clear()
+        await self._start_due(inflight)
+        due = await self.engine.store.alerts.next_alert_due()
+        delay = IDLE_SECONDS
+        if due is not None:
+            delay = min(IDLE_SECONDS, max(0.05, (due - self.engine.clock()).total_seconds()))
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({woken, *inflight}, timeout=delay,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+        return 0.0
+
+    async def _start_due(self, inflight: set[asyncio.Task[bool]]) -> list[asyncio.Task[bool]]:
+        """Claim due batches while delivery slots are free; deliver each in its own task
+        (added to ``inflight`` until it is done); returns the tasks it started."""
+        started: list[asyncio.Task[bool]] = []
         while len(inflight) < MAX_DELIVERIES_IN_FLIGHT:
             batches = await self.engine.store.alerts.claim_due_alerts(
                 now=self.engine.clock(), window_seconds=self.config.batch_seconds,
                 lease_seconds=LEASE_SECONDS, max_per_destination=self.config.max_per_message,
                 max_destinations=MAX_DELIVERIES_IN_FLIGHT - len(inflight))
             if not batches:
-                return
+                return started
             for batch in batches:
                 task = asyncio.create_task(self._deliver(batch),
                                            name=f"alerts-to-{batch.destination}")
                 inflight.add(task)
+                started.append(task)
                 task.add_done_callback(partial(_delivery_done, inflight))
+        return started
 
 
 def _delivery_done(inflight: set[asyncio.Task[bool]], task: asyncio.Task[bool]) -> None:
@@ -360,20 +360,3 @@ def _match_page(query: CompiledQuery, page: Sequence[Article]
         if terms is not None:
             out.append((article, terms))
     return out
-
-
-def install(engine: BriefingEngine) -> AlertService:
-    """Register the listener and the dispatcher on ``engine``."""
-    service = AlertService(engine)
-    engine.on_new_article(service.on_new_article)
-    engine.add_service(service)
-    _SERVICES[engine] = service
-    return service
-
-
-def alert_service(engine: BriefingEngine) -> AlertService:
-    """The alert service installed on ``engine`` (commands use it)."""
-    service = _SERVICES.get(engine)
-    if service is None:
-        raise RuntimeError("alerts are not installed on this engine")
-    return service

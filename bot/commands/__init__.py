@@ -1,10 +1,10 @@
 """The ``/brief`` grammar, platform-neutral: text in, a :class:`~bot.models.Reply` out.
 
-Each module of this package registers its verbs on import; importing the package registers
-them all. :func:`handle` is the one entry point adapters and the CLI call.
+:class:`Commands` holds one application's verbs; each module here (``core``, ``feeds``,
+``digest``, ``alerts``) has a ``register(commands, ...)`` that :mod:`bot.app` calls with the
+features the verbs need. Importing this package registers nothing.
 """
 
-from bot.commands import alerts, core, digest, feeds  # noqa: F401  (importing registers their verbs)
-from bot.commands.router import VERBS, Context, fallback, handle, verb
+from bot.commands.router import Commands, Context, Verb, parse, wants_public
 
-__all__ = ["VERBS", "Context", "fallback", "handle", "verb"]
+__all__ = ["Commands", "Context", "Verb", "parse", "wants_public"]

@@ -10,13 +10,13 @@ channel admin.
 from __future__ import annotations
 
 import re
+from functools import partial
 
-from bot.alerts.service import alert_service
-from bot.commands.router import Context, verb
-from bot.engine import to_item
+from bot.alerts.service import AlertService
+from bot.commands.router import Commands, Context
 from bot.errors import UserError
 from bot.models import Reply
-from bot.render import format_time
+from bot.render import format_time, to_item
 from bot.store.ports import AlertStats, OwnerKind, Subscription
 
 _SYNTAX = (
@@ -41,16 +41,13 @@ def _operator_hint(query: str) -> str:
             "OR, AND, NOT.")
 
 
-@verb("subscribe", usage="/brief subscribe [channel] <query>",
-      summary="alert me (or this channel) when a new article matches the query")
-async def subscribe(ctx: Context, args: str) -> Reply:
+async def subscribe(service: AlertService, ctx: Context, args: str) -> Reply:
     kind: OwnerKind = "user"
     first, _, rest = args.partition(" ")
     if first.lower() == "channel":
         kind, args = "channel", rest.strip()
     if not args:
         raise UserError(f"Subscribe to what? {_SYNTAX}")
-    service = alert_service(ctx.engine)
     compiled = service.compile(args)
     owner = ctx.caller.user_id
     if kind == "channel":
@@ -87,8 +84,7 @@ async def subscribe(ctx: Context, args: str) -> Reply:
         + _operator_hint(compiled.text) + warning)
 
 
-@verb("unsubscribe", usage="/brief unsubscribe <id>", summary="stop one of your alerts")
-async def unsubscribe(ctx: Context, args: str) -> Reply:
+async def unsubscribe(service: AlertService, ctx: Context, args: str) -> Reply:
     match = _ID.match(args.strip())
     if match is None:
         raise UserError("Unsubscribe from which? Give its number: `/brief unsubscribe 12` "
@@ -106,7 +102,7 @@ async def unsubscribe(ctx: Context, args: str) -> Reply:
             raise missing
         ctx.require_admin("remove this channel's alerts")
     await ctx.engine.store.alerts.delete_subscription(sub_id)
-    shown = alert_service(ctx.engine).compile_shown(sub.query)
+    shown = service.compile_shown(sub.query)
     return ctx.answer(f"Unsubscribed #{sub_id} `{shown}`: no more alerts from it.")
 
 
@@ -133,25 +129,21 @@ def _line(sub: Subscription, stats: AlertStats | None, shown: str, *,
     return " · ".join(parts)
 
 
-@verb("alerts", usage="/brief alerts [test <query> | resume [id]]",
-      summary="list your alerts and this channel's; test a query on stored articles; "
-              "resume paused alerts")
-async def alerts(ctx: Context, args: str) -> Reply:
+async def alerts_verb(service: AlertService, ctx: Context, args: str) -> Reply:
     first, _, rest = args.partition(" ")
     if first.lower() == "test":
-        return await _test(ctx, rest.strip())
+        return await _test(service, ctx, rest.strip())
     if first.lower() == "resume":
-        return await _resume(ctx, rest.strip())
+        return await _resume(service, ctx, rest.strip())
     if first.lower() not in ("", "list"):
         raise UserError("Use `/brief alerts` to list alerts, `/brief alerts test <query>` "
                         "to try a query or `/brief alerts resume` to resume paused ones.")
     store = ctx.engine.store
-    service = alert_service(ctx.engine)
     mine = await store.alerts.subscriptions_of(platform=ctx.caller.platform, owner_kind="user",
-                                        owner_id=ctx.caller.user_id)
+                                               owner_id=ctx.caller.user_id)
     channel = (await store.alerts.subscriptions_of(platform=ctx.caller.platform,
-                                            owner_kind="channel",
-                                            owner_id=ctx.caller.channel_id)
+                                                   owner_kind="channel",
+                                                   owner_id=ctx.caller.channel_id)
                if ctx.caller.channel_id else [])
     if not mine and not channel:
         return ctx.answer(
@@ -176,7 +168,7 @@ async def alerts(ctx: Context, args: str) -> Reply:
     return ctx.answer("\n".join(lines))
 
 
-async def _resume(ctx: Context, args: str) -> Reply:
+async def _resume(service: AlertService, ctx: Context, args: str) -> Reply:
     """Resume paused subscriptions: one by id, else the caller's own and (for someone who
     may manage them) this channel's."""
     store = ctx.engine.store
@@ -211,10 +203,9 @@ async def _resume(ctx: Context, args: str) -> Reply:
     return ctx.answer(f"Resumed {ids}: new matching articles alert again.")
 
 
-async def _test(ctx: Context, query: str) -> Reply:
+async def _test(service: AlertService, ctx: Context, query: str) -> Reply:
     if not query:
         raise UserError(f"Test which query? {_SYNTAX}")
-    service = alert_service(ctx.engine)
     limit = ctx.engine.config.alerts.max_per_message
     result = await service.try_query(query, limit=limit)
     shown = result.query.canonical
@@ -232,3 +223,15 @@ async def _test(ctx: Context, query: str) -> Reply:
                             note="matched: " + ", ".join(terms))
                     for article, terms in result.matches))
 
+
+def register(commands: Commands, *, alerts: AlertService) -> None:
+    """subscribe, unsubscribe and alerts, answered with ``alerts``."""
+    commands.add_verb("subscribe", partial(subscribe, alerts),
+                      usage="/brief subscribe [channel] <query>",
+                      summary="alert me (or this channel) when a new article matches the query")
+    commands.add_verb("unsubscribe", partial(unsubscribe, alerts),
+                      usage="/brief unsubscribe <id>", summary="stop one of your alerts")
+    commands.add_verb("alerts", partial(alerts_verb, alerts),
+                      usage="/brief alerts [test <query> | resume [id]]",
+                      summary="list your alerts and this channel's; test a query on stored "
+                              "articles; resume paused alerts")

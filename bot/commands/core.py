@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import difflib
 
-from bot.commands.router import VERBS, Context, fallback, verb
-from bot.engine import to_item
+from bot.commands.router import Commands, Context
 from bot.errors import UserError, inert
 from bot.models import Reply
+from bot.render import to_item
+
+
+def register(commands: Commands) -> None:
+    """help, search, and what text that is no verb means: latest, one article, a topic."""
+    commands.add_verb("help", help_verb, usage="/brief help", summary="this help",
+                      aliases=("?", "-h", "--help"))
+    commands.add_verb("search", topic_briefing, usage="/brief search <words>",
+                      summary="search stored articles (also /brief <words>)")
+    commands.add_fallback("empty", latest_briefing)
+    commands.add_fallback("number", one_article)
+    commands.add_fallback("words", words_briefing)
+
 
 _EMPTY_STORE = (
     "Nothing is stored yet. Add articles with `briefbot ingest FILE`, paste a link "
@@ -15,7 +27,6 @@ _EMPTY_STORE = (
 )
 
 
-@verb("help", usage="/brief help", summary="this help", aliases=("?", "-h", "--help"))
 async def help_verb(ctx: Context, args: str) -> Reply:
     lines = [
         "briefbot keeps this team briefed on the news.",
@@ -26,7 +37,7 @@ async def help_verb(ctx: Context, args: str) -> Reply:
         "/brief <link>  fetch, summarise and store an article",
     ]
     seen: set[str] = set()
-    for v in VERBS.values():
+    for v in ctx.verbs.values():
         if v.name in seen or v.name == "help":
             continue
         seen.add(v.name)
@@ -35,7 +46,6 @@ async def help_verb(ctx: Context, args: str) -> Reply:
     return ctx.answer("\n".join(lines), ephemeral=True)
 
 
-@fallback("empty")
 async def latest_briefing(ctx: Context, args: str) -> Reply:
     articles = await ctx.engine.latest()
     if not articles:
@@ -47,7 +57,6 @@ async def latest_briefing(ctx: Context, args: str) -> Reply:
     )
 
 
-@fallback("number")
 async def one_article(ctx: Context, args: str) -> Reply:
     article = await ctx.engine.article(int(args))
     if article is None:
@@ -55,15 +64,12 @@ async def one_article(ctx: Context, args: str) -> Reply:
     return ctx.answer(items=(to_item(article),))
 
 
-@fallback("words")
 async def words_briefing(ctx: Context, args: str) -> Reply:
     """A topic briefing; when the first word is a typo of a verb (``/brief subscirbe rocket``,
     ``/brief feed add URL``), the answer also says which command was probably meant."""
     return await _topic(ctx, args, verb_hint=True)
 
 
-@verb("search", usage="/brief search <words>",
-      summary="search stored articles (also /brief <words>)")
 async def topic_briefing(ctx: Context, args: str) -> Reply:
     return await _topic(ctx, args, verb_hint=False)
 
@@ -100,7 +106,7 @@ def _echo(text: str) -> str:
 async def _meant_verb(ctx: Context, args: str, *, found: bool) -> str:
     """" `feed` is not a command: did you mean ...?" when the first word is close to a verb."""
     first, _, rest = args.partition(" ")
-    names = sorted({v.name for v in VERBS.values() if v.name.isalpha()})
+    names = sorted({v.name for v in ctx.verbs.values() if v.name.isalpha()})
     close = difflib.get_close_matches(first.lower(), names, n=1, cutoff=0.8)
     if not close:
         return ""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from bot.commands.router import Context, verb
+from bot.commands.router import Commands, Context
 from bot.digests.build import digest_now
 from bot.digests.rules import (
     DIGEST_USAGE,
@@ -109,7 +109,11 @@ def resolve_or_none(text: str) -> str | None:
         return None
 
 
-@verb("digest", usage=USAGE, summary="this channel's daily digest: set, show, off, now")
+def register(commands: Commands) -> None:
+    commands.add_verb("digest", digest_verb, usage=USAGE,
+                      summary="this channel's daily digest: set, show, off, now")
+
+
 async def digest_verb(ctx: Context, args: str) -> Reply:
     words = args.split()
     first = words[0].lower() if words else ""

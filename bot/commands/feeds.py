@@ -7,14 +7,15 @@ fields (which adapters escape), never in ``Reply.text``.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
-from bot.commands.router import Context, fallback, verb
-from bot.engine import to_item
+from bot.commands.router import Commands, Context
 from bot.errors import UserError
-from bot.ingest.intake import Intake, find_feed
-from bot.ingest.poller import borrow_fetcher
+from bot.ingest.intake import find_feed
+from bot.ingest.poller import FeedPoller
 from bot.ingest.urls import canonical_url, unwrap_link
 from bot.models import Item, Reply
+from bot.render import to_item
 from bot.store.ports import Feed
 
 _FEEDS_USAGE = "/brief feeds [add <url> | remove <id|url>]"
@@ -74,25 +75,31 @@ def _config_feed_urls(ctx: Context) -> set[str]:
     return urls
 
 
-@fallback("link")
-async def brief_link(ctx: Context, args: str) -> Reply:
+def register(commands: Commands, *, feeds: FeedPoller) -> None:
+    """``/brief <link>`` and ``/brief feeds``, fetching through ``feeds`` (its fetcher's
+    bounds hold for the whole process)."""
+    commands.add_fallback("link", partial(brief_link, feeds))
+    commands.add_verb("feeds", partial(feeds_verb, feeds), usage=_FEEDS_USAGE,
+                      summary="list feeds with their health; add or remove one")
+
+
+async def brief_link(feeds: FeedPoller, ctx: Context, args: str) -> Reply:
     url = unwrap_link(args)
-    async with borrow_fetcher(ctx.engine) as fetcher:
-        brief = await Intake(ctx.engine, fetcher).brief_link(url)
+    async with feeds.intake() as intake:
+        brief = await intake.brief_link(url)
     a = brief.article
     text = (f"Already stored as article #{a.id}." if brief.known
             else f"Fetched, summarised and stored as article #{a.id}.")
     return ctx.answer(text, items=(to_item(a),))
 
 
-@verb("feeds", usage=_FEEDS_USAGE, summary="list feeds with their health; add or remove one")
-async def feeds_verb(ctx: Context, args: str) -> Reply:
+async def feeds_verb(feeds: FeedPoller, ctx: Context, args: str) -> Reply:
     sub, _, rest = args.partition(" ")
     sub, rest = sub.lower(), rest.strip()
     if sub in ("", "list"):
         return await _list(ctx)
     if sub == "add":
-        return await _add(ctx, rest)
+        return await _add(feeds, ctx, rest)
     if sub in ("remove", "rm", "delete"):
         return await _remove(ctx, rest)
     raise UserError(f"Usage: `{_FEEDS_USAGE}`.")
@@ -126,13 +133,13 @@ async def _list(ctx: Context) -> Reply:
                                         for f in feeds))
 
 
-async def _add(ctx: Context, url: str) -> Reply:
+async def _add(feeds: FeedPoller, ctx: Context, url: str) -> Reply:
     ctx.require_shared_admin("add feeds")
     url = unwrap_link(url)
     if not url:
         raise UserError("Add which feed? Try `/brief feeds add https://example.com/feed.xml`.")
-    async with borrow_fetcher(ctx.engine) as fetcher:
-        added = await Intake(ctx.engine, fetcher).add_feed(url, channel=ctx.caller.channel)
+    async with feeds.intake() as intake:
+        added = await intake.add_feed(url, channel=ctx.caller.channel)
     feed = added.feed
     now = ctx.engine.clock()
     where = " and linked to this channel" if added.linked else ""

@@ -41,13 +41,14 @@ import bisect
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from bot.alerts.query import compile_query
 from bot.digests.rules import (
     EVERY_DAY,
     DailyTime,
@@ -399,13 +400,6 @@ class DigestPass:
                                     ) -> list[tuple[str, Matcher]]:
         """The channel's alert subscriptions, compiled, when the alerts feature is present."""
         lookup = self.engine.store.alerts.channel_subscription_queries
-        try:
-            from bot.alerts import query as matching  # the alerts feature; ranking works without it
-        except ImportError:
-            return []
-        compile_query: Callable[..., Any] | None = getattr(matching, "compile_query", None)
-        if compile_query is None:
-            return []
         language = self.engine.config.summarizer.language
         compiled: list[tuple[str, Matcher]] = []
         for text in await lookup(platform=platform, channel_id=channel_id):

@@ -24,7 +24,6 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING
 from bot import metrics
 from bot.digests.rules import ON_TIME, DailyTime, Occurrence, following_occurrence
 from bot.errors import DeliveryError
+from bot.loop import Sleeper, run_forever
 
 if TYPE_CHECKING:
     from bot.digests.build import BuiltDigest, DigestPass
@@ -45,9 +45,6 @@ log = logging.getLogger(__name__)
 MAX_SKIPPED_RECORDED = 31
 # Failed digests kept in memory for their retry (see DigestScheduler._unsent).
 MAX_UNSENT_KEPT = 1000
-
-Sleeper = Callable[[float], Awaitable[None]]
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PassResult:
@@ -101,19 +98,15 @@ class DigestScheduler:
     async def run(self) -> None:
         """Until cancelled: post what is due, then sleep until the next due time."""
         log.info("digest scheduler %s started", self.owner)
-        while True:
-            metrics.tick(self.name)
-            try:
-                result = await self.run_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bad pass (database busy...) must not end the service
-                log.exception("digest scheduler %s: pass failed", self.owner)
-                await self._sleep(min(self.max_sleep, 5.0))
-                continue
-            # A pass that handled nothing while something is still due must not spin.
-            await self.sleep_until_due(
-                min_sleep=0.0 if result.handled else min(self.max_sleep, 1.0))
+        await run_forever(self._round, name=self.name, log=log,
+                          retry=min(self.max_sleep, 5.0), max_retry=self.max_sleep,
+                          sleep=self._sleep)
+
+    async def _round(self) -> float:
+        result = await self.run_due()
+        # A pass that handled nothing while something is still due must not spin.
+        await self.sleep_until_due(min_sleep=0.0 if result.handled else min(self.max_sleep, 1.0))
+        return 0.0
 
     def _platforms(self) -> tuple[str, ...]:
         return tuple(sorted(self.engine.publishers))
@@ -308,8 +301,3 @@ class DigestScheduler:
     def _backoff(self, attempts: int) -> timedelta:
         base = self.engine.config.digest.retry_seconds
         return timedelta(seconds=min(base * 2 ** max(0, attempts - 1), 1800.0))
-
-
-def install(engine: BriefingEngine) -> None:
-    """Run the digest scheduler under ``briefbot run``."""
-    engine.add_service(DigestScheduler(engine))

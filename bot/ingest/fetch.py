@@ -40,8 +40,10 @@ from yarl import URL
 
 from bot.clock import utcnow
 from bot.config import FetchConfig
-from bot.errors import FetchError, RefusedURL
-from bot.ingest.urls import IPNetwork, check_url, parse_networks
+from bot.errors import FetchError
+from bot.errors import RefusedURL as RefusedURL  # its home before; still importable here
+from bot.ingest.urls import IPNetwork, parse_networks
+from bot.ingest.urls import check_url as check_url  # its home before; still importable here
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,6 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import trafilatura
-
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +37,8 @@ def extract_html(html: str, *, url: str | None = None) -> Extracted | None:
 
     Returns None when trafilatura finds no main text (a cookie wall, an empty page).
     """
+    import trafilatura  # here: loading it costs ~0.5 s, and most commands never extract
+
     doc = trafilatura.bare_extraction(
         html,
         url=url,

@@ -30,12 +30,12 @@ from typing import TypeVar
 
 from bot import metrics
 from bot.engine import BriefingEngine
-from bot.errors import FetchError, InputError, UserError
+from bot.errors import FetchError, InputError, RefusedURL, UserError
 from bot.ingest.feeds import FUTURE_SLACK, FeedEntry, NotAFeed, ParsedFeed, parse_feed
-from bot.ingest.fetch import Fetcher, FetchResult, HTTPStatusError, RefusedURL, check_url
+from bot.ingest.fetch import Fetcher, FetchResult, HTTPStatusError
 from bot.ingest.files import parse_plain
 from bot.ingest.pages import NotAnArticle, article_from_page, decode_html, page_feed_links
-from bot.ingest.urls import canonical_url, unwrap_link
+from bot.ingest.urls import canonical_url, check_url, unwrap_link
 from bot.models import Article, ArticleDraft, Destination, parse_id
 from bot.store import Store
 from bot.store.ports import KNOWN_STATUSES, Feed, SeenItem

@@ -27,7 +27,7 @@ from bot.errors import InputError, UserError
 from bot.ingest.urls import canonical_url
 
 if TYPE_CHECKING:
-    from bot.engine import BriefingEngine
+    from bot.ingest.intake import Intake
     from bot.store.ports import Feed
 
 __all__ = ["ImportOutcome", "OpmlFeed", "import_feeds", "parse_opml", "write_opml"]
@@ -88,47 +88,42 @@ def write_opml(feeds: Sequence[Feed], *, now: datetime, title: str = "briefbot f
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True)) + b"\n"
 
 
-async def import_feeds(engine: BriefingEngine, feeds: Sequence[OpmlFeed], *,
+async def import_feeds(intake: Intake, feeds: Sequence[OpmlFeed], *,
                        report: Callable[[ImportOutcome], None],
                        concurrency: int = 4) -> list[ImportOutcome]:
-    """Add each of ``feeds`` not followed yet (as ``feeds add`` does), ``concurrency`` at a
-    time, calling ``report`` with each outcome as it is known."""
-    from bot.ingest.intake import Intake
-    from bot.ingest.poller import borrow_fetcher
-
+    """Add each of ``feeds`` not followed yet (as ``feeds add`` does, through ``intake``),
+    ``concurrency`` at a time, calling ``report`` with each outcome as it is known."""
+    engine = intake.engine
     outcomes: list[ImportOutcome] = []
     bound = asyncio.Semaphore(concurrency)
 
-    async with borrow_fetcher(engine) as fetcher:
-        intake = Intake(engine, fetcher)
-
-        async def one(feed: OpmlFeed) -> ImportOutcome:
-            try:
-                known = await engine.store.feeds.find_feed(canonical_url(feed.url))
-            except ValueError:
-                known = None
-            if known is not None:
-                return ImportOutcome(feed, "already followed", f"feed #{known.id}", known.id)
-            async with bound:
-                try:
-                    added = await intake.add_feed(feed.url)
-                except UserError as exc:
-                    return ImportOutcome(feed, "refused", str(exc))
-            if not added.created:
-                return ImportOutcome(feed, "already followed", f"feed #{added.feed.id}",
-                                     added.feed.id)
-            backlog = added.report.backlog if added.report else 0
-            return ImportOutcome(feed, "added", f"feed #{added.feed.id}, {backlog} backlog "
-                                 f"item{'s' if backlog != 1 else ''}", added.feed.id)
-
-        tasks = [asyncio.ensure_future(one(f)) for f in feeds]
+    async def one(feed: OpmlFeed) -> ImportOutcome:
         try:
-            for next_done in asyncio.as_completed(tasks):
-                outcome = await next_done
-                outcomes.append(outcome)
-                report(outcome)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            known = await engine.store.feeds.find_feed(canonical_url(feed.url))
+        except ValueError:
+            known = None
+        if known is not None:
+            return ImportOutcome(feed, "already followed", f"feed #{known.id}", known.id)
+        async with bound:
+            try:
+                added = await intake.add_feed(feed.url)
+            except UserError as exc:
+                return ImportOutcome(feed, "refused", str(exc))
+        if not added.created:
+            return ImportOutcome(feed, "already followed", f"feed #{added.feed.id}",
+                                 added.feed.id)
+        backlog = added.report.backlog if added.report else 0
+        return ImportOutcome(feed, "added", f"feed #{added.feed.id}, {backlog} backlog "
+                             f"item{'s' if backlog != 1 else ''}", added.feed.id)
+
+    tasks = [asyncio.ensure_future(one(f)) for f in feeds]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            outcome = await next_done
+            outcomes.append(outcome)
+            report(outcome)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return outcomes

@@ -1,0 +1,166 @@
+"""The composition root: the one module that wires config, store, engine, features, the
+``/brief`` verbs and the adapters. Nothing below it names a feature.
+
+:func:`open_app` opens the store, builds the engine and installs the features listed in
+``features`` (all of :data:`FEATURES` by default): each feature gets the engine it works on,
+registers its new-article listener and its background service here, and its verbs are
+registered on this app's own :class:`~bot.commands.router.Commands`. Leaving a feature out
+leaves out its service and its verbs. The CLI (``bot/cli.py``) calls this module and nothing
+below it to start.
+
+Heavy libraries stay out of start-up: Sumy, NLTK and numpy load with the first summary (see
+:class:`LazySummarizer`), trafilatura with the first page extraction, a platform SDK with its
+adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.alerts.service import AlertService
+from bot.clock import Clock, utcnow
+from bot.commands import alerts as alert_verbs
+from bot.commands import core as core_verbs
+from bot.commands import digest as digest_verbs
+from bot.commands import feeds as feed_verbs
+from bot.commands.router import Commands
+from bot.config import Config, Secrets, SummarizerConfig
+from bot.digests.scheduler import DigestScheduler
+from bot.engine import BriefingEngine
+from bot.errors import UserError
+from bot.ingest.poller import FeedPoller
+from bot.store import open_store
+
+if TYPE_CHECKING:
+    from adapters.base import Adapter
+    from bot.summarize import Summarizer
+
+log = logging.getLogger(__name__)
+
+FEATURES = ("feeds", "digests", "alerts")
+
+
+class Service(Protocol):
+    """A background job the app owns (feed poller, digest scheduler, alert delivery)."""
+
+    name: str
+
+    async def run(self) -> None: ...
+
+
+class LazySummarizer:
+    """The engine's summarizer, built at its first use: commands that only read the store
+    (``briefbot brief``, ``feeds list``) never load Sumy, NLTK or numpy."""
+
+    def __init__(self, config: SummarizerConfig) -> None:
+        self.config = config
+        self._real: Summarizer | None = None
+
+    def _get(self) -> Summarizer:
+        if self._real is None:
+            from bot.summarize import Summarizer
+
+            self._real = Summarizer(self.config)
+        return self._real
+
+    async def summarize(self, text: str, *, title: str | None = None) -> tuple[str, ...]:
+        return await self._get().summarize(text, title=title)
+
+    async def run(self, func: Callable[..., Any], /, *args: Any) -> Any:
+        return await self._get().run(func, *args)
+
+    def close(self) -> None:
+        if self._real is not None:
+            self._real.close()
+
+
+@dataclass(eq=False)
+class App:
+    """One running briefbot: the engine, its grammar, its features and their services."""
+
+    engine: BriefingEngine
+    commands: Commands
+    feeds: FeedPoller | None = None
+    digests: DigestScheduler | None = None
+    alerts: AlertService | None = None
+    services: list[Service] = field(default_factory=list)
+
+    @property
+    def config(self) -> Config:
+        return self.engine.config
+
+    async def run_services(self) -> None:
+        """Run every background service until cancelled; one crashing is logged, not fatal
+        (each repeats its rounds through :func:`bot.loop.run_forever`)."""
+
+        async def guarded(service: Service) -> None:
+            try:
+                await service.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background service %s stopped with an error", service.name)
+
+        if not self.services:
+            await asyncio.Event().wait()
+        async with asyncio.TaskGroup() as group:
+            for service in self.services:
+                group.create_task(guarded(service), name=service.name)
+
+    def require_feeds(self) -> FeedPoller:
+        if self.feeds is None:
+            raise UserError("the feeds feature is not part of this app")
+        return self.feeds
+
+    def adapters(self, secrets: Secrets) -> list[Adapter]:
+        """The platform connections ``briefbot run`` starts (see :mod:`adapters`)."""
+        from adapters import select_adapters
+
+        return select_adapters(self.engine, secrets)
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+
+def build(engine: BriefingEngine, *, features: Collection[str] = FEATURES) -> App:
+    """Install ``features`` on ``engine`` and register their verbs on a new grammar."""
+    unknown = set(features) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"unknown features {sorted(unknown)}; known: {', '.join(FEATURES)}")
+    commands = Commands()
+    app = App(engine=engine, commands=commands)
+    if "alerts" in features:
+        app.alerts = AlertService(engine)
+        engine.on_new_article(app.alerts.on_new_article)
+        alert_verbs.register(commands, alerts=app.alerts)
+    core_verbs.register(commands)
+    if "digests" in features:
+        app.digests = DigestScheduler(engine)
+        digest_verbs.register(commands)
+    if "feeds" in features:
+        app.feeds = FeedPoller(engine)
+        feed_verbs.register(commands, feeds=app.feeds)
+    app.services.extend(s for s in (app.feeds, app.digests, app.alerts) if s is not None)
+    engine.use_commands(commands)
+    return app
+
+
+async def open_app(config: Config, *, clock: Clock = utcnow,
+                   features: Collection[str] = FEATURES) -> App:
+    """Open the store named by ``config`` and build the app on it."""
+    store = await open_store(config.storage.path, busy_timeout_ms=config.storage.busy_timeout_ms)
+    try:
+        engine = BriefingEngine(config, store, LazySummarizer(config.summarizer), clock=clock)
+    except BaseException:
+        # an open connection's worker thread would keep the process alive forever
+        await store.close()
+        raise
+    try:
+        return build(engine, features=features)
+    except BaseException:
+        await engine.close()
+        raise
