@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import app_of
 
 from adapters.discord_render import (
     DESCRIPTION_LIMIT,
@@ -445,7 +446,7 @@ async def test_cli_digest_prints_and_records_only_with_now(
     parser = cli._build_parser()
 
     async def run(*argv: str) -> int:
-        return await cli.cmd_digest(parser.parse_args(["digest", *argv]), engine)
+        return await cli.cmd_digest(parser.parse_args(["digest", *argv]), app_of(engine))
 
     assert await run() == 0  # a preview
     out = capsys.readouterr().out

@@ -605,17 +605,17 @@ async def test_cli_poll_and_feeds(engine: BriefingEngine, server: LocalWeb,
 
     from bot.cli import cmd_feeds, cmd_poll
 
-    assert await cmd_poll(argparse.Namespace(), engine) == 0
+    assert await cmd_poll(argparse.Namespace(), app_of(engine)) == 0
     assert "No feeds" in capsys.readouterr().out
     server.serve_feed("/feed.xml", rss(entries(1)))
     assert await cmd_feeds(argparse.Namespace(action="add", target=server.url("/feed.xml")),
-                           engine) == 0
+                           app_of(engine)) == 0
     assert "1 current item stored as backlog" in capsys.readouterr().out
     assert await engine.store.feeds.channel_feed_ids(platform="console", channel_id="console") == []
     server.serve_feed("/feed.xml", rss(entries(2)))
     server.serve("/broken.xml", "nope", status=500)
     await engine.store.feeds.add_feed(server.url("/broken.xml"), now=NOW, next_poll_at=NOW)
-    assert await cmd_poll(argparse.Namespace(), engine) == 2
+    assert await cmd_poll(argparse.Namespace(), app_of(engine)) == 2
     out, err = capsys.readouterr()
     assert "Test Feed: 1 new" in out and "Story 1" in out
     assert "error:" in err and "500 Internal Server Error" in err  # a failed feed: stderr

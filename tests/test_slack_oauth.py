@@ -26,11 +26,10 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 import yaml
-from conftest import FixedClock
+from conftest import FixedClock, alerts_of
 from fakes.slack import BOT_TOKEN, CLIENT_ID, CLIENT_SECRET, FakeSlack
 
 from adapters.slack_adapter import BOT_SCOPES, HOME_TEAM_KEY, SlackAdapter
-from bot.alerts.service import alert_service
 from bot.config import Config
 from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
@@ -186,7 +185,7 @@ def rocket(n: int) -> ArticleDraft:
 
 async def deliver_alerts(engine: BriefingEngine, clock: FixedClock) -> None:
     clock.advance(seconds=engine.config.alerts.batch_seconds + 1)  # alerts wait to batch up
-    await alert_service(engine).dispatch_due()
+    await alerts_of(engine).dispatch_due()
 
 
 def digests_to(fake: FakeSlack, channel: str) -> list[Any]:
