@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import alerts_of
 
-from bot.alerts.service import alert_service
 from bot.cli import main
 from bot.commands import core
 from bot.commands.router import Commands
@@ -177,7 +177,7 @@ async def test_an_admin_stops_a_feed_followed_elsewhere_reaching_their_channel(
     assert here is None or not here.items
     assert there is not None and [i.title for i in there.items] == ["Rocket systems sent"]
 
-    await alert_service(engine).match_article(article)
+    await alerts_of(engine).match_article(article)
     rows = await engine.store.db.fetchall(
         "SELECT s.owner_id FROM alerts a JOIN subscriptions s ON s.id = a.subscription_id")
     assert [r[0] for r in rows] == ["COTHER"]

@@ -11,6 +11,7 @@ from xml.sax.saxutils import quoteattr
 
 import listparser
 import pytest
+from conftest import app_of
 from intake_server import Entry, LocalWeb, article_text, rss
 
 from bot.cli import cmd_feeds
@@ -71,7 +72,7 @@ async def test_import_adds_each_feed_once_with_per_feed_outcome(
     path.write_text(opml(server.url("/a.xml"), server.url("/b.xml"), server.url("/page"),
                          "file:///etc/passwd"))
     args = argparse.Namespace(action="import", target=str(path))
-    assert await cmd_feeds(args, engine) == 2  # two refused
+    assert await cmd_feeds(args, app_of(engine)) == 2  # two refused
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines() + captured.err.strip().splitlines()
     # piped: one line per feed that names it (refusals on stderr), then the totals
@@ -86,7 +87,7 @@ async def test_import_adds_each_feed_once_with_per_feed_outcome(
     feeds = await engine.store.feeds.list_feeds()
     assert sorted(f.url for f in feeds) == sorted([server.url("/a.xml"), server.url("/b.xml")])
     # again: nothing is added twice
-    assert await cmd_feeds(args, engine) == 2
+    assert await cmd_feeds(args, app_of(engine)) == 2
     assert "0 added, 2 already followed, 2 refused" in capsys.readouterr().err
     assert len(await engine.store.feeds.list_feeds()) == 2
 
@@ -96,10 +97,10 @@ async def test_import_refuses_a_file_that_is_no_opml(engine: BriefingEngine,
     path = tmp_path / "feed.xml"
     path.write_text("<rss><channel><title>x</title></channel></rss>")
     with pytest.raises(InputError) as err:
-        await cmd_feeds(argparse.Namespace(action="import", target=str(path)), engine)
+        await cmd_feeds(argparse.Namespace(action="import", target=str(path)), app_of(engine))
     assert "is not an OPML file" in str(err.value)
     with pytest.raises(InputError) as err:
-        await cmd_feeds(argparse.Namespace(action="import", target=None), engine)
+        await cmd_feeds(argparse.Namespace(action="import", target=None), app_of(engine))
     assert "briefbot feeds import FEEDS.opml" in str(err.value)
 
 
@@ -107,12 +108,13 @@ async def test_export_is_valid_opml_2_that_imports_back(
         engine: BriefingEngine, server: LocalWeb, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     server.serve_feed("/a.xml", rss(one_entry("alpha")))
-    await cmd_feeds(argparse.Namespace(action="add", target=server.url("/a.xml")), engine)
+    await cmd_feeds(argparse.Namespace(action="add", target=server.url("/a.xml")), app_of(engine))
     await engine.store.feeds.add_feed("http://b.example/feed?x=1&y=<2>", now=NOW,
                                       next_poll_at=NOW)
     capsys.readouterr()
     out = tmp_path / "out.opml"
-    assert await cmd_feeds(argparse.Namespace(action="export", target=str(out)), engine) == 0
+    app = app_of(engine)
+    assert await cmd_feeds(argparse.Namespace(action="export", target=str(out)), app) == 0
     assert "Exported 2 feeds" in capsys.readouterr().err
     root = ET.fromstring(out.read_bytes())
     assert root.tag == "opml" and root.get("version") == "2.0"
@@ -126,7 +128,7 @@ async def test_export_is_valid_opml_2_that_imports_back(
     back = listparser.parse(out.read_bytes())
     assert back.version == "opml2" and len(back.feeds) == 2
     # standard output when no file is named
-    assert await cmd_feeds(argparse.Namespace(action="export", target=None), engine) == 0
+    assert await cmd_feeds(argparse.Namespace(action="export", target=None), app_of(engine)) == 0
 
 
 def test_write_opml_with_no_feeds_is_still_a_document() -> None:
