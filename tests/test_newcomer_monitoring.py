@@ -19,10 +19,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import FixedClock
+from conftest import FixedClock, alerts_of
 
 from bot import metrics
-from bot.alerts.service import alert_service
+from bot.app import open_app
 from bot.config import Config, config_from_mapping
 from bot.engine import BriefingEngine
 from bot.errors import ConfigError, DeliveryError
@@ -97,7 +97,7 @@ async def test_healthz_ok_then_503_when_an_adapter_drops_or_a_loop_stalls(
 
 
 async def test_healthz_503_when_the_database_is_gone(config: Config, clock: FixedClock) -> None:
-    engine = await BriefingEngine.open(config, clock=clock)
+    engine = (await open_app(config, clock=clock)).engine
     server = MonitoringServer(engine, listen="127.0.0.1:0")
     await server.start()
     try:
@@ -141,7 +141,7 @@ async def test_metrics_count_ingest_summaries_and_alert_outcomes(
     assert sample("briefbot_summary_seconds_count") == summaries + 3
     assert sample("briefbot_summaries_total") >= 3
 
-    alerts = alert_service(engine)
+    alerts = alerts_of(engine)
     publisher.fail_with = DeliveryError("the platform is down", permanent=False)
     clock.advance(minutes=1)
     await alerts.dispatch_due()
