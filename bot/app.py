@@ -33,6 +33,7 @@ from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
 from bot.errors import UserError
 from bot.ingest.poller import FeedPoller
+from bot.retention import Retention
 from bot.store import open_store
 
 if TYPE_CHECKING:
@@ -145,6 +146,9 @@ def build(engine: BriefingEngine, *, features: Collection[str] = FEATURES) -> Ap
         app.feeds = FeedPoller(engine)
         feed_verbs.register(commands, feeds=app.feeds)
     app.services.extend(s for s in (app.feeds, app.digests, app.alerts) if s is not None)
+    # store upkeep, whatever the features: [storage] keep_days and the "did you mean" terms
+    app.services.append(Retention(engine.store, keep_days=engine.config.storage.keep_days,
+                                  clock=engine.clock))
     engine.use_commands(commands)
     return app
 

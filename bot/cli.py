@@ -99,6 +99,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("poll", help="poll every feed once and report what came in")
 
+    p = sub.add_parser("stats", help="what the database holds: counts and size")
+    p.add_argument("--prune", action="store_true",
+                   help="apply [storage] keep_days now, then show the counts")
+
     p = sub.add_parser("digest", help="build a channel's digest now and print it")
     p.add_argument("--channel", metavar="[PLATFORM:]ID", default="console",
                    help="the channel (default: console), e.g. slack:C0123 or discord:1234")
@@ -468,6 +472,32 @@ async def cmd_poll(args: argparse.Namespace, app: App) -> int:
     return EXIT_USER if any(r.error for r in reports) else 0
 
 
+async def cmd_stats(args: argparse.Namespace, app: App) -> int:
+    from bot.retention import Retention
+
+    engine = app.engine
+    store = engine.store
+    keep = engine.config.storage.keep_days
+    if args.prune:
+        if not keep:
+            print("[storage] keep_days is 0: nothing is ever deleted.", file=sys.stderr)
+            return EXIT_USER
+        report = await Retention(store, keep_days=keep, clock=engine.clock).prune_once()
+        print(f"removed {report.articles} articles, {report.feed_items} feed items,"
+              f" {report.digest_runs} digest runs; {report.bytes_reclaimed / 1e6:.1f} MB"
+              " given back")
+    articles = await store.articles.count_articles()
+    feeds = await store.feeds.list_feeds()
+    items = sum(sum(c.values()) for c in (await store.feeds.feed_item_counts()).values())
+    size, free = await store.size()
+    print(f"database   {store.path}")
+    print(f"articles   {articles}")
+    print(f"feeds      {len(feeds)} ({items} items seen)")
+    print(f"size       {size / 1e6:.1f} MB ({free / 1e6:.1f} MB free for reuse)")
+    print(f"retention  {f'{keep} days' if keep else 'keep everything ([storage] keep_days = 0)'}")
+    return 0
+
+
 async def cmd_run(args: argparse.Namespace, app: App) -> int:
     engine = app.engine
     loop = asyncio.get_running_loop()
@@ -572,7 +602,7 @@ async def cmd_discord(args: argparse.Namespace, app: App) -> int:
 
 
 ENGINE_COMMANDS = {"ingest": cmd_ingest, "brief": cmd_brief, "run": cmd_run, "digest": cmd_digest,
-                   "feeds": cmd_feeds, "poll": cmd_poll, "discord": cmd_discord}
+                   "feeds": cmd_feeds, "poll": cmd_poll, "stats": cmd_stats, "discord": cmd_discord}
 
 
 async def _with_app(args: argparse.Namespace, config: Config) -> int:

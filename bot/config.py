@@ -38,6 +38,8 @@ def _opt(default: Any, *, min: float | None = None, max: float | None = None,
 class StorageConfig:
     path: str = "briefbot.db"
     busy_timeout_ms: int = _opt(10_000, min=0, max=600_000)
+    # delete articles ingested more than this many days ago, while running (0: keep all)
+    keep_days: int = _opt(0, min=0, max=36_500)
 
 
 # The summarizer algorithms by name (bot.summarize implements exactly these; a test checks).

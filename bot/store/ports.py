@@ -62,6 +62,7 @@ from bot.store.records import (
     Feed,
     LastDigest,
     MissedDigest,
+    NewArticle,
     OwnerKind,
     SeenItem,
     Subscription,
@@ -159,6 +160,24 @@ class ArticleStore(Protocol):
     ) -> list[DigestArticle]:
         """Articles with ``after_id < id <= through_id`` (ids grow with each insert, so this
         is "stored since"), only from ``feed_ids`` if given; oldest first; never a backlog."""
+        ...
+
+    async def add_articles(self, batch: Sequence[NewArticle]) -> int:
+        """Store many articles in one transaction (imports, the scale benchmark); those whose
+        canonical URL or text hash is known are skipped. Returns how many were stored."""
+        ...
+
+    async def prune_articles(self, *, before: datetime, below_id: int | None,
+                             limit: int) -> int:
+        """Delete up to ``limit`` of the oldest articles ingested before ``before`` (with their
+        index rows, other URLs and delivered alerts), never one with an id at or above
+        ``below_id`` (an unsent digest needs it) nor one a pending alert needs. Returns how
+        many went."""
+        ...
+
+    async def refresh_search_terms(self) -> int:
+        """Rebuild the cached list of the most frequent stored terms from the FTS vocabulary
+        (reads the whole vocabulary: maintenance work, not a request's)."""
         ...
 
 
@@ -262,6 +281,12 @@ class FeedStore(Protocol):
         ...
 
     async def feed_item_counts(self) -> dict[int, dict[str, int]]:
+        ...
+
+    async def prune_feed_items(self, *, before: datetime, limit: int) -> int:
+        """Forget up to ``limit`` items first seen before ``before``. An item still shown by
+        its feed after that would be taken in again, so callers leave a margin beyond the
+        articles' retention."""
         ...
 
 
@@ -529,6 +554,16 @@ class DigestStore(Protocol):
     async def abandon_manual_digest(self, *, run_id: int, error: str, now: datetime) -> None:
         ...
 
+    async def unsent_article_floor(self) -> int | None:
+        """The lowest article id the enabled schedules' last digests went up to: articles
+        above it may still be posted by a digest (None: no enabled schedule has posted yet)."""
+        ...
+
+    async def prune_digest_runs(self, *, before: datetime, limit: int) -> int:
+        """Forget up to ``limit`` finished runs created before ``before``, keeping each
+        channel's latest posted run (the next digest starts after it) and anything after it."""
+        ...
+
 
 class PlatformStateStore(Protocol):
     """Small values an adapter keeps between runs (e.g. the last synced command definitions),
@@ -605,6 +640,15 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    async def size(self) -> tuple[int, int]:
+        """(bytes the database holds, bytes of it free for reuse)."""
+        ...
+
+    async def reclaim_space(self, *, max_bytes: int = 64 << 20) -> int:
+        """Give space freed by pruning back, at most ``max_bytes`` at a time; the bytes given
+        back (PostgreSQL: autovacuum's job, 0)."""
+        ...
+
 
 __all__ = [
     "KNOWN_STATUSES",
@@ -625,6 +669,7 @@ __all__ = [
     "FeedStore",
     "LastDigest",
     "MissedDigest",
+    "NewArticle",
     "OwnerKind",
     "PlatformStateStore",
     "SeenItem",

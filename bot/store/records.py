@@ -11,7 +11,22 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal, Protocol
 
-from bot.models import Article, Destination
+from bot.models import Article, ArticleDraft, Destination
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewArticle:
+    """An article to store in a batch (:meth:`ArticleStore.add_articles`), already summarised;
+    it counts as matched against the alerts (a batch never alerts)."""
+
+    draft: ArticleDraft
+    title: str
+    summary: tuple[str, ...]
+    content_hash: str
+    canonical_url: str | None
+    ingested_at: datetime
+    backlog: bool = False
+
 
 KNOWN_STATUSES = ("stored", "backlog", "skipped", "failed")
 

@@ -80,6 +80,7 @@ class SQLiteStore:
         self.db = db
         self.path = db.path
         articles = SQLiteArticles(db)
+        articles.pending_alert_articles = SQLiteAlerts.pending_article_ids
         self.articles: ArticleStore = articles
         self.feeds: FeedStore = SQLiteFeeds(db)
         self.alerts: AlertStore = SQLiteAlerts(db, articles)
@@ -89,11 +90,42 @@ class SQLiteStore:
     async def close(self) -> None:
         await self.db.close()
 
+    async def size(self) -> tuple[int, int]:
+        """(bytes the database file holds, bytes of it free for reuse)."""
+        row = await self.db.fetchone(
+            "SELECT (SELECT page_count FROM pragma_page_count()),"
+            " (SELECT freelist_count FROM pragma_freelist_count()),"
+            " (SELECT page_size FROM pragma_page_size())")
+        assert row is not None
+        return int(row[0]) * int(row[2]), int(row[1]) * int(row[2])
+
+    async def reclaim_space(self, *, max_bytes: int = 64 << 20) -> int:
+        """Give free pages back to the file system, at most ``max_bytes`` at a time (a
+        database created by briefbot uses incremental auto-vacuum; an older one keeps its free
+        pages and reuses them for new rows). Returns the bytes given back."""
+        before, _ = await self.size()
+        mode = await self.db.fetchone("PRAGMA auto_vacuum")
+        if mode is None or int(mode[0]) != 2:
+            return 0
+        page = await self.db.fetchone("PRAGMA page_size")
+        pages = max_bytes // int(page[0]) if page else 0
+        async with self.db.transaction() as db, db.execute(
+                f"PRAGMA incremental_vacuum({int(pages):d})") as cur:
+            await cur.fetchall()
+        after, _ = await self.size()
+        return max(before - after, 0)
+
 
 async def _user_version(db: aiosqlite.Connection) -> int:
     async with db.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+async def _is_empty(db: aiosqlite.Connection) -> bool:
+    async with db.execute("SELECT count(*) FROM sqlite_schema") as cur:
+        row = await cur.fetchone()
+    return row is not None and int(row[0]) == 0
 
 
 async def migrate(db: aiosqlite.Connection, *, target: int = SCHEMA_VERSION,
@@ -156,6 +188,9 @@ async def open_store(path: str | Path, *, busy_timeout_ms: int = 10_000,
         current = await _user_version(writer)
         if current > SCHEMA_VERSION:
             raise _too_new(path, current)
+        if current == 0 and not memory and await _is_empty(writer):
+            # a new database gives pruned space back (only settable before the first table)
+            await writer.execute("PRAGMA auto_vacuum = INCREMENTAL")
         if not memory:
             await writer.execute("PRAGMA journal_mode = WAL")
         await writer.execute("PRAGMA synchronous = NORMAL")

@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
+import aiosqlite
+
 from bot.models import Destination
 from bot.store.records import (
     AddStatus,
@@ -374,14 +376,30 @@ class SQLiteAlerts:
             " ON s.id = a.subscription_id WHERE a.state = 'pending' AND s.paused_at IS NULL")
         return None if row is None else from_ts(row[0])
 
+    @staticmethod
+    async def pending_article_ids(db: aiosqlite.Connection, article_ids: Sequence[int]
+                                  ) -> set[int]:
+        """Inside the caller's transaction: which of these articles have an alert pending."""
+        found: set[int] = set()
+        for start in range(0, len(article_ids), 500):
+            chunk = list(article_ids[start:start + 500])
+            async with db.execute(
+                "SELECT DISTINCT article_id FROM alerts WHERE state = 'pending'"
+                f" AND article_id IN ({marks(len(chunk))})", chunk,
+            ) as cur:
+                found.update(int(r[0]) for r in await cur.fetchall())
+        return found
+
     async def alert_stats(self, subscription_ids: Sequence[int]) -> dict[int, AlertStats]:
         if not subscription_ids:
             return {}
+        # kept by triggers on alerts (migration 0011): one row per subscription, however
+        # many alerts it has had
         rows = await self._db.fetchall(
-            "SELECT subscription_id, sum(state = 'sent'), sum(state = 'pending'),"
-            " sum(state = 'failed'), sum(state = 'skipped'), max(sent_at) FROM alerts"
+            "SELECT subscription_id, sent, pending, failed, skipped, last_sent_at"
+            " FROM subscription_alert_counts"
             f" WHERE subscription_id IN ({marks(len(subscription_ids))})"
-            " GROUP BY subscription_id",
+            " AND sent + pending + failed + skipped > 0",
             subscription_ids,
         )
         return {

@@ -331,6 +331,28 @@ class SQLiteDigests:
                 )
             return True
 
+    async def unsent_article_floor(self) -> int | None:
+        """The lowest article id the enabled schedules' last digests went up to: articles
+        above it may still be posted by a digest (None: no enabled schedule has posted yet)."""
+        row = await self._db.fetchone(
+            "SELECT min((SELECT max(r.through_article_id) FROM digest_runs r"
+            " WHERE r.platform = s.platform AND r.channel_id = s.channel_id"
+            " AND r.status IN ('sent', 'empty'))) FROM digest_schedules s WHERE s.enabled = 1")
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def prune_digest_runs(self, *, before: datetime, limit: int) -> int:
+        """Forget up to ``limit`` finished runs created before ``before``, keeping each
+        channel's latest posted run (the next digest starts after it) and anything after it."""
+        async with self._db.transaction() as db, db.execute(
+            "DELETE FROM digest_runs WHERE id IN (SELECT r.id FROM digest_runs r"
+            " WHERE r.created_at < ? AND r.status IN ('sent', 'empty', 'skipped')"
+            " AND r.id < (SELECT max(l.id) FROM digest_runs l WHERE l.platform = r.platform"
+            " AND l.channel_id = r.channel_id AND l.status IN ('sent', 'empty'))"
+            " ORDER BY r.id LIMIT ?)",
+            (to_ts(before), limit),
+        ) as cur:
+            return max(cur.rowcount, 0)
+
     async def missed_digests(self, *, platform: str, channel_id: str,
                              after_run_id: int | None) -> list[MissedDigest]:
         """Occurrences skipped since the run ``after_run_id`` (the last one posted)."""

@@ -248,9 +248,22 @@ class SQLiteFeeds:
             )
 
     async def feed_item_counts(self) -> dict[int, dict[str, int]]:
+        """Items per feed and status (kept by triggers on feed_items, migration 0011: one
+        row per feed and status, however many items were ever seen)."""
         rows = await self._db.fetchall(
-            "SELECT feed_id, status, count(*) FROM feed_items GROUP BY feed_id, status")
+            "SELECT feed_id, status, n FROM feed_item_counts WHERE n > 0")
         counts: dict[int, dict[str, int]] = {}
         for feed_id, status, n in rows:
             counts.setdefault(int(feed_id), {})[str(status)] = int(n)
         return counts
+
+    async def prune_feed_items(self, *, before: datetime, limit: int) -> int:
+        """Forget up to ``limit`` items first seen before ``before``. An item still shown by
+        its feed after that would be taken in again, so callers leave a margin beyond the
+        articles' retention."""
+        async with self._db.transaction() as db, db.execute(
+            "DELETE FROM feed_items WHERE rowid IN (SELECT rowid FROM feed_items"
+            " WHERE first_seen_at < ? ORDER BY first_seen_at LIMIT ?)",
+            (to_ts(before), limit),
+        ) as cur:
+            return max(cur.rowcount, 0)

@@ -1,0 +1,220 @@
+"""The store at scale: the latency of each read as the store grows (issue 17).
+
+Builds (or continues building: it is resumable) a store of N synthetic-but-realistic articles
+in a real SQLite file, through the store in batches: each article is 8-20 sentences drawn
+from the BBC and CNN/DM evaluation sets (so word frequencies are those of real news: "said"
+is in most articles), spread over a year, from 300 feeds, with the feeds' item records.
+Then it prints the median latency of each read the bot answers from the store, the ingest
+rate of the real engine (news summarizer) at that size, and the file size. Run:
+
+    python bench/bench_scale.py --articles 10000
+    python bench/bench_scale.py --articles 1000000 --db /tmp/scale-1m.db   # minutes; resumable
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.config import default_config
+from bot.engine import BriefingEngine
+from bot.models import ArticleDraft
+from bot.store import open_store
+from bot.store.ports import NewArticle, Store
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_EVAL = HERE.parent.parent / "shared" / "data" / "eval"
+FEEDS = 300
+START = datetime(2025, 11, 1, tzinfo=UTC)
+YEAR = timedelta(days=365)
+
+
+def sentence_pool(eval_dir: Path) -> tuple[list[str], list[str]]:
+    """Sentences and titles of the evaluation sets (real news text)."""
+    sentences: list[str] = []
+    titles: list[str] = []
+    for name in ("bbc_news_summary.jsonl", "cnndm_dev.jsonl"):
+        path = eval_dir / name
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            text = str(record.get("text") or record.get("article") or "")
+            if record.get("title"):
+                titles.append(str(record["title"]))
+            for part in text.replace("\n", " ").split(". "):
+                part = part.strip()
+                if 40 <= len(part) <= 300:
+                    sentences.append(part.rstrip(".") + ".")
+    if not sentences:
+        raise SystemExit(f"no evaluation sets in {eval_dir} (--eval-dir)")
+    return sentences, titles or ["News of the day"]
+
+
+def make_batch(start: int, count: int, total: int, sentences: list[str],
+               titles: list[str]) -> list[NewArticle]:
+    batch = []
+    for i in range(start, start + count):
+        rng = random.Random(i)
+        body = rng.sample(sentences, rng.randint(8, 20))
+        at = START + YEAR * (i / max(total, 1))
+        title = f"{rng.choice(titles)} ({i})"
+        batch.append(NewArticle(
+            draft=ArticleDraft(
+                text=" ".join(body), title=title, url=f"https://news{i % FEEDS}.example/a/{i}",
+                source=f"news{i % FEEDS}.example", feed_id=1 + i % FEEDS,
+                published_at=None if i % 7 == 0 else at - timedelta(minutes=rng.randint(0, 600)),
+            ),
+            title=title, summary=tuple(body[:3]),
+            content_hash=hashlib.sha256(f"scale-{i}".encode()).hexdigest(),
+            canonical_url=f"https://news{i % FEEDS}.example/a/{i}", ingested_at=at,
+        ))
+    return batch
+
+
+async def build(store: Store, total: int, *, batch_size: int, eval_dir: Path) -> float:
+    """Add articles until the store holds ``total``; returns articles per second."""
+    have = await store.articles.max_article_id()
+    if have >= total:
+        return 0.0
+    sentences, titles = sentence_pool(eval_dir)
+    feeds = await store.feeds.list_feeds()
+    for n in range(len(feeds), FEEDS):
+        await store.feeds.add_feed(f"https://news{n}.example/feed", now=START,
+                                   next_poll_at=START + 2 * YEAR)
+    t0 = time.perf_counter()
+    done = 0
+    while have < total:
+        count = min(batch_size, total - have)
+        batch = make_batch(have, count, total, sentences, titles)
+        await store.articles.add_articles(batch)
+        by_feed: dict[int, list[tuple[str, str | None, str | None]]] = {}
+        for a in batch:
+            assert a.draft.feed_id is not None and a.canonical_url is not None
+            by_feed.setdefault(a.draft.feed_id, []).append((a.canonical_url, None,
+                                                            a.canonical_url))
+        for feed_id, items in by_feed.items():
+            await store.feeds.record_backlog_items(feed_id, items, now=batch[-1].ingested_at,
+                                                   note="scale benchmark")
+        have += count
+        done += count
+        rate = done / (time.perf_counter() - t0)
+        print(f"  built {have:,}/{total:,} ({rate:,.0f} articles/s)", flush=True)
+    return done / (time.perf_counter() - t0)
+
+
+async def subscriptions(store: Store) -> list[int]:
+    """A person with a few subscriptions, some with many alerts recorded (once)."""
+    now = START + YEAR
+    subs = await store.alerts.subscriptions_of(platform="console", owner_kind="user",
+                                               owner_id="U1")
+    if not subs:
+        for q in ("said", "government", "rocket launch", "election", "football"):
+            await store.alerts.add_subscription(
+                platform="console", owner_kind="user", owner_id="U1", created_by="U1",
+                query=q, query_key=q, language="english", now=now, limit=100)
+        subs = await store.alerts.subscriptions_of(platform="console", owner_kind="user",
+                                                   owner_id="U1")
+        newest = await store.articles.newest_articles(limit=2000)
+        for article in newest:
+            await store.alerts.record_alerts(
+                article_id=article.id, matches=[(subs[0].id, ["said"])], now=now, due=now)
+    return [s.id for s in subs]
+
+
+async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
+    await fn()  # warm: caches, the first page reads
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        await fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples)
+
+
+async def reads(store: Store, repeat: int) -> dict[str, float]:
+    subs = await subscriptions(store)
+    await store.articles.refresh_search_terms()  # what maintenance keeps fresh
+    mid = max(1, await store.articles.max_article_id() // 2)
+    checks: dict[str, Callable[[], Awaitable[Any]]] = {
+        "/brief (latest briefing)": lambda: store.articles.latest_articles(5),
+        "/brief said (very common)": lambda: store.articles.search_articles("said", limit=5),
+        "/brief government (common)": lambda: store.articles.search_articles(
+            "government", limit=5),
+        "/brief minister election (AND)": lambda: store.articles.search_articles(
+            "minister election", limit=5),
+        '/brief "prime minister" (phrase)': lambda: store.articles.search_articles(
+            '"prime minister"', limit=5),
+        "/brief zanzibarr (no match, OR too)": lambda: store.articles.search_articles(
+            "zanzibarr", limit=5),
+        "did you mean (goverment)": lambda: store.articles.suggest_terms("goverment"),
+        "/brief N (one article)": lambda: store.articles.get_article(mid),
+        "feeds list (+ item counts)": lambda: asyncio.gather(
+            store.feeds.list_feeds(), store.feeds.feed_item_counts()),
+        "alerts (subscriptions + stats)": lambda: store.alerts.alert_stats(subs),
+    }
+    return {name: await timed(fn, repeat) for name, fn in checks.items()}
+
+
+async def ingest_rate(path: Path, count: int, eval_dir: Path) -> float:
+    """Articles per second through the real engine (news summarizer) into this store."""
+    sentences, titles = sentence_pool(eval_dir)
+    config = default_config()
+    config = replace(config, storage=replace(config.storage, path=str(path)))
+    engine = await BriefingEngine.open(config)
+    try:
+        rng = random.Random(time.time())
+        drafts = [ArticleDraft(text=" ".join(rng.sample(sentences, 12)),
+                               title=f"{rng.choice(titles)} {rng.random()}") for _ in range(count)]
+        await engine.ingest(drafts[0])
+        t0 = time.perf_counter()
+        for d in drafts[1:]:
+            await engine.ingest(d)
+        return (count - 1) / (time.perf_counter() - t0)
+    finally:
+        await engine.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--articles", type=int, required=True)
+    parser.add_argument("--db", type=Path, help="store to build or continue "
+                        "(default bench/.scale/scale-N.db)")
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--ingest", type=int, default=100, help="articles for the ingest rate")
+    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    args = parser.parse_args()
+    path = args.db or HERE / ".scale" / f"scale-{args.articles}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = await open_store(path)
+    try:
+        rate = await build(store, args.articles, batch_size=args.batch, eval_dir=args.eval_dir)
+        if rate:
+            print(f"built at {rate:,.0f} articles/s (batched through the store)")
+        results = await reads(store, args.repeat)
+        size, free = await store.size()
+    finally:
+        await store.close()
+    ingest = await ingest_rate(path, args.ingest, args.eval_dir) if args.ingest else 0.0
+    print(f"\n## {args.articles:,} articles ({path})")
+    print("| read | median ms |")
+    print("|---|---|")
+    for name, ms in results.items():
+        print(f"| {name} | {ms:.2f} |")
+    print(f"| ingest (engine, news summarizer, sequential) | {ingest:.0f} articles/s |")
+    print(f"| database file | {size / 1e6:,.0f} MB ({free / 1e6:,.0f} MB free) |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
