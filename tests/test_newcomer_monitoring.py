@@ -218,7 +218,8 @@ def test_headless_run_serves_healthz_and_metrics_then_stops_on_sigterm(tmp_path:
                 break
             time.sleep(0.2)
         assert body.get("status") == "ok", body
-        assert set(body["checks"]["loops"]) == {"feed-poller", "digest-scheduler", "alerts"}
+        assert set(body["checks"]["loops"]) == {"feed-poller", "digest-scheduler", "alerts",
+                                                "retention"}
         assert body["checks"]["adapters"] == {}  # headless: no chat platform
         time.sleep(1.2)  # two lag samples
         status, text = fetch(f"http://127.0.0.1:{port}/metrics")
