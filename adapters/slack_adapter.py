@@ -229,6 +229,19 @@ def _check_config(config: SlackConfig) -> None:
                           f"{config.command!r}")
     if not config.http_path.startswith("/"):
         raise ConfigError(f"[slack] http_path must start with /, not {config.http_path!r}")
+    if not config.client_id:
+        return
+    if not re.fullmatch(r"[0-9]+\.[0-9]+", config.client_id.strip()):
+        raise ConfigError(f"[slack] client_id looks like {config.client_id!r}, not a Client ID "
+                          "(digits.digits, from Basic Information > App Credentials)")
+    for key, url in (("redirect_url", config.redirect_url),
+                     ("oauth_authorize_url", config.oauth_authorize_url)):
+        if url and not url.startswith(("https://", "http://")):
+            raise ConfigError(f"[slack] {key} must be an https URL, not {url!r}")
+    if config.redirect_url and not config.redirect_url.rstrip("/").endswith(
+            "/slack/oauth_redirect"):
+        raise ConfigError(f"[slack] redirect_url must end with /slack/oauth_redirect (where "
+                          f"briefbot answers Slack), not {config.redirect_url!r}")
 
 
 _NOTICE_URL_CHARS = 200

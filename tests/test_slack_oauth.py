@@ -499,6 +499,19 @@ def test_distribution_needs_its_secrets_and_http_mode(engine: BriefingEngine) ->
                      client_secret=CLIENT_SECRET)
 
 
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("client_id", "xoxb-not-an-id", "not a Client ID"),
+    ("redirect_url", "ftp://host/slack/oauth_redirect", "redirect_url must be an https URL"),
+    ("redirect_url", "https://host/elsewhere", "must end with /slack/oauth_redirect"),
+    ("oauth_authorize_url", "slack.com/oauth", "oauth_authorize_url must be an https URL"),
+])
+def test_bad_distribution_settings_are_refused_naming_the_key(
+        engine: BriefingEngine, key: str, value: str, message: str) -> None:
+    bad = replace(engine.config.slack, **{key: value})
+    with pytest.raises(ConfigError, match=message):
+        SlackAdapter(engine, signing_secret=SECRET, client_secret=CLIENT_SECRET, config=bad)
+
+
 def test_distribution_manifest_has_redirect_events_and_the_same_scopes() -> None:
     single = yaml.safe_load((REPO / "adapters" / "slack_manifest.yaml").read_text("utf-8"))
     many = yaml.safe_load(
