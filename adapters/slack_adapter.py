@@ -49,6 +49,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.error import BoltError
 from slack_bolt.oauth.async_callback_options import (
@@ -427,6 +428,12 @@ class SlackAdapter:
                                                       failure=self._install_failed),
                 logger=_bolt_logger(),
             )
+            # bolt authorises each request by its team: the installation is read from the
+            # store every time (an uninstalled workspace is refused at once), but auth.test —
+            # a round trip to Slack before the 3-second ack — is remembered per token.
+            settings_authorize = oauth_settings.authorize
+            if isinstance(settings_authorize, AsyncInstallationStoreAuthorize):
+                settings_authorize.cache_enabled = True
         self.app = AsyncApp(
             client=self.client,
             signing_secret=signing_secret or "",

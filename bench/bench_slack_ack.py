@@ -9,9 +9,11 @@ requests, timing each from send to HTTP response (the ack). Slack allows 3 s; th
 p99 under 100 ms.
 
     python bench/bench_slack_ack.py [--requests 1000] [--concurrency 4] [--no-ingest]
-                                    [--switch-interval MS]
+                                    [--switch-interval MS] [--distributed]
 
-``--requests 0`` measures the bot's loop lag under ingest alone for 5 s.
+``--requests 0`` measures the bot's loop lag under ingest alone for 5 s. ``--distributed`` runs
+the adapter for many workspaces (``[slack] client_id``): every request is then authorised by its
+team, as bolt does it (the installation read from the database, then ``auth.test``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import aiohttp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from fakes.slack import BOT_TOKEN, FakeSlack  # noqa: E402
+from fakes.slack import BOT_TOKEN, CLIENT_ID, CLIENT_SECRET, FakeSlack  # noqa: E402
 
 SECRET = "bench-signing-secret"
 SAMPLE = REPO / "samples" / "2022-05-31-us-rocket-systems-ukraine.txt"
@@ -75,7 +77,7 @@ async def _loop_lag(samples: list[float]) -> None:
         samples.append(loop.time() - start - 0.01)
 
 
-async def _bot(conn: Connection, api_url: str, ingest: bool) -> None:
+async def _bot(conn: Connection, api_url: str, ingest: bool, distributed: bool) -> None:
     from adapters.slack_adapter import SlackAdapter
     from bot.app import open_app
     from bot.config import default_config
@@ -87,13 +89,23 @@ async def _bot(conn: Connection, api_url: str, ingest: bool) -> None:
             base,
             storage=replace(base.storage, path=str(Path(tmp) / "bench.db")),
             slack=replace(base.slack, api_base_url=api_url, http_host="127.0.0.1",
-                          http_port=0, post_interval_seconds=0.0),
+                          http_port=0, post_interval_seconds=0.0,
+                          client_id=CLIENT_ID if distributed else ""),
         )
         engine = (await open_app(config)).engine
         text = SAMPLE.read_text(encoding="utf-8")
         await engine.ingest(ArticleDraft(text=text, title="Rocket systems for Ukraine",
                                          url="https://bench.example/0", source="Bench"))
-        adapter = SlackAdapter(engine, bot_token=BOT_TOKEN, signing_secret=SECRET)
+        if distributed:
+            from slack_sdk.oauth.installation_store import Installation
+
+            adapter = SlackAdapter(engine, signing_secret=SECRET, client_secret=CLIENT_SECRET)
+            assert adapter.installation_store is not None
+            await adapter.installation_store.async_save(Installation(  # as if T1 installed
+                team_id="T1", bot_token=BOT_TOKEN, bot_id="BBOT", bot_user_id="UBOT",
+                user_id="UINSTALLER"))
+        else:
+            adapter = SlackAdapter(engine, bot_token=BOT_TOKEN, signing_secret=SECRET)
         engine.add_publisher(adapter)
         await adapter.start()
         ingested, lags = [0], []
@@ -112,10 +124,11 @@ async def _bot(conn: Connection, api_url: str, ingest: bool) -> None:
         conn.send((ingested[0], lags))
 
 
-def bot_process(conn: Connection, api_url: str, ingest: bool, switch_ms: float | None) -> None:
+def bot_process(conn: Connection, api_url: str, ingest: bool, switch_ms: float | None,
+                distributed: bool) -> None:
     if switch_ms is not None:
         sys.setswitchinterval(switch_ms / 1000)
-    asyncio.run(_bot(conn, api_url, ingest))
+    asyncio.run(_bot(conn, api_url, ingest, distributed))
 
 
 # -- Slack's side -------------------------------------------------------------------------
@@ -129,11 +142,12 @@ def signed(body: str) -> dict[str, str]:
 
 
 async def main(requests: int, concurrency: int, *, ingest: bool,
-               switch_ms: float | None) -> None:
+               switch_ms: float | None, distributed: bool = False) -> None:
     fake = await FakeSlack(users={f"U{i}": {"is_admin": i == 0} for i in range(7)}).start()
     ctx = multiprocessing.get_context("spawn")
     here, there = ctx.Pipe()
-    proc = ctx.Process(target=bot_process, args=(there, fake.api_url, ingest, switch_ms))
+    proc = ctx.Process(target=bot_process,
+                       args=(there, fake.api_url, ingest, switch_ms, distributed))
     proc.start()
     loop = asyncio.get_running_loop()
     try:
@@ -177,8 +191,11 @@ async def main(requests: int, concurrency: int, *, ingest: bool,
     lag_ms = [x * 1000 for x in lags]
     print(f"requests: {requests} (concurrency {concurrency}) in {elapsed:.1f} s; "
           f"HTTP statuses {statuses}; answers received {len(fake.responses)}"
-          + (f"; switch interval {switch_ms} ms" if switch_ms is not None else ""))
+          + (f"; switch interval {switch_ms} ms" if switch_ms is not None else "")
+          + ("; distributed (authorised per team)" if distributed else ""))
     print(f"articles ingested (summarised) by the bot meanwhile: {ingested}")
+    print(f"auth.test calls at the fake (a round trip to Slack each): "
+          f"{len(fake.calls_to('auth.test'))}")
     if ms:
         print(f"ack latency ms: median {statistics.median(ms):.1f}  p90 {pct(ms, 0.9):.1f}  "
               f"p99 {pct(ms, 0.99):.1f}  max {max(ms):.1f}")
@@ -193,6 +210,8 @@ if __name__ == "__main__":
     parser.add_argument("--no-ingest", action="store_true", help="baseline: no ingest load")
     parser.add_argument("--switch-interval", type=float, default=None, metavar="MS",
                         help="the bot's sys.setswitchinterval in ms (Python's default: 5)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="many workspaces: every request authorised by its team")
     args = parser.parse_args()
     asyncio.run(main(args.requests, args.concurrency, ingest=not args.no_ingest,
-                     switch_ms=args.switch_interval))
+                     switch_ms=args.switch_interval, distributed=args.distributed))

@@ -215,6 +215,9 @@ async def test_two_workspaces_each_get_only_their_own_digest_and_alerts_with_the
     await setup_two_workspaces(adapter, fake)
     (t1_token,), (t2_token,) = fake.tokens_of("T1"), fake.tokens_of("T2")
     assert t1_token != t2_token
+    # bolt checks each token with auth.test once (the install's own check), not per request
+    checked = [c.token for c in fake.calls_to("auth.test")]
+    assert checked.count(t1_token) <= 2 and checked.count(t2_token) <= 2, checked
     # the data: T1 installed first and became home (bare ids); T2's ids are qualified
     assert await engine.platform_state(HOME_TEAM_KEY) == "T1"
     assert await engine.store.digests.get_digest_schedule(platform="slack", channel_id="C1")
@@ -254,6 +257,8 @@ async def test_uninstall_pauses_one_workspace_and_reinstall_resumes_it(
     (sub,) = await engine.store.alerts.subscriptions_of(platform="slack", owner_kind="user",
                                                  owner_id="T2:UADMIN2")
     assert sub.paused and sub.paused_reason and "removed" in sub.paused_reason
+    answer = await command(adapter, fake, "rocket", team="T2", user="UADMIN2", channel="C2")
+    assert "not installed" in answer  # refused at once, whatever bolt remembered of the token
     # T1 is untouched
     t1 = await engine.store.digests.get_digest_schedule(platform="slack", channel_id="C1")
     assert t1 is not None and t1.enabled
