@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.app import open_app
 from bot.config import default_config
-from bot.engine import BriefingEngine
 from bot.models import ArticleDraft
 from bot.store import open_store
 from bot.store.ports import NewArticle, Store
@@ -171,7 +171,8 @@ async def ingest_rate(path: Path, count: int, eval_dir: Path) -> float:
     sentences, titles = sentence_pool(eval_dir)
     config = default_config()
     config = replace(config, storage=replace(config.storage, path=str(path)))
-    engine = await BriefingEngine.open(config)
+    app = await open_app(config)  # every feature installed, as `briefbot run` has them
+    engine = app.engine
     try:
         rng = random.Random(time.time())
         drafts = [ArticleDraft(text=" ".join(rng.sample(sentences, 12)),
@@ -182,7 +183,7 @@ async def ingest_rate(path: Path, count: int, eval_dir: Path) -> float:
             await engine.ingest(d)
         return (count - 1) / (time.perf_counter() - t0)
     finally:
-        await engine.close()
+        await app.close()
 
 
 async def main() -> None:

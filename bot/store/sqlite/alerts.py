@@ -253,21 +253,26 @@ class SQLiteAlerts:
         transaction (with or without matches).
         """
         muted = [f"{platform} {channel}" for platform, channel in muted_channels]
-        unmuted = (f" AND NOT (owner_kind = 'channel' AND platform || ' ' || owner_id"
+        unmuted = (f" AND NOT (s.owner_kind = 'channel' AND s.platform || ' ' || s.owner_id"
                    f" IN ({marks(len(muted))}))" if muted else "")
-        created = 0
+        # one statement for every match of the article (issue 17: not one per subscription)
+        pairs = json.dumps([[subscription_id, list(terms)] for subscription_id, terms in matches],
+                           ensure_ascii=False)
         async with self._db.transaction() as db:
             await self._articles.mark_matched(db, article_id, now=now)
-            for subscription_id, terms in matches:
-                async with db.execute(
-                    "INSERT INTO alerts (subscription_id, article_id, matched, created_at,"
-                    " next_attempt_at) SELECT id, ?, ?, ?, ? FROM subscriptions WHERE id = ?"
-                    f" AND {_ACTIVE}{unmuted}"
-                    " ON CONFLICT (subscription_id, article_id) DO NOTHING",
-                    (article_id, json.dumps(list(terms), ensure_ascii=False), to_ts(now),
-                     to_ts(due), subscription_id, *muted),
-                ) as cur:
-                    created += max(cur.rowcount, 0)
+            if not matches:
+                return 0
+            async with db.execute(
+                "INSERT INTO alerts (subscription_id, article_id, matched, created_at,"
+                " next_attempt_at) SELECT s.id, ?, json_extract(m.value, '$[1]'), ?, ?"
+                " FROM json_each(?) m JOIN subscriptions s"
+                " ON s.id = json_extract(m.value, '$[0]')"
+                f" WHERE s.{_ACTIVE}{unmuted}"
+                " ORDER BY m.key"
+                " ON CONFLICT (subscription_id, article_id) DO NOTHING",
+                (article_id, to_ts(now), to_ts(due), pairs, *muted),
+            ) as cur:
+                created = max(cur.rowcount, 0)
         return created
 
     async def claim_due_alerts(
