@@ -68,8 +68,9 @@ class LazySummarizer:
             self._real = Summarizer(self.config)
         return self._real
 
-    async def summarize(self, text: str, *, title: str | None = None) -> tuple[str, ...]:
-        return await self._get().summarize(text, title=title)
+    async def summarize(self, text: str, *, title: str | None = None,
+                        language: str | None = None) -> tuple[str, ...]:
+        return await self._get().summarize(text, title=title, language=language)
 
     async def run(self, func: Callable[..., Any], /, *args: Any) -> Any:
         return await self._get().run(func, *args)

@@ -53,7 +53,7 @@ ALGORITHMS: tuple[str, ...] = (
 class SummarizerConfig:
     algorithm: str = "news"
     sentences: int = _opt(3, min=1, max=20)
-    language: str = "english"
+    language: str = "auto"
     # a sentence longer than this is cut at a word boundary with an ellipsis
     max_sentence_chars: int = _opt(600, min=80, max=3000)
     workers: int = _opt(1, min=1, max=32)

@@ -29,7 +29,7 @@ from bot.ingest.urls import canonical_url
 from bot.models import Article, ArticleDraft, Caller, Destination, Reply
 from bot.publish import Publisher
 from bot.store import Store
-from bot.text import shorten, words
+from bot.text import shorten, title_from_text, words
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ def content_hash(text: str) -> str:
 class Summarizing(Protocol):
     """What the engine needs of the summarizer (:class:`bot.summarize.Summarizer`)."""
 
-    async def summarize(self, text: str, *, title: str | None = None) -> tuple[str, ...]: ...
+    async def summarize(self, text: str, *, title: str | None = None,
+                        language: str | None = None) -> tuple[str, ...]: ...
 
     async def run(self, func: Callable[..., Any], /, *args: Any) -> Any: ...
 
@@ -157,12 +158,14 @@ class BriefingEngine:
                                                              content_hash=digest)
         if known is not None:
             return IngestResult(known, created=False)
+        # an untitled article is titled by its first sentence, cut to [ingest]
+        # title_max_chars; the summary then never repeats that sentence under it
+        title = draft.title or title_from_text(text, limit=self.config.ingest.title_max_chars)
+        title = shorten(re.sub(r"\s+", " ", title).strip(), 300)
         started = time.perf_counter()
-        summary = await self.summarizer.summarize(text, title=draft.title)
+        summary = await self.summarizer.summarize(text, title=title, language=draft.language)
         metrics.SUMMARY_SECONDS.observe(time.perf_counter() - started)
         metrics.SUMMARIES.inc()
-        title = draft.title or (summary[0] if summary else "Untitled")
-        title = shorten(re.sub(r"\s+", " ", title).strip(), 300)
         article = await self.store.articles.add_article(
             draft,
             title=title,

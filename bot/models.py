@@ -35,6 +35,7 @@ class ArticleDraft:
     author: str | None = None
     published_at: datetime | None = None
     feed_id: int | None = None
+    language: str | None = None   # the language tag the source declared ("de-DE"), if any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -184,6 +184,22 @@ def split_glued(sentence: str) -> list[str]:
     return [p if p[-1] in ".!?\"'’”…" else p + "." for p in parts if p]
 
 
+def restates(title: str | None, sentence: str) -> bool:
+    """True when ``sentence`` says no more than the ``title`` shown above it: the page's
+    ``<h1>`` or standfirst repeating the headline, or the first sentence a title was cut from
+    ("Dame Alicia Markova, who has died…")."""
+    if not title:
+        return False
+    head = [w.casefold() for w in words(title.removesuffix("…"))]
+    body = [w.casefold() for w in words(sentence)]
+    if not head or not body:
+        return False
+    if title.endswith("…") and body[: len(head)] == head:
+        return True
+    shown = set(head)
+    return sum(w in shown for w in body) >= 0.8 * len(body)
+
+
 def clean_sentence(sentence: str) -> str:
     """Cut datelines ("LONDON (Reuters) -", "(CNN)") and glued furniture from the front."""
     text = sentence.strip()
@@ -244,7 +260,7 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
             if is_boilerplate(raw):
                 continue
             for text in split_glued(clean_sentence(raw)):
-                if is_boilerplate(text):
+                if is_boilerplate(text) or restates(self._title, text):
                     continue
                 count = len(words(text))
                 clean = not is_quote_fragment(text) and not _CAPTION.search(text)

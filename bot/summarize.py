@@ -32,13 +32,13 @@ from sumy.summarizers.text_rank import TextRankSummarizer
 
 from bot.config import SummarizerConfig
 from bot.errors import InputError
-from bot.newsum import news_factory
+from bot.language import AUTO, resolve_language
+from bot.newsum import news_factory, restates
 from bot.text import (
     LanguageKit,
     language_kit,
     shorten,
     split_paragraphs,
-    split_sentences,
     words,
 )
 
@@ -54,7 +54,7 @@ def build_document(text: str, *, title: str | None, kit: LanguageKit) -> ObjectD
     tok = kit.tokenizer
     heading = [Sentence(title, tok, is_heading=True)] if title else []
     for i, para in enumerate(split_paragraphs(text)):
-        sentences = [Sentence(s, tok) for s in split_sentences(para)]
+        sentences = [Sentence(s, tok) for s in tok.to_sentences(para)]
         if i == 0:
             sentences = heading + sentences
         if sentences:
@@ -120,8 +120,12 @@ def summarize_text(
     algorithm: str = "news",
     language: str = "english",
     max_sentence_chars: int = 600,
+    declared_language: str | None = None,
 ) -> tuple[str, ...]:
     """Summarise ``text`` (one paragraph a line) into at most ``sentences`` sentences.
+
+    ``language`` names the Sumy language; ``"auto"`` takes ``declared_language`` (the tag a
+    feed or page gave) when supported, else detects it (:mod:`bot.language`).
 
     CPU-bound and synchronous on purpose: call it through :class:`Summarizer` from async code.
     """
@@ -131,6 +135,8 @@ def summarize_text(
         raise InputError(
             f"unknown summarizer algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}"
         )
+    if language == AUTO:
+        language = resolve_language(declared_language, text)
     kit = language_kit(language)
     document = build_document(text, title=title, kit=kit)
     if not document.sentences:
@@ -156,7 +162,7 @@ def summarize_text(
     for sentence in picked:
         plain = str(sentence).strip()
         key = re.sub(r"\W+", " ", plain.lower()).strip()
-        if not plain or key in seen:
+        if not plain or key in seen or restates(title, plain):
             continue
         seen.add(key)
         out.append(shorten(plain, max_sentence_chars))
@@ -168,7 +174,8 @@ class Summarizer:
 
     def __init__(self, config: SummarizerConfig, *, executor: Executor | None = None) -> None:
         self.config = config
-        language_kit(config.language)  # fail at start-up, not at the first article
+        if config.language != AUTO:
+            language_kit(config.language)  # fail at start-up, not at the first article
         self._own_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(
             max_workers=config.workers, thread_name_prefix="summarize"
@@ -181,7 +188,10 @@ class Summarizer:
         title: str | None = None,
         sentences: int | None = None,
         algorithm: str | None = None,
+        language: str | None = None,
     ) -> tuple[str, ...]:
+        """``language``: the article's declared language tag, used when the configured
+        language is ``"auto"``."""
         job = partial(
             summarize_text,
             text,
@@ -190,6 +200,7 @@ class Summarizer:
             algorithm=algorithm or self.config.algorithm,
             language=self.config.language,
             max_sentence_chars=self.config.max_sentence_chars,
+            declared_language=language,
         )
         return await asyncio.get_running_loop().run_in_executor(self._executor, job)
 

@@ -87,12 +87,77 @@ def normalize_space(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def _should_join(previous: str, following: str) -> bool:
+# Languages that write ordinals with a full stop ("am 14. September", "im 15. Jahrhundert",
+# "den 3. maj"): a number with a stop is a sentence end there only before a function word.
+_ORDINAL_DOT_LANGUAGES = frozenset({"german", "danish", "norwegian", "finnish", "czech",
+                                    "slovak", "polish", "hungarian", "swedish", "ukrainian",
+                                    "russian"})
+_MONTHS = frozenset("""
+    januar jänner februar feber märz april mai juni juli august september oktober november
+    dezember jan feb mär apr jun jul aug sep sept okt nov dez
+    janvier février mars avril juin juillet août septembre octobre novembre décembre
+    enero febrero marzo abril mayo junio julio agosto septiembre setiembre octubre noviembre
+    diciembre gennaio febbraio aprile maggio giugno luglio settembre ottobre dicembre
+    janeiro fevereiro março maio junho julho setembro outubro novembro dezembro
+    januari februari maart mei augustus
+    marts maj december augusti
+    ledna února března dubna května června července srpna září října listopadu prosince
+    stycznia lutego marca kwietnia maja czerwca lipca sierpnia września października
+    listopada grudnia""".split())
+# Abbreviations after which a capitalised word is a name, not a new sentence, per language
+# (English ones are in _NO_BREAK_AFTER).
+_LANGUAGE_ABBREVIATIONS: dict[str, frozenset[str]] = {
+    "german": frozenset("""bzw ca dr nr str prof hr fr jh jhd mio mrd vgl evtl usw sog abs art
+        bd inkl ggf zzgl tel st dipl ing gebr verh geb gest ehem""".split()),
+    "french": frozenset("""m mme mmes mm mlle mgr dr me st ste av bd env cf etc pr réf
+        vol""".split()),
+    "spanish": frozenset("""sr sra srta sres sras dr dra d dña lic ing av avda núm pág aprox
+        etc ud uds prof gral excmo excma sto sta""".split()),
+    "italian": frozenset("""sig sigg dott prof ing avv on geom rag""".split()),
+    "portuguese": frozenset("""sr sra srs dr dra prof av eng""".split()),
+    "dutch": frozenset("""dhr mevr mr dr ir prof drs ing""".split()),
+}
+_ENDS_WITH_NUMBER = re.compile(r"(?:^|\s|\()(\d{1,4})\.[\"'’”)]*$")
+_FIRST_WORD = re.compile(r"^[\"'“‘(]*([^\W\d_][\w'’-]*)")
+
+
+def _ordinal_joins(previous: str, following: str, language: str) -> bool:
+    """ "…am 14." + "September um 13 Uhr…": the number was an ordinal, not a sentence end."""
+    if not _ENDS_WITH_NUMBER.search(previous):
+        return False
+    match = _FIRST_WORD.match(following)
+    if match is None:
+        return False
+    word = match.group(1).casefold()
+    if word in _MONTHS:
+        return True
+    if language not in _ORDINAL_DOT_LANGUAGES:
+        return False
+    # a capitalised content word ("Jahrhundert", "FC", "Bundesliga") continues the phrase;
+    # a function word ("Die", "Er", "Am") opens a new sentence
+    return word not in _stop_words(language)
+
+
+@lru_cache(maxsize=32)
+def _stop_words(language: str) -> frozenset[str]:
+    from sumy.utils import get_stop_words
+
+    try:
+        return frozenset(w.casefold() for w in get_stop_words(language))
+    except LookupError:
+        return frozenset()
+
+
+def _should_join(previous: str, following: str, language: str = "english") -> bool:
     if not following:
         return False
     first = following.lstrip("\"'“‘(")[:1]
     if first.islower():
         return True
+    if _ordinal_joins(previous, following, language):
+        return True
+    if re.fullmatch(r"\d{1,3}\.", previous):
+        return True  # "1." + "FC Köln …": a number alone is no sentence
     match = _LAST_TOKEN.search(previous)
     if match is None:
         return False
@@ -100,14 +165,15 @@ def _should_join(previous: str, following: str) -> bool:
     token = original.lower()
     if original == "no":  # "voted no." ends a sentence; "No." numbers things
         return False
-    if token in _NO_BREAK_AFTER:
+    if token in _NO_BREAK_AFTER or token in _LANGUAGE_ABBREVIATIONS.get(language, ()):
         return True
-    # "No. 10", "Fig. 3": a number right after a numbering abbreviation
-    return token in {"no", "nos", "fig"} and first.isdigit()
+    # "No. 10", "Fig. 3", "Nr. 5": a number right after a numbering abbreviation
+    return token in {"no", "nos", "fig", "nr", "núm"} and first.isdigit()
 
 
-def split_sentences(paragraph: str) -> list[str]:
-    """Split one paragraph into sentences, in order, whitespace-normalised."""
+def split_sentences(paragraph: str, *, language: str = "english") -> list[str]:
+    """Split one paragraph into sentences, in order, whitespace-normalised, by the rules of
+    ``language`` (a Sumy language name; other names get the English rules)."""
     paragraph = normalize_space(paragraph)
     if not paragraph:
         return []
@@ -116,13 +182,67 @@ def split_sentences(paragraph: str) -> list[str]:
     out: list[str] = []
     for sentence in raw:
         if out and (
-            _should_join(out[-1], sentence)
+            _should_join(out[-1], sentence, language)
             or (_open_quote(out[-1]) and len(out[-1]) + len(sentence) < _MAX_QUOTE_JOIN)
         ):
             out[-1] = f"{out[-1]} {sentence}"
         else:
             out.append(sentence)
     return out
+
+
+_ELLIPSIS = "…"
+
+
+def shorten(sentence: str, limit: int) -> str:
+    """Cut ``sentence`` at a word boundary so it fits ``limit`` characters, with an ellipsis."""
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-–—") + _ELLIPSIS
+
+
+# Where a headline made from a sentence may stop: after a clause (comma, semicolon, colon,
+# dash) -- never inside a phrase.
+_CLAUSE_END = re.compile(r"[,;:–—]\s|\s[-–—]\s")
+# Words a cut title must not end on: they open the phrase that was cut away.
+_DANGLING_TAIL = re.compile(
+    r"(?:\s+(?:and|or|but|nor|of|the|a|an|to|in|on|at|by|for|from|with|as|that|which|who|whose|"
+    r"und|oder|aber|der|die|das|den|dem|des|ein|eine|von|zu|mit|für|im|am|et|ou|le|la|les|"
+    r"un|une|de|du|des|à|au|y|o|el|los|las|del|con|por|para|en|e|il|lo|di|da))+\s*$",
+    re.IGNORECASE)
+
+
+def title_from_sentence(sentence: str, *, limit: int) -> str:
+    """A headline-length title from a sentence: the whole sentence when it fits, else its
+    first clauses, else its first words; a cut title ends in an ellipsis, never on a word
+    that opens the phrase cut away ("…, and")."""
+    sentence = normalize_space(sentence).rstrip(".")
+    if len(sentence) <= limit:
+        return sentence
+    room = max(limit - 1, 1)
+    cuts = [m.start() for m in _CLAUSE_END.finditer(sentence) if m.start() <= room]
+    if cuts and cuts[-1] >= limit * 0.4:
+        head = sentence[: cuts[-1]]
+    else:
+        head = sentence[:room]
+        space = head.rfind(" ")
+        if space > limit // 2:
+            head = head[:space]
+    head = _DANGLING_TAIL.sub("", head.rstrip(" ,;:-–—")).rstrip(" ,;:-–—")
+    return (head or sentence[:room]) + _ELLIPSIS
+
+
+def title_from_text(text: str, *, limit: int, language: str = "english") -> str:
+    """A title made from the text's first sentence (see :func:`title_from_sentence`)."""
+    for paragraph in split_paragraphs(text):
+        sentences = split_sentences(paragraph, language=language)
+        if sentences:
+            return title_from_sentence(sentences[0], limit=limit)
+    return "Untitled"
 
 
 def split_paragraphs(text: str) -> list[str]:
@@ -147,13 +267,13 @@ class OfflineTokenizer:
         return self._language
 
     def to_sentences(self, paragraph: str) -> tuple[str, ...]:
-        return tuple(split_sentences(paragraph))
+        return tuple(split_sentences(paragraph, language=self._language))
 
     def to_words(self, sentence: str) -> tuple[str, ...]:
         return words(sentence)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=32)
 def tokenizer_for(language: str) -> OfflineTokenizer:
     return OfflineTokenizer(language)
 
@@ -165,21 +285,25 @@ class LanguageKit:
     stop_words: frozenset[str]
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=32)
 def language_kit(language: str) -> LanguageKit:
-    """Tokenizer, stemmer and stop words for a language; InputError if Sumy lacks it."""
+    """Tokenizer, stemmer and stop words for a language; InputError if Sumy has no stemmer
+    for it. A language with a stemmer but no stop-word list in Sumy (Dutch, Russian, ...)
+    gets an empty list: every word counts. ``"auto"`` (a per-article language, see
+    :mod:`bot.language`) means English where one language serves every article (alert
+    queries, digest topics)."""
+    if language == "auto":
+        language = "english"
     from sumy.nlp.stemmers import Stemmer
-    from sumy.utils import get_stop_words
 
     try:
         stemmer = Stemmer(language)
-        stop_words = frozenset(get_stop_words(language))
     except LookupError as exc:
         raise InputError(
-            f"language {language!r} is not supported by Sumy's stemmers and stop words "
-            "(try english, german, french, spanish, ...)"
+            f"language {language!r} is not supported by Sumy's stemmers "
+            "(try auto, english, german, french, spanish, ...)"
         ) from exc
-    return LanguageKit(tokenizer_for(language), stemmer, stop_words)
+    return LanguageKit(tokenizer_for(language), stemmer, _stop_words(language))
 
 
 # The languages Sumy has both a stemmer and stop words for (sumy 0.13; a test compares this
@@ -192,20 +316,7 @@ SUMY_LANGUAGES = frozenset(
 
 
 def check_language(language: str) -> None:
-    """InputError unless Sumy can summarise ``language``; loads Sumy only for an unusual name."""
-    if language not in SUMY_LANGUAGES:
+    """InputError unless Sumy can summarise ``language`` (or it is ``"auto"``: each
+    article's own, see :mod:`bot.language`); loads Sumy only for an unusual name."""
+    if language != "auto" and language not in SUMY_LANGUAGES:
         language_kit(language)
-
-
-_ELLIPSIS = "…"
-
-
-def shorten(sentence: str, limit: int) -> str:
-    """Cut ``sentence`` at a word boundary so it fits ``limit`` characters, with an ellipsis."""
-    if len(sentence) <= limit:
-        return sentence
-    cut = sentence[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-–—") + _ELLIPSIS

@@ -198,7 +198,13 @@ def test_titles_from_first_sentences() -> None:
                 "from Ukrainian officials.")
     assert title_from_sentence(sentence, limit=120) == (
         "President Biden on Tuesday confirmed that his administration is sending "
-        "medium-range advanced rocket systems to Ukraine")
+        "medium-range advanced rocket systems to Ukraine…")
+    # a clause cut never ends on the word that opens the next phrase
+    markova = ("Dame Alicia Markova, who has died in Bath aged 94, was the UK's first prima "
+               "ballerina of the modern age, and a founder of English National Ballet.")
+    assert title_from_sentence(markova, limit=120) == (
+        "Dame Alicia Markova, who has died in Bath aged 94, was the UK's first prima ballerina "
+        "of the modern age…")
     assert title_from_sentence("Short and sweet.", limit=120) == "Short and sweet"
     long = "word " * 60
     cut = title_from_sentence(long, limit=50)

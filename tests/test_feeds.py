@@ -845,3 +845,22 @@ async def test_a_huge_item_is_stored_capped(engine: BriefingEngine, intake: Inta
     [article] = added.report.new
     assert len(article.text) <= MAX_ARTICLE_CHARS
     assert huge.startswith(article.text)
+
+
+async def test_json_feed_and_utf16_feed_are_added(engine: BriefingEngine, intake: Intake,
+                                                  server: LocalWeb) -> None:
+    import json
+
+    items = [{"id": f"j{i}", "url": f"http://news.example/json/{i}", "title": f"JSON {i}",
+              "content_text": article_text(f"json{i}")} for i in range(2)]
+    server.serve("/feed.json", json.dumps({"version": "https://jsonfeed.org/version/1.1",
+                                           "title": "JSON news", "items": items}),
+                 content_type="application/feed+json")
+    added = await intake.add_feed(server.url("/feed.json"))
+    assert added.created and added.report is not None and added.report.error is None
+    assert added.feed.title == "JSON news"
+    wide = rss(entries(2), title="Wide news").replace('encoding="utf-8"', 'encoding="utf-16"')
+    server.serve("/wide.xml", wide.encode("utf-16"), content_type="text/xml")
+    added = await intake.add_feed(server.url("/wide.xml"))
+    assert added.created and added.feed.title == "Wide news"
+    assert await engine.store.count_articles() == 4

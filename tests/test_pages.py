@@ -172,14 +172,16 @@ async def test_mislabelled_feeds_and_pages_are_recognised(engine: BriefingEngine
         server.serve(path, feed, content_type=kind)
         reply = await brief(engine, server.url(path))
         assert reply.is_error and "RSS or Atom feed" in reply.text, (path, reply.text)
-    server.serve("/page.txt", html_page("Dam opens", article_text("dam")),
-                 content_type="text/plain")
-    reply = await brief(engine, server.url("/page.txt"))
-    assert not reply.is_error, reply.text
-    assert reply.items[0].title == "Dam opens"
-    article = await engine.article(reply.items[0].article_id or 0)
-    assert article is not None and "<" not in article.text
-    assert await engine.store.articles.count_articles() == 1
+    for n, (path, kind) in enumerate((("/page.txt", "text/plain"),
+                                      ("/page.bin", "application/octet-stream"))):
+        server.serve(path, html_page(f"Dam opens {n}", article_text(f"dam{n}")),
+                     content_type=kind)
+        reply = await brief(engine, server.url(path))
+        assert not reply.is_error, reply.text
+        assert reply.items[0].title == f"Dam opens {n}"
+        article = await engine.article(reply.items[0].article_id or 0)
+        assert article is not None and "<" not in article.text
+    assert await engine.store.articles.count_articles() == 2
 
 
 COOKIE_WALL = (

@@ -1,11 +1,14 @@
-"""RSS 0.9x/1.0/2.0 and Atom documents -> a list of :class:`FeedEntry`, safely.
+"""RSS 0.9x/1.0/2.0, Atom and JSON Feed documents -> a list of :class:`FeedEntry`, safely.
 
-feedparser reads every dialect and survives broken XML, but the document comes from a
+feedparser reads every XML dialect and survives broken XML, but the document comes from a
 stranger: external entities must never be fetched and entity expansion never explode.
-feedparser already turns off external general entities and keeps only simple internal ones;
-a document that declares entities at all is first checked with defusedxml and refused if it
-declares an external or an expanding one. Parsing is CPU-bound: run :func:`parse_feed` off
-the event loop.
+feedparser already turns off external general entities; a document that declares entities is
+first read up to its root element with expat, and refused if it declares an external, a
+parameter or an expanding entity (one whose value refers to another). A plain internal entity
+(``<!ENTITY id "tag:example.com,">``) is harmless and read. A byte-order mark wins over the
+RFC 3023 default (``text/xml`` without a charset is US-ASCII): a UTF-16 or UTF-32 document with
+a BOM is read in the encoding the BOM names. JSON Feed 1.0 and 1.1 (jsonfeed.org) are read
+here, not by feedparser. Parsing is CPU-bound: run :func:`parse_feed` off the event loop.
 
 Each entry gets a ``key``, its identity within the feed: the canonical link, else the guid,
 else a hash of title and text. The key, not the date or the guid, says whether an item was
@@ -15,22 +18,24 @@ seen before, so an edited item (new date, new guid) is not news again.
 from __future__ import annotations
 
 import calendar
+import codecs
 import hashlib
 import io
+import json
 import re
 import time
+import xml.parsers.expat
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import defusedxml
-import defusedxml.ElementTree
 import feedparser
 import lxml.etree
 import lxml.html
 
 from bot.errors import InputError
+from bot.ingest.html import parse_date
 from bot.ingest.pages import known_codec
 from bot.ingest.urls import absolute_http_url, canonical_url
 
@@ -62,6 +67,7 @@ class FeedEntry:
     published_at: datetime | None
     text: str                # plain text of the item's content (or summary)
     position: int            # order in the document, 0 = first
+    language: str | None = None  # the language tag the feed declares for it ("de-de")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,19 +99,59 @@ def html_fragment_text(fragment: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+class _PrologDone(Exception):
+    """Raised by the expat handler at the root element: the DTD has been read."""
+
+
+_ENTITY_ERROR = ("The feed declares XML entities that refer to other entities or to outside "
+                 "files, which briefbot does not expand (a possible XML attack); it was not read.")
+_MAX_ENTITY_CHARS = 10_000
+
+
 def _check_entities(body: bytes) -> None:
-    """Refuse documents declaring external or expanding entities (XXE, billion laughs)."""
+    """Refuse documents declaring external, parameter or expanding entities (XXE, billion
+    laughs); plain internal entities pass (feedparser expands them)."""
     if not _DOCTYPE.search(body[:65_536]):
         return
+    refused: list[str] = []
+
+    def entity_decl(name: str, is_parameter: bool, value: str | None, base: str | None,
+                    system_id: str | None, public_id: str | None,
+                    notation: str | None) -> None:
+        if (is_parameter or system_id or public_id or notation or value is None
+                or "&" in value or "%" in value or len(value) > _MAX_ENTITY_CHARS):
+            refused.append(name)
+
+    def start(name: str, attrs: Any) -> None:
+        raise _PrologDone
+
+    parser = xml.parsers.expat.ParserCreate()
+    parser.EntityDeclHandler = entity_decl
+    parser.StartElementHandler = start
     try:
-        defusedxml.ElementTree.fromstring(body, forbid_dtd=False, forbid_entities=True,
-                                          forbid_external=True)
-    except (defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden,
-            defusedxml.DTDForbidden) as exc:
-        raise NotAFeed("The feed declares XML entities, which briefbot does not expand "
-                       "(a possible XML attack); it was not read.") from exc
-    except Exception:
-        return
+        parser.Parse(body, True)
+    except _PrologDone:
+        pass
+    except (xml.parsers.expat.ExpatError, ValueError):
+        pass  # not well-formed: feedparser's lenient parser reads it, expanding nothing
+    if refused:
+        raise NotAFeed(_ENTITY_ERROR)
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+         (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+         (codecs.BOM_UTF16_BE, "utf-16-be"))
+_XML_DECL_ENCODING = re.compile(rb"\A(<\?xml[^>]*?encoding\s*=\s*)([\"'])[^\"']*\2")
+
+
+def bom_to_utf8(body: bytes) -> tuple[bytes, bool]:
+    """A document with a byte-order mark as UTF-8 without one (its XML declaration saying
+    so); ``(body, False)`` when there is no BOM. Undecodable bytes become U+FFFD."""
+    for bom, name in _BOMS:  # UTF-32 LE first: its BOM starts with UTF-16 LE's
+        if body.startswith(bom):
+            out = body[len(bom):].decode(name, errors="replace").encode("utf-8")
+            return _XML_DECL_ENCODING.sub(rb'\1"utf-8"', out, count=1), True
+    return body, False
 
 
 _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));")
@@ -124,6 +170,17 @@ def _struct_to_dt(value: Any) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (OverflowError, ValueError, OSError):
         return None
+
+
+def _entry_language(entry: Any, feed: Any) -> str | None:
+    """The item's declared language: its content's ``xml:lang``, else the feed's."""
+    for detail in [*(entry.get("content") or ()), entry.get("summary_detail") or {},
+                   entry.get("title_detail") or {}]:
+        value = detail.get("language") if isinstance(detail, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:35]
+    value = feed.get("language")
+    return value.strip()[:35] if isinstance(value, str) and value.strip() else None
 
 
 def _entry_text(entry: Any) -> str:
@@ -188,11 +245,17 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
     """The entries of a feed document; :class:`NotAFeed` when it is none."""
     if not body.strip():
         raise NotAFeed("The feed is empty.")
+    body, transcoded = bom_to_utf8(body)
+    if transcoded:
+        charset = "utf-8"  # the byte-order mark wins over a label (and RFC 3023's default)
+    if is_json_feed(body, content_type=content_type):
+        return parse_json_feed(body, url=url, now=now)
     _check_entities(body)
     # No content-location: feedparser would resolve every guid against the feed's URL as if
     # it were a link; links are made absolute in _link instead.
     headers: dict[str, str] = {}
-    if content_type:
+    if content_type or transcoded:
+        content_type = content_type or "application/xml"
         charset = known_codec(charset)  # never a label feedparser cannot decode with
         headers["content-type"] = content_type + (f"; charset={charset}" if charset else "")
     # a character reference beyond Unicode ("&#xFFFFFF;") crashes feedparser's lenient
@@ -212,6 +275,9 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
         if _HTML_START.match(body[:4096]) or content_type in ("text/html",
                                                               "application/xhtml+xml"):
             raise NotAFeed("That is a web page, not an RSS or Atom feed.", is_html=True)
+        if body.lstrip()[:1] in (b"{", b"["):
+            raise NotAFeed("That is a JSON document, but not a JSON Feed (it has no "
+                           '"version" naming jsonfeed.org and no "items" list).')
         if bozo is not None:
             raise NotAFeed(f"That is not a readable RSS or Atom feed ({_bozo_reason(bozo)}).")
         raise NotAFeed("That is not an RSS or Atom feed.")
@@ -247,6 +313,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
             key=key, link=link, guid=guid, title=title,
             author=_clean_text(entry.get("author"), 200),
             published_at=published, text=text, position=position,
+            language=_entry_language(entry, feed),
         ))
     site = feed.get("link")
     site = absolute_http_url(url, site) if isinstance(site, str) else None
@@ -255,6 +322,96 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "", charset: str | 
         site_url=site,
         entries=tuple(entries),
         malformed=malformed,
+        duplicate_guids=frozenset(g for g, n in guids.items() if g and n > 1),
+    )
+
+
+# -- JSON Feed (https://www.jsonfeed.org/version/1.1/) ----------------------------------------
+
+_JSON_TYPES = frozenset({"application/feed+json", "application/json"})
+
+
+def is_json_feed(body: bytes, *, content_type: str = "") -> bool:
+    """Whether ``body`` should be read as a JSON Feed: labelled as JSON, or an object that
+    names jsonfeed.org near its start."""
+    head = body[:4096].lstrip()
+    if not head.startswith(b"{"):
+        return False
+    return content_type in _JSON_TYPES or b"jsonfeed.org/version" in head
+
+
+def _json_text(item: dict[str, Any]) -> str:
+    html = item.get("content_html")
+    if isinstance(html, str) and html.strip():
+        return html_fragment_text(html)
+    for key in ("content_text", "summary"):
+        value = item.get(key)
+        if isinstance(value, str) and value.strip():
+            return "\n".join(line.strip() for line in value.splitlines() if line.strip())
+    return ""
+
+
+def _json_author(node: dict[str, Any]) -> str | None:
+    authors = node.get("authors")  # 1.1
+    if isinstance(authors, list) and authors and isinstance(authors[0], dict):
+        return _clean(authors[0].get("name"), 200)
+    author = node.get("author")  # 1.0
+    return _clean(author.get("name"), 200) if isinstance(author, dict) else None
+
+
+def parse_json_feed(body: bytes, *, url: str, now: datetime) -> ParsedFeed:
+    """A JSON Feed 1.0/1.1 document as a :class:`ParsedFeed` (same rules as RSS/Atom)."""
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise NotAFeed("That JSON Feed is not valid JSON (a JSON Feed is UTF-8 JSON).") from exc
+    version = doc.get("version") if isinstance(doc, dict) else None
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(version, str) or "jsonfeed.org/version/" not in version or not isinstance(
+            items, list):
+        raise NotAFeed("That is a JSON document, but not a JSON Feed (it has no \"version\" "
+                       'naming jsonfeed.org and no "items" list).')
+    assert isinstance(doc, dict)
+    raw = [item for item in items if isinstance(item, dict)]
+    ids = [item.get("id") for item in raw]
+    guids = Counter(_clean(str(i), 2000) if isinstance(i, (str, int)) else None for i in ids)
+    entries: list[FeedEntry] = []
+    for position, item in enumerate(raw):
+        raw_id = item.get("id")
+        guid = _clean(str(raw_id), 2000) if isinstance(raw_id, (str, int)) else None
+        link = None
+        for candidate in (item.get("url"), item.get("external_url")):
+            if isinstance(candidate, str) and candidate.strip():
+                link = absolute_http_url(url, candidate)
+                if link is not None:
+                    break
+        title = _clean_text(item.get("title"), literal=True)
+        text = _json_text(item)
+        published = None
+        for key in ("date_published", "date_modified"):
+            value = item.get(key)
+            published = parse_date(value) if isinstance(value, str) else None
+            if published is not None:
+                break
+        if published is not None and published > now + FUTURE_SLACK:
+            published = None
+        if link:
+            key = canonical_url(link)
+        elif guid and guids[guid] == 1:
+            key = "guid:" + guid
+        else:
+            key = "hash:" + hashlib.sha256(f"{title or ''}\n{text}".encode()).hexdigest()[:32]
+        entries.append(FeedEntry(
+            key=key, link=link, guid=guid, title=title,
+            author=_json_author(item) or _json_author(doc),
+            published_at=published, text=text, position=position,
+            language=_clean(item.get("language") or doc.get("language"), 35)))
+    home = doc.get("home_page_url")
+    return ParsedFeed(
+        title=_clean_text(doc.get("title"), 300, literal=True),
+        site_url=absolute_http_url(url, home) if isinstance(home, str) else None,
+        entries=tuple(entries),
+        malformed=None,
         duplicate_guids=frozenset(g for g, n in guids.items() if g and n > 1),
     )
 

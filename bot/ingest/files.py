@@ -14,7 +14,9 @@ from pathlib import Path
 from bot.errors import InputError
 from bot.ingest.html import extract_html
 from bot.models import ArticleDraft
-from bot.text import shorten, split_paragraphs, split_sentences
+from bot.text import shorten, split_paragraphs, title_from_sentence, title_from_text
+
+__all__ = ["parse_bytes", "parse_html", "parse_plain", "title_from_sentence", "title_from_text"]
 
 _DATE_HEADER = re.compile(r"\A\s*date\s+(\d{4})-(\d{2})-(\d{2})(?:\s+|\Z)", re.IGNORECASE)
 _HTML_START = re.compile(rb"\A\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b",
@@ -47,29 +49,6 @@ def split_date_header(text: str) -> tuple[datetime | None, str]:
     except ValueError:
         published = None
     return published, text[match.end():]
-
-
-_CLAUSE_END = re.compile(r"[,;:–—]\s|\s-\s")
-
-
-def title_from_sentence(sentence: str, *, limit: int) -> str:
-    """A headline-length title: the sentence, else its first clauses, else cut at a word."""
-    sentence = sentence.strip().rstrip(".")
-    if len(sentence) <= limit:
-        return sentence
-    cuts = [m.start() for m in _CLAUSE_END.finditer(sentence) if m.start() <= limit]
-    if cuts and cuts[-1] >= limit * 0.4:
-        return sentence[: cuts[-1]].rstrip()
-    return shorten(sentence, limit)
-
-
-def title_from_text(text: str, *, limit: int) -> str:
-    """A title made from the first sentence, shortened at a clause or word boundary."""
-    for paragraph in split_paragraphs(text):
-        sentences = split_sentences(paragraph)
-        if sentences:
-            return title_from_sentence(sentences[0], limit=limit)
-    return "Untitled"
 
 
 def parse_plain(text: str, *, title_limit: int, source: str | None = None) -> ArticleDraft:

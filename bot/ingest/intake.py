@@ -31,7 +31,15 @@ from typing import TypeVar
 from bot import metrics
 from bot.engine import BriefingEngine
 from bot.errors import FetchError, InputError, RefusedURL, UserError
-from bot.ingest.feeds import FUTURE_SLACK, FeedEntry, NotAFeed, ParsedFeed, parse_feed
+from bot.ingest.feeds import (
+    FUTURE_SLACK,
+    FeedEntry,
+    NotAFeed,
+    ParsedFeed,
+    bom_to_utf8,
+    is_json_feed,
+    parse_feed,
+)
 from bot.ingest.fetch import Fetcher, FetchResult, HTTPStatusError
 from bot.ingest.files import parse_plain
 from bot.ingest.pages import NotAnArticle, article_from_page, decode_html, page_feed_links
@@ -44,10 +52,11 @@ log = logging.getLogger(__name__)
 
 HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,text/plain;q=0.5,*/*;q=0.1"
 FEED_ACCEPT = ("application/rss+xml,application/atom+xml,application/rdf+xml;q=0.9,"
-               "application/xml;q=0.8,text/xml;q=0.8,*/*;q=0.1")
+               "application/feed+json;q=0.9,application/xml;q=0.8,text/xml;q=0.8,"
+               "application/json;q=0.5,*/*;q=0.1")
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", ""})
 _FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml",
-                         "application/xml", "text/xml"})
+                         "application/xml", "text/xml", "application/feed+json"})
 _PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 451})
 # A poll that dies with its process frees the feed for another process after this.
 CLAIM_LEASE = timedelta(minutes=15)
@@ -153,7 +162,7 @@ class Intake:
         sniffed = _sniff(result.body)
         if sniffed == "feed" and result.content_type in _SNIFFED_TYPES:
             result = replace(result, content_type="application/xml")  # a mislabelled feed
-        elif sniffed == "html" and result.content_type == "text/plain":
+        elif sniffed == "html" and result.content_type in _SNIFFED_TYPES:
             result = replace(result, content_type="text/html")  # a mislabelled page
         if result.content_type == "text/plain":
             text = await self.engine.summarizer.run(_plain_text, result)
@@ -462,7 +471,8 @@ class Intake:
     def _content_draft(self, feed: Feed, entry: FeedEntry) -> ArticleDraft:
         return ArticleDraft(
             text=cap_text(entry.text), title=entry.title, url=entry.link, source=feed.title or None,
-            author=entry.author, published_at=entry.published_at, feed_id=feed.id)
+            author=entry.author, published_at=entry.published_at, feed_id=feed.id,
+            language=entry.language)
 
     async def _outcome(self, feed: Feed, entry: FeedEntry, prior: SeenItem | None, *,
                        now: datetime) -> _Outcome:
@@ -511,6 +521,7 @@ class Intake:
             published = None
         return _Outcome("draft", draft=replace(
             page, feed_id=feed.id, title=page.title or entry.title,
+            language=page.language or entry.language,
             author=page.author or entry.author,
             published_at=entry.published_at or published))
 
@@ -524,9 +535,10 @@ _HTML_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype
 
 
 def _sniff(body: bytes) -> str | None:
-    """What a body is whatever its label says: "feed" (RSS/Atom/RDF), "html" or None."""
-    head = body[:4096]
-    if _FEED_START.match(head):
+    """What a body is whatever its label says: "feed" (RSS/Atom/RDF/JSON Feed), "html" or
+    None."""
+    head, _ = bom_to_utf8(body[:4096])
+    if _FEED_START.match(head) or is_json_feed(head):
         return "feed"
     if _HTML_START.match(head):
         return "html"
