@@ -95,6 +95,15 @@ _DATELINE = re.compile(
     r"\((?:CNN|Reuters|AP|AFP|UPI|Bloomberg)[\w ]*\)\s*(?:[-–—]{1,2}|:)?\s*"
     r"|^[A-Z][A-Z .'’-]{2,30},?\s*(?:[A-Z][a-z.]+\s*)?\s*[-–—]{1,2}\s+",
 )
+# Any agency in any language: a place of up to four capitalised words ("London", "Hong Kong",
+# "Frankfurt/Main", "São Paulo, Brazil"), then a short parenthesis ("(CNN Business)", "(dpa)",
+# "(EFE)") that a separator follows ("-", "–", ".-", ":") or the sentence itself, unspaced
+# ("(CNN)It was"). "Apple (AAPL) shares rose" has neither and is kept.
+_PLACE = r"(?:[^\W\d_][\w'’.]*(?:,?[ /-](?:[^\W\d_][\w'’.]*)){0,3},?\s*)"
+_ANY_DATELINE = re.compile(
+    rf"^{_PLACE}?\((?=[^)]{{2,30}}\))[^\W\d_][^()\d]{{1,29}}\)"
+    r"(?:\s*\.?\s*[-–—]{1,2}\s*|\s*\.-\s*|\s*:\s+|(?=[A-ZÀ-Ý„“\"]))"
+)
 # Captions and picture furniture that page extraction leaves in the text.
 # A caption glued to the next sentence: a lower-case word, then a capitalised function word
 # that can only start a sentence ("...higher than a colleague The cost of divorce...").
@@ -169,8 +178,103 @@ def quoted_share(sentence: str) -> float:
 
 
 def is_boilerplate(sentence: str) -> bool:
-    """True for page furniture: bylines, "Read more", "Click here", credits."""
-    return bool(_BOILERPLATE.match(sentence.strip()))
+    """True for page furniture: bylines, "Read more", "Click here", credits, and the shapes
+    of :func:`is_furniture` in any language."""
+    text = sentence.strip()
+    return bool(_BOILERPLATE.match(text)) or is_furniture(text)
+
+
+# -- furniture by shape, in several languages ------------------------------------------------
+
+_BULLET = re.compile(r"^\s*(?:[-–—•▪◦●*·]|\d{1,2}\))\s+(?=\S)")
+_CREDIT_WORDS = (r"(?:photo|foto|fotos|bild|bilder|image|imagen|immagine|picture|pic|video|"
+                 r"photograph|fotografía|fotografia|crédit|credit|crédito|credito|quelle|source|"
+                 r"fuente|fonte|fotocredit|bildquelle|titelbild|symbolbild|beitragsbild|"
+                 r"illustration|grafik|graphic)s?")
+_CREDIT_PARENS = re.compile(rf"\s*\((?:{_CREDIT_WORDS}\s*(?:credit|crédit)?\s*:|©)[^()]{{0,80}}\)",
+                            re.IGNORECASE)
+_DATE_TOKEN = re.compile(
+    r"^(?:\d{1,4}(?:[:./-]\d{1,4}){0,2}[.,]?|am|pm|a\.m\.|p\.m\.|uhr|h|[ecmp][sd]t|gmt|utc|"
+    r"cet|cest|et|pt|bst|mez|mesz|updated|published|posted|aktualisiert|veröffentlicht|"
+    r"publié|publicado|actualizado|mis|à|jour|le|el|de|del|am|um|on|at|by|von|par|por|"
+    r"mon|tue|wed|thu|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|saturday|"
+    r"sunday|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|"
+    r"mercredi|jeudi|vendredi|samedi|dimanche|lunes|martes|miércoles|jueves|viernes|"
+    r"sábado|domingo)$", re.IGNORECASE)
+_TIME_OR_DATE = re.compile(
+    r"\b\d{1,2}:\d{2}\b|\b\d{1,2}[./]\d{1,2}[./]\d{2,4}\b|\b\d{4}-\d{2}-\d{2}\b")
+_BYLINE_WORD = re.compile(r"(?:^|\s)(?:by|von|par|por|di|door|av|af)\s+[A-ZÀ-Ý][\w'’-]+",
+                          re.IGNORECASE)
+_FURNITURE = re.compile(
+    r"""(?:
+        ^\W*""" + _CREDIT_WORDS + r"""\s*(?:credit|crédit|courtesy)?\s*[:©|]
+      | ©
+      | \b(?:affiliate|advertiser|advertisers|sponsored\s+(?:content|post|by)|paid\s+partnership
+          |partner\s*links?|we\s+may\s+(?:earn|receive)|earn\s+a\s+commission
+          |(?:receive|get)\s+(?:a\s+)?compensation|provisions?-?links?|affiliate-links?
+          |werbelinks?|enthält\s+werbung|publicidad|publicité|pubblicità|anzeige\s*:?$)
+      | \bnewsletters?\b
+      | \b(?:subscribe|subscribing|abonnieren|abonnez|abonne[zr]|suscríbete|suscribirse
+          |suscríbase|abbonati|abbonarsi|assine|sign\s+up|sign\s+in|log\s+in|register\s+now
+          |create\s+(?:a\s+)?(?:free\s+)?account|jetzt\s+registrieren|inscrivez-vous
+          |regístrate|already\s+a\s+subscriber|full\s+(?:story|article)\s+is\s+available)\b
+      | \bcookies?\b.{0,80}\b(?:use|uses|accept|consent|privacy|policy|settings|browser
+          |website|site|akzeptier\w*|zustimm\w*|datenschutz\w*|verwendet|nutzt|accepte\w*
+          |utilis\w*|acept\w*|utiliz\w*|naveg\w*|accett\w*)\b
+      | \b(?:javascript)\b.{0,40}\b(?:enable|disabled|aktivier\w*|activ\w*)\b
+      | ^\W*(?:also\s+(?:on|in|read|see)|read\s+(?:also|more|next)|see\s+also|more\s+(?:on|from)
+          |related|lesen\s+sie\s+(?:auch|mehr)|auch\s+interessant|mehr\s+zum\s+thema
+          |weiterlesen|zum\s+thema|à\s+lire\s+(?:aussi|également)|lire\s+(?:aussi|la\s+suite)
+          |voir\s+aussi|lee\s+(?:también|más)|te\s+puede\s+interesar|leer\s+más
+          |leggi\s+anche|vedi\s+anche|leia\s+(?:também|mais))\b\s*[:»>|-]?
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Sentences longer than this are prose even when they mention a newsletter or a cookie.
+_FURNITURE_MAX_WORDS = 40
+
+
+def is_furniture(sentence: str) -> bool:
+    """Page furniture recognised by shape, not by one language's phrases: a credit line
+    ("Foto: …", "Fotocredit: … ©"), an ad, affiliate or newsletter note, a subscribe or cookie
+    prompt, an "Also on …" label, a byline with a date ("5:45 AM PST 11/19/2019 by …"), or a
+    line that is nothing but a date and time."""
+    text = sentence.strip()
+    tokens = text.split()
+    if not tokens or len(tokens) > _FURNITURE_MAX_WORDS:
+        return False
+    if _FURNITURE.search(text):
+        return True
+    if _TIME_OR_DATE.search(text) and _BYLINE_WORD.search(text) and len(tokens) <= 20:
+        return True
+    dated = sum(bool(_DATE_TOKEN.match(t.strip(",.;()|·"))) or _month(t) for t in tokens)
+    return dated >= max(2, 0.6 * len(tokens)) and len(tokens) <= 12
+
+
+def _month(token: str) -> bool:
+    return token.strip(",.;()").casefold() in _MONTH_NAMES
+
+
+_MONTH_NAMES = frozenset("""january february march april may june july august september october
+    november december jan feb mar apr jun jul aug sep sept oct nov dec januar februar märz mai
+    juni juli oktober dezember janvier février mars avril juin juillet août septembre octobre
+    novembre décembre enero febrero marzo abril mayo junio julio agosto septiembre octubre
+    noviembre diciembre""".split())
+
+
+_TERMINAL = re.compile(r"[.!?…\"'”’»)\]]$")
+# A line with no end punctuation and fewer words than this is a headline, a label or another
+# story's title (related boxes), never a summary sentence.
+_HEADLINE_MAX_WORDS = 15
+
+
+def unfinished(sentence: str) -> bool:
+    """True for a line that is no sentence: it ends in a colon (it introduces a list or a
+    quote), or it is short and has no end punctuation (a heading, another story's title)."""
+    text = sentence.rstrip()
+    if text.endswith(":"):
+        return True
+    return not _TERMINAL.search(text) and len(text.split()) < _HEADLINE_MAX_WORDS
 
 
 def split_glued(sentence: str) -> list[str]:
@@ -181,7 +285,7 @@ def split_glued(sentence: str) -> list[str]:
         parts.append(sentence[start : match.start() + 1].strip())
         start = match.start() + 1
     parts.append(sentence[start:].strip())
-    return [p if p[-1] in ".!?\"'’”…" else p + "." for p in parts if p]
+    return [p for p in parts if p]
 
 
 def restates(title: str | None, sentence: str) -> bool:
@@ -201,11 +305,14 @@ def restates(title: str | None, sentence: str) -> bool:
 
 
 def clean_sentence(sentence: str) -> str:
-    """Cut datelines ("LONDON (Reuters) -", "(CNN)") and glued furniture from the front."""
-    text = sentence.strip()
+    """Cut datelines ("LONDON (Reuters) -", "(CNN)", "Frankfurt/Main (dpa) -", "(EFE).-"),
+    glued furniture from the front and credit parentheses ("(Foto: dpa)") from inside."""
+    text = _BULLET.sub("", sentence.strip())
+    text = _CREDIT_PARENS.sub("", text).strip()
     for _ in range(2):
         cut = _FURNITURE_PREFIX.sub("", text, count=1)
         cut = _DATELINE.sub("", cut, count=1)
+        cut = _ANY_DATELINE.sub("", cut, count=1)
         if cut == text:
             break
         text = cut.strip()
@@ -263,7 +370,8 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
                 if is_boilerplate(text) or restates(self._title, text):
                     continue
                 count = len(words(text))
-                clean = not is_quote_fragment(text) and not _CAPTION.search(text)
+                clean = (not is_quote_fragment(text) and not _CAPTION.search(text)
+                         and not unfinished(text))
                 eligible = clean and count >= self.params.min_words
                 out.append(_Candidate(len(out), sentence, text, count, clean, eligible,
                                       opens_dangling(text)))

@@ -151,6 +151,9 @@ def summarize_text(
         try:
             with numpy.errstate(divide="ignore", invalid="ignore"):
                 picked = summarizer(document, sentences)
+                restated = sum(restates(title, str(p)) for p in picked)
+                if restated and algorithm != "news":  # ask again for what is dropped below
+                    picked = summarizer(document, sentences + restated)
         except (ArithmeticError, ValueError, numpy.linalg.LinAlgError) as exc:
             # A numeric failure inside an algorithm (LSA's SVD not converging, seen once on
             # 2,089 BBC articles) must not lose the article: fall back to its lead.
@@ -166,7 +169,7 @@ def summarize_text(
             continue
         seen.add(key)
         out.append(shorten(plain, max_sentence_chars))
-    return tuple(out)
+    return tuple(out[:sentences])
 
 
 class Summarizer:

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from bot.errors import InputError
 from bot.ingest.html import extract_html
+from bot.ingest.pages import publication, strip_site_suffix
+from bot.ingest.urls import source_name
+from bot.language import normalize_language
 from bot.models import ArticleDraft
 from bot.text import shorten, split_paragraphs, title_from_sentence, title_from_text
 
@@ -69,14 +72,24 @@ def parse_html(html: str, *, title_limit: int, url: str | None = None,
     extracted = extract_html(html, url=url)
     if extracted is None or not extracted.text.strip():
         raise InputError(f"{source or url or 'the page'} has no article text to summarise")
-    title = extracted.title or title_from_text(extracted.text, limit=title_limit)
+    page_url = extracted.canonical_url or url
+    name = publication(extracted.sitename, page_url) if (extracted.sitename or page_url) \
+        else source
+    title = extracted.title
+    if title:
+        title = strip_site_suffix(title, names=[extracted.sitename, name,
+                                                source_name(page_url)])
+    else:
+        title = title_from_text(extracted.text, limit=title_limit,
+                                language=normalize_language(extracted.language) or "english")
     return ArticleDraft(
         text=extracted.text,
         title=shorten(title, max(title_limit, 200)),
-        url=extracted.canonical_url or url,
-        source=extracted.sitename or source,
+        url=page_url,
+        source=name or source,
         author=extracted.author,
         published_at=extracted.published_at,
+        language=extracted.language,
     )
 
 

@@ -1,12 +1,39 @@
-"""Main-text extraction from HTML with trafilatura (no regexes over markup)."""
+"""Main-text extraction from HTML with trafilatura, plus what news pages need on top.
+
+trafilatura finds the article; three things are added here, all from the page's markup:
+
+* **furniture pruned before extraction**: elements whose class, id, role or ARIA label say
+  what they are (a byline, a newsletter box, "related stories", share buttons, a cookie
+  banner, an ad or affiliate disclosure, an author hover-card, a photo credit or caption) are
+  removed when they hold a small part of the page's text -- a wrapper named
+  ``article-body share-enabled`` that holds the story is kept;
+* **a retry in recall mode**: ``favor_precision`` keeps furniture out, but on some pages it
+  throws the article away. When the precise result is empty, shorter than ``min_chars`` or a
+  teaser, the page is extracted again without it and the longer text wins;
+* **lines as the page wrote them**: a ``<br>`` inside a sentence joins the two halves (it is
+  no sentence end), list bullets are not kept, and trafilatura's own log lines are silenced
+  (briefbot says in one line why a page is refused).
+"""
 
 from __future__ import annotations
 
+import copy
+import itertools
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+import lxml.etree
+import lxml.html
 
 log = logging.getLogger(__name__)
+
+# trafilatura, htmldate and courlan log a WARNING for every page they cannot read ("empty
+# HTML tree", "discarding data"); briefbot's own refusal says it once, in words a user reads.
+for _name in ("trafilatura", "htmldate", "courlan", "justext"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,6 +44,8 @@ class Extracted:
     published_at: datetime | None
     canonical_url: str | None
     sitename: str | None
+    language: str | None = None   # the page's declared language tag (<html lang>), if any
+    description: str | None = None
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -32,33 +61,239 @@ def parse_date(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def extract_html(html: str, *, url: str | None = None) -> Extracted | None:
+# -- furniture in the markup ----------------------------------------------------------------
+
+# Words in a class or id (split at "-", "_", spaces and camelCase) that name page furniture.
+_FURNITURE_TOKENS = frozenset("""
+    byline bylines newsletter newsletters promo promos promotion promoted related share
+    sharing sharebar social socials cookie cookies consent gdpr cmp subscribe subscription
+    paywall regwall advert adverts advertisement advertising adslot adunit ads sponsor
+    sponsored disclosure disclaimer affiliate tooltip hovercard popover modal caption
+    captions figcaption credit credits copyright breadcrumb breadcrumbs recirc recirculation
+    outbrain taboola signup trending recommended recommendations readmore readalso
+    alsoread moreon authorbio authorinfo authorcard bio dateline timestamp meta metadata
+""".split())
+# Two-word names ("read-more", "most-read", "author-bio") seen as one class.
+_FURNITURE_PAIRS = frozenset({("read", "more"), ("most", "read"), ("also", "on"),
+                              ("see", "also"), ("more", "stories"), ("further", "reading"),
+                              ("author", "bio"), ("author", "info"), ("author", "card"),
+                              ("about", "author"), ("also", "read"), ("more", "from"),
+                              ("lesen", "sie"), ("mehr", "zum"), ("lire", "aussi"),
+                              ("te", "puede"), ("leggi", "anche")})
+_ROLES = frozenset({"complementary", "contentinfo", "navigation", "banner", "dialog",
+                    "alertdialog", "search", "menu", "menubar", "toolbar", "tooltip"})
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_SPLIT = re.compile(r"[^a-z0-9]+")
+# Tags that never hold article prose.
+_DROP_TAGS = ("figcaption", "address", "button", "form", "dialog", "noscript", "select",
+              "template", "svg")
+# A furniture-named element holding more than this share of the page's text is a wrapper.
+_MAX_FURNITURE_SHARE = 0.3
+
+
+def _tokens(value: str) -> list[str]:
+    return [t for t in _SPLIT.split(_CAMEL.sub(" ", value).lower()) if t]
+
+
+def _named_furniture(el: Any) -> bool:
+    role = (el.get("role") or "").strip().lower()
+    if role in _ROLES:
+        return True
+    if (el.get("aria-hidden") or "").strip().lower() == "true" or el.get("hidden") is not None:
+        return True
+    style = (el.get("style") or "").replace(" ", "").lower()
+    if "display:none" in style or "visibility:hidden" in style:
+        return True
+    itemprop = (el.get("itemprop") or "").strip().lower()
+    if itemprop in ("author", "creator", "publisher", "copyrightholder"):
+        return True
+    for attr in ("class", "id", "data-component", "data-testid", "aria-label"):
+        words = _tokens(el.get(attr) or "")
+        if not words:
+            continue
+        if any(w in _FURNITURE_TOKENS for w in words):
+            return True
+        if any(pair in _FURNITURE_PAIRS for pair in itertools.pairwise(words)):
+            return True
+    return False
+
+
+def prune_furniture(tree: Any) -> int:
+    """Remove furniture elements (see the module docstring) in place; how many went."""
+    body = tree.find(".//body")
+    root = body if body is not None else tree
+    total = max(len(root.text_content() or ""), 1)
+    doomed: list[Any] = []
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        tag = el.tag.lower()
+        if tag in ("body", "html", "article", "main"):
+            continue
+        if (tag in _DROP_TAGS or _named_furniture(el)) and len(
+                el.text_content() or "") <= _MAX_FURNITURE_SHARE * total:
+            doomed.append(el)
+    removed = 0
+    marked = set(doomed)
+    for el in doomed:
+        if el.getparent() is not None and not any(a in marked for a in el.iterancestors()):
+            el.drop_tree()
+            removed += 1
+    return removed
+
+
+# -- text from trafilatura's body -----------------------------------------------------------
+
+_ENDS_SENTENCE = re.compile(r"[.!?…:;\"'”’»)\]]\s*$")
+_BLOCKS = frozenset({"p", "head", "item", "quote", "cell", "code", "list", "table", "row",
+                     "div", "section"})
+_BULLET = re.compile(r"^\s*(?:[-–—•▪◦●*·>]|\d{1,2}[.)])\s+(?=\S)")
+
+
+def _flatten(el: Any, lines: list[str], current: list[str]) -> None:
+    """Walk trafilatura's XML body: block elements make lines; a ``<lb/>`` inside a sentence
+    is a space, after a sentence end a new line."""
+    tag = el.tag if isinstance(el.tag, str) else ""
+    block = tag in _BLOCKS
+    if block:
+        _end_line(lines, current)
+    if tag == "lb":
+        if _ENDS_SENTENCE.search("".join(current)):
+            _end_line(lines, current)
+        else:
+            current.append(" ")
+    elif el.text:
+        current.append(el.text)
+    for child in el:
+        _flatten(child, lines, current)
+    if block:
+        _end_line(lines, current)
+    if el.tail:
+        current.append(el.tail)
+
+
+def _end_line(lines: list[str], current: list[str]) -> None:
+    line = re.sub(r"\s+", " ", "".join(current)).strip()
+    current.clear()
+    if line:
+        lines.append(_BULLET.sub("", line))
+
+
+def body_lines(body: Any) -> list[str]:
+    lines: list[str] = []
+    current: list[str] = []
+    _flatten(body, lines, current)
+    _end_line(lines, current)
+    return lines
+
+
+def _text_lines(doc: Any) -> list[str]:
+    body = getattr(doc, "body", None)
+    if body is not None and len(body):
+        lines = body_lines(body)
+        if lines:
+            return lines
+    return [_BULLET.sub("", line).strip() for line in str(doc.text or "").splitlines()
+            if line.strip()]
+
+
+# -- extraction -----------------------------------------------------------------------------
+
+_TEASER_TAIL = re.compile(
+    r"(?:subscribe|subscriber|sign in|log in|register|abonn|suscr|abbona|continue reading|"
+    r"weiterlesen|read more|full (?:story|article)|premium|plus\b)", re.IGNORECASE)
+
+
+def _parse(html: str) -> Any:
+    try:
+        return lxml.html.document_fromstring(html.encode("utf-8"),
+                                             parser=lxml.html.HTMLParser(encoding="utf-8"))
+    except (lxml.etree.ParserError, ValueError):
+        return None
+
+
+def _declared_language(tree: Any) -> str | None:
+    if tree is None:
+        return None
+    lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
+    if not lang:
+        for meta in tree.iter("meta"):
+            key = (meta.get("http-equiv") or meta.get("property") or meta.get("name") or "")
+            if key.lower() in ("content-language", "og:locale", "language", "dc.language"):
+                lang = meta.get("content")
+                if lang:
+                    break
+    return lang.strip()[:35] if lang and lang.strip() else None
+
+
+def _run(tree: Any, url: str | None, *, precise: bool) -> Any:
+    import trafilatura  # here: loading it costs ~0.5 s, and most commands never extract
+
+    try:
+        doc = trafilatura.bare_extraction(
+            tree, url=url, with_metadata=False, include_comments=False, include_tables=False,
+            include_images=False, include_links=False, favor_precision=precise,
+            deduplicate=False)
+    except (ValueError, TypeError, AttributeError, IndexError, lxml.etree.LxmlError):
+        log.info("trafilatura failed on %s", url or "a page", exc_info=True)
+        return None
+    if doc is None or isinstance(doc, dict) or not doc.text:
+        return None
+    return doc
+
+
+def _weak(text: str, min_chars: int) -> bool:
+    """An empty, too short or teaser-like precise result: worth a second, recall pass."""
+    if len(text) < max(min_chars, 1):
+        return True
+    return len(text) < 3 * max(min_chars, 300) and bool(_TEASER_TAIL.search(text[-300:]))
+
+
+def extract_html(html: str, *, url: str | None = None, min_chars: int = 0) -> Extracted | None:
     """Title, author, date, canonical URL and main text of an HTML page (CPU-bound).
 
     Returns None when trafilatura finds no main text (a cookie wall, an empty page).
     """
-    import trafilatura  # here: loading it costs ~0.5 s, and most commands never extract
-
-    doc = trafilatura.bare_extraction(
-        html,
-        url=url,
-        with_metadata=True,
-        include_comments=False,
-        include_tables=False,
-        favor_precision=True,
-    )
-    if doc is None or isinstance(doc, dict) or not doc.text:
+    tree = _parse(html)
+    if tree is None:
         return None
-    title = (doc.title or "").strip() or None
-    lines = [line.strip() for line in str(doc.text).splitlines() if line.strip()]
+    language = _declared_language(tree)
+    from trafilatura.metadata import extract_metadata
+
+    try:  # metadata from the page as published: pruning drops itemprop=author and the like
+        meta = extract_metadata(copy.deepcopy(tree), default_url=url)
+    except (ValueError, TypeError, AttributeError, IndexError, lxml.etree.LxmlError):
+        meta = None
+    prune_furniture(tree)
+    doc = _run(copy.deepcopy(tree), url, precise=True)
+    lines = _text_lines(doc) if doc is not None else []
+    if _weak("\n".join(lines), min_chars):
+        recall = _run(tree, url, precise=False)
+        recall_lines = _text_lines(recall) if recall is not None else []
+        if len("\n".join(recall_lines)) > 1.2 * len("\n".join(lines)):
+            log.info("recall pass on %s: %d characters instead of %d", url or "a page",
+                     len("\n".join(recall_lines)), len("\n".join(lines)))
+            doc, lines = recall, recall_lines
+    if doc is None or not lines:
+        return None
+    if meta is None:
+        meta = doc
+
+    def field(name: str) -> str | None:
+        value = getattr(meta, name, None) or getattr(doc, name, None)
+        return value.strip() or None if isinstance(value, str) else None
+
+    title = field("title")
     # trafilatura keeps the page's <h1> as the first line: it is the title, not a sentence.
     if title and lines and lines[0].casefold() == title.casefold():
         lines = lines[1:]
     return Extracted(
         text="\n".join(lines),
         title=title,
-        author=(doc.author or "").strip() or None,
-        published_at=parse_date(doc.date),
-        canonical_url=(doc.url or "").strip() or None,
-        sitename=(doc.sitename or doc.hostname or "").strip() or None,
+        author=field("author"),
+        published_at=parse_date(field("date")),
+        canonical_url=field("url"),
+        sitename=field("sitename"),
+        language=language,
+        description=field("description"),
     )

@@ -42,7 +42,13 @@ from bot.ingest.feeds import (
 )
 from bot.ingest.fetch import Fetcher, FetchResult, HTTPStatusError
 from bot.ingest.files import parse_plain
-from bot.ingest.pages import NotAnArticle, article_from_page, decode_html, page_feed_links
+from bot.ingest.pages import (
+    NotAnArticle,
+    article_from_page,
+    decode_html,
+    page_feed_links,
+    publication,
+)
 from bot.ingest.urls import canonical_url, check_url, unwrap_link
 from bot.models import Article, ArticleDraft, Destination, parse_id
 from bot.store import Store
@@ -470,7 +476,9 @@ class Intake:
 
     def _content_draft(self, feed: Feed, entry: FeedEntry) -> ArticleDraft:
         return ArticleDraft(
-            text=cap_text(entry.text), title=entry.title, url=entry.link, source=feed.title or None,
+            # the publication by the same rule as a fetched page: here, the link's host
+            text=cap_text(entry.text), title=entry.title, url=entry.link,
+            source=publication(None, entry.link or feed.url),
             author=entry.author, published_at=entry.published_at, feed_id=feed.id,
             language=entry.language)
 

@@ -212,13 +212,67 @@ def _wall(text: str, title: str | None) -> str | None:
     return None
 
 
+# What trafilatura sometimes reads as a site's name and is none ("Copyright 2014", "Hosted",
+# "Home", a URL).
+_NOT_A_NAME = re.compile(
+    r"^(?:copyright|©|\(c\)|all rights|hosted|powered by|home|homepage|start|startseite|"
+    r"accueil|inicio|index|untitled|welcome|news|blog|default|wordpress)\b|://|^www\.|^\W*$",
+    re.IGNORECASE)
+
+
+def publication(declared: str | None, url: str | None) -> str | None:
+    """The name of the publication an article came from, by one rule on every path: the name
+    the page declares (``og:site_name``, JSON-LD publisher) when it reads as a name, else the
+    host of the article's URL without ``www.``."""
+    name = re.sub(r"\s+", " ", declared or "").strip(" |-–—·:")
+    if name and 2 <= len(name) <= 60 and re.search(r"[^\W\d_]", name) \
+            and not _NOT_A_NAME.search(name):
+        return name
+    return source_name(url)
+
+
+_TITLE_SEPARATOR = re.compile(r"\s+(?:[|·•»«:]|::|[-–—]|//)\s+")
+
+
+def _squash(value: str) -> str:
+    return re.sub(r"[\W_]+", "", value.casefold())
+
+
+def strip_site_suffix(title: str, *, names: list[str | None]) -> str:
+    """``"Heat pumps explained | heizung.de"`` -> ``"Heat pumps explained"``: a site's name
+    (or host) after the last separator, or before the first one, is no part of the title."""
+    wanted = {_squash(n) for n in names if n and _squash(n)}
+    for name in list(wanted):
+        wanted.add(name.removeprefix("www"))
+    parts = _TITLE_SEPARATOR.split(title)
+    if len(parts) < 2:
+        return title
+    def is_site(part: str) -> bool:
+        squashed = _squash(part)
+        if not squashed:
+            return False
+        if squashed in wanted or any(squashed in w or w in squashed for w in wanted
+                                     if len(w) >= 4 and len(squashed) >= 4):
+            return True
+        return bool(re.fullmatch(r"(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", part.strip(),
+                                 re.IGNORECASE))
+    if is_site(parts[-1]) and len(" ".join(parts[:-1])) >= 10:
+        separators = _TITLE_SEPARATOR.findall(title)
+        return title[: title.rfind(separators[-1])].strip()
+    if is_site(parts[0]) and len(" ".join(parts[1:])) >= 10:
+        first = _TITLE_SEPARATOR.search(title)
+        assert first is not None
+        return title[first.end():].strip()
+    return title
+
+
 def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_chars: int,
                       title_limit: int) -> ArticleDraft:
     """The article on a fetched page; :class:`NotAnArticle` for a teaser or an empty page."""
     html = decode_html(body, charset=charset)
     host = urlsplit(url).hostname or "the page"
     tree = _parse_tree(html)
-    extracted = extract_html(html, url=url)
+    extracted = extract_html(html, url=url, min_chars=min_text_chars)
     text = extracted.text.strip() if extracted is not None else ""
     paywalled = tree is not None and any(_declares_paywall(doc) for doc in _json_ld(tree))
     tail = text[-400:].lower()
@@ -242,12 +296,16 @@ def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_ch
             "([ingest] min_text_chars).", reason="short")
     assert extracted is not None
     canonical = canonical_url(canonical_link(tree, page_url=url) or url)
+    source = publication(extracted.sitename, canonical)
     title = extracted.title
+    if title:
+        title = strip_site_suffix(title, names=[extracted.sitename, source, host])
     return ArticleDraft(
         text=text,
         title=shorten(title, max(title_limit, 200)) if title else None,
         url=canonical,
-        source=extracted.sitename or source_name(canonical),
+        source=source,
         author=extracted.author,
         published_at=extracted.published_at,
+        language=extracted.language,
     )
