@@ -27,6 +27,7 @@ from bot import __version__
 from bot.config import ALGORITHMS, Config, SummarizerConfig, load_config, secrets_from_env
 from bot.errors import BriefbotError, InputError, UserError
 from bot.ingest.files import parse_bytes, read_limited
+from bot.ingest.pages import draft_from_record
 from bot.logs import configure_logging
 from bot.models import ArticleDraft, Caller
 from bot.progress import Progress
@@ -67,7 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sentences", "-n", type=int, help="sentences in the summary")
     p.add_argument("--algorithm", "-a", help=f"one of: {', '.join(ALGORITHMS)}")
     p.add_argument("--jsonl", metavar="IN", help='summarise records {"id","text","title"?} '
-                   "one a line from IN ('-' for stdin) and write {\"id\",\"summary\"} lines")
+                   'or {"id","html","url"?} (a saved page, extracted as if fetched) one a line '
+                   "from IN ('-' for stdin) and write {\"id\",\"summary\"} lines")
     p.add_argument("--output", "-o", metavar="OUT", help="with --jsonl: write here, not stdout")
     p.add_argument("--workers", type=int, default=1, help="with --jsonl: processes to use")
 
@@ -212,7 +214,7 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
 
     summary = summarize_text(
         draft.text, title=draft.title, sentences=sentences, algorithm=algorithm,
-        language=config.summarizer.language,
+        language=config.summarizer.language, declared_language=draft.language,
         max_sentence_chars=config.summarizer.max_sentence_chars,
     )
     for sentence in summary:
@@ -243,8 +245,9 @@ def _jsonl_records(stream: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]
         except json.JSONDecodeError as exc:
             yield lineno, f"line {lineno} is not JSON: {exc.msg}"
             continue
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            yield lineno, f'line {lineno} has no "text" string'
+        if not isinstance(record, dict) or not (isinstance(record.get("text"), str)
+                                                or isinstance(record.get("html"), str)):
+            yield lineno, f'line {lineno} has neither a "text" nor an "html" string'
             continue
         yield lineno, record
 
@@ -253,10 +256,16 @@ def _summarize_record(job: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, A
     from bot.summarize import summarize_text
 
     record, options = job
+    page = {k: options[k] for k in ("min_text_chars", "title_limit")}
     try:
-        summary = summarize_text(record["text"], title=record.get("title") or None, **options)
+        draft = draft_from_record(record, **page)
+        summary = summarize_text(draft.text, title=draft.title, declared_language=draft.language,
+                                 **{k: v for k, v in options.items() if k not in page})
     except BriefbotError as exc:
         return {"id": record.get("id"), "summary": [], "error": str(exc)}
+    if "html" in record:
+        return {"id": record.get("id"), "title": draft.title, "source": draft.source,
+                "summary": list(summary)}
     return {"id": record.get("id"), "summary": list(summary)}
 
 
@@ -265,6 +274,8 @@ def _summarize_jsonl(args: argparse.Namespace, config: Config, *, algorithm: str
     options = {
         "sentences": sentences, "algorithm": algorithm, "language": config.summarizer.language,
         "max_sentence_chars": config.summarizer.max_sentence_chars,
+        "min_text_chars": config.ingest.min_text_chars,
+        "title_limit": config.ingest.title_max_chars,
     }
     failures = 0
     show_progress = sys.stderr.isatty()

@@ -207,7 +207,7 @@ _BYLINE_WORD = re.compile(r"(?:^|\s)(?:by|von|par|por|di|door|av|af)\s+[A-ZÀ-Ý
                           re.IGNORECASE)
 _FURNITURE = re.compile(
     r"""(?:
-        ^\W*""" + _CREDIT_WORDS + r"""\s*(?:credit|crédit|courtesy)?\s*[:©|]
+        ^\W*""" + _CREDIT_WORDS + r"""(?:\s+""" + _CREDIT_WORDS + r""")?\s*(?:courtesy)?\s*[:©|]
       | ©
       | \b(?:affiliate|advertiser|advertisers|sponsored\s+(?:content|post|by)|paid\s+partnership
           |partner\s*links?|we\s+may\s+(?:earn|receive)|earn\s+a\s+commission
@@ -221,6 +221,8 @@ _FURNITURE = re.compile(
       | \bcookies?\b.{0,80}\b(?:use|uses|accept|consent|privacy|policy|settings|browser
           |website|site|akzeptier\w*|zustimm\w*|datenschutz\w*|verwendet|nutzt|accepte\w*
           |utilis\w*|acept\w*|utiliz\w*|naveg\w*|accett\w*)\b
+      | \b(?:we\s+use|uses|verwenden|verwendet|nutzen|nutzt|utilisons|utilise|utilizamos
+          |usamos|utilizza|utilizziamo|usiamo)\b.{0,60}\bcookies?\b
       | \b(?:javascript)\b.{0,40}\b(?:enable|disabled|aktivier\w*|activ\w*)\b
       | ^\W*(?:also\s+(?:on|in|read|see)|read\s+(?:also|more|next)|see\s+also|more\s+(?:on|from)
           |related|lesen\s+sie\s+(?:auch|mehr)|auch\s+interessant|mehr\s+zum\s+thema
@@ -370,6 +372,8 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
                 if is_boilerplate(text) or restates(self._title, text):
                     continue
                 count = len(words(text))
+                if count == 0:  # "." or a row of underscores: nothing to read
+                    continue
                 clean = (not is_quote_fragment(text) and not _CAPTION.search(text)
                          and not unfinished(text))
                 eligible = clean and count >= self.params.min_words

@@ -82,6 +82,29 @@ def test_summarize_jsonl_streams_records(tmp_path: Path) -> None:
     assert rows[1]["summary"] == ["Only one sentence."]
 
 
+def test_summarize_jsonl_takes_saved_pages(tmp_path: Path) -> None:
+    paragraphs = "".join(
+        f"<p>The city council voted on the new tram line for district {i}, and the mayor "
+        f"said construction would start in spring after years of planning.</p>"
+        for i in range(6))
+    html = ("<html lang='en'><head><title>Tram line approved | City Herald</title>"
+            "<meta property='og:site_name' content='City Herald'></head><body>"
+            "<div class='newsletter-box'><p>Sign up for our newsletter today.</p></div>"
+            f"<article><h1>Tram line approved</h1>{paragraphs}</article></body></html>")
+    src = tmp_path / "pages.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "p1", "html": html, "url": "https://herald.example/tram"},
+        {"id": "p2", "url": "https://herald.example/empty"},
+    ]) + "\n")
+    done = run_cli("summarize", "--jsonl", str(src), "-n", "2")
+    assert done.returncode == 1
+    assert 'line 2 has neither a "text" nor an "html" string' in done.stderr
+    [row] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert row["id"] == "p1" and row["title"] == "Tram line approved"
+    assert row["source"] == "City Herald" and len(row["summary"]) == 2
+    assert not any("newsletter" in s for s in row["summary"])
+
+
 def test_ingest_brief_and_restart(tmp_path: Path) -> None:
     db = str(tmp_path / "cli.db")
     first = run_cli("--db", db, "ingest", str(SAMPLE))

@@ -127,3 +127,25 @@ def test_external_parameter_and_expanding_entities_are_refused(dtd: str) -> None
            "<title>&x;</title></channel></rss>")
     with pytest.raises(NotAFeed, match="XML entities"):
         parse_feed(doc.encode(), url="http://x.org/f", now=NOW)
+
+
+FEEDPARSER = __import__("pathlib").Path(__file__).parent / "data" / "feedparser"
+
+
+@pytest.mark.parametrize("name", ["utf-16le-bom.xml", "utf-32be-bom.xml"])
+def test_feedparser_bom_documents_served_as_text_xml(name: str) -> None:
+    parsed = parse_feed((FEEDPARSER / name).read_bytes(), url="http://example.com/feed",
+                        content_type="text/xml", now=NOW)
+    assert parsed.malformed is None and parsed.entries == ()
+
+
+def test_feedparser_utf16_without_bom_is_still_read_from_its_declaration() -> None:
+    parsed = parse_feed((FEEDPARSER / "utf-16be.xml").read_bytes(),
+                        url="http://example.com/feed", content_type="application/xml", now=NOW)
+    assert parsed.malformed is None
+
+
+def test_feedparser_internal_entity_in_doctype() -> None:
+    parsed = parse_feed((FEEDPARSER / "entity_in_doctype.xml").read_bytes(),
+                        url="http://example.com/feed", content_type="text/xml", now=NOW)
+    assert [e.guid for e in parsed.entries] == ["tag:example.com,2006-05-04:/blog/"]

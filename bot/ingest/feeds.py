@@ -7,7 +7,8 @@ first read up to its root element with expat, and refused if it declares an exte
 parameter or an expanding entity (one whose value refers to another). A plain internal entity
 (``<!ENTITY id "tag:example.com,">``) is harmless and read. A byte-order mark wins over the
 RFC 3023 default (``text/xml`` without a charset is US-ASCII): a UTF-16 or UTF-32 document with
-a BOM is read in the encoding the BOM names. JSON Feed 1.0 and 1.1 (jsonfeed.org) are read
+a BOM is read in the encoding the BOM names, and one without a BOM in the encoding its first
+``<`` shows (XML 1.0, appendix F). JSON Feed 1.0 and 1.1 (jsonfeed.org) are read
 here, not by feedparser. Parsing is CPU-bound: run :func:`parse_feed` off the event loop.
 
 Each entry gets a ``key``, its identity within the feed: the canonical link, else the guid,
@@ -144,14 +145,28 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
 _XML_DECL_ENCODING = re.compile(rb"\A(<\?xml[^>]*?encoding\s*=\s*)([\"'])[^\"']*\2")
 
 
+# Without a BOM, the first "<" in UTF-16 or UTF-32 still names the encoding (XML 1.0,
+# appendix F): no label, RFC 3023's US-ASCII default included, can make it ASCII.
+_WIDE_STARTS = ((b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
+                (b"\x00<", "utf-16-be"), (b"<\x00", "utf-16-le"))
+
+
 def bom_to_utf8(body: bytes) -> tuple[bytes, bool]:
-    """A document with a byte-order mark as UTF-8 without one (its XML declaration saying
-    so); ``(body, False)`` when there is no BOM. Undecodable bytes become U+FFFD."""
+    """A document with a byte-order mark, or in UTF-16/UTF-32 as its first ``<`` shows, as
+    UTF-8 without a BOM (its XML declaration saying so); ``(body, False)`` for any other.
+    Undecodable bytes become U+FFFD."""
     for bom, name in _BOMS:  # UTF-32 LE first: its BOM starts with UTF-16 LE's
         if body.startswith(bom):
-            out = body[len(bom):].decode(name, errors="replace").encode("utf-8")
-            return _XML_DECL_ENCODING.sub(rb'\1"utf-8"', out, count=1), True
+            return _to_utf8(body[len(bom):], name), True
+    for start, name in _WIDE_STARTS:
+        if body.startswith(start):
+            return _to_utf8(body, name), True
     return body, False
+
+
+def _to_utf8(body: bytes, codec: str) -> bytes:
+    out = body.decode(codec, errors="replace").encode("utf-8")
+    return _XML_DECL_ENCODING.sub(rb'\1"utf-8"', out, count=1)
 
 
 _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));")

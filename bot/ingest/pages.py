@@ -266,6 +266,22 @@ def strip_site_suffix(title: str, *, names: list[str | None]) -> str:
     return title
 
 
+def draft_from_record(record: dict[str, Any], *, min_text_chars: int,
+                      title_limit: int) -> ArticleDraft:
+    """An article from a saved record: ``{"text", "title"?, "language"?}`` as it stands, or
+    ``{"html", "url"?}`` extracted exactly as a fetched page (a crawler's saved pages)."""
+    html = record.get("html")
+    if isinstance(html, str):
+        url = record.get("url")
+        return article_from_page(
+            html.encode("utf-8"), url=url if isinstance(url, str) and url else "http://localhost/",
+            charset="utf-8", min_text_chars=min_text_chars, title_limit=title_limit)
+    title, language = record.get("title"), record.get("language")
+    return ArticleDraft(text=str(record.get("text") or ""),
+                        title=title if isinstance(title, str) and title else None,
+                        language=language if isinstance(language, str) else None)
+
+
 def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_chars: int,
                       title_limit: int) -> ArticleDraft:
     """The article on a fetched page; :class:`NotAnArticle` for a teaser or an empty page."""
