@@ -863,4 +863,4 @@ async def test_json_feed_and_utf16_feed_are_added(engine: BriefingEngine, intake
     server.serve("/wide.xml", wide.encode("utf-16"), content_type="text/xml")
     added = await intake.add_feed(server.url("/wide.xml"))
     assert added.created and added.feed.title == "Wide news"
-    assert await engine.store.count_articles() == 4
+    assert await engine.store.articles.count_articles() == 4
