@@ -80,12 +80,20 @@ async def adapter(engine: BriefingEngine, fake: FakeSlack) -> AsyncIterator[Slac
 # -- helpers: a browser, and Slack's signed requests ----------------------------------------
 
 
+def port_of(target: SlackAdapter | int) -> int:
+    """The port of a running adapter, or of a `briefbot run` process."""
+    if isinstance(target, int):
+        return target
+    assert target.port is not None
+    return target.port
+
+
 class Browser:
     """Follows the install flow as a browser would, keeping the state cookie by hand (aiohttp
     keeps no cookie for a bare IP address, and bolt marks it Secure)."""
 
-    def __init__(self, adapter: SlackAdapter) -> None:
-        self.base = f"http://127.0.0.1:{adapter.port}"
+    def __init__(self, target: SlackAdapter | int) -> None:
+        self.base = f"http://127.0.0.1:{port_of(target)}"
         self.cookie = ""
 
     async def start(self) -> str:
@@ -127,14 +135,14 @@ def signed(body: str, content_type: str) -> dict[str, str]:
             "X-Slack-Signature": f"v0={digest}"}
 
 
-async def post(adapter: SlackAdapter, body: str, content_type: str) -> tuple[int, str]:
+async def post(adapter: SlackAdapter | int, body: str, content_type: str) -> tuple[int, str]:
     async with aiohttp.ClientSession() as session, session.post(
-            f"http://127.0.0.1:{adapter.port}/slack/events", data=body.encode(),
+            f"http://127.0.0.1:{port_of(adapter)}/slack/events", data=body.encode(),
             headers=signed(body, content_type)) as resp:
         return resp.status, await resp.text()
 
 
-async def command(adapter: SlackAdapter, fake: FakeSlack, text: str, *, team: str, user: str,
+async def command(adapter: SlackAdapter | int, fake: FakeSlack, text: str, *, team: str, user: str,
                   channel: str) -> str:
     """Send /brief from a workspace; return the answer's text (through its response_url)."""
     name = f"{team}-{len(fake.responses)}-{time.monotonic_ns()}"
@@ -581,3 +589,59 @@ async def test_pausing_a_workspace_selects_its_rows_and_resume_undoes_only_that(
         platform="slack", workspace="T1", id_prefix=None, reason="removed", now=now) == 1
     t2 = await store.digests.get_digest_schedule(platform="slack", channel_id="T2:C2")
     assert t2 is not None and t2.enabled
+
+
+# -- the real `briefbot run` process --------------------------------------------------------
+
+
+async def test_briefbot_run_serves_the_install_flow_and_each_workspace(
+        tmp_path: Path, fake: FakeSlack) -> None:
+    """`briefbot run` with [slack] client_id and the two secrets in the environment: the
+    install page, a workspace installing, and its /brief answered — no bot token anywhere."""
+    import os
+    import signal
+    import socket
+    import sys
+
+    with socket.socket() as probe:  # a free port for the process to listen on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[slack]\napi_base_url = "{fake.api_url}"\nclient_id = "{CLIENT_ID}"\n'
+        f'oauth_authorize_url = "{fake.authorize_url}"\nhttp_host = "127.0.0.1"\n'
+        f"http_port = {port}\npost_interval_seconds = 0.0\n", encoding="utf-8")
+    env = {**os.environ, "SLACK_CLIENT_SECRET": CLIENT_SECRET, "SLACK_SIGNING_SECRET": SECRET,
+           "SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "", "DISCORD_TOKEN": ""}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(tmp_path / "run.db"),
+        "run", "--no-console", env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    fake.redirect_url = f"http://127.0.0.1:{port}/slack/oauth_redirect"
+    try:
+        browser = Browser(port)
+        deadline = time.monotonic() + 60
+        while True:  # until it listens
+            try:
+                link = await browser.start()
+                break
+            except aiohttp.ClientConnectionError:
+                assert time.monotonic() < deadline, "briefbot run never listened"
+                await asyncio.sleep(0.2)
+        fake.approve_next("T2")
+        status, page = await browser.back(await browser.authorize(link))
+        assert status == 200 and "installed in Second Team" in page
+        answer = await command(port, fake, "help", team="T2", user="UPLAIN2", channel="C2")
+        assert "/brief" in answer
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    log = err.decode()
+    assert proc.returncode == 0, log
+    assert "distributed mode" in log and "installed in team T2" in log
+    assert "Traceback" not in log
+    for token in fake.tokens_of("T2"):
+        assert token not in log
