@@ -214,15 +214,20 @@ _FURNITURE = re.compile(
           |(?:receive|get)\s+(?:a\s+)?compensation|provisions?-?links?|affiliate-links?
           |werbelinks?|enthält\s+werbung|publicidad|publicité|pubblicità|anzeige\s*:?$)
       | \bnewsletters?\b
-      | \b(?:subscribe|subscribing|abonnieren|abonnez|abonne[zr]|suscríbete|suscribirse
-          |suscríbase|abbonati|abbonarsi|assine|sign\s+up|sign\s+in|log\s+in|register\s+now
-          |create\s+(?:a\s+)?(?:free\s+)?account|jetzt\s+registrieren|inscrivez-vous
-          |regístrate|already\s+a\s+subscriber|full\s+(?:story|article)\s+is\s+available)\b
-      | \bcookies?\b.{0,80}\b(?:use|uses|accept|consent|privacy|policy|settings|browser
-          |website|site|akzeptier\w*|zustimm\w*|datenschutz\w*|verwendet|nutzt|accepte\w*
-          |utilis\w*|acept\w*|utiliz\w*|naveg\w*|accett\w*)\b
-      | \b(?:we\s+use|uses|verwenden|verwendet|nutzen|nutzt|utilisons|utilise|utilizamos
-          |usamos|utilizza|utilizziamo|usiamo)\b.{0,60}\bcookies?\b
+      | ^\W*(?:please\s+|bitte\s+|jetzt\s+|now\s+)?(?:subscribe|abonnieren|abonnez|abonne[zr]
+          |suscríbete|suscribirse|suscríbase|abbonati|abbonarsi|assine|sign\s+up|sign\s+in
+          |log\s+in|register|create\s+(?:a\s+)?(?:free\s+)?account|registrieren|melden\s+sie
+          |inscrivez-vous|connectez-vous|regístrate|inicia\s+sesión)\b
+      | \b(?:to\s+(?:continue|keep)\s+reading|to\s+(?:view|read|access)\s+(?:the|this)\s+full
+          |please\s+(?:subscribe|log\s+in|sign\s+in|register)|already\s+a\s+subscriber
+          |subscribers?\s+only|exclusive(?:ly)?\s+(?:to|for)\s+subscribers|full\s+(?:story|article)
+          \s+is\s+available|weiterlesen\s+mit|jetzt\s+(?:abonnieren|weiterlesen|registrieren)
+          |réservé\s+aux\s+abonnés|seguir\s+leyendo|contenido\s+exclusivo)\b
+      | \b(?:we|our|this\s+(?:site|website)|diese\s+(?:seite|website)|wir|nous|ce\s+site
+          |utilizamos|usamos|usiamo|utilizziamo)\b.{0,60}\bcookies?\b
+      | \bcookies?\b.{0,80}\b(?:accept\w*|consent\w*|cookie\s+(?:settings|policy)|preferences
+          |akzeptier\w*|zustimm\w*|einwillig\w*|datenschutzerklärung|accepte[rz]|acept\w*
+          |accett\w*|you\s+agree|stimmen\s+sie)\b
       | \b(?:javascript)\b.{0,40}\b(?:enable|disabled|aktivier\w*|activ\w*)\b
       | ^\W*(?:also\s+(?:on|in|read|see)|read\s+(?:also|more|next)|see\s+also|more\s+(?:on|from)
           |related|lesen\s+sie\s+(?:auch|mehr)|auch\s+interessant|mehr\s+zum\s+thema

@@ -113,6 +113,7 @@ def test_line_breaks_inside_a_sentence_and_bullets() -> None:
     "Foto: dpa/Christoph Soeder", "Fotocredit: Stadt Münster ©", "Crédit photo : AFP",
     "Sign up for our morning newsletter.", "Abonnieren Sie unseren Newsletter!",
     "To view the full story, please subscribe.", "Suscríbete para seguir leyendo.",
+    "By continuing to browse the site you agree to our use of cookies.",
     "Also on CNN: The world's best beaches", "Lesen Sie auch: Bahn streikt erneut",
     "À lire aussi : la réforme des retraites", "Lee también: El Gobierno aprueba el plan",
     "Wir verwenden Cookies, um unsere Website für Sie zu verbessern.",
@@ -129,6 +130,9 @@ def test_furniture_by_shape_in_several_languages(sentence: str) -> None:
     "The president said he would sign the bill by Friday.",
     "Am 13. Mai 2014 hatte der Europäische Gerichtshof ein Urteil gefällt.",
     "Die Stadt hat am Dienstag den Bau einer neuen Straßenbahnlinie beschlossen.",
+    "Users could not log in to their accounts on Tuesday, the company said.",
+    "Google said it would stop using third-party cookies in its Chrome browser next year.",
+    "Users can subscribe for $5 a month, the company said.",
 ])
 def test_news_sentences_are_not_furniture(sentence: str) -> None:
     assert not is_furniture(sentence)
