@@ -119,6 +119,8 @@ def test_line_breaks_inside_a_sentence_and_bullets() -> None:
     "Wir verwenden Cookies, um unsere Website für Sie zu verbessern.",
     "Nous utilisons des cookies pour améliorer votre expérience.",
     "Dienstag, 4. Juni 2019", "Updated 10:32 AM ET, Mon March 2, 2020",
+    "Dieser Artikel enthält Affiliate-Links.", "Anzeige", "Related: Bahn streikt erneut",
+    "We may earn a commission when you buy through links on our site.",
 ])
 def test_furniture_by_shape_in_several_languages(sentence: str) -> None:
     assert is_furniture(sentence)
@@ -133,6 +135,11 @@ def test_furniture_by_shape_in_several_languages(sentence: str) -> None:
     "Users could not log in to their accounts on Tuesday, the company said.",
     "Google said it would stop using third-party cookies in its Chrome browser next year.",
     "Users can subscribe for $5 a month, the company said.",
+    "Also on Friday, France's industrial output for December was released.",
+    "Also in focus will be bankruptcy laws and the slow pace of the legal system.",
+    "They hope colour will make their publications more attractive to advertisers.",
+    "Sponsored by the UK's Royal Bank of Scotland, the survey found 39 nations agreed.",
+    "Related stocks fell sharply after the announcement on Monday.",
 ])
 def test_news_sentences_are_not_furniture(sentence: str) -> None:
     assert not is_furniture(sentence)
