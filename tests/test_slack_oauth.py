@@ -300,6 +300,23 @@ async def test_uninstall_pauses_one_workspace_and_reinstall_resumes_it(
     assert len(fake.posts("C1")) == 2  # T1's digest both days
 
 
+async def test_the_home_workspace_uninstalling_pauses_its_bare_ids_only(
+        adapter: SlackAdapter, engine: BriefingEngine, fake: FakeSlack) -> None:
+    await setup_two_workspaces(adapter, fake)  # T1 installed first: home, bare ids
+    fake.uninstall("T1")
+    assert await event(adapter, "T1", {"type": "app_uninstalled"}) == 200
+    await until(lambda: paused(engine, "UADMIN1"))
+    home = await engine.store.digests.get_digest_schedule(platform="slack", channel_id="C1")
+    assert home is not None and not home.enabled
+    other = await engine.store.digests.get_digest_schedule(platform="slack", channel_id="T2:C2")
+    assert other is not None and other.enabled
+    assert not await paused(engine, "T2:UADMIN2")
+    status, _ = await install(adapter, fake, "T1")
+    assert status == 200
+    home = await engine.store.digests.get_digest_schedule(platform="slack", channel_id="C1")
+    assert home is not None and home.enabled and not await paused(engine, "UADMIN1")
+
+
 async def test_revoked_token_during_a_digest_pauses_only_that_workspace(
         adapter: SlackAdapter, engine: BriefingEngine, fake: FakeSlack,
         clock: FixedClock) -> None:
