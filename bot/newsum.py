@@ -332,8 +332,12 @@ def restates(title: str | None, sentence: str) -> bool:
         return False
     if title.endswith("…") and body[: len(head)] == head:
         return True
-    shown = set(head)
-    return sum(w in shown for w in body) >= 0.8 * len(body)
+    shown, said = set(head), set(body)
+    if sum(w in shown for w in body) >= 0.8 * len(body):
+        return True  # the sentence adds (almost) nothing to the title
+    # a standfirst that says the headline again with a word or two more
+    return (sum(w in said for w in head) >= 0.9 * len(head)
+            and len(body) <= 1.6 * len(head) + 2)
 
 
 def clean_sentence(sentence: str) -> str:

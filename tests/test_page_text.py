@@ -194,3 +194,18 @@ def test_trafilatura_warnings_stay_quiet(caplog: pytest.LogCaptureFixture) -> No
         assert extract_html("<html><body></body></html>") is None
         assert extract_html("") is None
     assert not [r for r in caplog.records if r.name.startswith(("trafilatura", "htmldate"))]
+
+
+def test_a_page_rendered_by_javascript_is_read_from_its_json_ld() -> None:
+    import json
+
+    body = "\n".join(PARAS)
+    ld = json.dumps({"@context": "https://schema.org", "@type": "NewsArticle",
+                     "headline": "Neue Straßenbahn", "articleBody": body})
+    html = (f"<html lang='de'><head><title>Neue Straßenbahn | stadtblatt.de</title>"
+            f"<script type='application/ld+json'>{ld}</script></head>"
+            "<body><div id='app'>Loading…</div><script>render()</script></body></html>")
+    draft = article_from_page(html.encode(), url="https://stadtblatt.de/bahn", charset="utf-8",
+                              min_text_chars=200, title_limit=120)
+    assert all(paragraph in draft.text for paragraph in PARAS)
+    assert draft.title == "Neue Straßenbahn" and draft.language == "de"

@@ -212,7 +212,7 @@ def _parse(html: str) -> Any:
         return None
 
 
-def _declared_language(tree: Any) -> str | None:
+def declared_language(tree: Any) -> str | None:
     if tree is None:
         return None
     lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
@@ -257,7 +257,7 @@ def extract_html(html: str, *, url: str | None = None, min_chars: int = 0) -> Ex
     tree = _parse(html)
     if tree is None:
         return None
-    language = _declared_language(tree)
+    language = declared_language(tree)
     from trafilatura.metadata import extract_metadata
 
     try:  # metadata from the page as published: pruning drops itemprop=author and the like

@@ -23,7 +23,7 @@ import lxml.etree
 import lxml.html
 
 from bot.errors import InputError
-from bot.ingest.html import extract_html
+from bot.ingest.html import Extracted, declared_language, extract_html
 from bot.ingest.urls import absolute_http_url, canonical_url, source_name
 from bot.models import ArticleDraft
 from bot.text import shorten
@@ -125,6 +125,12 @@ def _parse_tree(text: str) -> Any:
         return None
 
 
+def _page_title(tree: Any) -> str | None:
+    title = tree.find(".//title") if tree is not None else None
+    text = re.sub(r"\s+", " ", title.text_content()).strip() if title is not None else ""
+    return text or None
+
+
 def _site(host: str) -> str:
     """A crude registrable domain: the last two labels, three for ``co.uk``-style names."""
     labels = host.lower().rstrip(".").split(".")
@@ -165,6 +171,39 @@ def _json_ld(tree: Any) -> Iterator[Any]:
             yield json.loads(script.text or "")
         except ValueError:
             continue
+
+
+def _article_body(node: Any, depth: int = 0) -> str:
+    """The longest schema.org ``articleBody`` in a JSON-LD document ("" if none)."""
+    best = ""
+    if depth > 20:
+        return best
+    if isinstance(node, dict):
+        body = node.get("articleBody")
+        if isinstance(body, str) and len(body) > len(best):
+            best = body
+        values: Any = node.values()
+    elif isinstance(node, list):
+        values = node
+    else:
+        return best
+    for value in values:
+        found = _article_body(value, depth + 1)
+        if len(found) > len(best):
+            best = found
+    return best
+
+
+def _body_text(body: str) -> str:
+    """``articleBody`` as one paragraph a line (it may hold HTML or plain text)."""
+    if "<" in body:
+        tree = _parse_tree(f"<html><body>{body}</body></html>")
+        if tree is not None:
+            for br in tree.iter("br", "p", "div", "li", "h2", "h3"):
+                br.tail = "\n" + (br.tail or "")
+            body = tree.text_content()
+    lines = (re.sub(r"\s+", " ", line).strip() for line in body.splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 def _declares_paywall(node: Any) -> bool:
@@ -290,7 +329,19 @@ def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_ch
     tree = _parse_tree(html)
     extracted = extract_html(html, url=url, min_chars=min_text_chars)
     text = extracted.text.strip() if extracted is not None else ""
-    paywalled = tree is not None and any(_declares_paywall(doc) for doc in _json_ld(tree))
+    documents = list(_json_ld(tree)) if tree is not None else []
+    paywalled = any(_declares_paywall(doc) for doc in documents)
+    if len(text) < max(min_text_chars, 1) * 3 and not paywalled:
+        # a page that renders its story with JavaScript often still declares it in JSON-LD
+        declared = max((_body_text(_article_body(doc)) for doc in documents), key=len,
+                       default="")
+        if len(declared) >= max(min_text_chars, 1) and len(declared) > 1.5 * len(text):
+            log.info("article text of %s taken from its JSON-LD articleBody", host)
+            text = declared
+            if extracted is None:
+                extracted = Extracted(text=declared, title=_page_title(tree), author=None,
+                                      published_at=None, canonical_url=None, sitename=None,
+                                      language=declared_language(tree))
     tail = text[-400:].lower()
     if len(text) < max(min_text_chars, 1) * 3 and (
         paywalled or any(p in tail for p in _PAYWALL_PHRASES)
