@@ -29,6 +29,7 @@ from bot.commands import digest as digest_verbs
 from bot.commands import feeds as feed_verbs
 from bot.commands.router import Commands
 from bot.config import Config, Secrets, SummarizerConfig
+from bot.datahome import choose_database
 from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
 from bot.errors import UserError
@@ -157,7 +158,10 @@ def build(engine: BriefingEngine, *, features: Collection[str] = FEATURES) -> Ap
 async def open_app(config: Config, *, clock: Clock = utcnow,
                    features: Collection[str] = FEATURES) -> App:
     """Open the store named by ``config`` and build the app on it."""
-    store = await open_store(config.storage.path, busy_timeout_ms=config.storage.busy_timeout_ms)
+    # "" = the default home (the CLI resolves it first, to say which: bot/datahome.py)
+    path = config.storage.path or choose_database(
+        cli_db=None, configured="", config_file=None).path
+    store = await open_store(path, busy_timeout_ms=config.storage.busy_timeout_ms)
     try:
         engine = BriefingEngine(config, store, LazySummarizer(config.summarizer), clock=clock)
     except BaseException:

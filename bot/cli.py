@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -24,7 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import __version__
-from bot.config import ALGORITHMS, Config, SummarizerConfig, load_config, secrets_from_env
+from bot.config import (
+    ALGORITHMS,
+    ENV_CONFIG,
+    Config,
+    SummarizerConfig,
+    load_config,
+    secrets_from_env,
+)
+from bot.datahome import DatabaseChoice, choose_database, legacy_notice
 from bot.errors import BriefbotError, InputError, UserError
 from bot.ingest.files import parse_bytes, read_limited
 from bot.ingest.pages import draft_from_record
@@ -35,6 +44,7 @@ from bot.render import render_text
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.engine import BriefingEngine
 
 # bot.app (and with it the features, aiohttp, feedparser...) is imported when a command needs
 # the store, so `briefbot --help`, `--version` and `summarize` start quickly.
@@ -46,7 +56,8 @@ EXIT_ERROR = 1
 
 
 _HELP_CONFIG = "TOML config file (default: $BRIEFBOT_CONFIG, else built-in defaults)"
-_HELP_DB = "database file (overrides [storage] path)"
+_HELP_DB = ("database file (default: $BRIEFBOT_DB, else [storage] path, else ./briefbot.db if "
+            "there is one, else your user data folder; `briefbot status` shows it)")
 _HELP_VERBOSE = "log debug messages"
 
 
@@ -55,13 +66,17 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="briefbot",
         description="Keeps a team briefed on the news: articles in, summaries and briefings out.",
     )
-    parser.add_argument("--version", action="version", version=f"briefbot {__version__}")
+    parser.add_argument("--version", action="store_true",
+                        help="print the version, and which config and database are in use")
     parser.add_argument("--config", metavar="PATH", help=_HELP_CONFIG)
     parser.add_argument("--db", metavar="PATH", help=_HELP_DB)
     parser.add_argument("-v", "--verbose", action="store_true", help=_HELP_VERBOSE)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("summarize", help="print a summary of a file without storing it")
+    p = sub.add_parser(
+        "summarize", help="print a summary of a file, a web page or standard input (stores "
+        "nothing)", description="Print a summary of a plain-text or HTML file, of a web page's "
+        "http(s) link, or of standard input, without storing anything.")
     p.add_argument("path", nargs="?", default="-", metavar="PATH|URL|-",
                    help="plain-text or HTML article, a web page's http(s) link (fetched with "
                    "the [fetch] safety rules), or - for standard input (the default)")
@@ -73,7 +88,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="OUT", help="with --jsonl: write here, not stdout")
     p.add_argument("--workers", type=int, default=1, help="with --jsonl: processes to use")
 
-    p = sub.add_parser("ingest", help="store articles from files and summarise them")
+    p = sub.add_parser(
+        "ingest", help="store articles from files and summarise them",
+        description="Store articles from files and summarise each once: plain-text (.txt) "
+        "and HTML (.html) files, or folders of them (every .txt and .html file in the folder "
+        "and its subfolders, hidden ones skipped). One line per file, then the totals; a "
+        "file already stored is recognised, so running it again only takes in what is new.")
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="plain-text or HTML article, or a folder of them (.txt, .html)")
 
@@ -99,7 +119,14 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="feed URL (add), id or URL (remove), OPML file (import; - for standard "
                    "input), output file (export; default standard output)")
 
-    sub.add_parser("poll", help="poll every feed once and report what came in")
+    sub.add_parser("poll", help="poll every feed once and report what came in",
+                   description="Poll every feed once now, due or not, and print one line per "
+                   "feed with what came in (new items alert subscribers when `briefbot run` "
+                   "delivers them), then the totals.")
+    sub.add_parser("status", help="which config and database are in use, and what they hold",
+                   description="Print the version, the config file and the database in use "
+                   "(and why that one), the database's size, and how many articles, feeds and "
+                   "alert subscriptions it holds. Creates nothing.")
 
     p = sub.add_parser("stats", help="what the database holds: counts and size")
     p.add_argument("--prune", action="store_true",
@@ -127,7 +154,10 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="read /brief lines from standard input even when it is no terminal")
 
     p = sub.add_parser("discord", help="with DISCORD_TOKEN: print the bot's invite link and "
-                       "upload /brief if its definition changed")
+                       "upload /brief if its definition changed",
+                       description="With DISCORD_TOKEN set: sign in, print the link that "
+                       "invites the bot to a server, and upload the /brief command if its "
+                       "definition changed since the last upload (--force: upload anyway).")
     p.add_argument("--force", action="store_true", help="upload /brief even if unchanged")
     # `briefbot run --config c.toml` works like `briefbot --config c.toml run` (not for
     # `brief`, whose words are all the /brief text: cmd_brief says where to put them)
@@ -621,22 +651,140 @@ async def _with_app(args: argparse.Namespace, config: Config) -> int:
 
     app = await open_app(config)
     try:
+        choice: DatabaseChoice | None = getattr(args, "database", None)
+        if choice is not None and choice.legacy:
+            await _legacy_notice_once(app.engine, choice)
         return await ENGINE_COMMANDS[args.command](args, app)
     finally:
         await app.close()
 
 
+async def _legacy_notice_once(engine: BriefingEngine, choice: DatabaseChoice) -> None:
+    key = "datahome.legacy_notice"
+    if await engine.store.platform.get_meta(key) is None:
+        print(legacy_notice(choice), file=sys.stderr)
+        await engine.store.platform.set_meta(key, "said", now=engine.clock())
+
+
+def _config_file(args: argparse.Namespace) -> str | None:
+    return args.config or os.environ.get(ENV_CONFIG) or None
+
+
 def _configure(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
-    if args.db:
-        config = replace(config, storage=replace(config.storage, path=args.db))
-    return config
+    choice = choose_database(cli_db=args.db, configured=config.storage.path,
+                             config_file=_config_file(args))
+    args.database = choice
+    return replace(config, storage=replace(config.storage, path=choice.path))
+
+
+def _where(args: argparse.Namespace, config: Config | None) -> list[str]:
+    """``config: ...`` and ``database: ...`` lines: what this command uses, and why."""
+    file = _config_file(args)
+    lines = [f"config: {file}" if file else "config: none (built-in defaults; --config FILE "
+             f"or {ENV_CONFIG} names one)"]
+    choice: DatabaseChoice | None = getattr(args, "database", None)
+    if choice is not None:
+        exists = "" if Path(choice.path).exists() else ", not created yet"
+        lines.append(f"database: {choice.path} ({choice.origin}{exists})")
+    return lines
+
+
+def _print_version(args: argparse.Namespace) -> int:
+    print(f"briefbot {__version__}")
+    try:
+        config: Config | None = _configure(args)
+    except BriefbotError as exc:
+        config = None
+        print(f"config: {_config_file(args)}: {exc}")
+    for line in _where(args, config)[0 if config is not None else 1:]:
+        print(line)
+    return 0
+
+
+async def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    print(f"briefbot {__version__}")
+    for line in _where(args, config):
+        print(line)
+    size = await asyncio.to_thread(_database_size, config.storage.path)
+    if size is None:
+        print("The database does not exist yet: `briefbot ingest FILE`, `briefbot feeds add "
+              "URL` or `briefbot run` creates it.")
+        return 0
+    from bot.store import open_store
+
+    store = await open_store(config.storage.path,
+                             busy_timeout_ms=config.storage.busy_timeout_ms)
+    try:
+        articles = await store.articles.count_articles()
+        feeds = await store.feeds.list_feeds()
+        subscriptions = len(await store.alerts.subscription_ids())
+    finally:
+        await store.close()
+    failing = sum(1 for f in feeds if f.consecutive_failures)
+    print(f"size: {_human_bytes(size)}")
+    print(f"articles: {articles}")
+    print(f"feeds: {len(feeds)}" + (f" ({failing} failing)" if failing else ""))
+    print(f"alert subscriptions: {subscriptions}")
+    return 0
+
+
+def _database_size(path: str) -> int | None:
+    """Bytes on disk of the SQLite file and its write-ahead log; None if there is none."""
+    files = [Path(path), Path(f"{path}-wal")]
+    if not files[0].is_file():
+        return None
+    return sum(f.stat().st_size for f in files if f.is_file())
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} bytes"
+
+
+def _unknown_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """The first word that should be a command and is none, with a did-you-mean."""
+    commands = set(_subcommands(parser))
+    words = iter(argv)
+    for word in words:
+        if word in ("--config", "--db"):
+            next(words, None)
+            continue
+        if word.startswith("-"):
+            continue
+        if word in commands:
+            return None
+        close = difflib.get_close_matches(word, sorted(commands), n=1, cutoff=0.6)
+        hint = f" (did you mean `briefbot {close[0]}`?)" if close else ""
+        return (f"briefbot: unknown command {word!r}{hint}; commands: "
+                f"{', '.join(_subcommands(parser))}. `briefbot --help` says what each does.")
+    return None
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if (unknown := _unknown_command(parser, argv)) is not None:
+        print(unknown, file=sys.stderr)
+        return EXIT_USER
     args = parser.parse_args(argv)
     try:
+        if args.version:
+            return _print_version(args)
+        if args.command is None:  # `briefbot` alone: what it can do
+            parser.print_help()
+            return 0
         if args.command == "brief":
             args.text = _brief_words(args.text)
         config = _configure(args)
@@ -645,8 +793,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                  getattr(logging, config.logging.level) if args.command == "run" else
                  logging.WARNING)
         configure_logging(level=level, fmt=config.logging.format, stream=sys.stderr)
+        for line in _where(args, config) if args.verbose else ():
+            log.info("%s", line)
         if args.command == "summarize":
             return cmd_summarize(args, config)
+        if args.command == "status":
+            return asyncio.run(cmd_status(args, config))
         return asyncio.run(_with_app(args, config))
     except UserError as exc:
         print(f"briefbot: {exc}", file=sys.stderr)

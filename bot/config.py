@@ -36,7 +36,9 @@ def _opt(default: Any, *, min: float | None = None, max: float | None = None,
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
-    path: str = "briefbot.db"
+    # "" = BRIEFBOT_DB, else ./briefbot.db if one exists, else the user data folder
+    # (bot/datahome.py); `--db` overrides it for one command
+    path: str = ""
     busy_timeout_ms: int = _opt(10_000, min=0, max=600_000)
     # delete articles ingested more than this many days ago, while running (0: keep all)
     keep_days: int = _opt(0, min=0, max=36_500)
@@ -354,7 +356,7 @@ def _check_cross(config: Config) -> None:
     if listen and not re.fullmatch(r"(?:\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}", listen):
         raise ConfigError(f'[monitoring] listen must be HOST:PORT, e.g. "127.0.0.1:9464", not '
                           f"{listen!r}")
-    if not config.storage.path.strip():
+    if config.storage.path and not config.storage.path.strip():
         raise ConfigError('[storage] path must name a database file, e.g. "briefbot.db"')
     if not config.slack.command.startswith("/") or len(config.slack.command) < 2:
         raise ConfigError(

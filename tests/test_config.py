@@ -16,7 +16,7 @@ def test_defaults_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BRIEFBOT_CONFIG", raising=False)
     config = load_config(None)
     assert config == default_config()
-    assert config.storage.path == "briefbot.db"
+    assert config.storage.path == ""  # the default home: bot/datahome.py
     assert config.summarizer.sentences == 3
 
 

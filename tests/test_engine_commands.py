@@ -82,7 +82,7 @@ async def test_unknown_number_and_nothing_found(engine: BriefingEngine) -> None:
     assert missing.kind is ReplyKind.ERROR and "no article #999" in missing.text
     typo = await engine.handle_command("Severodonetks", CALLER)
     assert "Nothing found for “Severodonetks”" in typo.text
-    assert "severodonetsk" in typo.text
+    assert "Did you mean: Severodonetsk?" in typo.text  # the word as written, not its stem
 
 
 async def test_help_lists_verbs_and_is_private(engine: BriefingEngine) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import re
 
 from bot.commands.router import Commands, Context
 from bot.errors import UserError, inert
 from bot.models import Reply
 from bot.render import to_item
+from bot.text import language_kit, words
 
 
 def register(commands: Commands) -> None:
@@ -21,6 +23,7 @@ def register(commands: Commands) -> None:
     commands.add_fallback("words", words_briefing)
 
 
+_POSSESSIVE = re.compile(r"['’]s?$")
 _EMPTY_STORE = (
     "Nothing is stored yet. Add articles with `briefbot ingest FILE`, paste a link "
     "(`/brief https://...`) or add a feed (`/brief feeds add URL`)."
@@ -77,17 +80,28 @@ async def topic_briefing(ctx: Context, args: str) -> Reply:
 async def _topic(ctx: Context, args: str, *, verb_hint: bool) -> Reply:
     if not args:
         raise UserError("Search for what? Try `/brief search rocket systems`.")
+    stop = language_kit(ctx.engine.config.summarizer.language).stop_words
+    # a quoted phrase ("The Who") and an acronym (US, IT) are meant as typed
+    typed = [] if any(q in args for q in "\"“”") else [
+        w.lower() for w in words(args) if not (w.isupper() and len(w) > 1)] or ["-"]
+    if typed and all(w in stop or _POSSESSIVE.sub("", w) in stop for w in typed):
+        # "the" is in every article: any answer would be arbitrary
+        raise UserError(f"{_echo(args)} has only common words (like “{typed[0]}”), which are "
+                        "in almost every article: search for what the story is about, e.g. "
+                        "`/brief search rocket systems`.")
     articles = await ctx.engine.search(args)
     meant = await _meant_verb(ctx, args, found=bool(articles)) if verb_hint else ""
+    if not articles and not await ctx.engine.latest(1):
+        return ctx.answer(_EMPTY_STORE)  # not "nothing found": nothing is stored at all
     if not articles:
         hint = ""
         suggestions = [] if meant else await ctx.engine.store.articles.suggest_terms(args)
         if suggestions:
             hint = " Did you mean: " + ", ".join(suggestions) + "?"
-        return ctx.answer(f"Nothing found for “{_echo(args)}”.{hint}{meant}")
+        return ctx.answer(f"Nothing found for {_echo(args)}.{hint}{meant}")
     n = len(articles)
     return ctx.answer(
-        f"Briefing on “{_echo(args)}”: {n} article{'s' if n != 1 else ''}, best matches "
+        f"Briefing on {_echo(args)}: {n} article{'s' if n != 1 else ''}, best matches "
         f"first.{meant}",
         items=tuple(to_item(a) for a in articles),
     )
@@ -97,10 +111,17 @@ _ECHO_CHARS = 80
 
 
 def _echo(text: str) -> str:
-    """The searched words as the answer repeats them: a pasted paragraph is cut at a word."""
-    if len(text) <= _ECHO_CHARS:
-        return text
-    return text[:_ECHO_CHARS].rsplit(" ", 1)[0].rstrip() + "…"
+    """The searched words as the answer repeats them, in quotes: a pasted paragraph is cut at
+    a word; a search that is one quoted phrase keeps its own quotes (not “"interest rates"”)."""
+    if len(text) > _ECHO_CHARS:
+        text = text[:_ECHO_CHARS].rsplit(" ", 1)[0].rstrip() + "…"
+    inner = text.strip()
+    if len(inner) >= 2 and inner[0] in "\"“" and inner[-1] in "\"”" and not any(
+            q in inner[1:-1] for q in "\"“”"):
+        return f"“{inner[1:-1]}”"
+    if any(q in inner for q in "\"“”"):
+        return inner  # its own quotes say where the phrase is
+    return f"“{inner}”"
 
 
 async def _meant_verb(ctx: Context, args: str, *, found: bool) -> str:
@@ -112,9 +133,7 @@ async def _meant_verb(ctx: Context, args: str, *, found: bool) -> str:
         return ""
     if found:
         # the word is in stored articles (in some form): a real search, not a typo
-        word = first.lower()
-        stems = await ctx.engine.store.articles.suggest_terms(word)
-        if any(word.startswith(stem) for stem in stems):
+        if await ctx.engine.search(first, limit=1):
             return ""
     meant = f"/brief {close[0]} {rest}".strip()
     return (f"\n`{inert(first)}` is not a command: did you mean `{inert(meant)}`? "

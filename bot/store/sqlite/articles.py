@@ -28,6 +28,9 @@ COLUMNS = (
 )
 _A_COLUMNS = ", ".join("a." + c.strip() for c in COLUMNS.split(","))
 _MAX_QUERY_WORDS = 24
+# a possessive is its word: "Yukos's" and "Yukos'" find Yukos (the index splits at the
+# apostrophe, so the phrase "yukos s" would find only the possessive)
+_POSSESSIVE = re.compile(r"['’]s?$", re.IGNORECASE)
 # A search ranks (bm25) at most this many matches: the newest ones. Over a million articles a
 # very common word matches most of them, and the best of its newest matches is a better answer
 # than the best bm25 score among years of news (and costs 0.3 ms, not seconds).
@@ -76,7 +79,7 @@ def fts_query(text: str, *, mode: str = "AND") -> str | None:
 
     def add(chunk: str, *, phrase: bool) -> None:
         nonlocal budget
-        terms = [w.replace('"', "") for w in words(chunk)][:budget]
+        terms = [_POSSESSIVE.sub("", w.replace('"', "")) for w in words(chunk)][:budget]
         terms = [t for t in terms if t]
         budget -= len(terms)
         if not terms:
@@ -311,9 +314,33 @@ class SQLiteArticles:
         suggestions: list[str] = []
         for w in typed:
             terms = [t for t in by_letter.get(w[0], ()) if abs(len(t) - len(w)) <= 3]
-            suggestions.extend(difflib.get_close_matches(w, terms, n=limit, cutoff=0.75))
+            for stem in difflib.get_close_matches(w, terms, n=limit, cutoff=0.75):
+                # the index holds stems ("yuko"): offer a word as the articles write it
+                word_form = await self._word_for_stem(stem)
+                if word_form and word_form.lower() != w:
+                    suggestions.append(word_form)
+            if len(suggestions) >= limit:
+                break
         seen: dict[str, None] = dict.fromkeys(s for s in suggestions)
         return list(seen)[:limit]
+
+    async def _word_for_stem(self, stem: str) -> str | None:
+        """A word of a stored article that the index keeps as ``stem``: the spelling used
+        most in the newest matching article's title and first 5,000 characters."""
+        row = await self._db.fetchone(
+            "SELECT a.title, substr(a.text, 1, 5000) FROM articles_fts"
+            " JOIN articles a ON a.id = articles_fts.rowid WHERE articles_fts MATCH ?"
+            " ORDER BY articles_fts.rowid DESC LIMIT 1", (f'"{stem}"',))
+        if row is None:
+            return None
+        forms: dict[str, int] = {}
+        for word in words(f"{row[0]} {row[1]}"):
+            bare = _POSSESSIVE.sub("", word)
+            if bare.lower().startswith(stem[:max(3, len(stem) - 1)]) and len(bare) <= len(stem) + 4:
+                forms[bare] = forms.get(bare, 0) + 1
+        if not forms:
+            return None
+        return max(forms, key=lambda f: (forms[f], f.islower()))
 
     async def _vocabulary(self, letters: set[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
