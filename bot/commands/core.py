@@ -131,10 +131,9 @@ async def _meant_verb(ctx: Context, args: str, *, found: bool) -> str:
     close = difflib.get_close_matches(first.lower(), names, n=1, cutoff=0.8)
     if not close:
         return ""
-    if found:
-        # the word is in stored articles (in some form): a real search, not a typo
-        if await ctx.engine.search(first, limit=1):
-            return ""
+    # the word is in stored articles (in some form): a real search, not a typo
+    if found and await ctx.engine.search(first, limit=1):
+        return ""
     meant = f"/brief {close[0]} {rest}".strip()
     return (f"\n`{inert(first)}` is not a command: did you mean `{inert(meant)}`? "
             "`/brief help` lists every command.")
