@@ -625,7 +625,9 @@ async def cmd_digest(args: argparse.Namespace, app: App) -> int:
                                     owner="cli")
     if reply is None:
         since = built.period_start.strftime("%Y-%m-%d %H:%M UTC") if built.period_start else ""
-        print(f"Nothing new for {platform}:{channel}" + (f" since {since}." if since else "."))
+        where = ("the console channel" if (platform, channel) == ("console", "console")
+                 else f"{platform} channel {channel}")
+        print(f"Nothing new for {where}" + (f" since {since}." if since else "."))
     elif not args.now:
         print(render_text(reply))
     return 0

@@ -456,7 +456,7 @@ async def test_cli_digest_prints_and_records_only_with_now(
     out = capsys.readouterr().out
     assert out.startswith("--- digest for #console ---") and "advanced rocket systems" in out
     assert await run("--now") == 0
-    assert capsys.readouterr().out.startswith("Nothing new for console:console since")
+    assert capsys.readouterr().out.startswith("Nothing new for the console channel since")
     assert await run("--channel", "slack:C9") == 0  # another channel's preview
     assert "advanced rocket systems" in capsys.readouterr().out
     with pytest.raises(InputError, match="--now posts only to console channels"):
@@ -465,7 +465,7 @@ async def test_cli_digest_prints_and_records_only_with_now(
 
 def test_cli_digest_entry_point(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--db", str(tmp_path / "x.db"), "digest", "--channel", "C5"]) == 0
-    assert "Nothing new for console:C5" in capsys.readouterr().out
+    assert "Nothing new for console channel C5" in capsys.readouterr().out
     assert cli.main(["--db", str(tmp_path / "x.db"), "digest", "--channel", "slack:", "--now"]
                     ) == cli.EXIT_USER
     assert "--channel needs an id" in capsys.readouterr().err

@@ -565,12 +565,13 @@ async def test_feeds_commands(engine: BriefingEngine, server: LocalWeb,
 
     reply = await engine.handle_command(f"feeds add <{server.url('/feed.xml')}>", admin())
     assert not reply.is_error, reply.text
-    assert "3 current items stored as backlog, without alerts" in reply.text
+    assert "3 current items stored as backlog, without alerts and outside digests" in reply.text
     [feed] = await engine.store.feeds.list_feeds()
     assert await engine.store.feeds.channel_feed_ids(platform="slack", channel_id="C1") == [feed.id]
     assert alerted == []
     again = await engine.handle_command(f"feeds add {server.url('/feed.xml')}", admin("C2"))
-    assert "already polled and linked to this channel" in again.text
+    assert again.text == f"Already following feed #{feed.id}: nothing added; this channel " \
+        "follows it now."
     assert await engine.store.feeds.channel_feed_ids(platform="slack", channel_id="C2") == [feed.id]
 
     listing = await engine.handle_command("feeds", member)
@@ -595,6 +596,9 @@ async def test_feeds_commands(engine: BriefingEngine, server: LocalWeb,
     assert [f.id for f in await engine.store.feeds.list_feeds()] == [feed.id]
     gone = await engine.handle_command(f"feeds remove {server.url('/feed.xml')}", admin("C2"))
     assert not gone.is_error and f"Removed feed #{feed.id}" in gone.text
+    assert "It is not polled any more." in gone.text  # and no "Next poll" for it
+    assert not any(line.startswith("Next poll") for line in gone.items[0].summary)
+    assert item.source is None  # no stray "feed" line under each feed
     assert await engine.store.feeds.list_feeds() == []
     assert await engine.store.articles.count_articles() == 3  # articles stay
 

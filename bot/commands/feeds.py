@@ -38,19 +38,28 @@ def _ago(when: datetime | None, now: datetime) -> str:
     return f"in {span}" if future else f"{span} ago"
 
 
-def feed_item(feed: Feed, now: datetime, *, counts: dict[str, int] | None = None) -> Item:
-    """A feed and its health as an Item (its strings come from the feed: adapters escape)."""
-    lines = [f"Last success: {_ago(feed.last_success_at, now)}"
-             + (f" ({feed.last_result})" if feed.last_result and not feed.consecutive_failures
-                else "")]
+def feed_item(feed: Feed, now: datetime, *, counts: dict[str, int] | None = None,
+              removed: bool = False) -> Item:
+    """A feed and its health as an Item (its strings come from the feed: adapters escape).
+    ``removed``: no "Next poll" (there is none)."""
+    partly = bool(feed.last_result and "malformed XML" in feed.last_result)
+    if partly and not feed.consecutive_failures:
+        # a feed cut short or broken: the items before the break were read, not the rest
+        lines = [f"Last poll: {_ago(feed.last_success_at, now)}, read only in part "
+                 f"({feed.last_result})"]
+    else:
+        lines = [f"Last success: {_ago(feed.last_success_at, now)}"
+                 + (f" ({feed.last_result})" if feed.last_result
+                    and not feed.consecutive_failures else "")]
     if feed.consecutive_failures:
         polls = "poll" if feed.consecutive_failures == 1 else "polls"
         lines.append(f"Failing: {feed.consecutive_failures} {polls} in a row; last error "
                      f"{_ago(feed.last_error_at, now)}: {feed.last_error}")
     elif feed.last_error:
         lines.append(f"Last error ({_ago(feed.last_error_at, now)}): {feed.last_error}")
-    lines.append(f"Next poll: {_ago(max(feed.next_poll_at, now), now)}"
-                 if feed.next_poll_at > now else "Next poll: now")
+    if not removed:
+        lines.append(f"Next poll: {_ago(max(feed.next_poll_at, now), now)}"
+                     if feed.next_poll_at > now else "Next poll: now")
     if counts:
         stored = counts.get("stored", 0)
         lines.append(f"Items: {stored} stored"
@@ -59,7 +68,6 @@ def feed_item(feed: Feed, now: datetime, *, counts: dict[str, int] | None = None
     return Item(
         title=f"#{feed.id} {feed.title or feed.url}",
         url=feed.url,
-        source="feed",
         summary=tuple(lines),
         note="failing" if feed.consecutive_failures else "",
     )
@@ -144,11 +152,13 @@ async def _add(feeds: FeedPoller, ctx: Context, url: str) -> Reply:
     now = ctx.engine.clock()
     where = " and linked to this channel" if added.linked else ""
     if not added.created:
-        text = f"Feed #{feed.id} was already polled{where}."
+        text = (f"Already following feed #{feed.id}: nothing added"
+                + ("; this channel follows it now." if added.linked else "."))
     else:
         backlog = added.report.backlog if added.report else 0
         text = (f"Added feed #{feed.id}{where}: {backlog} current "
-                f"item{'s' if backlog != 1 else ''} stored as backlog, without alerts. New "
+                f"item{'s' if backlog != 1 else ''} stored as backlog, without alerts and "
+                "outside digests (digests and alerts show what comes in from now on). New "
                 f"items are taken in every {ctx.engine.config.feeds.poll_interval_minutes:g} "
                 "minutes.")
     return ctx.answer(text, items=(feed_item(feed, now),))
@@ -186,8 +196,8 @@ async def _remove(ctx: Context, ref: str) -> Reply:
                 items=(feed_item(feed, ctx.engine.clock()),),
             )
     await store.feeds.remove_feed(feed.id)
-    text = f"Removed feed #{feed.id}; its articles stay stored."
+    text = f"Removed feed #{feed.id}; its articles stay stored. It is not polled any more."
     if feed.url in _config_feed_urls(ctx):
         text += (" It is listed in the config file ([feeds] urls) and comes back at the next "
                  "start unless you remove it there too.")
-    return ctx.answer(text, items=(feed_item(feed, ctx.engine.clock()),))
+    return ctx.answer(text, items=(feed_item(feed, ctx.engine.clock(), removed=True),))

@@ -103,8 +103,10 @@ def refusal_advice(problem: str) -> str:
     """What to say after naming why an address is refused: only some refusals can be lifted."""
     if any(problem.endswith(never) for never in _NEVER_FETCHED):
         return "briefbot never fetches those, whatever the configuration"
-    return ("briefbot only fetches public addresses (a private server can be allowed with "
-            "[fetch] allowed_networks or allow_private_networks)")
+    return ("briefbot only fetches public addresses (a private server can be allowed in a "
+            "config file given with --config or BRIEFBOT_CONFIG: [fetch] allowed_networks = "
+            "[\"127.0.0.1/32\"] for a server on this machine, or allow_private_networks = "
+            "true)")
 
 
 def address_problem(address: IPAddress, *, allow_private: bool = False,
