@@ -35,7 +35,7 @@ from bot.config import (
 )
 from bot.datahome import DatabaseChoice, choose_database, legacy_notice
 from bot.errors import BriefbotError, InputError, UserError
-from bot.ingest.files import parse_bytes, read_limited
+from bot.ingest.files import parse_bytes, read_limited, split_date_header
 from bot.ingest.pages import draft_from_record
 from bot.logs import configure_logging
 from bot.models import ArticleDraft, Caller
@@ -351,7 +351,31 @@ def _open_text(path: str) -> TextIO:
 # -- engine commands ----------------------------------------------------------------------
 
 
-_ARTICLE_SUFFIXES = frozenset({".txt", ".text", ".html", ".htm", ".xhtml", ".md"})
+# what a folder stands for (README: "every .txt/.html in it"): plain text and HTML, not
+# Markdown (a folder's README.md is no article); a file named on its own is read whatever
+# its name
+_ARTICLE_SUFFIXES = frozenset({".txt", ".text", ".html", ".htm", ".xhtml"})
+_DATE_WORD = re.compile(rb"\A\s*date\s+(\S+)", re.IGNORECASE)
+
+
+def _date_warning(path: str) -> str | None:
+    """A warning when a plain-text file opens with ``date`` but no readable YYYY-MM-DD."""
+    if Path(path).suffix.lower() not in {".txt", ".text", ""}:
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(200)
+    except OSError:
+        return None  # ingest says why it cannot read it
+    match = _DATE_WORD.match(head)
+    if match is None:
+        return None
+    published, _ = split_date_header(head.decode("utf-8", "replace"))
+    if published is not None:
+        return None
+    token = match.group(1).decode("utf-8", "replace")[:20]
+    return (f"briefbot: warning: {path}: unreadable date {token!r} (write date YYYY-MM-DD, "
+            "e.g. date 2022-05-31); it is dated when ingested")
 
 
 def expand_paths(paths: Sequence[str]) -> list[str]:
@@ -368,7 +392,7 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
             and not any(part.startswith(".") for part in f.relative_to(p).parts)
         )
         if not found:
-            raise InputError(f"{path} holds no .txt or .html files")
+            raise InputError(f"{path} holds no .txt or .html files (nor .text, .htm, .xhtml)")
         out.extend(str(f) for f in found)
     return out
 
@@ -379,6 +403,8 @@ async def cmd_ingest(args: argparse.Namespace, app: App) -> int:
     with Progress(len(paths), unit="file",
                   order=("stored", "already known", "refused")) as progress:
         for path in paths:
+            if warning := await asyncio.to_thread(_date_warning, path):
+                progress.note(warning)
             try:
                 result = await engine.ingest_file(path)
             except UserError as exc:

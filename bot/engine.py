@@ -197,6 +197,11 @@ class BriefingEngine:
                 data, name=p.name, title_limit=self.config.ingest.title_max_chars, suffix=p.suffix
             )
         )
+        least = self.config.ingest.min_text_chars
+        if len(draft.text.strip()) < least:  # the same rule as a fetched page
+            raise InputError(
+                f"too short to be an article: {len(draft.text.strip())} characters "
+                f"of text; at least {least} are needed ([ingest] min_text_chars).")
         return await self.ingest(draft)
 
     # -- reading ------------------------------------------------------------------------

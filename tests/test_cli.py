@@ -174,10 +174,14 @@ def test_run_stops_cleanly_on_a_signal(tmp_path: Path, sig: str) -> None:
 def test_ingest_a_folder_of_articles(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     (folder / "deeper").mkdir(parents=True)
-    (folder / "a.txt").write_text(" date 2024-01-02 The council approved the budget on Monday.")
+    (folder / "a.txt").write_text(" date 2024-01-02 The council approved the budget on Monday."
+                                  " Members said the plan would pay for new roads and schools."
+                                  " Opponents argued that the costs were far higher than the "
+                                  "first estimates had shown, and asked for a second vote.")
     (folder / "deeper" / "b.html").write_text(
         "<html><head><title>Bridge reopens</title></head><body><article>"
-        + "<p>The old bridge reopened to traffic after two years of repairs downtown.</p>" * 4
+        + "".join(f"<p>The old bridge reopened to traffic after {n} years of repairs "
+                  "downtown, the city said.</p>" for n in ("two", "three", "four", "five"))
         + "</article></body></html>")
     (folder / ".hidden.txt").write_text("Never read.")
     (folder / "notes.bin").write_bytes(b"\x00\x01")
@@ -190,6 +194,7 @@ def test_ingest_a_folder_of_articles(tmp_path: Path) -> None:
     empty.mkdir()
     nothing = run_cli("--db", str(tmp_path / "f.db"), "ingest", str(empty))
     assert nothing.returncode == 2 and "holds no .txt or .html files" in nothing.stderr
+    assert "1 stored" not in nothing.stderr
 
 
 def test_brief_digest_now_posts_the_console_digest_on_standard_output(tmp_path: Path) -> None:

@@ -169,7 +169,9 @@ async def test_oversized_file_is_refused_before_reading(engine: BriefingEngine,
 async def test_non_utf8_and_html_files(engine: BriefingEngine, tmp_path: Path) -> None:
     latin = tmp_path / "latin.txt"
     latin.write_bytes(" date 2024-01-02 Caf\xe9 owners in S\xe3o Paulo protested on Monday. "
-                      "They want lower rents.".encode("cp1252"))
+                      "They want lower rents. The city council said it would study the "
+                      "request, and owners said they would return next week if nothing "
+                      "changed, and that other districts had the same problem.".encode("cp1252"))
     result = await engine.ingest_file(latin)
     assert "Café owners in São Paulo" in result.article.text
 

@@ -134,3 +134,36 @@ async def test_an_acronym_or_a_quoted_phrase_is_no_stop_word(engine: BriefingEng
                                      "The Who played."))
     assert (await engine.handle_command("US", CALLER)).items
     assert not (await engine.handle_command('"The Who"', CALLER)).is_error
+
+
+LONG = ("The council approved the {n} budget on Monday after a long debate in the chamber. "
+        "Members said the {n} plan would pay for new roads and two schools in the district. "
+        "Opponents argued that the {n} costs were far higher than the first estimates showed.")
+
+
+def test_folder_ingest_takes_what_the_readme_promises(tmp_path: Path) -> None:
+    folder = tmp_path / "news"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text(" date 2024-01-02 " + LONG.format(n="a"))
+    (folder / "sub" / "b.htm").write_text(
+        "<html><head><title>Bridge reopens</title></head><body><article>"
+        + "".join(f"<p>The old bridge reopened to traffic after {n} years of repairs "
+                  "downtown, the city said.</p>" for n in ("two", "three", "four", "five"))
+        + "</article></body></html>")
+    (folder / "README.md").write_text("# My news folder\n\n" + LONG.format(n="readme"))
+    (folder / "tiny.txt").write_text("Hello.")
+    (folder / "baddate.txt").write_text(" date 2022-13-45 " + LONG.format(n="late"))
+    done = cli("--db", str(tmp_path / "f.db"), "ingest", str(folder), cwd=tmp_path)
+    assert done.returncode == 2  # one refused
+    names = [line.split("\t")[0] for line in done.stdout.splitlines()]
+    assert sorted(Path(n).name for n in names) == ["a.txt", "b.htm", "baddate.txt"]
+    assert "README.md" not in done.stdout + done.stderr  # Markdown is not taken
+    assert "tiny.txt: too short to be an article: 6 characters of text; at least 200 " \
+        "are needed ([ingest] min_text_chars)" in done.stderr
+    assert "warning: " in done.stderr and "baddate.txt: unreadable date '2022-13-45' (write " \
+        "date YYYY-MM-DD" in done.stderr
+    assert "3 stored, 1 refused: " in done.stderr and done.stderr.rstrip().endswith("tiny.txt.")
+    # a file named on its own is read whatever its name
+    alone = cli("--db", str(tmp_path / "f.db"), "ingest", str(folder / "README.md"),
+                cwd=tmp_path)
+    assert alone.returncode == 0 and "(stored)" in alone.stdout
