@@ -754,6 +754,7 @@ async def cmd_status(args: argparse.Namespace, config: Config) -> int:
     print(f"articles: {articles}")
     print(f"feeds: {len(feeds)}" + (f" ({failing} failing)" if failing else ""))
     print(f"alert subscriptions: {subscriptions}")
+    print("(`briefbot stats` shows what retention keeps and frees.)")
     return 0
 
 
