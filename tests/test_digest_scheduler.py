@@ -211,6 +211,7 @@ async def test_failed_post_is_retried_with_backoff(
     await add_article(engine, "Rocket systems sent to Ukraine")
     scheduler = DigestScheduler(engine)
     publisher = pub(engine)
+    before = {o: posts(o) for o in ("delivered", "retry", "failed")}
     publisher.fail_with = DeliveryError("Slack answered 500", permanent=False)
     clock.now = utc(2026, 3, 2, 8)
     assert (await scheduler.run_due()).failed == ("console:C1",)
@@ -227,6 +228,15 @@ async def test_failed_post_is_retried_with_backoff(
     clock.now = utc(2026, 3, 2, 8, 30)
     assert (await scheduler.run_due()).sent == ()
     assert len(publisher.sent) == 1
+    # GET /metrics: two posts to retry, one delivered, none given up
+    assert {o: posts(o) - n for o, n in before.items()} == {"delivered": 1, "retry": 2,
+                                                            "failed": 0}
+
+
+def posts(outcome: str) -> float:
+    from bot.metrics import REGISTRY
+
+    return REGISTRY.get_sample_value("briefbot_digest_posts_total", {"outcome": outcome}) or 0.0
 
 
 async def test_permanent_failure_disables_the_digest_with_its_reason(
@@ -240,7 +250,9 @@ async def test_permanent_failure_disables_the_digest_with_its_reason(
     publisher.fail_with = DeliveryError("channel_not_found", permanent=True)
     scheduler = DigestScheduler(engine)
     clock.now = utc(2026, 3, 2, 8)
+    failed = posts("failed")
     assert (await scheduler.run_due()).disabled == ("console:C1",)
+    assert posts("failed") == failed + 1
     assert await engine.store.digests.next_digest_wake() is None
     publisher.fail_with = None
     clock.now = utc(2026, 3, 3, 8)

@@ -487,11 +487,19 @@ async def test_lost_channel_is_a_permanent_refusal(
 
 
 async def test_a_429_is_waited_out_and_retried(fake: FakeDiscord, start_bot: Start) -> None:
+    from bot.metrics import REGISTRY
+
+    def limited() -> float:
+        return REGISTRY.get_sample_value("briefbot_platform_rate_limited_total",
+                                         {"platform": "discord"}) or 0.0
+
     engine, _ = await start_bot()
+    before = limited()
     fake.rate_limit_next("POST", f"/channels/{CHANNEL_ID}/messages", retry_after=0.05)
     await engine.deliver(Destination(platform="discord", channel_id=str(CHANNEL_ID)),
                          Reply(text="digest", kind=ReplyKind.DIGEST, ephemeral=False))
     assert fake.rate_limited == 1
+    assert limited() == before + 1  # GET /metrics counts platform 429s
     assert len(fake.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")) == 2
     assert [m["content"] for m in fake.messages[CHANNEL_ID]] == ["digest"]
 

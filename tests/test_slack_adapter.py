@@ -349,10 +349,18 @@ async def test_alert_goes_to_the_subscriber_by_dm_or_to_the_channel(
 
 async def test_rate_limited_post_is_retried_after_retry_after(http_adapter: SlackAdapter,
                                                               fake: FakeSlack) -> None:
+    from bot.metrics import REGISTRY
+
+    def limited() -> float:
+        return REGISTRY.get_sample_value("briefbot_platform_rate_limited_total",
+                                         {"platform": "slack"}) or 0.0
+
+    before = limited()
     fake.fail_next("chat.postMessage", status=429, headers={"Retry-After": "0"},
                    body={"ok": False, "error": "ratelimited"})
     reply = Reply(items=(make_item(1),), kind=ReplyKind.DIGEST, ephemeral=False)
     await http_adapter.deliver(Destination(platform="slack", channel_id="C1"), reply)
+    assert limited() == before + 1  # GET /metrics counts platform 429s
     calls = fake.calls_to("chat.postMessage")
     assert len(calls) == 2
     assert calls[0].args == calls[1].args
