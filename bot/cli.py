@@ -17,7 +17,6 @@ import os
 import re
 import signal
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -299,46 +298,81 @@ def _summarize_record(job: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, A
     return {"id": record.get("id"), "summary": list(summary)}
 
 
+def _done_ids(path: str) -> set[str]:
+    """The ids an earlier, interrupted run already wrote to ``path`` (none if no such file)."""
+    done: set[str] = set()
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by the interruption: done again
+                if isinstance(record, dict) and record.get("id") is not None:
+                    done.add(json.dumps(record["id"]))
+    except FileNotFoundError:
+        pass
+    return done
+
+
+def _count_records(path: str) -> int | None:
+    if path == "-":
+        return None
+    with _open_text(path) as f:
+        return sum(1 for line in f if line.strip())
+
+
 def _summarize_jsonl(args: argparse.Namespace, config: Config, *, algorithm: str,
                      sentences: int) -> int:
+    """Summaries of JSON records one a line. With ``--output OUT``, records whose id OUT
+    already holds are skipped and the rest appended: an interrupted run continues."""
     options = {
         "sentences": sentences, "algorithm": algorithm, "language": config.summarizer.language,
         "max_sentence_chars": config.summarizer.max_sentence_chars,
         "min_text_chars": config.ingest.min_text_chars,
         "title_limit": config.ingest.title_max_chars,
     }
-    failures = 0
-    show_progress = sys.stderr.isatty()
-    started = time.perf_counter()
+    done_ids = _done_ids(args.output) if args.output else set()
+    total = _count_records(args.jsonl)
+    if done_ids:
+        print(f"briefbot: {args.output} already holds {len(done_ids)} summaries: those records "
+              "are skipped and the rest appended (delete the file to start over)",
+              file=sys.stderr)
+    hint = ("run the same command to continue" if args.output else
+            "with --output FILE, running the same command again continues where it stopped")
     with contextlib.ExitStack() as stack:
         src: TextIO = (sys.stdin if args.jsonl == "-" else
                        stack.enter_context(_open_text(args.jsonl)))
-        out: TextIO = (stack.enter_context(open(args.output, "w", encoding="utf-8"))
+        out: TextIO = (stack.enter_context(open(args.output, "a" if done_ids else "w",
+                                                encoding="utf-8"))
                        if args.output else sys.stdout)
+        progress = stack.enter_context(Progress(
+            total, unit="record", order=("summarised", "skipped", "failed"),
+            problems=("failed",), item_lines=False, resume_hint=hint))
         pool = (stack.enter_context(ProcessPoolExecutor(args.workers))
                 if args.workers > 1 else None)
 
         def jobs() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-            nonlocal failures
             for _lineno, record in _jsonl_records(src):
                 if isinstance(record, str):
-                    failures += 1
-                    print(f"briefbot: {record}", file=sys.stderr)
+                    progress.item(record, "failed", f"briefbot: {record}")
+                    continue
+                if done_ids and json.dumps(record.get("id")) in done_ids:
+                    progress.item(str(record.get("id")), "skipped")
                     continue
                 yield record, options
 
         results = (pool.map(_summarize_record, jobs(), chunksize=8) if pool
                    else map(_summarize_record, jobs()))
-        for done, result in enumerate(results, start=1):
-            if "error" in result:
-                failures += 1
+        for result in results:
             out.write(json.dumps(result, ensure_ascii=False) + "\n")
-            if show_progress and done % 10 == 0:
-                rate = done / max(time.perf_counter() - started, 1e-9)
-                print(f"\r{done} articles, {rate:.0f}/s", end="", file=sys.stderr, flush=True)
-        if show_progress:
-            print(file=sys.stderr)
-    return EXIT_ERROR if failures else 0
+            out.flush()
+            if "error" in result:
+                progress.item(str(result.get("id")), "failed",
+                              f"briefbot: record {result.get('id')!r}: {result['error']}")
+            else:
+                progress.item(str(result.get("id")), "summarised")
+    return EXIT_ERROR if progress.counts["failed"] else 0
 
 
 def _open_text(path: str) -> TextIO:

@@ -33,14 +33,18 @@ class Progress:
 
     def __init__(self, total: int | None, *, unit: str, order: tuple[str, ...],
                  problems: tuple[str, ...] = ("refused", "failed"), out: TextIO | None = None,
-                 err: TextIO | None = None, tty: bool | None = None) -> None:
+                 err: TextIO | None = None, tty: bool | None = None, item_lines: bool = True,
+                 resume_hint: str = "run the same command to continue") -> None:
         self.total = total
         self.unit = unit
         self.order = order
         self.problems = problems
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
-        self.tty = self.err.isatty() and self.out.isatty() if tty is None else tty
+        self.tty = (self.err.isatty() and (self.out.isatty() or not item_lines)
+                    if tty is None else tty)
+        self.item_lines = item_lines  # False: standard output is the data (summarize --jsonl)
+        self.resume_hint = resume_hint
         self.counts: Counter[str] = Counter()
         self.refused: list[str] = []
         self.done = 0
@@ -76,9 +80,10 @@ class Progress:
         if outcome in self.problems:
             self.refused.append(name)
         if self._bar is None:
-            stream = self.err if outcome in self.problems else self.out
-            stream.write(text + "\n")
-            stream.flush()
+            if outcome in self.problems or self.item_lines:
+                stream = self.err if outcome in self.problems else self.out
+                stream.write(text + "\n")
+                stream.flush()
             return
         if outcome in self.problems:
             self._bar.write(text, file=self.err)
@@ -110,4 +115,4 @@ class Progress:
         of = f" of {self.total}" if self.total is not None else ""
         plural = "s" if (self.total if self.total is not None else self.done) != 1 else ""
         return (f"stopped after {self.done}{of} {self.unit}{plural} ({self._counts_text()}); "
-                "run the same command to continue")
+                f"{self.resume_hint}")

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bot.progress import Progress
@@ -87,3 +88,36 @@ def test_ctrl_c_during_folder_ingest_then_the_same_command_continues(tmp_path: P
     stored = again.stdout.count("(stored)")
     assert f"{stored} stored, " in again.stderr
     assert stored + again.stdout.count("(already known)") == 120
+
+
+def test_summarize_jsonl_totals_and_ctrl_c_then_continue(tmp_path: Path) -> None:
+    import json
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": n, "text": BODY.format(n=f"rec{n}") * 3}) + "\n"
+                           for n in range(400)) + "not json\n")
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "bot", "summarize", "--jsonl", str(src), "-o", str(out)]
+    env = {**os.environ, "BRIEFBOT_CONFIG": ""}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    deadline = time.monotonic() + 120
+    while not (out.exists() and out.read_text().count("\n") >= 3):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stopped after " in err and " of 401 records (" in err
+    assert err.rstrip().endswith("run the same command to continue")
+    first = len(out.read_text().splitlines())
+    assert 3 <= first < 400
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600,
+                           check=False)
+    assert again.returncode == 1, again.stderr  # the line that is no JSON
+    assert f"already holds {first} summaries" in again.stderr or \
+        f"already holds {first - 1} summaries" in again.stderr  # a line cut by Ctrl-C
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.startswith("{")]
+    assert sorted({r["id"] for r in rows}) == list(range(400))  # every record, once
+    assert len(rows) == 400
+    assert "summarised, " in again.stderr and "1 failed: line 401 is not JSON" in again.stderr
