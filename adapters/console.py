@@ -26,6 +26,13 @@ SLOW_SECONDS = 0.5
 _LINK = re.compile(r"https?://\S+", re.IGNORECASE)
 
 
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # no such method, or a closed stream
+        return False
+
+
 class _PromptSafeStream:
     """A log handler's terminal stream that never writes into the ``brief>`` prompt: while
     the prompt waits, a log line clears it first and prints it again after."""
@@ -105,8 +112,7 @@ class ConsoleAdapter:
         """Route terminal log handlers through :class:`_PromptSafeStream` (undone on exit)."""
         guarded = []
         for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.StreamHandler) and getattr(
-                    handler.stream, "isatty", lambda: False)():
+            if isinstance(handler, logging.StreamHandler) and _is_terminal(handler.stream):
                 guarded.append((handler, handler.setStream(_PromptSafeStream(handler.stream,
                                                                              self))))
         return guarded

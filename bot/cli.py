@@ -36,7 +36,7 @@ from bot.datahome import DatabaseChoice, choose_database, legacy_notice
 from bot.errors import BriefbotError, InputError, UserError
 from bot.ingest.files import parse_bytes, read_limited, split_date_header
 from bot.ingest.pages import draft_from_record
-from bot.logs import configure_logging
+from bot.logs import configure_logging, remove_logging
 from bot.models import ArticleDraft, Caller
 from bot.progress import Progress
 from bot.render import render_text
@@ -881,3 +881,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = f"{exc.strerror}: {where}" if exc.strerror and where else str(exc)
         print(f"briefbot: error: {text}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        remove_logging()

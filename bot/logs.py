@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TextIO
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging", "remove_logging"]
 
 _HANDLER_NAME = "briefbot"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -50,3 +50,12 @@ def configure_logging(*, level: int, fmt: str, stream: TextIO) -> logging.Handle
     # -v is for briefbot's own messages: aiosqlite would log every SQL call
     logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
     return handler
+
+
+def remove_logging() -> None:
+    """Take away the handler :func:`configure_logging` set (``main`` ends; in a test, the
+    stream it wrote to is about to close)."""
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        if old.get_name() == _HANDLER_NAME:
+            root.removeHandler(old)

@@ -47,5 +47,5 @@ async def test_a_private_address_refusal_says_where_the_setting_goes(
     reply = await strict.handle_command(f"feeds add {server.url('/feed.xml')}", CONSOLE)
     assert reply.is_error
     assert "in a config file given with --config or BRIEFBOT_CONFIG" in reply.text
-    assert '[fetch] allowed_networks = ["127.0.0.1/32"] for a server on this machine' in \
-        reply.text
+    assert '[fetch] allowed_networks = ["192.168.1.20/32"] for one intranet server, or ' \
+        "allow_private_networks = true, which also lets in servers on this machine" in reply.text

@@ -105,8 +105,8 @@ def refusal_advice(problem: str) -> str:
         return "briefbot never fetches those, whatever the configuration"
     return ("briefbot only fetches public addresses (a private server can be allowed in a "
             "config file given with --config or BRIEFBOT_CONFIG: [fetch] allowed_networks = "
-            "[\"127.0.0.1/32\"] for a server on this machine, or allow_private_networks = "
-            "true)")
+            "[\"192.168.1.20/32\"] for one intranet server, or allow_private_networks = true, "
+            "which also lets in servers on this machine)")
 
 
 def address_problem(address: IPAddress, *, allow_private: bool = False,
