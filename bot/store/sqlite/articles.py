@@ -31,9 +31,8 @@ _MAX_QUERY_WORDS = 24
 # a possessive is its word: "Yukos's" and "Yukos'" find Yukos (the index splits at the
 # apostrophe, so the phrase "yukos s" would find only the possessive)
 _POSSESSIVE = re.compile(r"['’]s?$", re.IGNORECASE)
-# A search ranks (bm25) at most this many matches: the newest ones. Over a million articles a
-# very common word matches most of them, and the best of its newest matches is a better answer
-# than the best bm25 score among years of news (and costs 0.3 ms, not seconds).
+# A word in more articles than this is "common": a query with one is answered by recency
+# within its newest RANK_WINDOW matches, not by bm25 (see search_articles).
 RANK_WINDOW = 2000
 # "Did you mean" compares a typo with the stored vocabulary itself while the store is small,
 # and above this many articles with a cached list of the most frequent terms (search_terms).
@@ -70,11 +69,11 @@ def _digest_article(row: sqlite3.Row) -> DigestArticle:
 _PHRASE = re.compile(r'"([^"]*)"')
 
 
-def fts_query(text: str, *, mode: str = "AND") -> str | None:
-    """User text -> an FTS5 query of quoted words; nothing typed reaches FTS5 syntax.
+def fts_units(text: str) -> list[str]:
+    """User text -> FTS5 quoted words and phrases; nothing typed reaches FTS5 syntax.
 
     Words in double quotes stay together as a phrase (``"rocket launch" mars``)."""
-    parts: list[str] = []
+    units: list[str] = []
     budget = _MAX_QUERY_WORDS
 
     def add(chunk: str, *, phrase: bool) -> None:
@@ -85,9 +84,9 @@ def fts_query(text: str, *, mode: str = "AND") -> str | None:
         if not terms:
             return
         if phrase:
-            parts.append('"' + " ".join(terms) + '"')
+            units.append('"' + " ".join(terms) + '"')
         else:
-            parts.extend(f'"{t}"' for t in terms)
+            units.extend(f'"{t}"' for t in terms)
 
     last = 0
     for match in _PHRASE.finditer(text):
@@ -95,9 +94,13 @@ def fts_query(text: str, *, mode: str = "AND") -> str | None:
         add(match.group(1), phrase=True)
         last = match.end()
     add(text[last:], phrase=False)
-    if not parts:
-        return None
-    return f" {mode} ".join(parts)
+    return units
+
+
+def fts_query(text: str, *, mode: str = "AND") -> str | None:
+    """User text -> an FTS5 query: every word or phrase (AND) or any of them (OR)."""
+    units = fts_units(text)
+    return f" {mode} ".join(units) if units else None
 
 
 class SQLiteArticles:
@@ -277,23 +280,49 @@ class SQLiteArticles:
         return int(row[0]) if row else 0
 
     async def search_articles(self, text: str, *, limit: int) -> list[Article]:
-        """Best matches first (bm25, title weighted 5x); all words first, then any word.
+        """Best matches first; all words first, then any word.
 
-        Only the newest :data:`RANK_WINDOW` matches are ranked, so the cost stays flat however
-        many articles a common word matches: the window's floor is the id of its
-        RANK_WINDOW-th newest match (FTS5 walks its doclist newest first and stops there)."""
+        A query whose words each appear in at most :data:`RANK_WINDOW` articles is ranked by
+        bm25 (title weighted 5x) over all its matches, as always. A query with a *common* word
+        (in more articles than that) is answered by recency: its matches among its newest
+        RANK_WINDOW, those matching in the title first, newest first. bm25 would cost a walk
+        over every article holding the common word (FTS5 counts them for the word's idf), and
+        for a word in most articles its idf is about zero anyway: recency is the better order
+        and costs a bounded walk down the newest end of the index."""
+        units = fts_units(text)
+        if not units:
+            return []
         for mode in ("AND", "OR"):
-            query = fts_query(text, mode=mode)
-            if query is None:
-                return []
-            rows = await self._db.fetchall(
-                f"SELECT {_A_COLUMNS} FROM (SELECT rowid, rank FROM articles_fts"
-                " WHERE articles_fts MATCH ?1 AND rowid >= coalesce((SELECT rowid FROM"
-                " articles_fts WHERE articles_fts MATCH ?1 ORDER BY rowid DESC LIMIT 1"
-                " OFFSET ?2), 0) ORDER BY rank LIMIT ?3) f"
-                " JOIN articles a ON a.id = f.rowid ORDER BY f.rank",
-                (query, RANK_WINDOW - 1, limit),
+            query = f" {mode} ".join(units)
+            common_sql = " OR ".join(
+                f"(SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?{i + 2}"
+                " ORDER BY rowid DESC LIMIT 1 OFFSET ?1) IS NOT NULL"
+                for i in range(len(units)))
+            row = await self._db.fetchone(
+                f"SELECT {common_sql}, coalesce((SELECT rowid FROM articles_fts WHERE"
+                f" articles_fts MATCH ?{len(units) + 2} ORDER BY rowid DESC LIMIT 1"
+                " OFFSET ?1), 0)",
+                (RANK_WINDOW - 1, *units, query),
             )
+            assert row is not None
+            if not row[0]:
+                rows = await self._db.fetchall(
+                    f"SELECT {_A_COLUMNS} FROM (SELECT rowid, rank FROM articles_fts"
+                    " WHERE articles_fts MATCH ? ORDER BY rank LIMIT ?) f"
+                    " JOIN articles a ON a.id = f.rowid ORDER BY f.rank",
+                    (query, limit),
+                )
+            else:
+                rows = await self._db.fetchall(
+                    "WITH t AS (SELECT rowid AS id FROM articles_fts WHERE articles_fts"
+                    " MATCH ?1 AND rowid >= ?3 ORDER BY rowid DESC LIMIT ?4),"
+                    " b AS (SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ?2"
+                    " AND rowid >= ?3 ORDER BY rowid DESC LIMIT 2 * ?4)"
+                    f" SELECT {_A_COLUMNS} FROM (SELECT id, 0 AS k FROM t UNION ALL"
+                    " SELECT id, 1 FROM b WHERE id NOT IN (SELECT id FROM t)) x"
+                    " JOIN articles a ON a.id = x.id ORDER BY x.k, x.id DESC LIMIT ?4",
+                    (f"title : ({query})", query, int(row[1]), limit),
+                )
             if rows:
                 return [article_from_row(r) for r in rows]
         return []
