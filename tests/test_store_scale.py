@@ -249,3 +249,18 @@ def test_briefbot_stats_shows_counts_and_size(tmp_path: Path,
     assert "articles   1" in out and "MB" in out and "keep everything" in out
     assert main(["--db", db, "stats", "--prune"]) == 2  # keep_days = 0: nothing to apply
     assert "keep_days is 0" in capsys.readouterr().err
+
+
+async def test_common_words_look_among_recent_articles_first_then_further(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_articles, "RANK_WINDOW", 3)
+    monkeypatch.setattr(sqlite_articles, "RECENT_IDS", 2)
+    store = await open_store(tmp_path / "w.db")
+    try:
+        await store.articles.add_articles(
+            [new(i, f"The minister said it, story {i}.") for i in range(1, 9)]
+            + [new(i, f"Weather, story {i}.") for i in range(9, 11)])
+        found = await store.articles.search_articles("said", limit=3)
+        assert [a.id for a in found] == [8, 7, 6]  # too few among the 2 newest: further back
+    finally:
+        await store.close()

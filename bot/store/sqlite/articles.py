@@ -34,6 +34,9 @@ _POSSESSIVE = re.compile(r"['’]s?$", re.IGNORECASE)
 # A word in more articles than this is "common": a query with one is answered by recency
 # within its newest RANK_WINDOW matches, not by bm25 (see search_articles).
 RANK_WINDOW = 2000
+# ...and looked for first among the newest this many articles (weeks of news at a million a
+# year), so a combination of common words that is rare costs no more in a larger store.
+RECENT_IDS = 50_000
 # "Did you mean" compares a typo with the stored vocabulary itself while the store is small,
 # and above this many articles with a cached list of the most frequent terms (search_terms).
 SMALL_STORE = 20_000
@@ -300,9 +303,10 @@ class SQLiteArticles:
                 for i in range(len(units)))
             row = await self._db.fetchone(
                 f"SELECT {common_sql}, coalesce((SELECT rowid FROM articles_fts WHERE"
-                f" articles_fts MATCH ?{len(units) + 2} ORDER BY rowid DESC LIMIT 1"
+                f" articles_fts MATCH ?{len(units) + 2} AND rowid >= (SELECT coalesce(max(id),"
+                f" 0) FROM articles) - ?{len(units) + 3} ORDER BY rowid DESC LIMIT 1"
                 " OFFSET ?1), 0)",
-                (RANK_WINDOW - 1, *units, query),
+                (RANK_WINDOW - 1, *units, query, RECENT_IDS),
             )
             assert row is not None
             if not row[0]:
@@ -313,19 +317,31 @@ class SQLiteArticles:
                     (query, limit),
                 )
             else:
-                rows = await self._db.fetchall(
-                    "WITH t AS (SELECT rowid AS id FROM articles_fts WHERE articles_fts"
-                    " MATCH ?1 AND rowid >= ?3 ORDER BY rowid DESC LIMIT ?4),"
-                    " b AS (SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ?2"
-                    " AND rowid >= ?3 ORDER BY rowid DESC LIMIT 2 * ?4)"
-                    f" SELECT {_A_COLUMNS} FROM (SELECT id, 0 AS k FROM t UNION ALL"
-                    " SELECT id, 1 FROM b WHERE id NOT IN (SELECT id FROM t)) x"
-                    " JOIN articles a ON a.id = x.id ORDER BY x.k, x.id DESC LIMIT ?4",
-                    (f"title : ({query})", query, int(row[1]), limit),
-                )
+                rows = await self._recent(query, floor=int(row[1]), limit=limit,
+                                          recent=RECENT_IDS)
+                if len(rows) < limit:  # few matches among the recent articles: look further
+                    rows = await self._recent(query, floor=0, limit=limit, recent=None)
             if rows:
                 return [article_from_row(r) for r in rows]
         return []
+
+    async def _recent(self, query: str, *, floor: int, limit: int,
+                      recent: int | None) -> list[sqlite3.Row]:
+        """Matches of ``query`` with an id from ``floor`` (and among the ``recent`` newest
+        ids), those matching in the title first, newest first."""
+        lowest = ("max(?3, (SELECT coalesce(max(id), 0) FROM articles) - ?5)"
+                  if recent is not None else "?3")
+        return await self._db.fetchall(
+            f"WITH t AS (SELECT rowid AS id FROM articles_fts WHERE articles_fts"
+            f" MATCH ?1 AND rowid >= {lowest} ORDER BY rowid DESC LIMIT ?4),"
+            " b AS (SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ?2"
+            f" AND rowid >= {lowest} ORDER BY rowid DESC LIMIT 2 * ?4)"
+            f" SELECT {_A_COLUMNS} FROM (SELECT id, 0 AS k FROM t UNION ALL"
+            " SELECT id, 1 FROM b WHERE id NOT IN (SELECT id FROM t)) x"
+            " JOIN articles a ON a.id = x.id ORDER BY x.k, x.id DESC LIMIT ?4",
+            (f"title : ({query})", query, floor, limit,
+             *(() if recent is None else (recent,))),
+        )
 
     async def suggest_terms(self, text: str, *, limit: int = 3) -> list[str]:
         """Stored words close to the words of ``text``: "did you mean" for a typo.
