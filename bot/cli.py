@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -143,15 +144,19 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Start the bot: poll feeds, post digests, deliver alerts, and answer /brief "
         "on every platform whose token is set in the environment: SLACK_BOT_TOKEN (with "
         "SLACK_APP_TOKEN for Socket Mode, or SLACK_SIGNING_SECRET for HTTP mode) and "
-        "DISCORD_TOKEN. With no token and a terminal, a console reads /brief lines (Ctrl-D or "
-        "quit ends it). With no token and no terminal (nohup, systemd, a container) it runs "
-        "headless: the services only, until Ctrl-C or SIGTERM. Stops cleanly on SIGTERM.")
+        "DISCORD_TOKEN; Slack in many workspaces with [slack] client_id, SLACK_CLIENT_SECRET "
+        "and SLACK_SIGNING_SECRET. With no token and a terminal, a console reads /brief lines "
+        "(Ctrl-D or quit ends it). With no token and no terminal (nohup, systemd, a "
+        "container) it runs headless: the services only, until Ctrl-C or SIGTERM. Stops "
+        "cleanly on SIGTERM.")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--no-console", dest="console", action="store_false", default=None,
                      help="never read /brief lines from standard input (a service)")
     how.add_argument("--console", dest="console", action="store_true", default=None,
                      help="read /brief lines from standard input even when it is no terminal")
 
+    sub.add_parser("slack", help="the Slack workspaces that installed briefbot ([slack] "
+                   "client_id), and the home workspace")
     p = sub.add_parser("discord", help="with DISCORD_TOKEN: print the bot's invite link and "
                        "upload /brief if its definition changed",
                        description="With DISCORD_TOKEN set: sign in, print the link that "
@@ -704,8 +709,32 @@ async def cmd_discord(args: argparse.Namespace, app: App) -> int:
     return 0
 
 
+async def cmd_slack(args: argparse.Namespace, app: App) -> int:
+    """Installed workspaces, from the database (no token is shown, nor needed)."""
+    platform = app.engine.store.platform
+    home = await platform.get_meta("slack.home_team")
+    rows = await platform.installed_workspaces(platform="slack")
+    print(f"home workspace (its ids are stored bare): {home or 'none yet'}")
+    if not rows:
+        print("no workspace has installed briefbot with Add to Slack"
+              + ("" if app.engine.config.slack.client_id else " ([slack] client_id is not set)"))
+    for enterprise, team in rows:
+        data = await platform.find_installation(platform="slack", enterprise_id=enterprise,
+                                                team_id=team)
+        info = json.loads(data or "{}")
+        when = info.get("installed_at")
+        day = (datetime.fromtimestamp(float(when), UTC).strftime("%Y-%m-%d %H:%M UTC")
+               if isinstance(when, int | float) else "?")
+        print(f"{team or enterprise}\t{info.get('team_name') or '?'}\tinstalled {day} by "
+              f"{info.get('user_id') or '?'}")
+    print("A workspace that removed the app is not listed; its digests and subscriptions are "
+          "paused until it installs again.")
+    return 0
+
+
 ENGINE_COMMANDS = {"ingest": cmd_ingest, "brief": cmd_brief, "run": cmd_run, "digest": cmd_digest,
-                   "feeds": cmd_feeds, "poll": cmd_poll, "stats": cmd_stats, "discord": cmd_discord}
+                   "feeds": cmd_feeds, "poll": cmd_poll, "stats": cmd_stats, "discord": cmd_discord,
+                   "slack": cmd_slack}
 
 
 async def _with_app(args: argparse.Namespace, config: Config) -> int:

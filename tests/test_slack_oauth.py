@@ -608,6 +608,25 @@ async def test_pausing_a_workspace_selects_its_rows_and_resume_undoes_only_that(
     assert t2 is not None and t2.enabled
 
 
+async def test_briefbot_slack_lists_the_installed_workspaces_without_tokens(
+        adapter: SlackAdapter, engine: BriefingEngine, fake: FakeSlack, oauth_config: Config,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio as aio
+
+    from bot.cli import main
+
+    await install(adapter, fake, "T1")
+    await install(adapter, fake, "T2")
+    code = await aio.to_thread(main, ["--db", oauth_config.storage.path, "slack"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "home workspace (its ids are stored bare): T1" in out
+    assert re.search(r"^T2\tSecond Team\tinstalled \d{4}-\d\d-\d\d \d\d:\d\d UTC by UINSTALLER$",
+                     out, re.MULTILINE), out
+    for token in fake.tokens_of("T1") + fake.tokens_of("T2"):
+        assert token not in out
+
+
 # -- the real `briefbot run` process --------------------------------------------------------
 
 
