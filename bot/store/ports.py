@@ -133,7 +133,12 @@ class ArticleStore(Protocol):
         ...
 
     async def search_articles(self, text: str, *, limit: int) -> list[Article]:
-        """Best matches first (bm25, title weighted 5x); all words first, then any word."""
+        """Matches of ``text`` (words; "quoted phrases"); all words first, then any word.
+
+        Order: when every word or phrase is in at most 2000 articles, best first (bm25, title
+        weighted 5x); when one is in more (a *common* word), newest first among the newest
+        matches, those with the one word or phrase in the title first. The cost must not grow
+        with the store: never rank or count every match of a common word."""
         ...
 
     async def suggest_terms(self, text: str, *, limit: int = 3) -> list[str]:
