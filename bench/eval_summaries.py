@@ -12,6 +12,8 @@ right before it was left out.
     python bench/eval_summaries.py                      # every set, every system
     python bench/eval_summaries.py --sets cnndm --limit 40 --systems lead,lexrank,news
     python bench/eval_summaries.py --sets cnndm --half a # tune on one half, check on b
+    python bench/eval_summaries.py --save before.jsonl   # keep every summary, then after a
+    python bench/eval_summaries.py --same-as before.jsonl  # change: how many are identical
 
 cnndm is summarised at 3 sentences; bbc at the reference's sentence count (its references
 are extractive and long; the README of the eval sets explains why lengths must match).
@@ -44,7 +46,10 @@ from bot.newsum import opens_dangling  # noqa: E402
 from bot.summarize import ALGORITHMS, summarize_text  # noqa: E402
 from bot.text import split_paragraphs, split_sentences  # noqa: E402
 
-EVAL_DIR = ROOT.parent / "shared" / "data" / "eval"
+# beside the project; from a git worktree (../wt/<name>) the nearest ancestor that has it
+EVAL_DIR = next((d / "shared" / "data" / "eval" for d in ROOT.parents
+                 if (d / "shared" / "data" / "eval").is_dir()),
+                ROOT.parent / "shared" / "data" / "eval")
 SETS = {"cnndm": "cnndm_dev.jsonl", "bbc": "bbc_news_summary.jsonl"}
 METRICS = ("rouge1", "rouge2", "rougeLsum")
 # "lead" is LEAD-3 (LEAD-k on bbc) with the bot's own sentence splitter; "lead-pysbd" (needs
@@ -74,6 +79,7 @@ class Result:
     ms_per_article: float
     dangling_share: float
     failures: dict[str, int]  # exception name -> articles that raised it (scored as empty)
+    summaries: tuple[tuple[str, ...], ...]  # one a record, in order
 
 
 def load(name: str, *, limit: int | None, half: str | None) -> list[Record]:
@@ -143,6 +149,7 @@ def evaluate(system: str, records: Sequence[Record], *, count: Callable[[Record]
     dangling = 0
     elapsed = 0.0
     failures: dict[str, int] = {}
+    summaries: list[tuple[str, ...]] = []
     for record in records:
         start = time.perf_counter()
         try:
@@ -156,12 +163,14 @@ def evaluate(system: str, records: Sequence[Record], *, count: Callable[[Record]
             summary = ()
             failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
         elapsed += time.perf_counter() - start
+        summaries.append(summary)
         scores = scorer.score("\n".join(record.reference), "\n".join(summary))
         for metric in METRICS:
             per[metric].append(scores[metric].fmeasure * 100)
         dangling += has_dangling_opener(summary, article_sentences(record.text))
     return Result(system, {m: np.array(v) for m, v in per.items()},
-                  1000 * elapsed / len(records), dangling / len(records), failures)
+                  1000 * elapsed / len(records), dangling / len(records), failures,
+                  tuple(summaries))
 
 
 def interleaved_ms(systems: Sequence[str], records: Sequence[Record], *,
@@ -193,7 +202,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="N articles of each set, evenly spaced through it")
     parser.add_argument("--half", choices=("a", "b"),
                         help="only every other article (a: 1st, 3rd, ...; b: 2nd, 4th, ...)")
+    parser.add_argument("--save", type=Path, metavar="FILE",
+                        help="write every summary to FILE (JSON lines: set, system, id, summary)")
+    parser.add_argument("--same-as", type=Path, metavar="FILE",
+                        help="count the summaries identical to those saved in FILE by --save")
     args = parser.parse_args(argv)
+    saved: dict[tuple[str, str, str], list[str]] = {}
+    if args.same_as:
+        with args.same_as.open(encoding="utf-8") as stream:
+            for line in stream:
+                row = json.loads(line)
+                saved[row["set"], row["system"], row["id"]] = row["summary"]
+    save = args.save.open("w", encoding="utf-8") if args.save else None
     scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
@@ -218,6 +238,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                              for name, n in result.failures.items())
             print(f"| {system}{failed} | {' | '.join(cells)} | {result.ms_per_article:.1f} | "
                   f"{100 * result.dangling_share:.1f}% |", flush=True)
+            for record, summary in zip(records, result.summaries, strict=True):
+                if save is not None:
+                    save.write(json.dumps({"set": name, "system": system, "id": record.id,
+                                           "summary": list(summary)}) + "\n")
+        if saved:
+            print()
+            for system, result in results.items():
+                before = [saved.get((name, system, r.id)) for r in records]
+                known = [(b, list(s)) for b, s in zip(before, result.summaries, strict=True)
+                         if b is not None]
+                same = sum(b == s for b, s in known)
+                print(f"{system}: {same} of {len(known)} summaries identical to {args.same_as}")
         if "news" in results and "lead" in results:
             print("\nnews - lead, paired per article (95% bootstrap interval): " + ", ".join(
                 f"{m} {d.mean():+.1f} [{lo:+.1f}, {hi:+.1f}]"
@@ -230,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("speed, timed in turn on each article (best of 3, news's stem cache cold): "
                   f"lexrank {ms['lexrank']:.1f} ms, news {ms['news']:.1f} ms per article, "
                   f"news / lexrank = {ms['news'] / ms['lexrank']:.2f}x")
+    if save is not None:
+        save.close()
     return 0
 
 

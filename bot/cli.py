@@ -297,6 +297,10 @@ def _summarize_record(job: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, A
                                  **{k: v for k, v in options.items() if k not in page})
     except BriefbotError as exc:
         return {"id": record.get("id"), "summary": [], "error": str(exc)}
+    except Exception as exc:  # one bad record never stops the rest of the batch
+        log.debug("summarising record %r failed", record.get("id"), exc_info=True)  # -v
+        return {"id": record.get("id"), "summary": [],
+                "error": f"could not summarise it (internal error: {type(exc).__name__})"}
     if "html" in record:
         return {"id": record.get("id"), "title": draft.title, "source": draft.source,
                 "summary": list(summary)}
@@ -449,6 +453,11 @@ async def cmd_ingest(args: argparse.Namespace, app: App) -> int:
             except UserError as exc:
                 said = str(exc) if path in str(exc) else f"{path}: {exc}"
                 progress.item(path, "refused", f"briefbot: refused {said}")
+                continue
+            except Exception as exc:  # one bad file never stops the rest of the folder
+                log.debug("ingesting %s failed", path, exc_info=True)  # -v shows where
+                progress.item(path, "refused", f"briefbot: {path} was not stored (internal "
+                              f"error: {type(exc).__name__}; run with -v for details)")
                 continue
             a = result.article
             state = "stored" if result.created else "already known"

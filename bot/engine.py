@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +29,7 @@ from bot.ingest.urls import canonical_url
 from bot.models import Article, ArticleDraft, Caller, Destination, Reply
 from bot.publish import Publisher
 from bot.store import Store
-from bot.text import shorten, title_from_text, words
+from bot.text import cap_text, shorten, title_from_text, words
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,7 @@ class BriefingEngine:
 
         ``notify=False`` stores without alerting: a feed's backlog when it is first added.
         """
+        draft = replace(draft, text=cap_text(draft.text))  # one cap, whatever the source
         text = draft.text.strip()
         if not text:
             raise InputError(f"{draft.source or draft.url or 'the article'} has no text")

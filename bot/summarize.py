@@ -36,9 +36,11 @@ from bot.language import AUTO, resolve_language
 from bot.newsum import news_factory, restates
 from bot.text import (
     LanguageKit,
+    cap_text,
+    first_sentences,
     language_kit,
+    normalize_space,
     shorten,
-    split_paragraphs,
     words,
 )
 
@@ -48,13 +50,28 @@ log = logging.getLogger(__name__)
 _STIGMA = ("click", "subscribe", "advertisement", "newsletter", "cookies", "copyright", "read")
 
 
-def build_document(text: str, *, title: str | None, kit: LanguageKit) -> ObjectDocumentModel:
-    """Sumy's document model from one-paragraph-a-line text; the title becomes a heading."""
+def build_document(text: str, *, title: str | None, kit: LanguageKit,
+                   max_sentences: int | None = None) -> ObjectDocumentModel:
+    """Sumy's document model from one-paragraph-a-line text; the title becomes a heading.
+
+    With ``max_sentences``, only the article's first sentences (the rest is not even split),
+    and at most :data:`MAX_PARAGRAPH_CHARS` of one paragraph.
+    """
     paragraphs: list[Paragraph] = []
     tok = kit.tokenizer
     heading = [Sentence(title, tok, is_heading=True)] if title else []
-    for i, para in enumerate(split_paragraphs(text)):
-        sentences = [Sentence(s, tok) for s in tok.to_sentences(para)]
+    room = max_sentences
+    # split_paragraphs, lazily: nothing after the last sentence read is even normalised
+    lines = (normalize_space(line) for line in text.splitlines())
+    for i, para in enumerate(p for p in lines if p):
+        if room is not None and room <= 0:
+            break
+        split = (list(tok.to_sentences(para)) if room is None else
+                 first_sentences(para, room, max_chars=MAX_PARAGRAPH_CHARS,
+                                 language=tok.language))
+        if room is not None:
+            room -= len(split)
+        sentences = [Sentence(s, tok) for s in split]
         if i == 0:
             sentences = heading + sentences
         if sentences:
@@ -111,6 +128,21 @@ _FACTORIES: dict[str, Callable[[LanguageKit, str | None], Any]] = {
 
 ALGORITHMS: tuple[str, ...] = tuple(_FACTORIES)
 
+# The most sentences of an article a summarizer reads: its first ones (the rest is not even
+# split into sentences). Sumy's stock algorithms compare every sentence with every other
+# (LexRank, TextRank, Reduction: pairs of sentences in Python; LSA: an SVD) and KL-Sum is
+# cubic, so their cost is bounded by bounding what they read: 150 sentences (KL-Sum: 60), about
+# a second at most each (bench/bench_summary_cost.py --algorithms all). News articles run
+# 15-50 sentences (2 of the 2,089 BBC articles pass 150, 15 pass 60). "news" is linear in
+# what it reads and ranks only the first bot.newsum.RANK_WINDOW candidates; the sentences
+# after those count in its centrality.
+STOCK_MAX_SENTENCES = 150
+NEWS_MAX_SENTENCES = 1_000
+# ... and of a paragraph, at most this much is split into sentences (8,192 doubled 4 times): a
+# news paragraph is under 2,000 characters; a file on one line can be the whole 200,000.
+MAX_PARAGRAPH_CHARS = 65_536
+_MAX_SENTENCES = {"kl": 60, "news": NEWS_MAX_SENTENCES}
+
 
 def summarize_text(
     text: str,
@@ -135,10 +167,12 @@ def summarize_text(
         raise InputError(
             f"unknown summarizer algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}"
         )
+    text = cap_text(text)  # the article text cap, whoever calls
     if language == AUTO:
         language = resolve_language(declared_language, text)
     kit = language_kit(language)
-    document = build_document(text, title=title, kit=kit)
+    limit = _MAX_SENTENCES.get(algorithm, STOCK_MAX_SENTENCES)
+    document = build_document(text, title=title, kit=kit, max_sentences=limit)
     if not document.sentences:
         return ()
     if len(document.sentences) <= sentences and algorithm != "news":
@@ -154,11 +188,11 @@ def summarize_text(
                 restated = sum(restates(title, str(p)) for p in picked)
                 if restated and algorithm != "news":  # ask again for what is dropped below
                     picked = summarizer(document, sentences + restated)
-        except (ArithmeticError, ValueError, numpy.linalg.LinAlgError) as exc:
-            # A numeric failure inside an algorithm (LSA's SVD not converging, seen once on
-            # 2,089 BBC articles) must not lose the article: fall back to its lead.
-            log.warning("%s failed on a %d-sentence text (%s); using the lead instead",
-                        algorithm, len(document.sentences), exc)
+        except Exception as exc:
+            # A failure inside an algorithm (LSA's SVD not converging, seen once on 2,089 BBC
+            # articles) must not lose the article, nor stop a batch: fall back to its lead.
+            log.warning("%s failed on a %d-sentence text (%s: %s); using the lead instead",
+                        algorithm, len(document.sentences), type(exc).__name__, exc)
             picked = document.sentences[:sentences]
     out: list[str] = []
     seen: set[str] = set()

@@ -44,6 +44,10 @@ _LOWER_NO_BREAK = re.compile(r"(?<=\bno\.)\s+(?=[A-Z][a-z])")
 _SPACE = re.compile(r"\s+")
 # A sentence joined across an open quotation is not allowed to grow past this.
 _MAX_QUOTE_JOIN = 800
+# The most article text kept and summarised, from any source (file, standard input, page, feed
+# item, `summarize --jsonl`): a long feature is ~50,000 characters; a 5 MB "article" would
+# hold a summarizer worker and the store for nothing a reader wants.
+MAX_ARTICLE_CHARS = 200_000
 
 # Abbreviations kept from the model beyond the dotted ones, the one- and two-letter ones and
 # vowel-less clusters ("mgmt", "tbsp"): titles, months, days, US states (AP style), company words.
@@ -83,7 +87,12 @@ def _open_quote(sentence: str) -> bool:
 def normalize_space(text: str) -> str:
     """Collapse runs of whitespace and strip control characters (keeps letters intact)."""
     text = unicodedata.normalize("NFC", text)
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    if not text.isprintable():  # printable text holds no control (category C) character
+        # each distinct character is looked up once, not every character of the text
+        drop = {ord(ch): None for ch in set(text)
+                if ch not in "\n\t" and unicodedata.category(ch)[0] == "C"}
+        if drop:
+            text = text.translate(drop)
     return _SPACE.sub(" ", text).strip()
 
 
@@ -239,15 +248,44 @@ def title_from_sentence(sentence: str, *, limit: int) -> str:
 def title_from_text(text: str, *, limit: int, language: str = "english") -> str:
     """A title made from the text's first sentence (see :func:`title_from_sentence`)."""
     for paragraph in split_paragraphs(text):
-        sentences = split_sentences(paragraph, language=language)
+        # a title is a few hundred characters: never split more than the paragraph's start
+        sentences = first_sentences(paragraph, 1, max_chars=8_192, language=language)
         if sentences:
             return title_from_sentence(sentences[0], limit=limit)
     return "Untitled"
 
 
+def first_sentences(paragraph: str, count: int, *, max_chars: int | None = None,
+                    language: str = "english") -> list[str]:
+    """``split_sentences(paragraph)[:count]``, splitting no more of ``paragraph`` than needed
+    (a paragraph can be a whole 200,000-character file on one line). With ``max_chars``, only
+    that much of the paragraph is read (its last sentence may then be cut short)."""
+    size = 8_192
+    while len(paragraph) > size:
+        # a sentence is whole when another one follows it inside the part that was split
+        split = split_sentences(paragraph[:size], language=language)
+        if len(split) > count or (max_chars is not None and size >= max_chars):
+            return split[:count]
+        size *= 2
+    return split_sentences(paragraph, language=language)[:count]
+
+
 def split_paragraphs(text: str) -> list[str]:
     """One paragraph a non-empty line (the format of plain article files)."""
     return [p for p in (normalize_space(line) for line in text.splitlines()) if p]
+
+
+def cap_text(text: str, limit: int = MAX_ARTICLE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters at the last paragraph (else sentence, else word)
+    boundary in its second half; unchanged when it fits."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    for mark in ("\n", ". ", " "):
+        cut = head.rfind(mark)
+        if cut > limit // 2:
+            return head[:cut + (1 if mark == ". " else 0)].rstrip()
+    return head
 
 
 def words(text: str) -> tuple[str, ...]:

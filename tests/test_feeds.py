@@ -20,13 +20,9 @@ from bot.config import Config
 from bot.engine import BriefingEngine
 from bot.ingest.feeds import NotAFeed, html_fragment_text, parse_feed
 from bot.ingest.fetch import Fetcher
-from bot.ingest.intake import (
-    MAX_ARTICLE_CHARS,
-    Intake,
-    backoff_delay,
-    cap_text,
-)
+from bot.ingest.intake import Intake, backoff_delay
 from bot.models import Article, ArticleDraft, Caller, ReplyKind
+from bot.text import MAX_ARTICLE_CHARS, cap_text
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

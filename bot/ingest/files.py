@@ -8,6 +8,7 @@ text, so it never reaches a title or a summary.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from bot.ingest.pages import publication, strip_site_suffix
 from bot.ingest.urls import source_name
 from bot.language import normalize_language
 from bot.models import ArticleDraft
-from bot.text import shorten, split_paragraphs, title_from_sentence, title_from_text
+from bot.text import cap_text, shorten, split_paragraphs, title_from_sentence, title_from_text
 
 __all__ = ["parse_bytes", "parse_html", "parse_plain", "title_from_sentence", "title_from_text"]
 
@@ -103,8 +104,10 @@ def parse_bytes(data: bytes, *, name: str, title_limit: int, suffix: str = "") -
         raise InputError(f"{name} is empty")
     text = decode_text(data, name=name)
     if looks_like_html(data, suffix=suffix):
-        return parse_html(text, title_limit=title_limit, source=name)
-    return parse_plain(text, title_limit=title_limit, source=name)
+        draft = parse_html(text, title_limit=title_limit, source=name)
+        return replace(draft, text=cap_text(draft.text))
+    # the article text cap before any splitting: a 5 MB file is read like its first 200,000
+    return parse_plain(cap_text(text), title_limit=title_limit, source=name)
 
 
 def read_limited(path: Path, *, max_bytes: int) -> bytes:

@@ -53,6 +53,7 @@ from bot.ingest.urls import canonical_url, check_url, unwrap_link
 from bot.models import Article, ArticleDraft, Destination, parse_id
 from bot.store import Store
 from bot.store.ports import KNOWN_STATUSES, Feed, SeenItem
+from bot.text import cap_text
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,6 @@ _FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "applica
 _PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 451})
 # A poll that dies with its process frees the feed for another process after this.
 CLAIM_LEASE = timedelta(minutes=15)
-# The most article text kept from a page or a feed item (a long feature is ~50,000): a 5 MB
-# "article" from a hostile server would hold the summarizer's worker for minutes.
-MAX_ARTICLE_CHARS = 200_000
 # An item of a feed's backlog whose page failed: retried, and stored silently when it works.
 PENDING_BACKLOG = "pending_backlog"
 
@@ -551,19 +549,6 @@ def _sniff(body: bytes) -> str | None:
     if _HTML_START.match(head):
         return "html"
     return None
-
-
-def cap_text(text: str, limit: int = MAX_ARTICLE_CHARS) -> str:
-    """``text`` cut to ``limit`` characters at the last paragraph (else sentence, else word)
-    boundary: summarising costs more than linear time, and a web article is far shorter."""
-    if len(text) <= limit:
-        return text
-    head = text[:limit]
-    for mark in ("\n", ". ", " "):
-        cut = head.rfind(mark)
-        if cut > limit // 2:
-            return head[:cut + (1 if mark == ". " else 0)].rstrip()
-    return head
 
 
 def _plain_text(result: FetchResult) -> str:
