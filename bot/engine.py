@@ -28,6 +28,7 @@ from bot.ingest.files import parse_bytes, read_limited
 from bot.ingest.urls import canonical_url
 from bot.models import Article, ArticleDraft, Caller, Destination, Reply
 from bot.publish import Publisher
+from bot.sanitize import strip_controls
 from bot.store import Store
 from bot.text import cap_text, shorten, title_from_text, words
 
@@ -37,6 +38,15 @@ __all__ = ["BriefingEngine", "Clock", "CommandHandler", "IngestResult", "Summari
            "content_hash", "utcnow"]
 
 ArticleListener = Callable[[Article], Awaitable[None]]
+
+
+def clean_draft(draft: ArticleDraft) -> ArticleDraft:
+    """``draft`` without control characters: paragraphs kept in the text, one line elsewhere."""
+    def line(value: str | None) -> str | None:
+        return None if value is None else strip_controls(value, newlines=False)
+
+    return replace(draft, text=strip_controls(draft.text), title=line(draft.title),
+                   url=line(draft.url), source=line(draft.source), author=line(draft.author))
 
 
 def content_hash(text: str) -> str:
@@ -148,7 +158,10 @@ class BriefingEngine:
         """Store ``draft`` if it is new (summarised once, here) and tell the listeners.
 
         ``notify=False`` stores without alerting: a feed's backlog when it is first added.
+        Control characters and escape sequences are stripped from every field first, whatever
+        the source (feed, page, file, standard input), so none is stored or shown.
         """
+        draft = clean_draft(draft)
         draft = replace(draft, text=cap_text(draft.text))  # one cap, whatever the source
         text = draft.text.strip()
         if not text:

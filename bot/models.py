@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.sanitize import shown
+
 #: The largest id a row can have (SQLite's and PostgreSQL's BIGINT): a bigger number names
 #: nothing and must not reach the database (OverflowError).
 MAX_ID = 2**63 - 1
@@ -109,6 +111,15 @@ class Item:
     article_id: int | None = None
     note: str = ""  # e.g. "+2 sources" or "matched: rocket"
 
+    def __post_init__(self) -> None:
+        # Whatever was stored, or built from parts, is shown as written: no control characters,
+        # no bidi override turning "gnp.exe" around (issue 14).
+        object.__setattr__(self, "title", shown(self.title))
+        object.__setattr__(self, "summary", tuple(shown(s) for s in self.summary))
+        object.__setattr__(self, "note", shown(self.note))
+        if self.source is not None:
+            object.__setattr__(self, "source", shown(self.source))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reply:
@@ -123,6 +134,11 @@ class Reply:
     kind: ReplyKind = ReplyKind.ANSWER
     ephemeral: bool = True
     footer: str = ""
+
+    def __post_init__(self) -> None:
+        # the text may echo what a user typed (a search) or name a feed: shown as written
+        object.__setattr__(self, "text", shown(self.text))
+        object.__setattr__(self, "footer", shown(self.footer))
 
     @property
     def is_error(self) -> bool:

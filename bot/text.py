@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import InputError
+from bot.sanitize import strip_controls
 
 if TYPE_CHECKING:
     from sumy.nlp.stemmers import Stemmer
@@ -86,7 +87,7 @@ def _open_quote(sentence: str) -> bool:
 
 def normalize_space(text: str) -> str:
     """Collapse runs of whitespace and strip control characters (keeps letters intact)."""
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", strip_controls(text))  # whole escape sequences too
     if not text.isprintable():  # printable text holds no control (category C) character
         # each distinct character is looked up once, not every character of the text
         drop = {ord(ch): None for ch in set(text)

@@ -188,3 +188,60 @@ async def test_an_admin_stops_a_feed_followed_elsewhere_reaching_their_channel(
                                                feed_id=feed_id)
     assert await engine.store.feeds.channel_muted_feed_ids(platform="slack",
                                                            channel_id="C1") == []
+
+
+# -- control characters and bidi overrides ----------------------------------------------------
+
+_HOSTILE_TITLE = "\x1b]0;pwned\x07Invoice \u202egnp.exe\x1b[2J"
+_HOSTILE_TEXT = ("Rockets \x1b[31mred\x1b[0m were sent\x07 on Tuesday to the front line. " * 3
+                 + "\r\n\r\n"
+                 + "Officials \x9b2J confirmed the \u202eshipment\u202c on Wednesday evening. " * 5)
+
+
+def _no_controls(value: str, *, newlines: bool = True) -> bool:
+    allowed = "\n\t" if newlines else ""
+    return not any((ord(c) < 32 and c not in allowed) or 0x7F <= ord(c) <= 0x9F for c in value)
+
+
+async def test_controls_are_stripped_from_everything_taken_in(engine: BriefingEngine) -> None:
+    result = await engine.ingest(ArticleDraft(text=_HOSTILE_TEXT, title=_HOSTILE_TITLE,
+                                              author="Ann\x00 Lee", source="wire\x85service"))
+    a = await engine.article(result.article.id)
+    assert a is not None
+    assert _no_controls(a.text) and "\n" in a.text  # the paragraph break is kept
+    assert "[31m" not in a.text and "2J" not in a.text
+    for line in (a.title, a.author or "", a.source or "", *a.summary):
+        assert _no_controls(line, newlines=False), repr(line)
+    assert a.title.startswith("Invoice") and "pwned" not in a.title
+
+
+async def test_bidi_overrides_are_neutralised_in_what_chat_shows(engine: BriefingEngine) -> None:
+    await engine.store.add_article(   # stored before this fix: shown neutralised anyway
+        ArticleDraft(text="x", title="Invoice \u202egnp.exe"), title="Invoice \u202egnp.exe",
+        summary=("Pay \u2066now\u2069 or \u202blose\u202c it.",), content_hash="bidi",
+        canonical_url=None, ingested_at=engine.clock())
+    reply = await engine.handle_command("", ADMIN)
+    [item] = reply.items
+    bidi = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert not bidi & set(item.title) and not bidi & set("".join(item.summary))
+    assert item.title == "Invoice gnp.exe"
+    echo = await engine.handle_command("\u202erocket\x1b[2J", ADMIN)
+    assert not bidi & set(echo.text) and "\x1b" not in echo.text
+
+
+def test_briefbot_ingest_and_brief_print_no_escape_sequence(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An HTML page whose title sets the operator's terminal title and clears the screen."""
+    body = "<p>" + "Rockets \x1b[31mred\x1b[0m were sent on Tuesday as officials said. " * 4
+    page = tmp_path / "hostile.html"
+    page.write_text(f"<html><head><title>{_HOSTILE_TITLE}</title></head><body><article>"
+                    f"<h1>{_HOSTILE_TITLE}</h1>{(body + '</p>') * 3}</article></body></html>",
+                    encoding="utf-8")
+    db = str(tmp_path / "cli.db")
+    assert main(["--db", db, "ingest", str(page)]) == 0
+    assert main(["--db", db, "brief"]) == 0
+    out = capsys.readouterr()
+    printed = out.out + out.err
+    assert "Invoice" in printed
+    for leftover in ("\x1b", "\x07", "pwned", "[2J", "[31m"):
+        assert leftover not in printed, leftover

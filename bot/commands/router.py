@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import PermissionDenied, UserError
 from bot.models import Caller, Reply, ReplyKind
+from bot.sanitize import strip_controls
 
 if TYPE_CHECKING:
     from bot.engine import BriefingEngine
@@ -88,7 +89,7 @@ def parse(text: str) -> tuple[str, bool]:
 
     The one reading of the prefix and the ``public`` suffix: the router and every adapter use
     it, so a platform never decides visibility differently from the grammar."""
-    text = re.sub(r"\s+", " ", text or "").strip()
+    text = re.sub(r"\s+", " ", strip_controls(text or "", newlines=False)).strip()
     if _PREFIX.match(text):
         text = text[len("/brief"):].strip()
     public = bool(_PUBLIC.search(text))

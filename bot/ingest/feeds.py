@@ -39,6 +39,7 @@ from bot.errors import InputError
 from bot.ingest.html import parse_date
 from bot.ingest.pages import known_codec
 from bot.ingest.urls import absolute_http_url, canonical_url
+from bot.sanitize import strip_controls
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _HTML_START = re.compile(rb"\A(?:\s|<\?[^>]*\?>|<!--.*?-->)*<(?:!doctype\s+html|html)\b",
@@ -82,6 +83,7 @@ class ParsedFeed:
 
 def html_fragment_text(fragment: str) -> str:
     """Plain text of an HTML fragment (feed content), one paragraph a line."""
+    fragment = strip_controls(fragment)  # whole escape sequences, before lxml drops their ESC
     if "<" not in fragment and "&" not in fragment:
         return "\n".join(line.strip() for line in fragment.splitlines() if line.strip())
     try:

@@ -28,6 +28,8 @@ from typing import Any
 import lxml.etree
 import lxml.html
 
+from bot.sanitize import strip_controls
+
 log = logging.getLogger(__name__)
 
 # trafilatura, htmldate and courlan log a WARNING for every page they cannot read ("empty
@@ -254,7 +256,7 @@ def extract_html(html: str, *, url: str | None = None, min_chars: int = 0) -> Ex
 
     Returns None when trafilatura finds no main text (a cookie wall, an empty page).
     """
-    tree = _parse(html)
+    tree = _parse(strip_controls(html))  # lxml drops a lone ESC, keeping the "]0;title" after it
     if tree is None:
         return None
     language = declared_language(tree)
