@@ -216,7 +216,7 @@ async def test_controls_are_stripped_from_everything_taken_in(engine: BriefingEn
 
 
 async def test_bidi_overrides_are_neutralised_in_what_chat_shows(engine: BriefingEngine) -> None:
-    await engine.store.add_article(   # stored before this fix: shown neutralised anyway
+    await engine.store.articles.add_article(   # stored before this fix: shown neutralised anyway
         ArticleDraft(text="x", title="Invoice \u202egnp.exe"), title="Invoice \u202egnp.exe",
         summary=("Pay \u2066now\u2069 or \u202blose\u202c it.",), content_hash="bidi",
         canonical_url=None, ingested_at=engine.clock())
