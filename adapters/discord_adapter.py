@@ -43,6 +43,7 @@ from bot.config import DiscordConfig
 from bot.engine import BriefingEngine, VerbInfo
 from bot.errors import BriefbotError, ConfigError, DeliveryError
 from bot.models import Caller, Destination, Reply
+from bot.redact import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -388,6 +389,7 @@ class DiscordAdapter:
 
     async def answer_interaction(self, interaction: discord.Interaction[Any], text: str) -> None:
         """Run ``/brief text`` and answer: directly if quick, else defer and follow up."""
+        register_secret(interaction.token)  # a posting credential: kept out of every log line
         caller = self.caller_for(interaction)
         work = asyncio.create_task(self.engine.handle_command(text, caller),
                                    name=f"discord-brief-{interaction.id}")

@@ -78,6 +78,7 @@ from bot.config import Secrets, SlackConfig
 from bot.engine import BriefingEngine, CommandHandler
 from bot.errors import ConfigError, DeliveryError
 from bot.models import Caller, Destination, Reply
+from bot.redact import register_secret
 from bot.store.ports import Store
 
 log = logging.getLogger(__name__)
@@ -781,6 +782,7 @@ class SlackAdapter:
         A command that fetches a page (a link, ``feeds add``) takes seconds: its ack carries a
         short private "Fetching ..." so the user sees at once that it is under way. Other
         commands are acked empty (their answer follows within a moment)."""
+        register_secret(command.get("response_url"))  # kept out of every log line
         notice = slow_notice(str(command.get("text", "")), self.engine.commands)
         if notice is None:
             await ack()

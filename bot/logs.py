@@ -12,6 +12,8 @@ import logging
 from datetime import UTC, datetime
 from typing import TextIO
 
+from bot.redact import RedactingFilter
+
 __all__ = ["JsonFormatter", "configure_logging", "remove_logging"]
 
 _HANDLER_NAME = "briefbot"
@@ -28,10 +30,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
-        elif record.exc_text:
+        if record.exc_text:  # already formatted (and redacted) by the handler's filter
             data["exception"] = record.exc_text
+        elif record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)
 
 
@@ -41,6 +43,8 @@ def configure_logging(*, level: int, fmt: str, stream: TextIO) -> logging.Handle
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.set_name(_HANDLER_NAME)
+    # every record, the SDKs' included: no response_url or interaction token in any line
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in root.handlers[:]:
         if old.get_name() == _HANDLER_NAME:

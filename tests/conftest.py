@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
+import logging
 import os
 import socket
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,3 +180,19 @@ def publisher(engine: BriefingEngine) -> RecordingPublisher:
 @pytest.fixture
 def sample_path() -> Path:
     return SAMPLE
+
+
+@pytest.fixture
+def debug_log() -> Iterator[io.StringIO]:
+    """briefbot's own log handler (as ``-v`` installs it) at DEBUG, written to a string."""
+    from bot.logs import configure_logging
+
+    root = logging.getLogger()
+    level = root.level
+    stream = io.StringIO()
+    handler = configure_logging(level=logging.DEBUG, fmt="text", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import re
@@ -283,6 +284,22 @@ async def test_slow_command_is_deferred_then_followed_up(
     assert state.answered_at is not None and state.answered_at - state.created < 0.3
     assert state.original is not None and state.original["content"] == "slow answer to things"
     assert not fake.refused
+
+
+async def test_interaction_tokens_never_reach_a_log_line_even_at_debug(
+    fake: FakeDiscord, start_bot: Start, debug_log: io.StringIO
+) -> None:
+    """Issue 14: ``-v`` logged interaction tokens (discord.py's own DEBUG lines included)."""
+    fake.deadline = 0.3
+    engine, _ = await start_bot(defer_after_seconds=0.05)
+    add_verb(engine, "slow", slow_verb(0.2, reply=Reply(text="part", items=tuple(
+        Item(title=f"Story {i}", summary=("x" * 1500,)) for i in range(5)))))
+    state = await fake.answered(await fake.interact("slow things"), followups=1)
+    assert state.deferred and state.followups
+    logged = debug_log.getvalue()
+    assert "/interactions/" in logged and "/webhooks/" in logged  # discord.py did log them
+    assert state.token not in logged
+    assert "[redacted]" in logged
 
 
 async def test_a_late_first_answer_is_refused_like_discord_does(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
 import json
 import logging
 import time
@@ -218,6 +219,24 @@ async def test_a_malformed_timestamp_gets_401_not_a_traceback(
     assert not any(r.levelno >= logging.ERROR for r in caplog.records)
     await asyncio.sleep(0.05)
     assert fake.responses == []
+
+
+async def test_response_urls_never_reach_a_log_line_even_at_debug(
+        http_adapter: SlackAdapter, fake: FakeSlack, debug_log: io.StringIO) -> None:
+    """Issue 14: ``-v`` logged response_urls (slack-bolt's and slack_sdk's DEBUG lines too),
+    also for a replayed request and one with a bad signature."""
+    body = urlencode(command_form(fake, "rocket", response="secret-hook-1"))
+    headers = signed_headers(body)
+    assert (await post_command(http_adapter, body, headers))[0] == 200
+    await fake.wait_for(lambda: fake.responses)
+    assert (await post_command(http_adapter, body, headers))[0] == 401  # a replay
+    forged = urlencode(command_form(fake, "rocket", response="secret-hook-2"))
+    bad = signed_headers(forged, secret="not-the-secret")
+    assert (await post_command(http_adapter, forged, bad))[0] == 401
+    await asyncio.sleep(0.05)
+    logged = debug_log.getvalue()
+    assert "/resp/" not in logged and "secret-hook" not in logged, logged
+    assert "[redacted]" in logged  # the SDKs did log them
 
 
 async def test_errors_are_ephemeral_and_say_what_to_do(
