@@ -67,6 +67,16 @@ def escape(text: str) -> str:
     return _BROADCAST.sub(lambda m: "@" + _WORD_JOINER + m.group(1), text)
 
 
+# mrkdwn has no escape character: an article's *bold*, _italic_, ~strike~ and `code` get
+# look-alike characters, so what the article wrote is shown as text.
+_NO_MARKUP = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
+
+
+def escape_article(text: str) -> str:
+    """Article text (titles, summaries, sources) for mrkdwn: :func:`escape`, and no markup."""
+    return escape(text.translate(_NO_MARKUP))
+
+
 def _safe_url(url: str | None) -> str | None:
     """An http(s) URL usable inside ``<url|text>``, or None (then the title is not linked)."""
     if not url:
@@ -145,23 +155,23 @@ def _text_blocks(text: str, *, context: bool = False) -> list[Block]:
 
 def item_blocks(item: Item) -> list[Block]:
     """Title (linked), a context line (source, date, note, number), then the summary."""
-    title = escape(item.title.strip() or "Untitled")
+    title = escape_article(item.title.strip() or "Untitled")
     url = _safe_url(item.url)
     head = f"*<{url}|{title}>*" if url else f"*{title}*"
     if len(head) > MAX_SECTION_CHARS:  # an absurdly long URL: a broken link is worse than none
         head = f"*{title}*"
     blocks = _text_blocks(head)
-    meta = [escape(s) for s in (item.source or "",) if s]
+    meta = [escape_article(s) for s in (item.source or "",) if s]
     if item.published_at is not None:
         meta.append(_slack_date(item.published_at))
     if item.note:
-        meta.append(escape(item.note))
+        meta.append(escape_article(item.note))
     if item.article_id is not None:
         meta.append(f"#{item.article_id}")
     if meta:
         blocks.extend(_text_blocks(" · ".join(meta), context=True))
     if item.summary:
-        bullets = "\n".join(f"• {escape(s)}" for s in item.summary)
+        bullets = "\n".join(f"• {escape_article(s)}" for s in item.summary)
         blocks.extend(_text_blocks(bullets))
     return blocks
 
@@ -172,7 +182,7 @@ def _fallback(reply: Reply, items: Iterable[Item], *, part: int, parts: int) -> 
     if parts > 1:
         head = f"{head} ({part}/{parts})".strip()
     lines = [head] if head else []
-    titles = [f"• {escape(i.title)}" for i in items]
+    titles = [f"• {escape_article(i.title)}" for i in items]
     for n, line in enumerate(titles):
         if sum(len(x) + 1 for x in lines) + len(line) > MAX_FALLBACK_CHARS:
             lines.append(f"… and {len(titles) - n} more")

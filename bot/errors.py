@@ -40,12 +40,17 @@ class InputError(UserError):
 # What could make an echoed query mention someone (<!channel>, <@U1>, @everyone): angle
 # brackets swapped for look-alikes, a zero-width space after "@". Nothing changes width, so
 # the caret under the query still points right.
-_INERT = str.maketrans({"@": "@\u200b", "<": "\u2039", ">": "\u203a"})
+# Markup the platforms render (Discord markdown, Slack mrkdwn: *bold*, _italic_, ~strike~,
+# `code`, ||spoiler||) gets look-alikes too, and a masked link "[text](url)" a zero-width space
+# between "]" and "(": what a user typed is shown as they typed it, never formatted.
+_INERT = str.maketrans({"@": "@\u200b", "<": "\u2039", ">": "\u203a", "*": "\u2217",
+                        "_": "\u02cd", "~": "\u223c", "`": "\u02cb", "|": "\u01c0"})
 
 
 def inert(text: str) -> str:
-    """User text made safe to echo in briefbot's own message: it can mention no one."""
-    return text.translate(_INERT)
+    """User text made safe to echo in briefbot's own message: it can mention no one, and no
+    platform formats it (no bold, no code span to break out of, no masked link)."""
+    return text.translate(_INERT).replace("](", "]\u200b(")
 
 
 class QueryError(UserError):

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import alerts_of
 
+from adapters.discord_render import render_messages
+from adapters.slack_blocks import item_blocks
 from bot.cli import main
 from bot.commands import core
 from bot.commands.router import Commands
@@ -17,7 +19,7 @@ from bot.digests.build import digest_now
 from bot.engine import BriefingEngine
 from bot.ingest.fetch import address_problem
 from bot.ingest.urls import canonical_url
-from bot.models import ArticleDraft, Caller, Destination
+from bot.models import ArticleDraft, Caller, Destination, Item
 
 SAMPLE = (Path(__file__).resolve().parent.parent / "samples"
           / "2022-05-31-us-rocket-systems-ukraine.txt")
@@ -245,3 +247,28 @@ def test_briefbot_ingest_and_brief_print_no_escape_sequence(
     assert "Invoice" in printed
     for leftover in ("\x1b", "\x07", "pwned", "[2J", "[31m"):
         assert leftover not in printed, leftover
+
+
+# -- what a user or an article wrote is shown as text -------------------------------------------
+
+async def test_echoed_words_carry_no_markdown_or_masked_link(engine: BriefingEngine) -> None:
+    typed = "[Verify your account](https://evil.example) *urgent* ~old~ `code` ||x||"
+    reply = await engine.handle_command(f"{typed} public", ADMIN)
+    assert not reply.is_error and not reply.ephemeral
+    for markup in ("](", "*urgent*", "~old~", "`code`", "||x||"):
+        assert markup not in reply.text, markup
+    assert "Verify your account" in reply.text  # still readable
+    content = render_messages(reply)[0].content or ""
+    assert "](" not in content and "*urgent*" not in content
+
+
+def test_slack_shows_article_markup_as_text() -> None:
+    item = Item(title="*Bold* claim in `code` and ~struck~ _italic_", url="https://news.example/a",
+                source="*wire*", summary=("It was *not* `rm -rf` ~done~.",))
+    blocks = item_blocks(item)
+    texts = [b["text"]["text"] if "text" in b else b["elements"][0]["text"] for b in blocks]
+    shown = "\n".join(texts)
+    for markup in ("*Bold*", "`code`", "~struck~", "_italic_", "*not*", "`rm -rf`", "~done~",
+                   "*wire*"):
+        assert markup not in shown, markup
+    assert texts[0].startswith("*<https://news.example/a|") and texts[0].endswith(">*")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from bot import metrics
 from bot.alerts.matching import SubscriptionIndex
 from bot.alerts.query import CompiledQuery, compile_query
-from bot.errors import DeliveryError, QueryError
+from bot.errors import DeliveryError, QueryError, inert
 from bot.loop import run_forever
 from bot.models import Article, Destination, Reply, ReplyKind
 from bot.render import to_item
@@ -275,7 +275,7 @@ class AlertService:
     def compile_shown(self, query: str) -> str:
         """The canonical reading of a stored query (safe to show in a message)."""
         try:
-            return compile_query(query, language=self.language, max_chars=None).canonical
+            return inert(compile_query(query, language=self.language, max_chars=None).canonical)
         except QueryError:
             return "(query no longer valid)"
 

@@ -115,7 +115,7 @@ def _echo(text: str) -> str:
     a word; a search that is one quoted phrase keeps its own quotes (not “"interest rates"”)."""
     if len(text) > _ECHO_CHARS:
         text = text[:_ECHO_CHARS].rsplit(" ", 1)[0].rstrip() + "…"
-    inner = text.strip()
+    inner = inert(text.strip())  # shown as typed: no mention, no markdown, no masked link
     if len(inner) >= 2 and inner[0] in "\"“" and inner[-1] in "\"”" and not any(
             q in inner[1:-1] for q in "\"“”"):
         return f"“{inner[1:-1]}”"

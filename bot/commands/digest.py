@@ -31,7 +31,7 @@ from bot.digests.rules import (
     weekdays_code,
     zone_note,
 )
-from bot.errors import DeliveryError, InputError
+from bot.errors import DeliveryError, InputError, inert
 from bot.models import Reply
 from bot.zones import advise_zone, city_zones
 
@@ -82,18 +82,18 @@ def parse_digest_setting(words: list[str], *, default_timezone: str) -> tuple[Da
             word = " ".join(rest[i - 1:i - 1 + n])
             i += n - 1
         if zone is not None and resolve_or_none(word):
-            raise InputError(f"Give one time zone, not two (`{zone}` and `{word}`). "
+            raise InputError(f"Give one time zone, not two (`{inert(zone)}` and `{inert(word)}`). "
                              f"Example: `{DIGEST_USAGE}`.")
         if zone is not None:
             raise InputError(
-                f"`{word}` is neither a time zone nor days (weekdays, weekends, daily, "
+                f"`{inert(word)}` is neither a time zone nor days (weekdays, weekends, daily, "
                 f"mon,wed,fri, mon-fri). Example: `{DIGEST_USAGE}`."
             )
         if _DAYS_LIKE.fullmatch(word) and not resolve_or_none(word):
             raise InputError(
-                f"`{word}` is not a list of days: use day names or their first three letters "
-                f"separated by commas (mon,wed,fri), a range (mon-fri), or weekdays, weekends, "
-                f"daily. Example: `{DIGEST_USAGE}`."
+                f"`{inert(word)}` is not a list of days: use day names or their first three "
+                f"letters separated by commas (mon,wed,fri), a range (mon-fri), or weekdays, "
+                f"weekends, daily. Example: `{DIGEST_USAGE}`."
             )
         zone = resolve_timezone(word)
         note = advise_zone(word).note or zone_note(zone)

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.errors import InputError
+from bot.errors import InputError, inert
 from bot.zones import advise_zone
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def parse_time(text: str) -> tuple[int, int]:
         if 1 <= hour <= 12 and minute <= 59:
             hour = hour % 12 + (12 if m12.group(3).lower() == "p" else 0)
             return hour, minute
-    raise InputError(f"`{text}` is not a time of day: {TIME_HELP}, e.g. `{DIGEST_USAGE}`.")
+    raise InputError(f"`{inert(text)}` is not a time of day: {TIME_HELP}, e.g. `{DIGEST_USAGE}`.")
 
 
 def looks_like_time(text: str) -> bool:
@@ -133,7 +133,7 @@ def resolve_timezone(name: str) -> str:
         also = f" (or {', '.join(shown[1:])})" if len(shown) > 1 else ""
         hint = f" Did you mean {shown[0]}{also}?"
     raise InputError(
-        f"`{name}` is not an IANA time zone.{advice.reason}{hint} Use a name like "
+        f"`{inert(name)}` is not an IANA time zone.{advice.reason}{hint} Use a name like "
         f"Europe/Berlin, America/New_York or UTC, e.g. `{DIGEST_USAGE}`."
     )
 
