@@ -34,7 +34,7 @@ from bot.config import (
     secrets_from_env,
 )
 from bot.datahome import DatabaseChoice, choose_database, legacy_notice
-from bot.errors import BriefbotError, InputError, UserError
+from bot.errors import BriefbotError, InputError, StoreError, UserError
 from bot.ingest.files import parse_bytes, read_limited, split_date_header
 from bot.ingest.pages import draft_from_record
 from bot.logs import configure_logging, remove_logging
@@ -443,8 +443,8 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
 async def cmd_ingest(args: argparse.Namespace, app: App) -> int:
     engine = app.engine
     paths = await asyncio.to_thread(expand_paths, args.paths)
-    with Progress(len(paths), unit="file",
-                  order=("stored", "already known", "refused")) as progress:
+    with Progress(len(paths), unit="file", problems=("refused", "not stored"),
+                  order=("stored", "already known", "refused", "not stored")) as progress:
         for path in paths:
             if warning := await asyncio.to_thread(_date_warning, path):
                 progress.note(warning)
@@ -454,6 +454,9 @@ async def cmd_ingest(args: argparse.Namespace, app: App) -> int:
                 said = str(exc) if path in str(exc) else f"{path}: {exc}"
                 progress.item(path, "refused", f"briefbot: refused {said}")
                 continue
+            except StoreError as exc:  # a full disk: this file is lost, the batch goes on
+                progress.item(path, "not stored", f"briefbot: not stored {path}: {exc}")
+                continue
             except Exception as exc:  # one bad file never stops the rest of the folder
                 log.debug("ingesting %s failed", path, exc_info=True)  # -v shows where
                 progress.item(path, "refused", f"briefbot: {path} was not stored (internal "
@@ -462,6 +465,8 @@ async def cmd_ingest(args: argparse.Namespace, app: App) -> int:
             a = result.article
             state = "stored" if result.created else "already known"
             progress.item(path, state, f"{path}\t#{a.id}\t{a.title}\t({state})")
+    if progress.counts["not stored"]:
+        return EXIT_ERROR
     return EXIT_USER if progress.counts["refused"] else 0
 
 

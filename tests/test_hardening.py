@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import alerts_of
+from conftest import alerts_of, app_of
 
 from adapters.discord_render import render_messages
 from adapters.slack_blocks import item_blocks
-from bot.cli import main
+from bot.cli import cmd_ingest, main
 from bot.commands import core
 from bot.commands.router import Commands
 from bot.digests.build import digest_now
@@ -272,3 +273,42 @@ def test_slack_shows_article_markup_as_text() -> None:
                    "*wire*"):
         assert markup not in shown, markup
     assert texts[0].startswith("*<https://news.example/a|") and texts[0].endswith(">*")
+
+
+# -- a full disk during `briefbot ingest` ---------------------------------------------------------
+
+async def test_a_full_database_is_one_line_per_file_and_the_totals_say_what_was_stored(
+        engine: BriefingEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """SQLITE_FULL for real: a real database file whose writer may not grow past a few pages
+    (``PRAGMA max_page_count``, what a full disk looks like to SQLite)."""
+    paths = []
+    for n in range(6):
+        path = tmp_path / f"article{n}.txt"
+        sentences = " ".join(f"Story {n} sentence {i} tells of rockets number {n * 100 + i} "
+                             f"sent to the front on day {i}." for i in range(120))
+        path.write_text(f" date 2022-05-{10 + n} {sentences}", encoding="utf-8")
+        paths.append(str(path))
+    assert (await engine.ingest_file(paths[0])).created
+    writer = engine.store.db.writer
+    [(pages,)] = await writer.execute_fetchall("PRAGMA page_count")
+    await writer.execute(f"PRAGMA max_page_count = {pages + 8}")
+    capsys.readouterr()
+
+    rc = await cmd_ingest(argparse.Namespace(paths=paths[1:]), app_of(engine))
+    out = capsys.readouterr()
+    printed = out.out + out.err
+    assert "Traceback" not in printed and "OperationalError" not in printed
+    failures = [line for line in out.err.splitlines() if line.startswith("briefbot: not stored")]
+    assert failures, printed
+    assert all("the database is full" in line for line in failures)
+    stored = [line for line in out.out.splitlines() if line.endswith("(stored)")]
+    assert len(stored) + len(failures) == 5
+    assert rc == 1
+    totals = out.err.strip().splitlines()[-1]
+    assert f"{len(failures)} not stored" in totals and f"{len(stored)} stored" in totals
+
+    # nothing stored was lost, and once there is room the same command stores the rest
+    assert await engine.store.articles.count_articles() == 1 + len(stored)
+    await writer.execute("PRAGMA max_page_count = 1073741823")
+    assert await cmd_ingest(argparse.Namespace(paths=paths), app_of(engine)) == 0
+    assert await engine.store.articles.count_articles() == 6

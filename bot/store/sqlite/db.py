@@ -56,6 +56,12 @@ def marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+def _is_full(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_FULL: the disk, or the database's page limit, has no room for the write."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
+
+
 class Database:
     """The writer connection (with its turn-taking lock) and the reader connection."""
 
@@ -90,11 +96,18 @@ class Database:
             self._tx_task = asyncio.current_task()
             try:
                 yield self.writer
+                await self.writer.commit()
+            except sqlite3.OperationalError as exc:
+                with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+                    await self.writer.rollback()
+                if _is_full(exc):
+                    raise StoreError(f"the database is full (no space left on the disk, or "
+                                     f"its size limit) at {self.path}; nothing of this was "
+                                     "stored: free some space and run it again") from exc
+                raise
             except BaseException:
                 await self.writer.rollback()
                 raise
-            else:
-                await self.writer.commit()
             finally:
                 self._tx_task = None
 
