@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from bot import metrics
 from bot.clock import Clock, utcnow
 from bot.config import Config
-from bot.errors import DeliveryError, InputError
+from bot.errors import DeliveryError, InputError, StoreError
 from bot.ingest.files import parse_bytes, read_limited
 from bot.ingest.urls import canonical_url
 from bot.models import Article, ArticleDraft, Caller, Destination, Reply
@@ -199,6 +199,8 @@ class BriefingEngine:
         for listener in self._listeners if notify else ():
             try:
                 await listener(article)
+            except StoreError as exc:  # a full disk: one line; unmatched articles are caught up
+                log.error("new-article listener failed for article %d: %s", article.id, exc)
             except Exception:
                 log.exception("new-article listener failed for article %d", article.id)
         return IngestResult(article, created=True)
