@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -281,6 +282,11 @@ async def test_a_full_database_is_one_line_per_file_and_the_totals_say_what_was_
         engine: BriefingEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """SQLITE_FULL for real: a real database file whose writer may not grow past a few pages
     (``PRAGMA max_page_count``, what a full disk looks like to SQLite)."""
+    # an earlier test's `main()` left briefbot's handler on a capture stream that is closed now
+    root = logging.getLogger()
+    stale = [h for h in root.handlers if h.get_name() == "briefbot"]
+    for handler in stale:
+        root.removeHandler(handler)
     paths = []
     for n in range(6):
         path = tmp_path / f"article{n}.txt"
