@@ -254,6 +254,7 @@ def test_briefbot_ingest_and_brief_print_no_escape_sequence(
 # -- what a user or an article wrote is shown as text -------------------------------------------
 
 async def test_echoed_words_carry_no_markdown_or_masked_link(engine: BriefingEngine) -> None:
+    await engine.ingest(ArticleDraft(text="Rocket systems were sent to the front on Tuesday."))
     typed = "[Verify your account](https://evil.example) *urgent* ~old~ `code` ||x||"
     reply = await engine.handle_command(f"{typed} public", ADMIN)
     assert not reply.is_error and not reply.ephemeral
