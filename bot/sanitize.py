@@ -15,7 +15,8 @@ import re
 # Whole escape sequences, so no "[31m" is left behind: CSI (ESC [ or the C1 CSI U+009B), OSC
 # (ESC ] or U+009D ... BEL or ST), other string commands (DCS, SOS, PM, APC), two-byte escapes.
 _ESCAPES = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x9b[0-?]*[@-~]"  # a C1 CSI only with its final byte: a lone U+009B eats no text
     r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -/]*[0-~]?"
 )

@@ -12,6 +12,7 @@ import pytest
 from sumy.summarizers.lex_rank import LexRankSummarizer
 
 from bot.newsum import NewsSummarizer
+from bot.sanitize import strip_controls
 from bot.text import language_kit, normalize_space, words
 
 TRICKY = ("Plain words\tand a tab, NBSP\u00a0here, thin\u2009space, zero\u200bwidth,"
@@ -22,7 +23,8 @@ TRICKY = ("Plain words\tand a tab, NBSP\u00a0here, thin\u2009space, zero\u200bwi
 
 
 def _old_normalize_space(text: str) -> str:
-    text = unicodedata.normalize("NFC", text)
+    # whole escape sequences go first (issue 14: no "[31m" left behind), then the walk
+    text = unicodedata.normalize("NFC", strip_controls(text))
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     return re.sub(r"\s+", " ", text).strip()
 
