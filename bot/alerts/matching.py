@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from bot.alerts.query import CompiledQuery, Document, analyzer_for
+from bot.alerts.query import Analyzer, CompiledQuery, Document, analyzer_for
 
 __all__ = ["SubscriptionIndex"]
 
@@ -23,11 +23,16 @@ class SubscriptionIndex:
 
     def __init__(self, *, language: str = "english") -> None:
         self.language = language
-        self.analyzer = analyzer_for(language)
         self._queries: dict[int, CompiledQuery] = {}
         self._by_anchor: dict[str, dict[int, CompiledQuery]] = {}
         self._pair_anchors = 0  # anchors that are "a b" pairs: articles then list theirs
         self._lock = threading.Lock()
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """The language's analyzer, built at first use (it loads Sumy's stemmer: an app that
+        only reads the store never needs it)."""
+        return analyzer_for(self.language)
 
     def __len__(self) -> int:
         return len(self._queries)

@@ -16,14 +16,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.errors import InputError, inert
 from bot.zones import advise_zone
 
-if TYPE_CHECKING:
-    from bot.store.ports import TimeRule
+
+class TimeRule(Protocol):
+    """The four values a stored schedule keeps (``bot.store.ports.TimeRule`` says the same for
+    the store: rules sit below the store, so they do not import it)."""
+
+    @property
+    def hour(self) -> int: ...
+
+    @property
+    def minute(self) -> int: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+    @property
+    def weekdays(self) -> int: ...
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 EVERY_DAY = 0b1111111
