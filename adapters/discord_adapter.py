@@ -143,24 +143,6 @@ class _BriefClient(discord.Client):
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, **options)
         self.adapter = adapter
-        self._event_tasks: set[asyncio.Task[Any]] = set()
-
-    def _schedule_event(self, coro: Any, event_name: str, *args: Any, **kwargs: Any
-                        ) -> asyncio.Task[Any]:
-        # discord.py runs each event handler in a task nobody owns; we keep them so that a
-        # stop can finish them (an event task left unstarted when the loop closes is a
-        # coroutine never awaited). A test fails loudly if this hook moves.
-        task = super()._schedule_event(coro, event_name, *args, **kwargs)
-        self._event_tasks.add(task)
-        task.add_done_callback(self._event_tasks.discard)
-        return task
-
-    async def drain_events(self) -> None:
-        """Cancel the event handlers still pending and wait until they are done."""
-        pending = list(self._event_tasks)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
 
     async def setup_hook(self) -> None:
         await self.adapter._on_login()
@@ -237,7 +219,6 @@ class DiscordAdapter:
                               ) from None
         finally:
             self._logged_in.clear()
-            await self.client.drain_events()
 
     def _unreachable(self, exc: BaseException) -> BriefbotError:
         """Discord could not be reached at all (a one-line error for the operator, no trace)."""
@@ -261,7 +242,6 @@ class DiscordAdapter:
             raise self._unreachable(exc) from None
         finally:
             self._logged_in.clear()
-            await self.client.drain_events()
         app_id = self.client.application_id
         where = (f"guilds {', '.join(map(str, self.config.guild_ids))}"
                  if self.config.guild_ids else "globally")

@@ -212,8 +212,6 @@ def test_discord_py_internals_we_redirect_still_exist() -> None:
     point_discord_at(api_base_url="http://127.0.0.1:9/api/v10/", gateway_url="ws://127.0.0.1:9/g/")
     assert discord.http.Route("GET", "/users/@me").url == "http://127.0.0.1:9/api/v10/users/@me"
     assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == "ws://127.0.0.1:9/g/"
-    # the hook the adapter keeps event tasks with (see _BriefClient._schedule_event)
-    assert callable(discord.Client._schedule_event)
 
 
 def test_invite_link_asks_for_both_scopes_and_the_documented_permissions() -> None:
