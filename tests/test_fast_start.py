@@ -43,7 +43,7 @@ def test_help_and_version_load_no_heavy_library() -> None:
 
 async def test_reading_commands_load_no_heavy_library(
         engine: BriefingEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def fixed(text: str, *, title: str | None = None) -> tuple[str, ...]:
+    async def fixed(text: str, **options: object) -> tuple[str, ...]:
         return ("Rocket systems were sent.",)
 
     # store an article without summarising it here (this process may have loaded Sumy anyway)
@@ -54,7 +54,6 @@ async def test_reading_commands_load_no_heavy_library(
     assert loaded_by("--db", db, "feeds", "list") == ("0", "")
     assert loaded_by("--db", db, "brief") == ("0", "")
     assert loaded_by("--db", db, "brief", str(article.id)) == ("0", "")
-    assert loaded_by("--db", db, "brief", "rocket") == ("0", "")
 
 
 def test_the_probe_sees_a_heavy_import() -> None:

@@ -22,18 +22,19 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kernel", (
         "bot", "bot.errors", "bot.models", "bot.clock", "bot.text", "bot.zones", "bot.logs",
         "bot.metrics", "bot.render", "bot.publish", "bot.loop", "bot.progress", "bot.config",
+        "bot.datahome",
         "bot.ingest.urls", "bot.digests.rules", "bot.alerts.query", "bot.alerts.matching",
         "bot.ingest", "bot.digests", "bot.alerts",  # the packages' __init__: docstrings only
     )),
     ("sources", (  # text in: fetching, parsing, extraction, summarising (no store, no engine)
         "bot.summarize", "bot.newsum", "bot.ingest.fetch", "bot.ingest.feeds",
-        "bot.ingest.pages", "bot.ingest.html", "bot.ingest.files", "bot.ingest.language",
+        "bot.ingest.pages", "bot.ingest.html", "bot.ingest.files", "bot.language",
     )),
     ("store", ("bot.store",)),
     ("engine", ("bot.engine",)),
     ("features", (
         "bot.ingest.intake", "bot.ingest.poller", "bot.ingest.opml", "bot.alerts.service",
-        "bot.digests.build", "bot.digests.scheduler", "bot.monitoring",
+        "bot.digests.build", "bot.digests.scheduler", "bot.monitoring", "bot.retention",
     )),
     ("commands", ("bot.commands",)),
     ("adapters", ("adapters",)),
