@@ -62,6 +62,13 @@ class LazySummarizer:
         self.config = config
         self._real: Summarizer | None = None
 
+    def load(self) -> None:
+        """Build it now (``briefbot run`` pays the imports at start, not at the first /brief)."""
+        self._get()
+        from bot.text import language_kit
+
+        language_kit(self.config.language)
+
     def _get(self) -> Summarizer:
         if self._real is None:
             from bot.summarize import Summarizer
@@ -113,6 +120,13 @@ class App:
         async with asyncio.TaskGroup() as group:
             for service in self.services:
                 group.create_task(guarded(service), name=service.name)
+
+    async def warm_up(self) -> None:
+        """Load what the first summary, search or alert would load (Sumy, NLTK, numpy), off the
+        event loop: a long-running bot pays it at start, never inside a 3-second ack."""
+        summarizer = self.engine.summarizer
+        if isinstance(summarizer, LazySummarizer):
+            await asyncio.to_thread(summarizer.load)
 
     def require_feeds(self) -> FeedPoller:
         if self.feeds is None:

@@ -653,6 +653,7 @@ async def cmd_run(args: argparse.Namespace, app: App) -> int:
 
         services.append(MonitoringServer(engine, adapters=adapters,
                                          loops=[s.name for s in app.services]))
+    await app.warm_up()
     names = ", ".join(a.platform for a in adapters) or "headless"
     log.info("briefbot %s running: %s; database %s", __version__, names, engine.store.path)
     tasks = [asyncio.create_task(a.run(), name=f"adapter-{a.platform}") for a in adapters]

@@ -59,12 +59,6 @@ class Article:
     backlog: bool = False  # taken in silently with a new feed: never alerted nor digested
 
 
-class Platform(enum.StrEnum):
-    CONSOLE = "console"
-    SLACK = "slack"
-    DISCORD = "discord"
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Destination:
     """Where a message goes: a channel, or a person by direct message."""
@@ -165,7 +159,3 @@ class Caller:
         if self.channel_id is None:
             return None
         return Destination(platform=self.platform, channel_id=self.channel_id)
-
-    @property
-    def direct(self) -> Destination:
-        return Destination(platform=self.platform, user_id=self.user_id)

@@ -1,4 +1,4 @@
-"""Choose, cluster and rank the articles for one channel's digest, and split long digests.
+"""Choose, cluster and rank the articles for one channel's digest (adapters split long ones).
 
 **Content.** A digest covers the articles stored since the channel's previous digest (by
 article id, which grows with every insert, so nothing stored between two digests is lost or
