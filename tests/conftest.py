@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import ipaddress
 import logging
@@ -22,6 +23,13 @@ from bot.app import App, open_app
 from bot.config import Config, default_config
 from bot.engine import BriefingEngine
 from bot.publish import RecordingPublisher
+from tests.postgres_server import (
+    TABLES,
+    PostgresServer,
+    start_server,
+    stop_server,
+    unavailable,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "2022-05-31-us-rocket-systems-ukraine.txt"
@@ -99,6 +107,67 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_exit_status[-1])
+
+
+# -- PostgreSQL: one server per session (tests/postgres_server.py) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | None]:
+    server, why, handle = start_server()
+    _pg_state["why"] = why
+    try:
+        yield server
+    finally:
+        stop_server(handle)
+
+
+_pg_state: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def _postgres_worker_db(postgres_server: PostgresServer | None) -> str | None:
+    if postgres_server is None:
+        return None
+    return postgres_server.url(asyncio.run(postgres_server.create_database()))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer | None,
+                 _postgres_worker_db: str | None) -> str:
+    """A migrated, empty PostgreSQL database for this test (skipped without a server)."""
+    if postgres_server is None or _postgres_worker_db is None:
+        unavailable(_pg_state.get("why", "no PostgreSQL server"))
+        raise AssertionError("unreachable")
+    asyncio.run(_truncate(_postgres_worker_db))
+    return _postgres_worker_db
+
+
+async def _truncate(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run the test once per storage backend."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The test's database: a SQLite file in its tmp folder, or an empty PostgreSQL one."""
+    if backend == "sqlite":
+        return str(tmp_path / "briefbot.db")
+    return str(request.getfixturevalue("postgres_url"))
 
 
 class FixedClock:

@@ -1,0 +1,226 @@
+"""Articles on PostgreSQL: dedupe by constraint, full-text search, and a *safe* id watermark.
+
+Search: ``articles.search`` is a stored ``tsvector`` (title weight A, body B) under a GIN index,
+ranked by ``ts_rank`` with the title counting 5x the body (SQLite: bm25 5:1); all words first,
+then any word. The typed words are turned into a query by ``plainto_tsquery`` /
+``websearch_to_tsquery``, which never raise on user text. "Did you mean" compares the typed word
+with the stemmed words of the index (table ``article_terms``), as SQLite's fts5vocab does.
+
+The watermark: a digest posts the articles with ``after_id < id <= through`` and remembers
+``through``. A sequence hands out ids in order but transactions commit them in any order (two
+processes: id 102 commits before 101), so ``max(id)`` could pass over an id still in flight and
+the next digest would never see it. Every article insert therefore holds a *shared*
+transaction-level advisory lock (inserts never wait for each other), and reading a watermark
+takes the same lock *exclusively* for one statement: it waits until every insert in flight has
+committed or rolled back, and an insert that starts later draws a larger id.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from bot.models import Article, ArticleDraft
+from bot.store.postgres.base import Conn, PgBase, at, from_ts, ids_param, to_ts, ts
+from bot.store.postgres.records import DigestArticle
+from bot.text import words
+
+COLUMNS = (
+    "id, title, text, summary, url, canonical_url, source, author, published_at, ingested_at,"
+    " content_hash, feed_id, backlog"
+)
+A_COLUMNS = ", ".join("a." + c.strip() for c in COLUMNS.split(","))
+_MAX_QUERY_WORDS = 24
+# the advisory lock (key) that orders article commits before a watermark is read
+INSERT_LOCK = 0x62726965666964  # "briefid"
+WATERMARK_LOCK_TIMEOUT = "30s"
+# ts_rank weights {D, C, B, A}: the title (A) counts 5x the body (B)
+_WEIGHTS = "{0.1, 0.1, 0.2, 1.0}"
+
+
+def article_from_row(row: asyncpg.Record) -> Article:
+    return Article(
+        id=row["id"],
+        title=row["title"],
+        text=row["text"],
+        summary=tuple(json.loads(row["summary"])),
+        url=row["url"],
+        canonical_url=row["canonical_url"],
+        source=row["source"],
+        author=row["author"],
+        published_at=from_ts(row["published_at"]),
+        ingested_at=at(row["ingested_at"]),
+        content_hash=row["content_hash"],
+        feed_id=row["feed_id"],
+        backlog=bool(row["backlog"]),
+    )
+
+
+async def insert_article(
+    conn: Conn, draft: ArticleDraft, *, title: str, summary: Sequence[str],
+    content_hash: str, canonical_url: str | None, ingested_at: datetime, backlog: bool,
+) -> Article | None:
+    """The insert, inside the caller's transaction (tests hold that transaction open to
+    commit ids out of order)."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", INSERT_LOCK)
+    row = await conn.fetchrow(
+        "INSERT INTO articles (title, text, summary, url, canonical_url, source, author,"
+        " published_at, ingested_at, content_hash, feed_id, backlog)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        f" ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
+        title, draft.text, json.dumps(list(summary), ensure_ascii=False), draft.url,
+        canonical_url, draft.source, draft.author, to_ts(draft.published_at), ts(ingested_at),
+        content_hash, draft.feed_id, backlog,
+    )
+    return None if row is None else article_from_row(row)
+
+
+def _terms(text: str) -> list[str]:
+    return [w for w in words(text)[:_MAX_QUERY_WORDS] if w.strip('"')]
+
+
+class PgArticles(PgBase):
+    async def add_article(
+        self,
+        draft: ArticleDraft,
+        *,
+        title: str,
+        summary: Sequence[str],
+        content_hash: str,
+        canonical_url: str | None,
+        ingested_at: datetime,
+        backlog: bool = False,
+    ) -> Article | None:
+        async with self.transaction() as conn:
+            return await insert_article(
+                conn, draft, title=title, summary=summary, content_hash=content_hash,
+                canonical_url=canonical_url, ingested_at=ingested_at, backlog=backlog)
+
+    async def add_article_url(self, url: str, article_id: int) -> None:
+        await self._execute(
+            "INSERT INTO article_urls (url, article_id) VALUES ($1, $2)"
+            " ON CONFLICT (url) DO NOTHING", url, article_id)
+
+    async def find_known_article(
+        self, *, canonical_url: str | None, content_hash: str | None
+    ) -> Article | None:
+        row = await self._fetchrow(
+            f"SELECT {COLUMNS} FROM articles WHERE canonical_url = $1 OR content_hash = $2"
+            " ORDER BY id LIMIT 1", canonical_url, content_hash)
+        return None if row is None else article_from_row(row)
+
+    async def get_article(self, article_id: int) -> Article | None:
+        row = await self._fetchrow(f"SELECT {COLUMNS} FROM articles WHERE id = $1", article_id)
+        return None if row is None else article_from_row(row)
+
+    async def articles_by_ids(self, ids: Sequence[int]) -> dict[int, Article]:
+        rows = await self._fetch(
+            f"SELECT {COLUMNS} FROM articles WHERE id = ANY($1::bigint[])", ids_param(ids))
+        return {int(r["id"]): article_from_row(r) for r in rows}
+
+    async def article_by_url(self, url: str) -> Article | None:
+        row = await self._fetchrow(
+            f"SELECT {COLUMNS} FROM articles WHERE canonical_url = $1"
+            f" UNION ALL SELECT {A_COLUMNS} FROM article_urls u"
+            " JOIN articles a ON a.id = u.article_id WHERE u.url = $1 LIMIT 1", url)
+        return None if row is None else article_from_row(row)
+
+    async def latest_articles(self, limit: int) -> list[Article]:
+        return await self.newest_articles(limit=limit)
+
+    async def newest_articles(self, *, limit: int, offset: int = 0) -> list[Article]:
+        rows = await self._fetch(
+            f"SELECT {COLUMNS} FROM articles"
+            " ORDER BY coalesce(published_at, ingested_at) DESC, id DESC LIMIT $1 OFFSET $2",
+            limit, offset)
+        return [article_from_row(r) for r in rows]
+
+    async def articles_since(
+        self, since: datetime, *, feed_ids: Sequence[int] | None = None, limit: int = 10_000
+    ) -> list[Article]:
+        rows = await self._fetch(
+            f"SELECT {COLUMNS} FROM articles WHERE ingested_at > $1"
+            " AND ($2::bigint[] IS NULL OR feed_id = ANY($2::bigint[]))"
+            " ORDER BY ingested_at, id LIMIT $3",
+            ts(since), None if feed_ids is None else ids_param(feed_ids), limit)
+        return [article_from_row(r) for r in rows]
+
+    async def count_articles(self) -> int:
+        return int(await self._fetchval("SELECT count(*) FROM articles"))
+
+    async def search_articles(self, text: str, *, limit: int) -> list[Article]:
+        """Best matches first (title 5x the body); all words first, then any word."""
+        terms = _terms(text)
+        if not terms:
+            return []
+        queries = (
+            ("plainto_tsquery('english', $1)", " ".join(terms)),
+            ("websearch_to_tsquery('english', $1)",
+             " or ".join(f'"{t.replace(chr(34), "")}"' for t in terms)),
+        )
+        for make_query, typed in queries:
+            rows = await self._fetch(
+                f"SELECT {A_COLUMNS} FROM articles a, {make_query} q"
+                f" WHERE a.search @@ q ORDER BY ts_rank('{_WEIGHTS}', a.search, q, 1) DESC,"
+                " a.id DESC LIMIT $2", typed, limit)
+            if rows:
+                return [article_from_row(r) for r in rows]
+        return []
+
+    async def suggest_terms(self, text: str, *, limit: int = 3) -> list[str]:
+        suggestions: list[str] = []
+        for word in words(text)[:_MAX_QUERY_WORDS]:
+            w = word.lower()
+            if len(w) < 3:
+                continue
+            rows = await self._fetch(
+                "SELECT term FROM article_terms WHERE term >= $1 AND term < $2"
+                " AND length(term) BETWEEN $3 AND $4 LIMIT 5000",
+                w[0], chr(ord(w[0]) + 1), len(w) - 3, len(w) + 3)
+            terms = [r[0] for r in rows]
+            suggestions.extend(difflib.get_close_matches(w, terms, n=limit, cutoff=0.75))
+        return list(dict.fromkeys(suggestions))[:limit]
+
+    async def unmatched_articles(self, *, since: datetime, limit: int = 1000) -> list[Article]:
+        rows = await self._fetch(
+            f"SELECT {COLUMNS} FROM articles WHERE alerts_matched_at IS NULL AND NOT backlog"
+            " AND ingested_at > $1 ORDER BY id LIMIT $2", ts(since), limit)
+        return [article_from_row(r) for r in rows]
+
+    async def _under_barrier(self, sql: str, *args: object) -> int:
+        """Run a watermark read once no article insert is in flight (module docstring)."""
+        async with self.transaction() as conn:
+            await conn.execute(f"SET LOCAL lock_timeout = '{WATERMARK_LOCK_TIMEOUT}'")
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", INSERT_LOCK)
+            return int(await conn.fetchval(sql, *args))
+
+    async def article_id_watermark(self, *, since: datetime) -> int:
+        return await self._under_barrier(
+            "SELECT coalesce((SELECT min(id) FROM articles WHERE ingested_at > $1),"
+            " (SELECT coalesce(max(id), 0) + 1 FROM articles)) - 1", ts(since))
+
+    async def max_article_id(self) -> int:
+        return await self._under_barrier("SELECT coalesce(max(id), 0) FROM articles")
+
+    async def digest_articles(
+        self, *, after_id: int, through_id: int, feed_ids: Sequence[int] | None = None,
+        limit: int = 100_000,
+    ) -> list[DigestArticle]:
+        """Articles with ``after_id < id <= through_id`` (never a feed's backlog), only from
+        ``feed_ids`` if given; oldest first."""
+        rows = await self._fetch(
+            "SELECT id, title, summary, url, source, published_at, ingested_at, feed_id"
+            " FROM articles WHERE id > $1 AND id <= $2 AND NOT backlog"
+            " AND ($3::bigint[] IS NULL OR feed_id = ANY($3::bigint[])) ORDER BY id LIMIT $4",
+            after_id, through_id, None if feed_ids is None else ids_param(feed_ids), limit)
+        return [
+            DigestArticle(
+                id=r["id"], title=r["title"], summary=tuple(json.loads(r["summary"])),
+                url=r["url"], source=r["source"], published_at=from_ts(r["published_at"]),
+                ingested_at=at(r["ingested_at"]), feed_id=r["feed_id"])
+            for r in rows
+        ]

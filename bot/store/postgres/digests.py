@@ -1,0 +1,327 @@
+"""Digest schedules and runs on PostgreSQL: each digest posts once per channel and local day.
+
+The occurrence is claimed by inserting its ``(platform, channel_id, local_date)`` row (UNIQUE)
+or taking over a row whose lease has expired, in one ``INSERT .. ON CONFLICT DO UPDATE .. WHERE
+<lease expired> RETURNING`` statement, after locking the channel's schedule row ``FOR UPDATE``:
+claims for one channel take turns, claims for different channels never wait for each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from bot.store.postgres.base import Conn, PgBase, affected, at, from_ts, to_ts, ts
+from bot.store.postgres.records import (
+    ClaimState,
+    DigestClaim,
+    DigestSchedule,
+    LastDigest,
+    MissedDigest,
+)
+
+if TYPE_CHECKING:
+    from bot.scheduler import DailyTime, Occurrence
+
+SCHEDULE_COLUMNS = (
+    "platform, channel_id, hour, minute, timezone, weekdays, enabled, disabled_reason,"
+    " disabled_at, next_local_date, next_due_at, not_before, updated_by, updated_at"
+)
+_FINAL = ("sent", "empty", "skipped")
+_LAST_SQL = (
+    "SELECT id, through_article_id, period_end, finished_at, items, status FROM digest_runs"
+    " WHERE platform = $1 AND channel_id = $2 AND status IN ('sent', 'empty')"
+    " ORDER BY id DESC LIMIT 1"
+)
+_MISSED_SQL = (
+    "SELECT local_date, due_at, error FROM digest_runs WHERE platform = $1 AND channel_id = $2"
+    " AND status = 'skipped' AND id > $3 ORDER BY local_date"
+)
+
+
+def schedule_from_row(row: asyncpg.Record) -> DigestSchedule:
+    return DigestSchedule(
+        platform=row["platform"], channel_id=row["channel_id"], hour=row["hour"],
+        minute=row["minute"], timezone=row["timezone"], weekdays=row["weekdays"],
+        enabled=bool(row["enabled"]), disabled_reason=row["disabled_reason"],
+        disabled_at=from_ts(row["disabled_at"]),
+        next_local_date=date.fromisoformat(row["next_local_date"]),
+        next_due_at=at(row["next_due_at"]), not_before=from_ts(row["not_before"]),
+        updated_by=row["updated_by"], updated_at=at(row["updated_at"]),
+    )
+
+
+def _last(row: asyncpg.Record) -> LastDigest:
+    return LastDigest(
+        run_id=row["id"], through_article_id=row["through_article_id"],
+        period_end=from_ts(row["period_end"]), finished_at=from_ts(row["finished_at"]),
+        items=row["items"] or 0, status=row["status"],
+    )
+
+
+def _missed(row: asyncpg.Record) -> MissedDigest:
+    return MissedDigest(local_date=date.fromisoformat(row["local_date"]),
+                        due_at=from_ts(row["due_at"]), error=row["error"])
+
+
+def _platforms(platforms: Sequence[str] | None) -> list[str] | None:
+    return None if platforms is None else list(platforms)
+
+
+class PgDigests(PgBase):
+    # -- schedules ----------------------------------------------------------------------
+
+    async def set_digest_schedule(
+        self, *, platform: str, channel_id: str, rule: DailyTime, first: Occurrence,
+        by: str | None, now: datetime,
+    ) -> DigestSchedule:
+        row = await self._fetchrow(
+            "INSERT INTO digest_schedules (platform, channel_id, hour, minute, timezone,"
+            " weekdays, enabled, next_local_date, next_due_at, updated_by, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10)"
+            " ON CONFLICT (platform, channel_id) DO UPDATE SET hour = excluded.hour,"
+            " minute = excluded.minute, timezone = excluded.timezone,"
+            " weekdays = excluded.weekdays, enabled = true, disabled_reason = NULL,"
+            " disabled_at = NULL, next_local_date = excluded.next_local_date,"
+            " next_due_at = excluded.next_due_at, not_before = NULL,"
+            " updated_by = excluded.updated_by, updated_at = excluded.updated_at"
+            f" RETURNING {SCHEDULE_COLUMNS}",
+            platform, channel_id, rule.hour, rule.minute, rule.timezone, rule.weekdays,
+            first.local_date.isoformat(), ts(first.due_at), by, ts(now))
+        assert row is not None
+        return schedule_from_row(row)
+
+    async def disable_digest(self, *, platform: str, channel_id: str, reason: str,
+                             by: str | None, now: datetime) -> bool:
+        status = await self._execute(
+            "UPDATE digest_schedules SET enabled = false, disabled_reason = $1,"
+            " disabled_at = $2, updated_by = $3, updated_at = $2 WHERE platform = $4"
+            " AND channel_id = $5 AND enabled", reason, ts(now), by, platform, channel_id)
+        return affected(status) > 0
+
+    async def get_digest_schedule(self, *, platform: str, channel_id: str
+                                  ) -> DigestSchedule | None:
+        row = await self._fetchrow(
+            f"SELECT {SCHEDULE_COLUMNS} FROM digest_schedules"
+            " WHERE platform = $1 AND channel_id = $2", platform, channel_id)
+        return None if row is None else schedule_from_row(row)
+
+    async def due_digest_schedules(
+        self, *, now: datetime, platforms: Sequence[str] | None = None, limit: int = 100_000,
+    ) -> list[DigestSchedule]:
+        rows = await self._fetch(
+            f"SELECT {SCHEDULE_COLUMNS} FROM digest_schedules"
+            " WHERE enabled AND next_due_at <= $1 AND coalesce(not_before, 0) <= $1"
+            " AND ($2::text[] IS NULL OR platform = ANY($2::text[]))"
+            " ORDER BY next_due_at, platform, channel_id LIMIT $3",
+            ts(now), _platforms(platforms), limit)
+        return [schedule_from_row(r) for r in rows]
+
+    async def digest_pool_floor(
+        self, *, now: datetime, platforms: Sequence[str] | None = None,
+    ) -> tuple[int | None, bool]:
+        row = await self._fetchrow(
+            "SELECT min(last), coalesce(bool_or(last IS NULL), false) FROM (SELECT"
+            " (SELECT max(r.through_article_id) FROM digest_runs r WHERE r.platform = s.platform"
+            " AND r.channel_id = s.channel_id AND r.status IN ('sent', 'empty')) AS last"
+            " FROM digest_schedules s WHERE s.enabled AND s.next_due_at <= $1"
+            " AND coalesce(s.not_before, 0) <= $1"
+            " AND ($2::text[] IS NULL OR s.platform = ANY($2::text[]))) AS due",
+            ts(now), _platforms(platforms))
+        if row is None:
+            return None, False
+        return (None if row[0] is None else int(row[0])), bool(row[1])
+
+    async def next_digest_wake(self, *, platforms: Sequence[str] | None = None
+                               ) -> datetime | None:
+        return from_ts(await self._fetchval(
+            "SELECT min(greatest(next_due_at, coalesce(not_before, 0))) FROM digest_schedules"
+            " WHERE enabled AND ($1::text[] IS NULL OR platform = ANY($1::text[]))",
+            _platforms(platforms)))
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def last_digest(self, *, platform: str, channel_id: str) -> LastDigest | None:
+        row = await self._fetchrow(_LAST_SQL, platform, channel_id)
+        return None if row is None else _last(row)
+
+    async def claim_digest(
+        self, *, platform: str, channel_id: str, local_date: date, due_at: datetime,
+        owner: str, now: datetime, lease_until: datetime,
+        next_local_date: date, next_due_at: datetime,
+    ) -> DigestClaim:
+        day = local_date.isoformat()
+        async with self.transaction() as conn:
+            sched = await conn.fetchrow(
+                "SELECT enabled, next_local_date FROM digest_schedules"
+                " WHERE platform = $1 AND channel_id = $2 FOR UPDATE", platform, channel_id)
+            if sched is None or not sched["enabled"] or sched["next_local_date"] != day:
+                return DigestClaim(state=ClaimState.STALE)
+            won = await conn.fetchrow(
+                "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
+                " claimed_by, lease_until, attempts, created_at)"
+                " VALUES ($1, $2, $3, $4, 'claimed', $5, $6, 1, $7)"
+                " ON CONFLICT (platform, channel_id, local_date) DO UPDATE SET"
+                " status = 'claimed', claimed_by = excluded.claimed_by,"
+                " lease_until = excluded.lease_until, attempts = digest_runs.attempts + 1"
+                " WHERE digest_runs.status IN ('claimed', 'failed')"
+                " AND coalesce(digest_runs.lease_until, 0) <= $7"
+                " RETURNING id, attempts",
+                platform, channel_id, day, ts(due_at), owner, ts(lease_until), ts(now))
+            if won is not None:
+                await conn.execute(
+                    "UPDATE digest_schedules SET not_before = $1 WHERE platform = $2"
+                    " AND channel_id = $3", ts(lease_until), platform, channel_id)
+                last_row = await conn.fetchrow(_LAST_SQL, platform, channel_id)
+                last = _last(last_row) if last_row is not None else None
+                missed = await conn.fetch(_MISSED_SQL, platform, channel_id,
+                                          last.run_id if last else 0)
+                return DigestClaim(state=ClaimState.WON, run_id=won["id"],
+                                   attempts=won["attempts"], last=last,
+                                   missed=tuple(_missed(r) for r in missed))
+            existing = await conn.fetchrow(
+                "SELECT status, lease_until FROM digest_runs WHERE platform = $1"
+                " AND channel_id = $2 AND local_date = $3", platform, channel_id, day)
+            assert existing is not None
+            if existing["status"] in _FINAL:
+                await conn.execute(
+                    "UPDATE digest_schedules SET next_local_date = $1, next_due_at = $2,"
+                    " not_before = NULL WHERE platform = $3 AND channel_id = $4",
+                    next_local_date.isoformat(), ts(next_due_at), platform, channel_id)
+                return DigestClaim(state=ClaimState.DONE)
+            await conn.execute(
+                "UPDATE digest_schedules SET not_before = $1 WHERE platform = $2"
+                " AND channel_id = $3", existing["lease_until"], platform, channel_id)
+            return DigestClaim(state=ClaimState.HELD)
+
+    async def finish_digest(
+        self, *, run_id: int, owner: str, sent: bool, period_start: datetime | None,
+        period_end: datetime, through_article_id: int, items: int, late: bool,
+        now: datetime, following: Occurrence | None = None,
+    ) -> bool:
+        async with self.transaction() as conn:
+            row = await conn.fetchrow(
+                "UPDATE digest_runs SET status = $1, period_start = $2, period_end = $3,"
+                " through_article_id = $4, items = $5, late = $6, finished_at = $7,"
+                " lease_until = NULL, error = NULL"
+                " WHERE id = $8 AND claimed_by = $9 AND status = 'claimed'"
+                " RETURNING platform, channel_id, local_date",
+                "sent" if sent else "empty", to_ts(period_start), ts(period_end),
+                through_article_id, items, late, ts(now), run_id, owner)
+            if row is None:
+                return False
+            if row["local_date"] is None:
+                return True
+            if following is None:
+                following = await self._following(conn, row["platform"], row["channel_id"],
+                                                  row["local_date"])
+                if following is None:  # changed meanwhile (a new time was set)
+                    return True
+            await conn.execute(
+                "UPDATE digest_schedules SET next_local_date = $1, next_due_at = $2,"
+                " not_before = NULL WHERE platform = $3 AND channel_id = $4"
+                " AND next_local_date = $5",
+                following.local_date.isoformat(), ts(following.due_at), row["platform"],
+                row["channel_id"], row["local_date"])
+            return True
+
+    async def _following(self, conn: Conn, platform: str, channel_id: str,
+                         local_date: str) -> Occurrence | None:
+        from bot.scheduler import following_occurrence
+
+        row = await conn.fetchrow(
+            f"SELECT {SCHEDULE_COLUMNS} FROM digest_schedules WHERE platform = $1"
+            " AND channel_id = $2 AND next_local_date = $3", platform, channel_id, local_date)
+        if row is None:
+            return None
+        return following_occurrence(schedule_from_row(row).rule,
+                                    date.fromisoformat(local_date))
+
+    async def fail_digest(self, *, run_id: int, owner: str, error: str, retry_at: datetime,
+                          now: datetime) -> None:
+        async with self.transaction() as conn:
+            row = await conn.fetchrow(
+                "UPDATE digest_runs SET status = 'failed', error = $1, lease_until = $2,"
+                " finished_at = $3 WHERE id = $4 AND claimed_by = $5 AND status = 'claimed'"
+                " RETURNING platform, channel_id, local_date",
+                error[:500], ts(retry_at), ts(now), run_id, owner)
+            if row is not None and row["local_date"] is not None:
+                await conn.execute(
+                    "UPDATE digest_schedules SET not_before = $1 WHERE platform = $2"
+                    " AND channel_id = $3 AND next_local_date = $4",
+                    ts(retry_at), row["platform"], row["channel_id"], row["local_date"])
+
+    async def disable_digest_after_failure(
+        self, *, run_id: int, owner: str, platform: str, channel_id: str, reason: str,
+        now: datetime,
+    ) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE digest_runs SET status = 'failed', error = $1, lease_until = NULL,"
+                " finished_at = $2 WHERE id = $3 AND claimed_by = $4",
+                reason[:500], ts(now), run_id, owner)
+            await conn.execute(
+                "UPDATE digest_schedules SET enabled = false, disabled_reason = $1,"
+                " disabled_at = $2, not_before = NULL, updated_by = NULL, updated_at = $2"
+                " WHERE platform = $3 AND channel_id = $4",
+                f"the platform refused the digest: {reason}"[:500], ts(now), platform,
+                channel_id)
+
+    async def defer_digest_schedule(self, *, platform: str, channel_id: str,
+                                    expected_local_date: date, until: datetime) -> None:
+        await self._execute(
+            "UPDATE digest_schedules SET not_before = $1 WHERE platform = $2"
+            " AND channel_id = $3 AND next_local_date = $4 AND coalesce(not_before, 0) < $1",
+            ts(until), platform, channel_id, expected_local_date.isoformat())
+
+    async def skip_digests(
+        self, *, platform: str, channel_id: str, expected_local_date: date,
+        local_dates: Sequence[tuple[date, datetime]], reason: str,
+        next_local_date: date, next_due_at: datetime, now: datetime,
+    ) -> bool:
+        async with self.transaction() as conn:
+            status = await conn.execute(
+                "UPDATE digest_schedules SET next_local_date = $1, next_due_at = $2,"
+                " not_before = NULL WHERE platform = $3 AND channel_id = $4"
+                " AND next_local_date = $5 AND enabled",
+                next_local_date.isoformat(), ts(next_due_at), platform, channel_id,
+                expected_local_date.isoformat())
+            if affected(status) == 0:
+                return False
+            for day, due in local_dates:
+                await conn.execute(
+                    "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
+                    " error, created_at, finished_at)"
+                    " VALUES ($1, $2, $3, $4, 'skipped', $5, $6, $6)"
+                    " ON CONFLICT (platform, channel_id, local_date) DO UPDATE SET"
+                    " status = 'skipped', lease_until = NULL,"
+                    " finished_at = excluded.finished_at,"
+                    " error = coalesce(digest_runs.error, excluded.error)"
+                    " WHERE digest_runs.status IN ('claimed', 'failed')"
+                    " AND coalesce(digest_runs.lease_until, 0) <= $6",
+                    platform, channel_id, day.isoformat(), ts(due), reason, ts(now))
+            return True
+
+    async def missed_digests(self, *, platform: str, channel_id: str,
+                             after_run_id: int | None) -> list[MissedDigest]:
+        rows = await self._fetch(_MISSED_SQL, platform, channel_id, after_run_id or 0)
+        return [_missed(r) for r in rows]
+
+    async def start_manual_digest(self, *, platform: str, channel_id: str, owner: str,
+                                  now: datetime) -> tuple[int, LastDigest | None]:
+        async with self.transaction() as conn:
+            run_id = await conn.fetchval(
+                "INSERT INTO digest_runs (platform, channel_id, status, claimed_by,"
+                " attempts, created_at) VALUES ($1, $2, 'claimed', $3, 1, $4) RETURNING id",
+                platform, channel_id, owner, ts(now))
+            last = await conn.fetchrow(_LAST_SQL, platform, channel_id)
+        return int(run_id), None if last is None else _last(last)
+
+    async def abandon_manual_digest(self, *, run_id: int, error: str, now: datetime) -> None:
+        await self._execute(
+            "UPDATE digest_runs SET status = 'failed', error = $1, finished_at = $2"
+            " WHERE id = $3 AND local_date IS NULL AND status = 'claimed'",
+            error[:500], ts(now), run_id)

@@ -1,0 +1,144 @@
+"""The PostgreSQL server the tests use: started by the tests themselves, one per session.
+
+``BRIEFBOT_TEST_POSTGRES_URL`` (a role allowed to CREATE DATABASE) names a server to use;
+otherwise ``pgserver`` (dev extra: a PostgreSQL 16 in its wheel, no contrib extensions) starts
+one in a temporary folder, with fsync off (a test database need not survive a power cut).
+
+Each test gets a clean database: one migrated template is made per session, each worker keeps
+one database made from it, and every test starts with that database's tables emptied and its
+ids restarted (``TRUNCATE .. RESTART IDENTITY``, a few milliseconds; a ``CREATE DATABASE`` per
+test costs 0.2 s). A test that needs a database no one migrated asks for :func:`fresh_database`.
+
+Without a server (no pgserver, no URL) the PostgreSQL half of the suite is skipped, except
+under CI (``CI`` set), where that is an error: CI must run both backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+ENV_URL = "BRIEFBOT_TEST_POSTGRES_URL"
+TEMPLATE = "briefbot_test_template"
+# a role that must log in with a password (pgserver trusts every other local connection)
+PASSWORD_USER, PASSWORD = "briefbot_pw", "right-horse-battery"
+
+TABLES = ("alerts", "subscriptions", "digest_runs", "digest_schedules", "feed_items",
+          "article_urls", "channel_feeds", "feeds", "article_terms", "articles", "meta")
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@dataclass
+class PostgresServer:
+    admin_url: str           # a database to run CREATE DATABASE from
+    password_auth: bool      # PASSWORD_USER exists and must give PASSWORD
+    _names: Iterator[int] = itertools.count(1)
+
+    def url(self, database: str) -> str:
+        return with_database(self.admin_url, database)
+
+    async def admin(self, sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def create_database(self, *, template: str | None = TEMPLATE) -> str:
+        name = f"briefbot_test_{os.getpid()}_{next(self._names)}"
+        await self.admin(f'CREATE DATABASE "{name}"'
+                         + (f' TEMPLATE "{template}"' if template else ""))
+        return name
+
+    async def drop_database(self, name: str) -> None:
+        await self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _start_pgserver(folder: str) -> tuple[str, object]:
+    # pgserver asks platformdirs for a runtime folder at import; without XDG_RUNTIME_DIR that
+    # warns, and the suite turns warnings into errors
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    server = pgserver.get_server(folder, cleanup_mode="delete")
+    return server.get_uri(), server
+
+
+async def _prepare(server: PostgresServer, own: bool) -> None:
+    import asyncpg
+
+    from bot.store.postgres import open_postgres_store
+
+    conn = await asyncpg.connect(server.admin_url)
+    try:
+        if own:
+            for key, value in (("fsync", "off"), ("synchronous_commit", "off"),
+                               ("full_page_writes", "off")):
+                await conn.execute(f"ALTER SYSTEM SET {key} = {value}")
+            await conn.execute("SELECT pg_reload_conf()")
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        if server.password_auth:
+            await conn.execute(f"DROP ROLE IF EXISTS {PASSWORD_USER}")
+            await conn.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN PASSWORD '{PASSWORD}'")
+    finally:
+        await conn.close()
+    store = await open_postgres_store(server.url(TEMPLATE), pool_size=1)
+    await store.close()
+
+
+def _require_password_auth(hba_file: str) -> None:
+    """pgserver trusts every local connection; make PASSWORD_USER give a password (first
+    matching line wins, so it goes on top)."""
+    with open(hba_file, encoding="utf-8") as f:
+        rules = f.read()
+    with open(hba_file, "w", encoding="utf-8") as f:
+        f.write(f"local all {PASSWORD_USER} scram-sha-256\n" + rules)
+
+
+def start_server() -> tuple[PostgresServer | None, str, object]:
+    """(server, why not, handle to keep alive)."""
+    url = os.environ.get(ENV_URL, "").strip()
+    if url:
+        server = PostgresServer(admin_url=url, password_auth=False)
+        asyncio.run(_prepare(server, own=False))
+        return server, "", None
+    try:
+        folder = tempfile.mkdtemp(prefix="briefbot-pg-")
+        uri, handle = _start_pgserver(folder)
+    except ImportError:
+        return None, f"no PostgreSQL: pip install -e '.[dev]' (pgserver) or set {ENV_URL}", None
+    server = PostgresServer(admin_url=uri, password_auth=True)
+    _require_password_auth(os.path.join(folder, "pg_hba.conf"))
+    asyncio.run(_prepare(server, own=True))
+    return server, "", (handle, folder)
+
+
+def stop_server(handle: object) -> None:
+    if handle is None:
+        return
+    server, folder = handle  # type: ignore[misc]
+    server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI runs both backends, but PostgreSQL is unavailable: {reason}")
+    pytest.skip(reason)
