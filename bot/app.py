@@ -35,7 +35,7 @@ from bot.engine import BriefingEngine
 from bot.errors import UserError
 from bot.ingest.poller import FeedPoller
 from bot.retention import Retention
-from bot.store import open_store
+from bot.store.backends import open_database
 
 if TYPE_CHECKING:
     from adapters.base import Adapter
@@ -173,9 +173,10 @@ async def open_app(config: Config, *, clock: Clock = utcnow,
                    features: Collection[str] = FEATURES) -> App:
     """Open the store named by ``config`` and build the app on it."""
     # "" = the default home (the CLI resolves it first, to say which: bot/datahome.py)
-    path = config.storage.path or choose_database(
+    database = config.storage.url or config.storage.path or choose_database(
         cli_db=None, configured="", config_file=None).path
-    store = await open_store(path, busy_timeout_ms=config.storage.busy_timeout_ms)
+    store = await open_database(database, busy_timeout_ms=config.storage.busy_timeout_ms,
+                                pool_size=config.storage.pool_size)
     try:
         engine = BriefingEngine(config, store, LazySummarizer(config.summarizer), clock=clock)
     except BaseException:

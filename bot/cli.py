@@ -32,8 +32,10 @@ from bot.config import (
     SummarizerConfig,
     load_config,
     secrets_from_env,
+    with_database,
 )
 from bot.datahome import DatabaseChoice, choose_database, legacy_notice
+from bot.dburl import is_postgres_url
 from bot.errors import BriefbotError, InputError, StoreError, UserError
 from bot.ingest.files import parse_bytes, read_limited, split_date_header
 from bot.ingest.pages import draft_from_record
@@ -56,8 +58,8 @@ EXIT_ERROR = 1
 
 
 _HELP_CONFIG = "TOML config file (default: $BRIEFBOT_CONFIG, else built-in defaults)"
-_HELP_DB = ("database file (default: $BRIEFBOT_DB, else [storage] path, else ./briefbot.db if "
-            "there is one, else your user data folder; `briefbot status` shows it)")
+_HELP_DB = ("database file or postgresql://host/db URL (default: $BRIEFBOT_DB, else [storage] path, else ./briefbot.db if "
+            "there is one, else your user data folder; `briefbot status` shows it; a password goes in BRIEFBOT_DATABASE_URL or PGPASSWORD)")
 _HELP_VERBOSE = "log debug messages"
 
 
@@ -69,7 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true",
                         help="print the version, and which config and database are in use")
     parser.add_argument("--config", metavar="PATH", help=_HELP_CONFIG)
-    parser.add_argument("--db", metavar="PATH", help=_HELP_DB)
+    parser.add_argument("--db", metavar="PATH|URL", help=_HELP_DB)
     parser.add_argument("-v", "--verbose", action="store_true", help=_HELP_VERBOSE)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -157,6 +159,17 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("slack", help="the Slack workspaces that installed briefbot ([slack] "
                    "client_id), and the home workspace")
+
+    p = sub.add_parser(
+        "db", help="copy the SQLite database into an empty PostgreSQL database",
+        description="briefbot db copy --to postgresql://host/db copies everything (ids kept) "
+        "from the SQLite file ([storage] path, or --db PATH) into an empty PostgreSQL database; "
+        "then run briefbot with BRIEFBOT_DATABASE_URL set to it. A password goes in PGPASSWORD "
+        "or BRIEFBOT_DATABASE_URL (used when --to is not given).")
+    p.add_argument("action", choices=("copy",))
+    p.add_argument("--to", metavar="URL", help="the PostgreSQL database (default: "
+                   "$BRIEFBOT_DATABASE_URL)")
+
     p = sub.add_parser("discord", help="with DISCORD_TOKEN: print the bot's invite link and "
                        "upload /brief if its definition changed",
                        description="With DISCORD_TOKEN set: sign in, print the link that "
@@ -169,7 +182,7 @@ def _build_parser() -> argparse.ArgumentParser:
         if name != "brief":
             command.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                                  help=_HELP_CONFIG)
-            command.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
+            command.add_argument("--db", metavar="PATH|URL", default=argparse.SUPPRESS,
                                  help=_HELP_DB)
             command.add_argument("-v", "--verbose", action="store_true",
                                  default=argparse.SUPPRESS, help=_HELP_VERBOSE)
@@ -261,7 +274,7 @@ async def _read_link(url: str, config: Config) -> ArticleDraft:
     (the engine runs on an in-memory database for this one read)."""
     from bot.app import open_app
 
-    memory = replace(config, storage=replace(config.storage, path=":memory:"))
+    memory = replace(config, storage=replace(config.storage, path=":memory:", url=""))
     app = await open_app(memory, features=("feeds",))
     try:
         async with app.require_feeds().intake() as intake:
@@ -744,6 +757,34 @@ async def cmd_slack(args: argparse.Namespace, app: App) -> int:
               f"{info.get('user_id') or '?'}")
     print("A workspace that removed the app is not listed; its digests and subscriptions are "
           "paused until it installs again.")
+
+async def cmd_db_copy(args: argparse.Namespace, config: Config) -> int:
+    from bot.dburl import ENV_DATABASE_URL, parse_database
+    from bot.store.postgres.copy import copy_database
+
+    env_url = os.environ.get(ENV_DATABASE_URL, "").strip()
+    target = args.to or env_url
+    if not target or not is_postgres_url(target):
+        raise InputError("db copy needs the PostgreSQL database to fill: --to "
+                         f"postgresql://host/db (or {ENV_DATABASE_URL})")
+    if args.to:
+        with_database(config, args.to, where="--to")  # refuses a password on the command line
+    source = config.storage.database
+    if is_postgres_url(source):  # BRIEFBOT_DATABASE_URL names the target: copy from the file
+        source = config.storage.path
+    source_path = parse_database(source).path
+    shown = parse_database(target).describe()
+    print(f"copying {source_path} -> {shown}", file=sys.stderr)
+
+    def progress(table: str, done: int, total: int) -> None:
+        if total and (done == total or done % 20_000 == 0):
+            print(f"  {table}: {done:,}/{total:,}", file=sys.stderr)
+
+    copied = await copy_database(source_path, target, progress=progress)
+    for c in copied:
+        print(f"{c.table}\t{c.rows}")
+    print(f"done: {sum(c.rows for c in copied):,} rows copied into {shown}; run briefbot with "
+          f"{ENV_DATABASE_URL} set to it", file=sys.stderr)
     return 0
 
 
@@ -778,7 +819,13 @@ def _config_file(args: argparse.Namespace) -> str | None:
 
 def _configure(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
-    choice = choose_database(cli_db=args.db, configured=config.storage.path,
+    cli_db = args.db
+    if args.db and (is_postgres_url(args.db) or args.db.lower().startswith("sqlite://")):
+        config = with_database(config, args.db)  # a URL: wins over BRIEFBOT_DATABASE_URL
+        cli_db = None
+    elif args.db:  # a path given here wins over BRIEFBOT_DATABASE_URL too
+        config = replace(config, storage=replace(config.storage, url=""))
+    choice = choose_database(cli_db=cli_db, configured=config.storage.path,
                              config_file=_config_file(args))
     args.database = choice
     return replace(config, storage=replace(config.storage, path=choice.path))
@@ -902,6 +949,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(level=level, fmt=config.logging.format, stream=sys.stderr)
         for line in _where(args, config) if args.verbose else ():
             log.info("%s", line)
+        if args.command == "db":
+            return asyncio.run(cmd_db_copy(args, config))
         if args.command == "summarize":
             return cmd_summarize(args, config)
         if args.command == "status":

@@ -17,10 +17,11 @@ import re
 import tomllib
 import types
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from bot.dburl import ENV_DATABASE_URL, parse_database
 from bot.errors import ConfigError, UserError
 from bot.ingest.urls import check_url, parse_networks
 from bot.text import check_language
@@ -39,9 +40,19 @@ class StorageConfig:
     # "" = BRIEFBOT_DB, else ./briefbot.db if one exists, else the user data folder
     # (bot/datahome.py); `--db` overrides it for one command
     path: str = ""
+    # a database URL: postgresql://host/db (several processes, several hosts) or
+    # sqlite:///path; wins over path. BRIEFBOT_DATABASE_URL wins over both (and may hold the
+    # password, which the file may not). Never logged: repr=False.
+    url: str = field(default="", repr=False)
     busy_timeout_ms: int = _opt(10_000, min=0, max=600_000)
     # delete articles ingested more than this many days ago, while running (0: keep all)
     keep_days: int = _opt(0, min=0, max=36_500)
+    pool_size: int = _opt(10, min=1, max=200)  # PostgreSQL connections per process
+
+    @property
+    def database(self) -> str:
+        """The database this process uses: ``url`` if set, else the SQLite ``path``."""
+        return self.url or self.path
 
 
 # The summarizer algorithms by name (bot.summarize implements exactly these; a test checks).
@@ -358,6 +369,7 @@ def _check_cross(config: Config) -> None:
                           f"{listen!r}")
     if config.storage.path and not config.storage.path.strip():
         raise ConfigError('[storage] path must name a database file, e.g. "briefbot.db"')
+    _check_storage_url(config.storage.url)
     if not config.slack.command.startswith("/") or len(config.slack.command) < 2:
         raise ConfigError(
             f"[slack] command must be the slash command's name with its /, e.g. \"/brief\", "
@@ -365,12 +377,34 @@ def _check_cross(config: Config) -> None:
         )
 
 
+def _check_storage_url(url: str, *, where: str = "[storage] url") -> None:
+    """A database URL must parse; only the environment may hold its password."""
+    if not url:
+        return
+    try:
+        target = parse_database(url)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if target.has_password and where != ENV_DATABASE_URL:
+        raise ConfigError(
+            f"{where} holds a password: passwords are never read from the file or the "
+            f"command line; set {ENV_DATABASE_URL} in the environment (or PGPASSWORD, or "
+            "use ~/.pgpass)"
+        )
+
+
+def with_database(config: Config, database: str, *, where: str = "--db") -> Config:
+    """``config`` using ``database`` (a path or URL, from ``--db`` or the environment)."""
+    _check_storage_url(database, where=where)
+    return replace(config, storage=replace(config.storage, url=database))
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Load the config from ``path``, else ``$BRIEFBOT_CONFIG``, else the built-in defaults."""
     if path is None:
         path = os.environ.get(ENV_CONFIG) or None
     if path is None:
-        return config_from_mapping({})
+        return _from_env(config_from_mapping({}))
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -380,7 +414,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         data = tomllib.loads(raw.decode("utf-8-sig"))  # a BOM (Windows editors) is fine
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from exc
-    return config_from_mapping(data)
+    return _from_env(config_from_mapping(data))
+
+
+def _from_env(config: Config) -> Config:
+    url = os.environ.get(ENV_DATABASE_URL, "").strip()
+    return with_database(config, url, where=ENV_DATABASE_URL) if url else config
 
 
 def default_config() -> Config:
@@ -395,4 +434,5 @@ __all__ = [
     "default_config",
     "load_config",
     "secrets_from_env",
+    "with_database",
 ]

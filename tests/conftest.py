@@ -190,11 +190,12 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
+def config(tmp_path: Path, database_url: str) -> Config:
+    """The test's config: its own database on the backend under test (``backend``)."""
     base = default_config()
     return replace(
         base,
-        storage=replace(base.storage, path=str(tmp_path / "briefbot.db")),
+        storage=replace(base.storage, path=str(tmp_path / "briefbot.db"), url=database_url),
         fetch=replace(base.fetch, allow_private_networks=True),
     )
 

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -45,7 +45,7 @@ def with_database(url: str, database: str) -> str:
 class PostgresServer:
     admin_url: str           # a database to run CREATE DATABASE from
     password_auth: bool      # PASSWORD_USER exists and must give PASSWORD
-    _names: Iterator[int] = itertools.count(1)
+    _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def url(self, database: str) -> str:
         return with_database(self.admin_url, database)

@@ -81,7 +81,7 @@ async def test_a_newer_schema_is_refused_and_left_untouched(empty_db: str) -> No
     await add(store, "kept", h="h1")
     await store.pool.execute("INSERT INTO schema_version (version, name) VALUES (999, 'x')")
     await store.close()
-    with pytest.raises(SchemaTooNewError, match="schema version 999.*left untouched"):
+    with pytest.raises(SchemaTooNewError, match=r"schema version 999.*left untouched"):
         await open_postgres_store(empty_db, pool_size=1)
     conn = await asyncpg.connect(empty_db)
     try:
@@ -258,3 +258,25 @@ async def test_a_watermark_never_passes_an_id_still_in_flight(
         assert [a.id for a in window] == [1, 2]
     finally:
         await slow.close()
+
+
+def test_the_postgres_repositories_implement_every_port_method() -> None:
+    import inspect
+
+    from bot.store import ports
+    from bot.store.postgres.alerts import PgAlerts
+    from bot.store.postgres.articles import PgArticles
+    from bot.store.postgres.digests import PgDigests
+    from bot.store.postgres.feeds import PgFeeds
+    from bot.store.postgres.platform import PgPlatformState
+
+    impls = {ports.ArticleStore: PgArticles, ports.FeedStore: PgFeeds,
+             ports.AlertStore: PgAlerts, ports.DigestStore: PgDigests,
+             ports.PlatformStateStore: PgPlatformState}
+    for proto, impl in impls.items():
+        wanted = {n for n, v in vars(proto).items()
+                  if inspect.iscoroutinefunction(v) and not n.startswith("_")}
+        assert wanted, proto
+        for method in wanted:
+            assert inspect.signature(getattr(impl, method)) == inspect.signature(
+                getattr(proto, method)), f"{impl.__name__}.{method} differs from {proto.__name__}"

@@ -17,10 +17,9 @@ from datetime import datetime
 
 import asyncpg
 
-from bot.models import Article, Destination
-from bot.store.postgres.articles import COLUMNS as ARTICLE_COLUMNS
-from bot.store.postgres.articles import article_from_row
-from bot.store.postgres.base import PgBase, affected, at, from_ts, ids_param, ts
+from bot.models import Destination
+from bot.store.postgres.articles import PgArticles
+from bot.store.postgres.base import Outage, PgBase, affected, at, from_ts, ids_param, ts
 from bot.store.postgres.records import (
     AddStatus,
     AlertBatch,
@@ -57,6 +56,10 @@ def _owner_key(platform: str, kind: str, owner: str) -> str:
 
 
 class PgAlerts(PgBase):
+    def __init__(self, pool: asyncpg.Pool, outage: Outage, articles: PgArticles) -> None:
+        super().__init__(pool, outage)
+        self._articles = articles
+
     # -- subscriptions -----------------------------------------------------------------------
 
     async def add_subscription(
@@ -177,8 +180,7 @@ class PgAlerts(PgBase):
         now: datetime, due: datetime,
     ) -> int:
         async with self.transaction() as conn:
-            await conn.execute("UPDATE articles SET alerts_matched_at = $1 WHERE id = $2",
-                               ts(now), article_id)
+            await self._articles.mark_matched(conn, article_id, now=now)
             if not matches:
                 return 0
             rows = await conn.fetch(
@@ -229,20 +231,22 @@ class PgAlerts(PgBase):
                 for d, ids in claimed]
 
     async def _claimed(self, ids: Sequence[int]) -> list[ClaimedAlert]:
-        columns = ", ".join(f"r.{c.strip()}" for c in ARTICLE_COLUMNS.split(","))
         rows = await self._fetch(
-            f"SELECT a.id AS alert_id, a.subscription_id, a.matched, a.attempts, s.query,"
-            f" {columns} FROM alerts a JOIN subscriptions s ON s.id = a.subscription_id"
-            " JOIN articles r ON r.id = a.article_id WHERE a.id = ANY($1::bigint[])"
-            " ORDER BY coalesce(r.published_at, r.ingested_at), a.id", ids_param(ids))
-        return [
+            "SELECT a.id, a.subscription_id, a.article_id, a.matched, a.attempts, s.query"
+            " FROM alerts a JOIN subscriptions s ON s.id = a.subscription_id"
+            " WHERE a.id = ANY($1::bigint[])", ids_param(ids))
+        articles = await self._articles.articles_by_ids([int(r["article_id"]) for r in rows])
+        claimed = [
             ClaimedAlert(
-                id=row["alert_id"], subscription_id=row["subscription_id"], query=row["query"],
-                article=article_from_row(row), matched=tuple(json.loads(row["matched"])),
+                id=row["id"], subscription_id=row["subscription_id"], query=row["query"],
+                article=articles[row["article_id"]], matched=tuple(json.loads(row["matched"])),
                 attempts=row["attempts"],
             )
             for row in rows
+            if row["article_id"] in articles  # deleted meanwhile: its alert went with it
         ]
+        claimed.sort(key=lambda c: (c.article.published_at or c.article.ingested_at, c.id))
+        return claimed
 
     async def mark_alerts_sent(self, ids: Sequence[int], *, now: datetime) -> None:
         await self._execute(
@@ -297,10 +301,3 @@ class PgAlerts(PgBase):
                        last_error=r["last_error"], matched=tuple(json.loads(r["matched"])))
             for r in rows
         ]
-
-    async def unmatched_articles(self, *, since: datetime, limit: int = 1000) -> list[Article]:
-        """(On the article repository in the ports; here while callers move.)"""
-        rows = await self._fetch(
-            f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE alerts_matched_at IS NULL"
-            " AND NOT backlog AND ingested_at > $1 ORDER BY id LIMIT $2", ts(since), limit)
-        return [article_from_row(r) for r in rows]

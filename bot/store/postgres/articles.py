@@ -4,7 +4,8 @@ Search: ``articles.search`` is a stored ``tsvector`` (title weight A, body B) un
 ranked by ``ts_rank`` with the title counting 5x the body (SQLite: bm25 5:1); all words first,
 then any word. The typed words are turned into a query by ``plainto_tsquery`` /
 ``websearch_to_tsquery``, which never raise on user text. "Did you mean" compares the typed word
-with the stemmed words of the index (table ``article_terms``), as SQLite's fts5vocab does.
+with the stemmed words of the index (table ``article_terms``, filled after each insert
+commits), as SQLite's fts5vocab does.
 
 The watermark: a digest posts the articles with ``after_id < id <= through`` and remembers
 ``through``. A sequence hands out ids in order but transactions commit them in any order (two
@@ -96,9 +97,28 @@ class PgArticles(PgBase):
         backlog: bool = False,
     ) -> Article | None:
         async with self.transaction() as conn:
-            return await insert_article(
+            article = await insert_article(
                 conn, draft, title=title, summary=summary, content_hash=content_hash,
                 canonical_url=canonical_url, ingested_at=ingested_at, backlog=backlog)
+        if article is not None:
+            await self.index_terms(article.id)
+        return article
+
+    async def index_terms(self, article_id: int) -> None:
+        """Add an article's words to the "did you mean" list, after it committed (if the
+        process stops in between, a word is missing from suggestions, nothing else)."""
+        await self._execute(
+            "INSERT INTO article_terms (term) SELECT lexeme FROM articles,"
+            " unnest(search) AS u(lexeme) WHERE id = $1 AND length(lexeme) BETWEEN 3 AND 40"
+            " ON CONFLICT (term) DO NOTHING", article_id)
+
+    @staticmethod
+    async def index_all_terms(conn: Conn) -> None:
+        """Rebuild the word list from every article (after ``db copy``)."""
+        await conn.execute(
+            "INSERT INTO article_terms (term) SELECT DISTINCT lexeme FROM articles,"
+            " unnest(search) AS u(lexeme) WHERE length(lexeme) BETWEEN 3 AND 40"
+            " ON CONFLICT (term) DO NOTHING")
 
     async def add_article_url(self, url: str, article_id: int) -> None:
         await self._execute(
@@ -184,6 +204,12 @@ class PgArticles(PgBase):
             terms = [r[0] for r in rows]
             suggestions.extend(difflib.get_close_matches(w, terms, n=limit, cutoff=0.75))
         return list(dict.fromkeys(suggestions))[:limit]
+
+    @staticmethod
+    async def mark_matched(conn: Conn, article_id: int, *, now: datetime) -> None:
+        """Inside the alert repository's transaction: the article was matched."""
+        await conn.execute("UPDATE articles SET alerts_matched_at = $1 WHERE id = $2",
+                           ts(now), article_id)
 
     async def unmatched_articles(self, *, since: datetime, limit: int = 1000) -> list[Article]:
         rows = await self._fetch(

@@ -1,23 +1,22 @@
-"""The record types the store hands out, in one place for this backend's modules."""
+"""The record types the store hands out (shared with every backend)."""
 
-from bot.store.alerts import (
+from bot.store.records import (
     AddStatus,
     AlertBatch,
     AlertState,
     AlertStats,
     ClaimedAlert,
-    OwnerKind,
-    Subscription,
-)
-from bot.store.digests import (
     ClaimState,
     DigestArticle,
     DigestClaim,
     DigestSchedule,
+    Feed,
     LastDigest,
     MissedDigest,
+    OwnerKind,
+    SeenItem,
+    Subscription,
 )
-from bot.store.feeds import Feed, SeenItem
 
 __all__ = [
     "AddStatus", "AlertBatch", "AlertState", "AlertStats", "ClaimState", "ClaimedAlert",
