@@ -170,6 +170,16 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     return str(request.getfixturevalue("postgres_url"))
 
 
+async def run_sql(store: Any, sql: str) -> list[tuple[Any, ...]]:
+    """A parameterless statement on either backend, for tests that look at (or break) rows
+    no repository method shows; the rows as tuples."""
+    pool = getattr(store, "pool", None)
+    if pool is not None:  # PostgreSQL
+        return [tuple(r) for r in await pool.fetch(sql)]
+    async with store.db.transaction() as db, db.execute(sql) as cur:
+        return [tuple(r) for r in await cur.fetchall()]
+
+
 class FixedClock:
     """A clock the test moves by hand."""
 
@@ -190,12 +200,13 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def config(tmp_path: Path, database_url: str) -> Config:
+def config(tmp_path: Path, backend: str, database_url: str) -> Config:
     """The test's config: its own database on the backend under test (``backend``)."""
     base = default_config()
     return replace(
         base,
-        storage=replace(base.storage, path=str(tmp_path / "briefbot.db"), url=database_url),
+        storage=replace(base.storage, path=str(tmp_path / "briefbot.db"),
+                        url="" if backend == "sqlite" else database_url),
         fetch=replace(base.fetch, allow_private_networks=True),
     )
 

@@ -90,8 +90,8 @@ async def test_copy_keeps_ids_and_the_bot_carries_on(tmp_path: Path, postgres_ur
         a1 = await pg.articles.get_article(ids["article1"])
         assert a1 is not None and a1.title == "Rocket 1" and a1.summary == ("rocket story 1",)
         assert (await pg.articles.article_by_url("https://short.example/x")) == a1
-        assert [a.title for a in await pg.articles.search_articles("rocket 2", limit=5)
-                ][0] == "Rocket 2"  # the search index was built from the copied rows
+        found = await pg.articles.search_articles("rocket 2", limit=5)
+        assert found[0].title == "Rocket 2"  # the search index was built from the copied rows
         [feed] = await pg.feeds.list_feeds()
         assert feed.etag == '"e1"' and feed.primed and feed.last_result == "2 new"
         assert await pg.feeds.channel_feed_ids(platform="slack", channel_id="C1") == [feed.id]

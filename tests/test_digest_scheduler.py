@@ -26,7 +26,7 @@ from bot.engine import BriefingEngine
 from bot.errors import DeliveryError
 from bot.models import ArticleDraft, Caller, Destination, Reply, ReplyKind
 from bot.publish import RecordingPublisher
-from tests.conftest import FixedClock
+from tests.conftest import FixedClock, run_sql
 
 ADMIN = Caller(platform="console", user_id="U1", channel_id="C1", is_admin=True)
 
@@ -386,8 +386,7 @@ async def test_changing_the_time_the_same_day_does_not_post_twice(
     clock.now = utc(2026, 3, 2, 9)
     assert (await scheduler.run_due()).sent == ()
     assert await engine.store.digests.next_digest_wake() == utc(2026, 3, 3, 9)
-    runs = await engine.store.db.fetchall(
-        "SELECT local_date, status FROM digest_runs ORDER BY id")
+    runs = await run_sql(engine.store, "SELECT local_date, status FROM digest_runs ORDER BY id")
     assert [tuple(r) for r in runs] == [(date(2026, 3, 2).isoformat(), "sent")]
 
 
@@ -422,7 +421,7 @@ from bot.digests.scheduler import DigestScheduler
 
 async def main() -> None:
     cfg = default_config()
-    cfg = replace(cfg, storage=replace(cfg.storage, path=sys.argv[1]),
+    cfg = replace(cfg, storage=replace(cfg.storage, url=sys.argv[1]),
                   digest=replace(cfg.digest, empty_message="Nothing new."))
     now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     app = await open_app(cfg, clock=lambda: now)
@@ -440,7 +439,7 @@ asyncio.run(main())
 """
 
 
-def test_two_bot_processes_on_one_database_post_each_digest_once(
+def test_two_bot_processes_on_one_database_post_each_digest_once(  # on both backends
     config: Config, tmp_path: Path,
 ) -> None:
     channels = [f"C{i:03d}" for i in range(80)]
@@ -456,7 +455,7 @@ def test_two_bot_processes_on_one_database_post_each_digest_once(
     asyncio.run(prepare())
     go = tmp_path / "go"
     racers = [
-        subprocess.Popen([sys.executable, "-c", RACER, config.storage.path, str(go), name],
+        subprocess.Popen([sys.executable, "-c", RACER, config.storage.database, str(go), name],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          cwd=Path(__file__).resolve().parent.parent)
         for name in ("one", "two")
@@ -548,9 +547,8 @@ async def test_a_schedule_that_breaks_a_pass_is_retried_later_not_on_every_pass(
     await set_digest(engine, "08:00 UTC", channel="CBROKEN")
     await set_digest(engine, "08:00 UTC", channel="C1")
     # a zone this machine's time zone database does not have (moved between machines)
-    async with engine.store.db.transaction() as db:
-        await db.execute("UPDATE digest_schedules SET timezone = 'Mars/Olympus'"
-                         " WHERE channel_id = 'CBROKEN'")
+    await run_sql(engine.store, "UPDATE digest_schedules SET timezone = 'Mars/Olympus'"
+                  " WHERE channel_id = 'CBROKEN'")
     passes = 0
 
     async def fake_sleep(seconds: float) -> None:

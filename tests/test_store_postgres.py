@@ -280,3 +280,55 @@ def test_the_postgres_repositories_implement_every_port_method() -> None:
         for method in wanted:
             assert inspect.signature(getattr(impl, method)) == inspect.signature(
                 getattr(proto, method)), f"{impl.__name__}.{method} differs from {proto.__name__}"
+
+
+async def test_a_digest_posts_an_article_whose_id_committed_late(
+        postgres_url: str) -> None:
+    """The whole digest pass, not only the store: ingest A draws id 1 and commits after ingest
+    B's id 2; the digest due in between posts both, and the next day's posts neither again."""
+    from dataclasses import replace
+
+    from bot.config import default_config
+    from bot.engine import BriefingEngine
+    from bot.models import Caller
+    from bot.publish import RecordingPublisher
+    from bot.scheduler import DigestScheduler
+    from tests.conftest import FixedClock
+
+    base = default_config()
+    cfg = replace(base, storage=replace(base.storage, url=postgres_url),
+                  digest=replace(base.digest, empty_message="Nothing new."))
+    clock = FixedClock(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
+    engine = await BriefingEngine.open(cfg, clock=clock)
+    publisher = RecordingPublisher(platform="console")
+    engine.add_publisher(publisher)
+    slow = await asyncpg.connect(postgres_url)
+    try:
+        admin = Caller(platform="console", user_id="U1", channel_id="C1", is_admin=True)
+        assert not (await engine.handle_command("digest 08:00 UTC", admin)).is_error
+        clock.now = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
+        tx = slow.transaction()
+        await tx.start()
+        late = await insert_article(
+            slow, ArticleDraft(text="Rockets reached the eastern front."), title="Late story",
+            summary=["Rockets reached the eastern front."], content_hash="late", canonical_url=None,
+            ingested_at=clock.now, backlog=False)
+        early = await engine.store.articles.add_article(
+            ArticleDraft(text="Wheat prices fell in Chicago."), title="Early story",
+            summary=["Wheat prices fell in Chicago."],
+            content_hash="early", canonical_url=None, ingested_at=clock.now)
+        assert late is not None and early is not None and late.id < early.id
+        clock.now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+        scheduler = DigestScheduler(engine, owner="p1")
+        digest = asyncio.create_task(scheduler.run_due())
+        await asyncio.sleep(0.3)
+        await tx.commit()
+        assert (await asyncio.wait_for(digest, 30)).sent == ("console:C1",)
+        [(_, reply)] = publisher.sent
+        assert {item.title for item in reply.items} == {"Late story", "Early story"}
+        clock.now = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+        assert (await scheduler.run_due()).sent == ("console:C1",)
+        assert publisher.sent[-1][1].items == ()  # nothing new: neither story again
+    finally:
+        await slow.close()
+        await engine.close()
