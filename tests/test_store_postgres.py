@@ -23,7 +23,7 @@ from bot.store.postgres import PostgresStore, open_postgres_store
 from bot.store.postgres.articles import insert_article
 from bot.store.postgres.base import check_server_version
 from bot.store.postgres.migrate import SCHEMA_VERSION
-from bot.store.postgres.records import ClaimState
+from bot.store.records import ClaimState
 from tests.postgres_server import PASSWORD, PASSWORD_USER, PostgresServer, with_database
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -217,7 +217,7 @@ async def test_alerts_are_recorded_once_and_delivered_by_one_process(
 
 
 async def test_one_digest_claim_wins_per_channel_and_day(pgs: list[PostgresStore]) -> None:
-    from bot.scheduler import DailyTime, next_occurrence
+    from bot.digests.rules import DailyTime, next_occurrence
 
     rule = DailyTime(hour=8, minute=0, timezone="UTC", weekdays=127)
     first = next_occurrence(rule, after=NOW - timedelta(days=1))
@@ -288,11 +288,12 @@ async def test_a_digest_posts_an_article_whose_id_committed_late(
     B's id 2; the digest due in between posts both, and the next day's posts neither again."""
     from dataclasses import replace
 
+    from bot.digests.scheduler import DigestScheduler
+
     from bot.config import default_config
     from bot.engine import BriefingEngine
     from bot.models import Caller
     from bot.publish import RecordingPublisher
-    from bot.scheduler import DigestScheduler
     from tests.conftest import FixedClock
 
     base = default_config()

@@ -12,15 +12,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import asyncpg
 
 from bot.models import Destination
 from bot.store.postgres.articles import PgArticles
-from bot.store.postgres.base import Outage, PgBase, affected, at, from_ts, ids_param, ts
-from bot.store.postgres.records import (
+from bot.store.postgres.base import (
+    Outage,
+    PgBase,
+    affected,
+    at,
+    from_ts,
+    ids_param,
+    ts,
+    workspace_filter,
+)
+from bot.store.records import (
     AddStatus,
     AlertBatch,
     AlertState,
@@ -173,12 +182,35 @@ class PgAlerts(PgBase):
             platform, owner_kind, owner_id, subscription_id)
         return sorted(int(r[0]) for r in rows)
 
+    async def pause_workspace_subscriptions(self, *, platform: str, workspace: str,
+                                            id_prefix: str | None, reason: str,
+                                            now: datetime) -> int:
+        return affected(await self._execute(
+            "UPDATE subscriptions SET paused_at = $1, paused_reason = $2, paused_workspace = $3"
+            f" WHERE platform = $4 AND {_ACTIVE} AND {workspace_filter('owner_id', 5)}",
+            ts(now), reason[:500], workspace, platform, id_prefix))
+
+    async def resume_workspace_subscriptions(self, *, platform: str, workspace: str) -> int:
+        async with self.transaction() as conn:
+            status = await conn.execute(
+                "UPDATE subscriptions SET paused_at = NULL, paused_reason = NULL,"
+                " paused_workspace = NULL WHERE platform = $1 AND paused_workspace = $2"
+                " AND paused_at IS NOT NULL", platform, workspace)
+            await conn.execute(  # resumed by hand meanwhile: just forget the mark
+                "UPDATE subscriptions SET paused_workspace = NULL"
+                " WHERE platform = $1 AND paused_workspace = $2", platform, workspace)
+        return affected(status)
+
     # -- alerts ------------------------------------------------------------------------------
 
     async def record_alerts(
         self, *, article_id: int, matches: Sequence[tuple[int, Sequence[str]]],
-        now: datetime, due: datetime,
+        now: datetime, due: datetime, muted_channels: Collection[tuple[str, str]] = (),
     ) -> int:
+        """Record one pending alert per (subscription, article) never recorded before; skip a
+        subscription deleted or paused meanwhile, and a channel's in ``muted_channels``
+        (platform, channel id). The article is marked as matched in the same transaction."""
+        muted = [f"{platform} {channel}" for platform, channel in muted_channels]
         async with self.transaction() as conn:
             await self._articles.mark_matched(conn, article_id, now=now)
             if not matches:
@@ -187,10 +219,12 @@ class PgAlerts(PgBase):
                 "INSERT INTO alerts (subscription_id, article_id, matched, created_at,"
                 " next_attempt_at) SELECT s.id, $1, m.matched, $2, $3"
                 " FROM unnest($4::bigint[], $5::text[]) AS m(sub, matched)"
-                f" JOIN subscriptions s ON s.id = m.sub AND s.{_ACTIVE} ORDER BY s.id"
+                f" JOIN subscriptions s ON s.id = m.sub AND s.{_ACTIVE}"
+                " WHERE NOT (s.owner_kind = 'channel'"
+                " AND s.platform || ' ' || s.owner_id = ANY($6::text[])) ORDER BY s.id"
                 " ON CONFLICT (subscription_id, article_id) DO NOTHING RETURNING id",
                 article_id, ts(now), ts(due), [int(s) for s, _ in matches],
-                [json.dumps(list(t), ensure_ascii=False) for _, t in matches])
+                [json.dumps(list(t), ensure_ascii=False) for _, t in matches], muted)
         return len(rows)
 
     async def claim_due_alerts(

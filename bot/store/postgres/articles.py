@@ -27,7 +27,7 @@ import asyncpg
 
 from bot.models import Article, ArticleDraft
 from bot.store.postgres.base import Conn, PgBase, at, from_ts, ids_param, to_ts, ts
-from bot.store.postgres.records import DigestArticle
+from bot.store.records import DigestArticle
 from bot.text import words
 
 COLUMNS = (

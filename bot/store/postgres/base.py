@@ -179,3 +179,10 @@ def at(value: float | None) -> datetime:
     out = from_ts(value)
     assert out is not None
     return out
+
+
+def workspace_filter(column: str, param: int) -> str:
+    """SQL selecting a workspace's rows by their ids: with ``$param`` a prefix (``"T2:"``), the
+    ids starting with it; with ``$param`` NULL, the ids that carry no workspace prefix."""
+    return (f"(CASE WHEN ${param}::text IS NULL THEN strpos({column}, ':') = 0"
+            f" ELSE starts_with({column}, ${param}::text) END)")

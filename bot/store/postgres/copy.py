@@ -24,8 +24,9 @@ from bot.store.postgres.articles import PgArticles
 
 # Parents before children (foreign keys); every table of the PostgreSQL schema but the ones
 # PostgreSQL fills itself.
-COPY_ORDER = ("articles", "article_urls", "feeds", "channel_feeds", "feed_items",
-              "subscriptions", "alerts", "digest_schedules", "digest_runs", "meta")
+COPY_ORDER = ("articles", "article_urls", "feeds", "channel_feeds", "channel_feed_mutes",
+              "feed_items", "subscriptions", "alerts", "digest_schedules", "digest_runs", "meta",
+              "installations", "oauth_states", "seen_requests")
 DERIVED = ("article_terms", "schema_version")
 BATCH = 2000
 
@@ -103,7 +104,7 @@ async def copy_sqlite_to_postgres(
             done = 0
             progress(table, 0, total)
             async with source.execute(
-                    f"SELECT {', '.join(names)} FROM {table} ORDER BY rowid") as cur:
+                    f"SELECT {', '.join(names)} FROM {table}") as cur:
                 while batch := await cur.fetchmany(BATCH):
                     records = [tuple(c(v) for c, v in zip(converters, r, strict=True))
                                for r in batch]

@@ -10,21 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 import asyncpg
 
-from bot.store.postgres.base import Conn, PgBase, affected, at, from_ts, to_ts, ts
-from bot.store.postgres.records import (
+from bot.store.postgres.base import (
+    PgBase,
+    affected,
+    at,
+    from_ts,
+    to_ts,
+    ts,
+    workspace_filter,
+)
+from bot.store.records import (
     ClaimState,
     DigestClaim,
     DigestSchedule,
+    Due,
     LastDigest,
     MissedDigest,
+    TimeRule,
 )
-
-if TYPE_CHECKING:
-    from bot.scheduler import DailyTime, Occurrence
 
 SCHEDULE_COLUMNS = (
     "platform, channel_id, hour, minute, timezone, weekdays, enabled, disabled_reason,"
@@ -75,7 +81,7 @@ class PgDigests(PgBase):
     # -- schedules ----------------------------------------------------------------------
 
     async def set_digest_schedule(
-        self, *, platform: str, channel_id: str, rule: DailyTime, first: Occurrence,
+        self, *, platform: str, channel_id: str, rule: TimeRule, first: Due,
         by: str | None, now: datetime,
     ) -> DigestSchedule:
         row = await self._fetchrow(
@@ -200,7 +206,7 @@ class PgDigests(PgBase):
     async def finish_digest(
         self, *, run_id: int, owner: str, sent: bool, period_start: datetime | None,
         period_end: datetime, through_article_id: int, items: int, late: bool,
-        now: datetime, following: Occurrence | None = None,
+        now: datetime, following: Due | None = None,
     ) -> bool:
         async with self.transaction() as conn:
             row = await conn.fetchrow(
@@ -213,32 +219,14 @@ class PgDigests(PgBase):
                 through_article_id, items, late, ts(now), run_id, owner)
             if row is None:
                 return False
-            if row["local_date"] is None:
-                return True
-            if following is None:
-                following = await self._following(conn, row["platform"], row["channel_id"],
-                                                  row["local_date"])
-                if following is None:  # changed meanwhile (a new time was set)
-                    return True
-            await conn.execute(
-                "UPDATE digest_schedules SET next_local_date = $1, next_due_at = $2,"
-                " not_before = NULL WHERE platform = $3 AND channel_id = $4"
-                " AND next_local_date = $5",
-                following.local_date.isoformat(), ts(following.due_at), row["platform"],
-                row["channel_id"], row["local_date"])
+            if row["local_date"] is not None and following is not None:
+                await conn.execute(
+                    "UPDATE digest_schedules SET next_local_date = $1, next_due_at = $2,"
+                    " not_before = NULL WHERE platform = $3 AND channel_id = $4"
+                    " AND next_local_date = $5",
+                    following.local_date.isoformat(), ts(following.due_at), row["platform"],
+                    row["channel_id"], row["local_date"])
             return True
-
-    async def _following(self, conn: Conn, platform: str, channel_id: str,
-                         local_date: str) -> Occurrence | None:
-        from bot.scheduler import following_occurrence
-
-        row = await conn.fetchrow(
-            f"SELECT {SCHEDULE_COLUMNS} FROM digest_schedules WHERE platform = $1"
-            " AND channel_id = $2 AND next_local_date = $3", platform, channel_id, local_date)
-        if row is None:
-            return None
-        return following_occurrence(schedule_from_row(row).rule,
-                                    date.fromisoformat(local_date))
 
     async def fail_digest(self, *, run_id: int, owner: str, error: str, retry_at: datetime,
                           now: datetime) -> None:
@@ -325,3 +313,27 @@ class PgDigests(PgBase):
             "UPDATE digest_runs SET status = 'failed', error = $1, finished_at = $2"
             " WHERE id = $3 AND local_date IS NULL AND status = 'claimed'",
             error[:500], ts(now), run_id)
+
+    # -- a workspace that removed the app (PostgreSQL migration 0002) ---------------------
+
+    async def pause_workspace_digests(self, *, platform: str, workspace: str,
+                                      id_prefix: str | None, reason: str,
+                                      now: datetime) -> int:
+        return affected(await self._execute(
+            "UPDATE digest_schedules SET enabled = false, disabled_reason = $1,"
+            " disabled_at = $2, paused_workspace = $3, updated_at = $2 WHERE platform = $4"
+            f" AND enabled AND {workspace_filter('channel_id', 5)}",
+            reason[:500], ts(now), workspace, platform, id_prefix))
+
+    async def resume_workspace_digests(self, *, platform: str, workspace: str,
+                                       now: datetime) -> int:
+        async with self.transaction() as conn:
+            status = await conn.execute(
+                "UPDATE digest_schedules SET enabled = true, disabled_reason = NULL,"
+                " disabled_at = NULL, not_before = NULL, paused_workspace = NULL,"
+                " updated_at = $1 WHERE platform = $2 AND paused_workspace = $3"
+                " AND NOT enabled", ts(now), platform, workspace)
+            await conn.execute(  # turned on again by hand meanwhile: just forget the mark
+                "UPDATE digest_schedules SET paused_workspace = NULL"
+                " WHERE platform = $1 AND paused_workspace = $2", platform, workspace)
+        return affected(status)

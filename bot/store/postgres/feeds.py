@@ -14,7 +14,7 @@ from datetime import datetime
 import asyncpg
 
 from bot.store.postgres.base import PgBase, affected, at, from_ts, ts
-from bot.store.postgres.records import Feed, SeenItem
+from bot.store.records import Feed, SeenItem
 
 FEED_COLUMNS = (
     "id, url, title, added_at, site_url, etag, last_modified, body_hash, primed, next_poll_at,"
@@ -58,10 +58,38 @@ class PgFeeds(PgBase):
         return feed_from_row(row), created
 
     async def link_channel_feed(self, *, platform: str, channel_id: str, feed_id: int) -> bool:
-        status = await self._execute(
-            "INSERT INTO channel_feeds (platform, channel_id, feed_id) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING", platform, channel_id, feed_id)
+        """Let a channel follow a feed (lifting a mute); False if it already did."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM channel_feed_mutes WHERE platform = $1 AND channel_id = $2"
+                " AND feed_id = $3", platform, channel_id, feed_id)
+            status = await conn.execute(
+                "INSERT INTO channel_feeds (platform, channel_id, feed_id) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING", platform, channel_id, feed_id)
         return affected(status) > 0
+
+    async def mute_channel_feed(self, *, platform: str, channel_id: str, feed_id: int) -> bool:
+        """A channel refuses a feed's articles (its digest, its channel alerts) and stops
+        following it; False if it already refused them."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM channel_feeds WHERE platform = $1 AND channel_id = $2"
+                " AND feed_id = $3", platform, channel_id, feed_id)
+            status = await conn.execute(
+                "INSERT INTO channel_feed_mutes (platform, channel_id, feed_id)"
+                " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", platform, channel_id, feed_id)
+        return affected(status) > 0
+
+    async def channels_muting_feed(self, feed_id: int) -> frozenset[tuple[str, str]]:
+        rows = await self._fetch(
+            "SELECT platform, channel_id FROM channel_feed_mutes WHERE feed_id = $1", feed_id)
+        return frozenset((str(r[0]), str(r[1])) for r in rows)
+
+    async def channel_muted_feed_ids(self, *, platform: str, channel_id: str) -> list[int]:
+        rows = await self._fetch(
+            "SELECT feed_id FROM channel_feed_mutes WHERE platform = $1 AND channel_id = $2"
+            " ORDER BY feed_id", platform, channel_id)
+        return [int(r[0]) for r in rows]
 
     async def unlink_channel_feed(self, *, platform: str, channel_id: str,
                                   feed_id: int) -> bool:

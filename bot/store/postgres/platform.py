@@ -1,10 +1,13 @@
-"""Small per-platform state (for example the hash of the Discord commands last synced)."""
+"""Platform state on PostgreSQL: ``meta`` (small values, e.g. the hash of the Discord commands
+last synced), ``installations`` (one row per workspace the app is installed in), ``oauth_states``
+(each accepted once, before it expires) and ``seen_requests`` (signed requests already executed:
+a replay is refused by every process, since they share this table)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from bot.store.postgres.base import PgBase, ts
+from bot.store.postgres.base import PgBase, affected, ts
 
 
 class PgPlatformState(PgBase):
@@ -17,3 +20,58 @@ class PgPlatformState(PgBase):
             "INSERT INTO meta (key, value, updated_at) VALUES ($1, $2, $3)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
             " updated_at = excluded.updated_at", key, value, ts(now))
+
+    # -- installations, OAuth states, replays (PostgreSQL migration 0002) ------------------
+
+    async def save_installation(self, *, platform: str, enterprise_id: str | None,
+                                team_id: str | None, data: str, now: datetime) -> bool:
+        """Store or replace a workspace's installation; True when it is new."""
+        inserted = await self._fetchval(
+            "INSERT INTO installations (platform, enterprise_id, team_id, data, installed_at,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5, $5)"
+            " ON CONFLICT (platform, enterprise_id, team_id) DO UPDATE SET"
+            " data = excluded.data, updated_at = excluded.updated_at RETURNING (xmax = 0)",
+            platform, enterprise_id or "", team_id or "", data, ts(now))
+        return bool(inserted)
+
+    async def find_installation(self, *, platform: str, enterprise_id: str | None,
+                                team_id: str | None) -> str | None:
+        value = await self._fetchval(
+            "SELECT data FROM installations WHERE platform = $1 AND enterprise_id = $2"
+            " AND team_id = $3", platform, enterprise_id or "", team_id or "")
+        return None if value is None else str(value)
+
+    async def delete_installation(self, *, platform: str, enterprise_id: str | None,
+                                  team_id: str | None) -> bool:
+        return affected(await self._execute(
+            "DELETE FROM installations WHERE platform = $1 AND enterprise_id = $2"
+            " AND team_id = $3", platform, enterprise_id or "", team_id or "")) > 0
+
+    async def installed_workspaces(self, *, platform: str) -> list[tuple[str, str]]:
+        rows = await self._fetch(
+            "SELECT enterprise_id, team_id FROM installations WHERE platform = $1"
+            " ORDER BY enterprise_id, team_id", platform)
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    async def issue_oauth_state(self, state: str, *, expires_at: datetime,
+                                now: datetime) -> None:
+        async with self.transaction() as conn:
+            await conn.execute("DELETE FROM oauth_states WHERE expires_at <= $1", ts(now))
+            await conn.execute("INSERT INTO oauth_states (state, expires_at) VALUES ($1, $2)",
+                               state, ts(expires_at))
+
+    async def consume_oauth_state(self, state: str, *, now: datetime) -> bool:
+        expires = await self._fetchval(
+            "DELETE FROM oauth_states WHERE state = $1 RETURNING expires_at", state)
+        return expires is not None and float(expires) > ts(now)
+
+    async def first_sight_of_request(self, key: str, *, now: datetime,
+                                     expires_at: datetime) -> bool:
+        """Record a signed request's ``key`` until ``expires_at``; False if any process
+        recorded it before (a replay)."""
+        async with self.transaction() as conn:
+            await conn.execute("DELETE FROM seen_requests WHERE expires_at < $1", ts(now))
+            inserted = await conn.fetchval(
+                "INSERT INTO seen_requests (key, expires_at) VALUES ($1, $2)"
+                " ON CONFLICT (key) DO NOTHING RETURNING true", key, ts(expires_at))
+        return bool(inserted)
