@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from bot.digests.rules import DailyTime, next_occurrence
 
 from bot.cli import main
+from bot.digests.rules import DailyTime, next_occurrence
 from bot.errors import StoreError
 from bot.models import ArticleDraft
 from bot.store import open_store

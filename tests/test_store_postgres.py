@@ -288,9 +288,8 @@ async def test_a_digest_posts_an_article_whose_id_committed_late(
     B's id 2; the digest due in between posts both, and the next day's posts neither again."""
     from dataclasses import replace
 
-    from bot.digests.scheduler import DigestScheduler
-
     from bot.config import default_config
+    from bot.digests.scheduler import DigestScheduler
     from bot.engine import BriefingEngine
     from bot.models import Caller
     from bot.publish import RecordingPublisher

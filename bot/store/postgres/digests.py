@@ -14,6 +14,7 @@ from datetime import date, datetime
 import asyncpg
 
 from bot.store.postgres.base import (
+    Conn,
     PgBase,
     affected,
     at,
@@ -71,6 +72,15 @@ def _last(row: asyncpg.Record) -> LastDigest:
 def _missed(row: asyncpg.Record) -> MissedDigest:
     return MissedDigest(local_date=date.fromisoformat(row["local_date"]),
                         due_at=from_ts(row["due_at"]), error=row["error"])
+
+
+async def _lock_schedule_of_run(conn: Conn, run_id: int) -> None:
+    """Lock the schedule row of a run's channel first: every transaction that touches both a
+    schedule and a run takes the schedule first (as a claim does), so two processes never
+    hold one each and wait for the other (a deadlock)."""
+    await conn.execute(
+        "SELECT 1 FROM digest_schedules s JOIN digest_runs r ON r.platform = s.platform"
+        " AND r.channel_id = s.channel_id WHERE r.id = $1 FOR UPDATE OF s", run_id)
 
 
 def _platforms(platforms: Sequence[str] | None) -> list[str] | None:
@@ -209,6 +219,7 @@ class PgDigests(PgBase):
         now: datetime, following: Due | None = None,
     ) -> bool:
         async with self.transaction() as conn:
+            await _lock_schedule_of_run(conn, run_id)
             row = await conn.fetchrow(
                 "UPDATE digest_runs SET status = $1, period_start = $2, period_end = $3,"
                 " through_article_id = $4, items = $5, late = $6, finished_at = $7,"
@@ -231,6 +242,7 @@ class PgDigests(PgBase):
     async def fail_digest(self, *, run_id: int, owner: str, error: str, retry_at: datetime,
                           now: datetime) -> None:
         async with self.transaction() as conn:
+            await _lock_schedule_of_run(conn, run_id)
             row = await conn.fetchrow(
                 "UPDATE digest_runs SET status = 'failed', error = $1, lease_until = $2,"
                 " finished_at = $3 WHERE id = $4 AND claimed_by = $5 AND status = 'claimed'"
@@ -247,6 +259,7 @@ class PgDigests(PgBase):
         now: datetime,
     ) -> None:
         async with self.transaction() as conn:
+            await _lock_schedule_of_run(conn, run_id)
             await conn.execute(
                 "UPDATE digest_runs SET status = 'failed', error = $1, lease_until = NULL,"
                 " finished_at = $2 WHERE id = $3 AND claimed_by = $4",
