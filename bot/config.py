@@ -123,6 +123,8 @@ class AlertsConfig:
     test_scan_limit: int = _opt(2000, min=10, max=1_000_000)
     # at start, articles stored this recently but never matched (a crash) are matched then
     catch_up_hours: float = _opt(48.0, min=0, max=24 * 30)
+    # a claimed alert is due again after this if its process died while delivering it
+    lease_seconds: float = _opt(300.0, min=10, max=86_400)
 
 
 @dataclass(frozen=True, slots=True)

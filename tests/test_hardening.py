@@ -22,6 +22,7 @@ from bot.engine import BriefingEngine
 from bot.ingest.fetch import address_problem
 from bot.ingest.urls import canonical_url
 from bot.models import ArticleDraft, Caller, Destination, Item
+from tests.conftest import run_sql
 
 SAMPLE = (Path(__file__).resolve().parent.parent / "samples"
           / "2022-05-31-us-rocket-systems-ukraine.txt")
@@ -121,7 +122,7 @@ async def test_seen_requests_are_refused_until_they_expire_then_forgotten(
     # once expired, rows are deleted on the next write: the table holds one window's traffic
     assert await first("slack:v0=cc", now=later + timedelta(seconds=1),
                        expires_at=later + timedelta(minutes=6))
-    rows = await engine.store.db.fetchall("SELECT key FROM seen_requests ORDER BY key")
+    rows = await run_sql(engine.store, "SELECT key FROM seen_requests ORDER BY key")
     assert [r[0] for r in rows] == ["slack:v0=cc"]
 
 
@@ -182,8 +183,8 @@ async def test_an_admin_stops_a_feed_followed_elsewhere_reaching_their_channel(
     assert there is not None and [i.title for i in there.items] == ["Rocket systems sent"]
 
     await alerts_of(engine).match_article(article)
-    rows = await engine.store.db.fetchall(
-        "SELECT s.owner_id FROM alerts a JOIN subscriptions s ON s.id = a.subscription_id")
+    rows = await run_sql(engine.store, "SELECT s.owner_id FROM alerts a"
+                         " JOIN subscriptions s ON s.id = a.subscription_id")
     assert [r[0] for r in rows] == ["COTHER"]
     listed = await engine.handle_command("feeds", SLACK_ADMIN)
     assert f"no articles of #{feed_id}" in listed.text

@@ -329,7 +329,8 @@ class AlertService:
         while len(inflight) < MAX_DELIVERIES_IN_FLIGHT:
             batches = await self.engine.store.alerts.claim_due_alerts(
                 now=self.engine.clock(), window_seconds=self.config.batch_seconds,
-                lease_seconds=LEASE_SECONDS, max_per_destination=self.config.max_per_message,
+                lease_seconds=self.config.lease_seconds,
+                max_per_destination=self.config.max_per_message,
                 max_destinations=MAX_DELIVERIES_IN_FLIGHT - len(inflight))
             if not batches:
                 return started

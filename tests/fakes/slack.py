@@ -76,6 +76,10 @@ class FakeSlack:
     responses: list[Call] = field(default_factory=list)  # posts to response_url
     acks: list[dict[str, Any]] = field(default_factory=list)  # Socket Mode acks
     port: int = 0
+    # chat.postMessage answers only after this many seconds, and is recorded only then: a
+    # process killed while it waits never had its post accepted (with cancel_on_disconnect)
+    post_delay: float = 0.0
+    cancel_on_disconnect: bool = False
     _scripted: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = field(
         default_factory=dict)
     _passes: dict[str, int] = field(default_factory=dict)
@@ -106,7 +110,8 @@ class FakeSlack:
         app.router.add_post("/resp/{id}", self._response_url)
         app.router.add_get("/socket", self._socket)
         app.router.add_get("/oauth/v2/authorize", self._authorize)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None,
+                                     handler_cancellation=self.cancel_on_disconnect)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -199,6 +204,8 @@ class FakeSlack:
             args.update(await request.json())
         elif request.method == "POST":
             args.update(await request.post())
+        if method == "chat.postMessage" and self.post_delay:
+            await asyncio.sleep(self.post_delay)
         call = Call(method, args, dict(request.headers))
         token = call.token
         call.team = self.tokens.get(token) if token else None

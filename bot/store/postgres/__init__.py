@@ -9,7 +9,6 @@ SQL only PostgreSQL understands stays in this package.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import asyncpg
 
@@ -45,15 +44,6 @@ class PostgresStore:
         self.alerts = PgAlerts(pool, outage, self.articles)
         self.digests = PgDigests(pool, outage)
         self.platform = PgPlatformState(pool, outage)
-
-    def __getattr__(self, name: str) -> Any:
-        """TRANSITIONAL: the old flat methods (``store.add_article``), answered by the
-        repository that owns them, while callers move to ``store.articles.add_article``."""
-        for repo in ("articles", "feeds", "alerts", "digests", "platform"):
-            method = getattr(self.__dict__.get(repo), name, None)
-            if method is not None and not name.startswith("_"):
-                return method
-        raise AttributeError(name)
 
     def describe(self) -> str:
         return self.path
