@@ -152,6 +152,26 @@ class _BriefClient(discord.Client):
                  self.user, self.user.id if self.user else "?", len(self.guilds))
 
 
+class _ShardedBriefClient(_BriefClient, discord.AutoShardedClient):
+    """The same client over several shards (``[discord] shard_count``/``shard_ids``): each
+    shard is its own gateway session, and a guild's events arrive on the shard
+    ``(guild_id >> 22) % shard_count``; several processes can each run some of the shards."""
+
+    async def on_ready(self) -> None:
+        log.info("discord: connected as %s (%s) on shards %s of %s, %d guild(s)",
+                 self.user, self.user.id if self.user else "?",
+                 ",".join(str(i) for i in sorted(self.shards)), self.shard_count,
+                 len(self.guilds))
+
+
+def _make_client(adapter: DiscordAdapter, config: DiscordConfig,
+                 **options: Any) -> _BriefClient:
+    if config.shard_count:
+        return _ShardedBriefClient(adapter, shard_count=config.shard_count,
+                                   shard_ids=list(config.shard_ids) or None, **options)
+    return _BriefClient(adapter, **options)
+
+
 class _Count429(logging.Filter):
     """discord.py waits out a 429 itself and only logs it: count those log records."""
 
@@ -190,7 +210,7 @@ class DiscordAdapter:
         # parts of a long digest/alert already posted, so a retry does not post them twice
         self.posted_parts = PostedParts()
         client_options.setdefault("max_ratelimit_timeout", 60.0)
-        self.client = _BriefClient(self, **client_options)
+        self.client = _make_client(self, self.config, **client_options)
         self.tree: app_commands.CommandTree[_BriefClient] = app_commands.CommandTree(self.client)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         self._install_commands()

@@ -171,6 +171,11 @@ class DiscordConfig:
     # pace digest/alert fan-out under Discord's global limit of 50 requests a second
     max_messages_per_second: float = _opt(25.0, min=0.5, max=50)
     send_concurrency: int = _opt(4, min=1, max=50)
+    # shards (Discord requires them past 2,500 guilds): 0 = one gateway session. With N, this
+    # process runs the shards in shard_ids (every one of the N when empty) through
+    # discord.py's AutoShardedClient; several processes can each run a part of them.
+    shard_count: int = _opt(0, min=0, max=1_000_000)
+    shard_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,11 +377,24 @@ def _check_cross(config: Config) -> None:
     if config.storage.path and not config.storage.path.strip():
         raise ConfigError('[storage] path must name a database file, e.g. "briefbot.db"')
     _check_storage_url(config.storage.url)
+    _check_shards(config.discord.shard_count, config.discord.shard_ids)
     if not config.slack.command.startswith("/") or len(config.slack.command) < 2:
         raise ConfigError(
             f"[slack] command must be the slash command's name with its /, e.g. \"/brief\", "
             f"not {config.slack.command!r}"
         )
+
+
+def _check_shards(count: int, ids: tuple[int, ...]) -> None:
+    if ids and not count:
+        raise ConfigError("[discord] shard_ids needs shard_count (how many shards the bot has "
+                          "in all, across every process)")
+    bad = [i for i in ids if not 0 <= i < count]
+    if bad:
+        raise ConfigError(f"[discord] shard_ids {bad[0]} is not a shard of {count}: shard ids "
+                          f"go from 0 to {count - 1}")
+    if len(set(ids)) != len(ids):
+        raise ConfigError("[discord] shard_ids names a shard twice")
 
 
 def _check_storage_url(url: str, *, where: str = "[storage] url") -> None:

@@ -162,6 +162,7 @@ class FakeDiscord:
         self._recent: deque[float] = deque()
         self._per_channel: dict[int, deque[float]] = defaultdict(deque)
         self._sockets: list[web.WebSocketResponse] = []
+        self._shards: dict[int, tuple[int, int]] = {}  # id(session) -> IDENTIFY's [shard, count]
         self._seq = 0
         self._session = "fake-session-1"
         self._changed = asyncio.Condition()
@@ -234,16 +235,17 @@ class FakeDiscord:
 
     # -- gateway -----------------------------------------------------------------------------
 
-    def guild_payload(self) -> dict[str, Any]:
-        everyone = {"id": str(GUILD_ID), "name": "@everyone", "permissions": str(BASIC_PERMISSIONS),
+    def guild_payload(self, guild_id: int = GUILD_ID, channel_id: int = CHANNEL_ID,
+                      name: str = "Newsroom") -> dict[str, Any]:
+        everyone = {"id": str(guild_id), "name": "@everyone", "permissions": str(BASIC_PERMISSIONS),
                     "position": 0, "color": 0, "hoist": False, "managed": False,
                     "mentionable": False, "flags": 0}
         editors = {**everyone, "id": str(EDITORS_ROLE_ID), "name": "Editors", "position": 1}
-        channel = {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "news",
+        channel = {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "news",
                    "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None,
                    "topic": None, "last_message_id": None, "rate_limit_per_user": 0}
         return {
-            "id": str(GUILD_ID), "name": "Newsroom", "icon": None, "description": None,
+            "id": str(guild_id), "name": name, "icon": None, "description": None,
             "owner_id": str(OWNER_ID), "roles": [everyone, editors], "channels": [channel],
             "threads": [], "members": [], "member_count": 3, "large": False,
             "unavailable": False, "features": [], "emojis": [], "stickers": [],
@@ -262,11 +264,19 @@ class FakeDiscord:
         await self._send(ws, {"op": 0, "t": event, "s": self._seq, "d": data})
 
     async def dispatch(self, event: str, data: Any) -> None:
-        """Send a dispatch event to the connected bot."""
+        """Send a dispatch event to the connected bot: an event of a guild only to the session
+        of the guild's shard, ``(guild_id >> 22) % shard_count``, as Discord does."""
         live = [ws for ws in self._sockets if not ws.closed]
         assert live, "no gateway connection"
+        guild = data.get("guild_id") if isinstance(data, dict) else None
+        if guild is not None:
+            live = [ws for ws in live if self._on_shard(int(guild), ws)]
         for ws in live:
             await self._dispatch_to(ws, event, data)
+
+    def _on_shard(self, guild_id: int, ws: web.WebSocketResponse) -> bool:
+        shard = self._shards.get(id(ws))
+        return shard is None or (guild_id >> 22) % shard[1] == shard[0]
 
     async def reconnect(self) -> None:
         """Op 7: ask the bot to reconnect and resume."""
@@ -301,14 +311,17 @@ class FakeDiscord:
                     await self._send(ws, {"op": 11})
                 elif op == 2:
                     self.identifies.append(data)
+                    shard = data.get("shard") or [0, 1]
+                    self._shards[id(ws)] = (int(shard[0]), int(shard[1]))
+                    mine = [g for g in self.guilds if self._on_shard(int(g["id"]), ws)]
                     await self._dispatch_to(ws, "READY", {
                         "v": 10, "user": self.bot, "session_id": self._session,
                         "resume_gateway_url": self.gateway_url,
-                        "guilds": [{"id": g["id"], "unavailable": True} for g in self.guilds],
+                        "guilds": [{"id": g["id"], "unavailable": True} for g in mine],
                         "application": {"id": str(self.app_id), "flags": 0},
-                        "shard": [0, 1],
+                        "shard": list(shard),
                     })
-                    for guild in self.guilds:
+                    for guild in mine:
                         await self._dispatch_to(ws, "GUILD_CREATE", guild)
                 elif op == 6:
                     self.resumes.append(data)
@@ -327,7 +340,7 @@ class FakeDiscord:
         self, text: str | None, *, user_id: int = OWNER_ID, channel_id: int = CHANNEL_ID,
         guild: bool = True, permissions: int = BASIC_PERMISSIONS,
         roles: tuple[int, ...] = (), autocomplete: bool = False,
-        command_guild_id: int | None = None,
+        command_guild_id: int | None = None, guild_id: int = GUILD_ID,
     ) -> dict[str, Any]:
         """An INTERACTION_CREATE for ``/brief text`` (``command_guild_id``: the command was
         synced to that guild rather than globally)."""
@@ -348,9 +361,9 @@ class FakeDiscord:
         }
         if guild:
             data.update({
-                "guild_id": str(GUILD_ID), "guild_locale": "en-US", "context": 0,
-                "authorizing_integration_owners": {"0": str(GUILD_ID)},
-                "channel": {"id": str(channel_id), "type": 0, "guild_id": str(GUILD_ID),
+                "guild_id": str(guild_id), "guild_locale": "en-US", "context": 0,
+                "authorizing_integration_owners": {"0": str(guild_id)},
+                "channel": {"id": str(channel_id), "type": 0, "guild_id": str(guild_id),
                             "name": "news", "position": 0, "permission_overwrites": [],
                             "nsfw": False, "parent_id": None},
                 "member": {"user": user, "roles": [str(r) for r in roles],

@@ -150,3 +150,20 @@ def test_a_password_on_the_command_line_is_refused(capsys: pytest.CaptureFixture
     assert main(["db", "copy", "--to", "postgresql://u:secret@127.0.0.1/x"]) != 0
     err = capsys.readouterr().err
     assert "password" in err and "secret" not in err
+
+
+def test_the_readme_main_job_on_postgres_creates_no_sqlite_file(
+        tmp_path: Path, postgres_url: str, sample_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """BRIEFBOT_DATABASE_URL alone moves everything: ingest, /brief, alerts, digests, feeds."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BRIEFBOT_DATABASE_URL", postgres_url)
+    monkeypatch.delenv("BRIEFBOT_CONFIG", raising=False)
+    assert main(["ingest", str(sample_path)]) == 0
+    assert main(["brief", "rocket"]) == 0
+    assert "rocket" in capsys.readouterr().out.lower()
+    for words in (["subscribe", "rocket"], ["digest", "08:00", "UTC"], ["alerts"], ["feeds"]):
+        assert main(["brief", *words]) == 0, words
+    out = capsys.readouterr().out
+    assert "rocket" in out and "08:00" in out
+    assert list(tmp_path.iterdir()) == []  # no SQLite file anywhere here

@@ -911,3 +911,26 @@ async def test_a_locked_archived_thread_is_a_permanent_refusal(
         await engine.deliver(Destination(platform="discord", channel_id=str(CHANNEL_ID)),
                              Reply(text="digest", kind=ReplyKind.DIGEST, ephemeral=False))
     assert err.value.permanent and "thread is archived" in str(err.value)
+
+
+# -- shards ---------------------------------------------------------------------------------
+
+
+async def test_two_processes_each_running_half_the_shards_answer_their_own_guilds(
+        start_bot: Start, fake: FakeDiscord) -> None:
+    """[discord] shard_count = 2 with shard_ids [0] in one process and [1] in the other: each
+    gateway session IDENTIFYs with its shard and gets only its guilds, and every /brief is
+    answered once, by the process whose shard holds the guild."""
+    second_guild, second_channel = GUILD_ID + (1 << 22), CHANNEL_ID + 7
+    assert (GUILD_ID >> 22) % 2 == 0 and (second_guild >> 22) % 2 == 1
+    fake.guilds.append(fake.guild_payload(second_guild, second_channel, "Second"))
+    _, first = await start_bot(shard_count=2, shard_ids=(0,))
+    _, second = await start_bot(shard_count=2, shard_ids=(1,))
+    assert sorted(tuple(i["shard"]) for i in fake.identifies) == [(0, 2), (1, 2)]
+    assert [g.id for g in first.client.guilds] == [GUILD_ID]
+    assert [g.id for g in second.client.guilds] == [second_guild]
+    for guild, channel in ((GUILD_ID, CHANNEL_ID), (second_guild, second_channel)):
+        state = await fake.answered(await fake.interact("help", guild_id=guild,
+                                                        channel_id=channel))
+        await asyncio.sleep(0.2)  # a second answer, were there one, would be here by now
+        assert len(state.callbacks) == 1
