@@ -52,14 +52,15 @@ from dataclasses import replace
 from datetime import datetime
 from bot.config import default_config
 from bot.digests.scheduler import DigestScheduler
-from bot.engine import BriefingEngine
+from bot.app import open_app
 from bot.publish import RecordingPublisher
 
 async def main() -> None:
     base = default_config()
     cfg = replace(base, storage=replace(base.storage, url=sys.argv[1], pool_size=4))
     now = datetime.fromisoformat(sys.argv[4])
-    engine = await BriefingEngine.open(cfg, clock=lambda: now)
+    app = await open_app(cfg, clock=lambda: now)
+    engine = app.engine
     publisher = RecordingPublisher(platform="slack")
     engine.add_publisher(publisher)
     open(sys.argv[2] + "." + sys.argv[3], "w").close()
@@ -69,7 +70,7 @@ async def main() -> None:
     result = await DigestScheduler(engine, owner=sys.argv[3]).run_due()
     print(json.dumps({"sent": len(result.sent), "empty": len(result.empty),
                       "seconds": time.perf_counter() - started}))
-    await engine.close()
+    await app.close()
 
 asyncio.run(main())
 """

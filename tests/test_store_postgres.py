@@ -288,9 +288,9 @@ async def test_a_digest_posts_an_article_whose_id_committed_late(
     B's id 2; the digest due in between posts both, and the next day's posts neither again."""
     from dataclasses import replace
 
+    from bot.app import open_app
     from bot.config import default_config
     from bot.digests.scheduler import DigestScheduler
-    from bot.engine import BriefingEngine
     from bot.models import Caller
     from bot.publish import RecordingPublisher
     from tests.conftest import FixedClock
@@ -299,7 +299,8 @@ async def test_a_digest_posts_an_article_whose_id_committed_late(
     cfg = replace(base, storage=replace(base.storage, url=postgres_url),
                   digest=replace(base.digest, empty_message="Nothing new."))
     clock = FixedClock(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
-    engine = await BriefingEngine.open(cfg, clock=clock)
+    app = await open_app(cfg, clock=clock)
+    engine = app.engine
     publisher = RecordingPublisher(platform="console")
     engine.add_publisher(publisher)
     slow = await asyncpg.connect(postgres_url)
@@ -331,4 +332,4 @@ async def test_a_digest_posts_an_article_whose_id_committed_late(
         assert publisher.sent[-1][1].items == ()  # nothing new: neither story again
     finally:
         await slow.close()
-        await engine.close()
+        await app.close()
