@@ -45,6 +45,14 @@ class PostgresStore:
         self.digests = PgDigests(pool, outage)
         self.platform = PgPlatformState(pool, outage)
 
+    async def size(self) -> tuple[int, int]:
+        """(bytes the database holds, bytes of it free for reuse: unknown here, 0)."""
+        return int(await self.pool.fetchval("SELECT pg_database_size(current_database())")), 0
+
+    async def reclaim_space(self, *, max_bytes: int = 64 << 20) -> int:
+        """PostgreSQL's autovacuum reuses the space of deleted rows: nothing to do here."""
+        return 0
+
     def describe(self) -> str:
         return self.path
 

@@ -27,7 +27,7 @@ import asyncpg
 
 from bot.models import Article, ArticleDraft
 from bot.store.postgres.base import Conn, PgBase, at, from_ts, ids_param, to_ts, ts
-from bot.store.records import DigestArticle
+from bot.store.records import DigestArticle, NewArticle
 from bot.text import words
 
 COLUMNS = (
@@ -119,6 +119,45 @@ class PgArticles(PgBase):
             "INSERT INTO article_terms (term) SELECT DISTINCT lexeme FROM articles,"
             " unnest(search) AS u(lexeme) WHERE length(lexeme) BETWEEN 3 AND 40"
             " ON CONFLICT (term) DO NOTHING")
+
+    async def add_articles(self, batch: Sequence[NewArticle]) -> int:
+        """Store many articles in one transaction (imports, benchmarks), skipping those whose
+        canonical URL or text hash is known; they count as matched (a batch never alerts)."""
+        async with self.transaction() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", INSERT_LOCK)
+            ids = await conn.fetch(
+                "INSERT INTO articles (title, text, summary, url, canonical_url, source, author,"
+                " published_at, ingested_at, content_hash, feed_id, backlog, alerts_matched_at)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+                " $5::text[], $6::text[], $7::text[], $8::float8[], $9::float8[], $10::text[],"
+                " $11::bigint[], $12::boolean[], $9::float8[]) ON CONFLICT DO NOTHING RETURNING id",
+                [n.title for n in batch], [n.draft.text for n in batch],
+                [json.dumps(list(n.summary), ensure_ascii=False) for n in batch],
+                [n.draft.url for n in batch], [n.canonical_url for n in batch],
+                [n.draft.source for n in batch], [n.draft.author for n in batch],
+                [to_ts(n.draft.published_at) for n in batch], [ts(n.ingested_at) for n in batch],
+                [n.content_hash for n in batch], [n.draft.feed_id for n in batch],
+                [n.backlog for n in batch])
+        for row in ids:
+            await self.index_terms(int(row[0]))
+        return len(ids)
+
+    async def prune_articles(self, *, before: datetime, below_id: int | None,
+                             limit: int) -> int:
+        """Delete up to ``limit`` of the oldest articles ingested before ``before``, never one
+        with an id at or above ``below_id`` (an unsent digest needs it) nor one a pending alert
+        needs. Returns how many went."""
+        rows = await self._fetch(
+            "DELETE FROM articles WHERE id IN (SELECT a.id FROM articles a"
+            " WHERE a.ingested_at < $1 AND a.id < $2 AND NOT EXISTS (SELECT 1 FROM alerts p"
+            " WHERE p.article_id = a.id AND p.state = 'pending')"
+            " ORDER BY a.ingested_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id",
+            ts(before), below_id if below_id is not None else 1 << 62, limit)
+        return len(rows)
+
+    async def refresh_search_terms(self) -> int:
+        """The word list is kept as articles arrive (:meth:`index_terms`): nothing to do."""
+        return int(await self._fetchval("SELECT count(*) FROM article_terms"))
 
     async def add_article_url(self, url: str, article_id: int) -> None:
         await self._execute(

@@ -327,6 +327,24 @@ class PgDigests(PgBase):
             " WHERE id = $3 AND local_date IS NULL AND status = 'claimed'",
             error[:500], ts(now), run_id)
 
+    async def unsent_article_floor(self) -> int | None:
+        """The lowest article id the enabled schedules' last digests went up to."""
+        value = await self._fetchval(
+            "SELECT min((SELECT max(r.through_article_id) FROM digest_runs r"
+            " WHERE r.platform = s.platform AND r.channel_id = s.channel_id"
+            " AND r.status IN ('sent', 'empty'))) FROM digest_schedules s WHERE s.enabled")
+        return None if value is None else int(value)
+
+    async def prune_digest_runs(self, *, before: datetime, limit: int) -> int:
+        """Forget up to ``limit`` finished runs created before ``before``, keeping each
+        channel's latest posted run and anything after it."""
+        return affected(await self._execute(
+            "DELETE FROM digest_runs WHERE id IN (SELECT r.id FROM digest_runs r"
+            " WHERE r.created_at < $1 AND r.status IN ('sent', 'empty', 'skipped')"
+            " AND r.id < (SELECT max(l.id) FROM digest_runs l WHERE l.platform = r.platform"
+            " AND l.channel_id = r.channel_id AND l.status IN ('sent', 'empty'))"
+            " ORDER BY r.id LIMIT $2)", ts(before), limit))
+
     # -- a workspace that removed the app (PostgreSQL migration 0002) ---------------------
 
     async def pause_workspace_digests(self, *, platform: str, workspace: str,

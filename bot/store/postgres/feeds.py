@@ -199,3 +199,10 @@ class PgFeeds(PgBase):
         for feed_id, status, n in rows:
             counts.setdefault(int(feed_id), {})[str(status)] = int(n)
         return counts
+
+    async def prune_feed_items(self, *, before: datetime, limit: int) -> int:
+        """Forget up to ``limit`` items first seen before ``before``."""
+        return affected(await self._execute(
+            "DELETE FROM feed_items WHERE (feed_id, item_key) IN (SELECT feed_id, item_key"
+            " FROM feed_items WHERE first_seen_at < $1 ORDER BY first_seen_at LIMIT $2"
+            " FOR UPDATE SKIP LOCKED)", ts(before), limit))
