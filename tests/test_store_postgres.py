@@ -156,6 +156,13 @@ async def test_search_weights_the_title_and_never_passes_syntax(pg: PostgresStor
     for hostile in ['"', "rocket & !", "(((", "a:* | b", "' OR 1=1 --", "<->"]:
         await pg.articles.search_articles(hostile, limit=5)  # no syntax error reaches us
     assert await pg.articles.suggest_terms("rokcet") == ["rocket"]
+    # words in quotes are a phrase; an unclosed quote is plain words
+    await add(pg, "The prime minister spoke about the budget.", h="p1", title="One")
+    await add(pg, "The minister was prime suspect in the budget story.", h="p2", title="Two")
+    assert [a.title for a in await pg.articles.search_articles('"prime minister"', limit=5)
+            ] == ["One"]
+    assert {a.title for a in await pg.articles.search_articles('"prime minister', limit=5)
+            } == {"One", "Two"}
 
 
 # -- claims and limits under concurrency -----------------------------------------------------

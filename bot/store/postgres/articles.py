@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -36,6 +37,8 @@ COLUMNS = (
 )
 A_COLUMNS = ", ".join("a." + c.strip() for c in COLUMNS.split(","))
 _MAX_QUERY_WORDS = 24
+_PHRASE = re.compile(r'"([^"]+)"')
+RANK_WINDOW = 2000  # only the newest matches of a query are ranked (cost flat in the store)
 # the advisory lock (key) that orders article commits before a watermark is read
 INSERT_LOCK = 0x62726965666964  # "briefid"
 WATERMARK_LOCK_TIMEOUT = "30s"
@@ -80,8 +83,28 @@ async def insert_article(
     return None if row is None else article_from_row(row)
 
 
-def _terms(text: str) -> list[str]:
-    return [w for w in words(text)[:_MAX_QUERY_WORDS] if w.strip('"')]
+def web_query(text: str, *, joiner: str) -> str | None:
+    """User text -> ``websearch_to_tsquery`` input of quoted words and phrases, joined by
+    ``joiner`` (" ": all of them; " or ": any): nothing typed is read as an operator."""
+    parts: list[str] = []
+    budget = _MAX_QUERY_WORDS
+
+    def add(chunk: str, *, phrase: bool) -> None:
+        nonlocal budget
+        terms = [t for t in (w.replace('"', "") for w in words(chunk)[:budget]) if t]
+        budget -= len(terms)
+        if terms and phrase:
+            parts.append('"' + " ".join(terms) + '"')
+        else:
+            parts.extend(f'"{t}"' for t in terms)
+
+    last = 0
+    for match in _PHRASE.finditer(text):
+        add(text[last:match.start()], phrase=False)
+        add(match.group(1), phrase=True)
+        last = match.end()
+    add(text[last:], phrase=False)
+    return joiner.join(parts) if parts else None
 
 
 class PgArticles(PgBase):
@@ -212,20 +235,20 @@ class PgArticles(PgBase):
         return int(await self._fetchval("SELECT count(*) FROM articles"))
 
     async def search_articles(self, text: str, *, limit: int) -> list[Article]:
-        """Best matches first (title 5x the body); all words first, then any word."""
-        terms = _terms(text)
-        if not terms:
-            return []
-        queries = (
-            ("plainto_tsquery('english', $1)", " ".join(terms)),
-            ("websearch_to_tsquery('english', $1)",
-             " or ".join(f'"{t.replace(chr(34), "")}"' for t in terms)),
-        )
-        for make_query, typed in queries:
+        """Best matches first (title 5x the body); all words first, then any word; words in
+        double quotes stay together as a phrase. Only the newest :data:`RANK_WINDOW` matches
+        are ranked, so a very common word costs no more than a rare one (as on SQLite)."""
+        for mode in (" ", " or "):
+            typed = web_query(text, joiner=mode)
+            if typed is None:
+                return []
             rows = await self._fetch(
-                f"SELECT {A_COLUMNS} FROM articles a, {make_query} q"
-                f" WHERE a.search @@ q ORDER BY ts_rank('{_WEIGHTS}', a.search, q, 1) DESC,"
-                " a.id DESC LIMIT $2", typed, limit)
+                f"SELECT {A_COLUMNS} FROM (SELECT id, search FROM articles"
+                " WHERE search @@ websearch_to_tsquery('english', $1) ORDER BY id DESC"
+                " LIMIT $3) m JOIN articles a ON a.id = m.id,"
+                " websearch_to_tsquery('english', $1) q"
+                f" ORDER BY ts_rank('{_WEIGHTS}', m.search, q, 1) DESC, a.id DESC LIMIT $2",
+                typed, limit, RANK_WINDOW)
             if rows:
                 return [article_from_row(r) for r in rows]
         return []
