@@ -14,6 +14,7 @@ PostgreSQL server is a throwaway ``pgserver`` (dev extra) unless ``--postgres UR
   processes started together (each on its own connection; a channel is posted once in all).
 
     python bench/bench_backends.py [--articles 100000] [--channels 10000] [--postgres URL]
+                                   [--parts search,ingest,digests]
 """
 
 from __future__ import annotations
@@ -207,13 +208,17 @@ async def main_async(args: argparse.Namespace) -> None:
             copies.append((label, name))
             return with_db(admin_url, name)
 
-        for label in ("sqlite", "postgres"):
-            await bench_search(await fresh(label), label, args.articles)
-        for label in ("sqlite", "postgres"):
-            await bench_ingest(await fresh(label), args.ingest, label)
-        for label in ("sqlite", "postgres"):
-            for processes in (1, 3):
-                digest_pass(await fresh(label), processes, label, tmp)
+        parts = set(args.parts.split(","))
+        if "search" in parts:
+            for label in ("sqlite", "postgres"):
+                await bench_search(await fresh(label), label, args.articles)
+        if "ingest" in parts:
+            for label in ("sqlite", "postgres"):
+                await bench_ingest(await fresh(label), args.ingest, label)
+        if "digests" in parts:
+            for label in ("sqlite", "postgres"):
+                for processes in (1, 3):
+                    digest_pass(await fresh(label), processes, label, tmp)
     finally:
         if server is not None:
             server.cleanup()
@@ -226,6 +231,8 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=10_000)
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--ingest", type=int, default=2_000)
+    parser.add_argument("--parts", default="search,ingest,digests",
+                        help="which measures, comma-separated (default: all three)")
     parser.add_argument("--postgres", metavar="URL", default=os.environ.get(
         "BRIEFBOT_TEST_POSTGRES_URL", ""))
     asyncio.run(main_async(parser.parse_args()))
