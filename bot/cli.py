@@ -58,8 +58,10 @@ EXIT_ERROR = 1
 
 
 _HELP_CONFIG = "TOML config file (default: $BRIEFBOT_CONFIG, else built-in defaults)"
-_HELP_DB = ("database file or postgresql://host/db URL (default: $BRIEFBOT_DB, else [storage] path, else ./briefbot.db if "
-            "there is one, else your user data folder; `briefbot status` shows it; a password goes in BRIEFBOT_DATABASE_URL or PGPASSWORD)")
+_HELP_DB = ("database file, or a postgresql://host/db URL (default: $BRIEFBOT_DATABASE_URL, "
+            "$BRIEFBOT_DB, else [storage] url or path, else ./briefbot.db if there is one, else "
+            "your user data folder; `briefbot status` shows it; a password goes in "
+            "BRIEFBOT_DATABASE_URL or PGPASSWORD)")
 _HELP_VERBOSE = "log debug messages"
 
 
