@@ -38,6 +38,8 @@ COLUMNS = (
 A_COLUMNS = ", ".join("a." + c.strip() for c in COLUMNS.split(","))
 _MAX_QUERY_WORDS = 24
 _PHRASE = re.compile(r'"([^"]+)"')
+# a possessive is its word: "Yukos's" and "Yukos'" find Yukos
+_POSSESSIVE = re.compile(r"['’]s?$", re.IGNORECASE)
 RANK_WINDOW = 2000  # only the newest matches of a query are ranked (cost flat in the store)
 # the advisory lock (key) that orders article commits before a watermark is read
 INSERT_LOCK = 0x62726965666964  # "briefid"
@@ -91,7 +93,8 @@ def web_query(text: str, *, joiner: str) -> str | None:
 
     def add(chunk: str, *, phrase: bool) -> None:
         nonlocal budget
-        terms = [t for t in (w.replace('"', "") for w in words(chunk)[:budget]) if t]
+        terms = [t for t in (_POSSESSIVE.sub("", w.replace('"', ""))
+                             for w in words(chunk)[:budget]) if t]
         budget -= len(terms)
         if terms and phrase:
             parts.append('"' + " ".join(terms) + '"')
@@ -254,9 +257,11 @@ class PgArticles(PgBase):
         return []
 
     async def suggest_terms(self, text: str, *, limit: int = 3) -> list[str]:
+        """Stored words close to the words of ``text``: "did you mean" for a typo, offered as
+        the articles write them (the index holds stems)."""
         suggestions: list[str] = []
         for word in words(text)[:_MAX_QUERY_WORDS]:
-            w = word.lower()
+            w = _POSSESSIVE.sub("", word).lower()
             if len(w) < 3:
                 continue
             rows = await self._fetch(
@@ -264,8 +269,31 @@ class PgArticles(PgBase):
                 " AND length(term) BETWEEN $3 AND $4 LIMIT 5000",
                 w[0], chr(ord(w[0]) + 1), len(w) - 3, len(w) + 3)
             terms = [r[0] for r in rows]
-            suggestions.extend(difflib.get_close_matches(w, terms, n=limit, cutoff=0.75))
+            for stem in difflib.get_close_matches(w, terms, n=limit, cutoff=0.75):
+                form = await self._word_for_stem(stem)
+                if form and form.lower() != w:
+                    suggestions.append(form)
+            if len(suggestions) >= limit:
+                break
         return list(dict.fromkeys(suggestions))[:limit]
+
+    async def _word_for_stem(self, stem: str) -> str | None:
+        """A word of a stored article that the index keeps as ``stem``: the spelling used
+        most in the newest matching article's title and first 5,000 characters."""
+        row = await self._fetchrow(
+            "SELECT title, left(text, 5000) AS head FROM articles WHERE search @@ $1::tsquery"
+            " ORDER BY id DESC LIMIT 1", "'" + stem.replace("'", "''") + "'")
+        if row is None:
+            return None
+        forms: dict[str, int] = {}
+        for word in words(f"{row['title']} {row['head']}"):
+            bare = _POSSESSIVE.sub("", word)
+            if (bare.lower().startswith(stem[:max(3, len(stem) - 1)])
+                    and len(bare) <= len(stem) + 4):
+                forms[bare] = forms.get(bare, 0) + 1
+        if not forms:
+            return None
+        return max(forms, key=lambda f: (forms[f], f.islower()))
 
     @staticmethod
     async def mark_matched(conn: Conn, article_id: int, *, now: datetime) -> None:
