@@ -759,6 +759,8 @@ async def cmd_slack(args: argparse.Namespace, app: App) -> int:
               f"{info.get('user_id') or '?'}")
     print("A workspace that removed the app is not listed; its digests and subscriptions are "
           "paused until it installs again.")
+    return 0
+
 
 async def cmd_db_copy(args: argparse.Namespace, config: Config) -> int:
     from bot.dburl import ENV_DATABASE_URL, parse_database
