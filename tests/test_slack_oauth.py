@@ -617,7 +617,7 @@ async def test_briefbot_slack_lists_the_installed_workspaces_without_tokens(
 
     await install(adapter, fake, "T1")
     await install(adapter, fake, "T2")
-    code = await aio.to_thread(main, ["--db", oauth_config.storage.path, "slack"])
+    code = await aio.to_thread(main, ["--db", oauth_config.storage.database, "slack"])
     out = capsys.readouterr().out
     assert code == 0
     assert "home workspace (its ids are stored bare): T1" in out
