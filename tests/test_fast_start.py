@@ -50,7 +50,7 @@ async def test_reading_commands_load_no_heavy_library(
     monkeypatch.setattr(engine.summarizer, "summarize", fixed)
     article = (await engine.ingest(ArticleDraft(title="Rockets", text="Rocket systems were "
                                                 "sent to the front on Tuesday."))).article
-    db = str(Path(engine.store.path))
+    db = engine.config.storage.database
     assert loaded_by("--db", db, "feeds", "list") == ("0", "")
     assert loaded_by("--db", db, "brief") == ("0", "")
     assert loaded_by("--db", db, "brief", str(article.id)) == ("0", "")
