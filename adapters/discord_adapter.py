@@ -25,7 +25,7 @@ import json
 import logging
 import re
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from functools import cache
 from typing import Any
 
@@ -143,6 +143,30 @@ class _BriefClient(discord.Client):
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, **options)
         self.adapter = adapter
+        # Event handlers discord.py runs as tasks: they are finished (or cancelled) when the
+        # adapter stops, so none is left pending when the event loop closes.
+        self._event_tasks: set[asyncio.Task[Any]] = set()
+
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
+        # Once closed, discord.py has dropped its loop: an event scheduled then would be a
+        # coroutine created and never run. Nothing briefbot listens to happens after close.
+        if self.is_closed():
+            return
+        super().dispatch(event, *args, **kwargs)
+
+    def _schedule_event(self, coro: Callable[..., Coroutine[Any, Any, Any]], event_name: str,
+                        *args: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task = super()._schedule_event(coro, event_name, *args, **kwargs)
+        self._event_tasks.add(task)
+        task.add_done_callback(self._event_tasks.discard)
+        return task
+
+    async def finish_events(self) -> None:
+        """Cancel the event handlers still running and wait for them to end."""
+        pending = [task for task in self._event_tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def setup_hook(self) -> None:
         await self.adapter._on_login()
@@ -239,6 +263,7 @@ class DiscordAdapter:
                               ) from None
         finally:
             self._logged_in.clear()
+            await self.client.finish_events()
 
     def _unreachable(self, exc: BaseException) -> BriefbotError:
         """Discord could not be reached at all (a one-line error for the operator, no trace)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import io
 import ipaddress
 import logging
@@ -11,7 +10,6 @@ import os
 import socket
 import sys
 import threading
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -141,12 +139,6 @@ def postgres_url(postgres_server: PostgresServer | None,
     if postgres_server is None or _postgres_worker_db is None:
         unavailable(_pg_state.get("why", "no PostgreSQL server"))
         raise AssertionError("unreachable")
-    # A discord.py test can leave an event coroutine unawaited when its client is torn down;
-    # collected here, inside this fixture's own event loop, it would fail this test's setup
-    # ("coroutine ... was never awaited") although it belongs to the test before.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        gc.collect()
     asyncio.run(_truncate(_postgres_worker_db))
     return _postgres_worker_db
 

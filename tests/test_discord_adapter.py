@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
 import logging
 import os
 import re
 import signal
 import sys
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -428,6 +430,38 @@ async def test_dropped_connection_resumes_or_identifies_again(
     await fake.wait_for(lambda: len(fake.identifies) == 2 and fake.connected, within=10)
     state = await fake.answered(await fake.interact("help"))
     assert state.callbacks[0]["type"] == 4
+
+
+async def test_a_stopped_client_leaves_no_event_coroutine_behind(
+    fake: FakeDiscord, make_engine: Callable[..., Any], discord_config: Config
+) -> None:
+    # The gateway reader can still dispatch while the client closes (the reconnect test above
+    # used to leave one "coroutine 'Client._run_event' was never awaited" for the next test
+    # to trip over). Stopped, the client schedules nothing and no handler is left pending.
+    engine: BriefingEngine = await make_engine(discord_config)
+    adapter = DiscordAdapter(engine, "fake-token", guild_ready_timeout=0.05)
+    running = asyncio.create_task(adapter.run())
+    await asyncio.wait_for(adapter.wait_until_ready(), 5)
+    handler_started = asyncio.Event()
+
+    async def on_slow_event() -> None:
+        handler_started.set()
+        await asyncio.sleep(60)
+
+    adapter.client.on_slow_event = on_slow_event  # type: ignore[attr-defined]
+    adapter.client.dispatch("slow_event")
+    await asyncio.wait_for(handler_started.wait(), 5)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert adapter.client.is_closed()
+    assert not [t for t in asyncio.all_tasks() if "slow_event" in t.get_name()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        adapter.client.dispatch("ready")
+        adapter.client.dispatch("slow_event")
+        gc.collect()
+    assert not [str(w.message) for w in caught if "never awaited" in str(w.message)]
 
 
 # -- deliveries: digests and alerts ------------------------------------------------------------
