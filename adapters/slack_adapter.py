@@ -148,13 +148,14 @@ _NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 class _CountingRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
-    """slack_sdk's 429 handler (sleeps Retry-After, then retries), counting each 429."""
+    """slack_sdk's 429 handler (sleeps Retry-After, then retries), counting each 429,
+    the last one too (slack_sdk asks this handler about every response, retries left or not)."""
 
-    async def _can_retry_async(self, **kwargs: Any) -> bool:
-        limited = await super()._can_retry_async(**kwargs)
-        if limited:
+    async def can_retry_async(self, **kwargs: Any) -> bool:
+        response = kwargs.get("response")
+        if response is not None and response.status_code == 429:
             metrics.RATE_LIMITED.labels("slack").inc()
-        return limited
+        return await super().can_retry_async(**kwargs)
 
 
 def _retry_handlers(max_retries: int) -> list[AsyncRetryHandler]:

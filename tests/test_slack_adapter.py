@@ -387,6 +387,13 @@ async def test_rate_limited_post_is_retried_after_retry_after(http_adapter: Slac
 
 async def test_rate_limit_that_persists_is_a_temporary_failure(
         slack_engine: BriefingEngine, slack_config: Config, fake: FakeSlack) -> None:
+    from bot.metrics import REGISTRY
+
+    def limited() -> float:
+        return REGISTRY.get_sample_value("briefbot_platform_rate_limited_total",
+                                         {"platform": "slack"}) or 0.0
+
+    before = limited()
     adapter = SlackAdapter(slack_engine, bot_token=BOT_TOKEN, signing_secret=SECRET,
                            config=replace(slack_config.slack, max_retries=0))
     fake.fail_next("chat.postMessage", status=429, headers={"Retry-After": "30"},
@@ -395,6 +402,7 @@ async def test_rate_limit_that_persists_is_a_temporary_failure(
     with pytest.raises(DeliveryError) as info:
         await adapter.deliver(Destination(platform="slack", channel_id="C1"), reply)
     assert info.value.permanent is False
+    assert limited() == before + 1  # the last 429, not retried, is counted too
 
 
 @pytest.mark.parametrize("code", ["not_in_channel", "channel_not_found", "is_archived"])
