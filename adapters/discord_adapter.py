@@ -12,7 +12,9 @@ deferred first and followed up when done. Outgoing messages always carry
 ``allowed_mentions`` of none and escaped article text (:mod:`adapters.discord_render`).
 
 Deliveries (digests, alerts) go to a channel or by DM, paced by a leaky bucket under Discord's
-global limit; discord.py handles per-route buckets and 429s itself. A refusal that retrying
+global limit; discord.py handles per-route buckets and 429s itself. A keyed delivery (a digest
+or alert claim) goes through :mod:`adapters.delivery`: each part posted once across retries,
+with a nonce per part that Discord enforces. A refusal that retrying
 cannot fix (channel deleted, access lost, DMs closed) raises ``DeliveryError(permanent=True)``.
 """
 
@@ -35,8 +37,8 @@ import yarl
 from aiolimiter import AsyncLimiter
 from discord import app_commands
 
-from adapters.discord_render import NO_MENTIONS, render_messages
-from adapters.posted_parts import PostedParts, part_keys
+from adapters.delivery import part_nonce, post_parts
+from adapters.discord_render import NO_MENTIONS, Outgoing, render_messages
 from bot import metrics
 from bot.commands.router import wants_public
 from bot.config import DiscordConfig
@@ -231,8 +233,6 @@ class DiscordAdapter:
         # capacity 1: evenly spaced, no burst at the start of a fan-out
         self._limiter = AsyncLimiter(1, 1.0 / self.config.max_messages_per_second)
         self._sending = asyncio.Semaphore(self.config.send_concurrency)
-        # parts of a long digest/alert already posted, so a retry does not post them twice
-        self.posted_parts = PostedParts()
         client_options.setdefault("max_ratelimit_timeout", 60.0)
         self.client = _make_client(self, self.config, **client_options)
         self.tree: app_commands.CommandTree[_BriefClient] = app_commands.CommandTree(self.client)
@@ -518,8 +518,7 @@ class DiscordAdapter:
             raise DeliveryError("Discord is not connected", permanent=False) from None
         messages = render_messages(reply)
         where = f"{'user' if destination.is_direct else 'channel'}:{target}"
-        keys = part_keys(where, [(m.content, [e.to_dict() for e in m.embeds])
-                                 for m in messages])
+        key = reply.delivery_key
         try:
             async with self._sending:
                 if destination.is_direct:
@@ -528,19 +527,25 @@ class DiscordAdapter:
                         discord.Object(id=int(target)))
                 else:
                     channel = self.client.get_partial_messageable(int(target))
-                for index, (key, message) in enumerate(zip(keys, messages, strict=True),
-                                                       start=1):
-                    if self.posted_parts.posted(key):
-                        log.info("discord: part %d/%d of the %s to %s was posted by an earlier "
-                                 "attempt; not posting it again", index, len(messages),
-                                 reply.kind.value, destination)
-                        continue
+
+                async def post(index: int, message: Outgoing) -> None:
                     await self._limiter.acquire()
+                    # a keyed part carries the same nonce on every attempt: Discord returns
+                    # the message created first for a repeated nonce (enforce_nonce, which
+                    # discord.py sets whenever a nonce is given)
+                    if key is None:
+                        await channel.send(content=message.content or None,
+                                           embeds=list(message.embeds),
+                                           allowed_mentions=NO_MENTIONS)
+                        return
                     await channel.send(content=message.content or None,
                                        embeds=list(message.embeds),
-                                       allowed_mentions=NO_MENTIONS)
-                    self.posted_parts.remember(key)
-            self.posted_parts.forget(keys)
+                                       allowed_mentions=NO_MENTIONS,
+                                       nonce=part_nonce(key, where, index))
+
+                await post_parts(messages, key=key, ledger=self.engine.store.platform,
+                                 post=post, clock=self.engine.clock,
+                                 what=f"discord: {reply.kind.value}", where=where)
         except discord.HTTPException as exc:
             permanent = exc.code in PERMANENT_CODES or exc.status == 404
             log.warning("discord: %s refused %s to %s (HTTP %s, code %s)%s",

@@ -10,8 +10,11 @@ leave as Block Kit built by :mod:`adapters.slack_blocks`. It holds no business r
   (ephemeral unless the user added ``public``), falling back to chat.postEphemeral /
   chat.postMessage when the response_url is used up or expired. One that fetches a page
   (a link, ``feeds add``) is acked with a private "Fetching <link>…" (:func:`slow_notice`).
-- A long Reply leaves as several messages; if one fails, the retry skips the parts already
-  posted (:class:`adapters.posted_parts.PostedParts`).
+- A long Reply leaves as several messages. A digest or alert (a keyed delivery) goes through
+  :mod:`adapters.delivery`: each part is recorded in the database once posted, and carries
+  message metadata (``briefbot_delivery``: key and part); a retry of a delivery begun earlier
+  first looks for its parts in the channel's recent history (conversations.history), then
+  posts only what is missing.
 - Deliveries pace themselves to about one message a second per channel and retry HTTP 429
   after ``Retry-After`` (slack_sdk's retry handler). A refusal that retrying cannot fix
   (``not_in_channel``, ``channel_not_found``, ``is_archived``, ...) raises a permanent
@@ -69,7 +72,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.posted_parts import PostedParts, part_keys
+from adapters.delivery import post_parts
 from adapters.slack_blocks import SlackMessage, escape, render_reply
 from adapters.slack_installations import BriefbotInstallationStore, BriefbotStateStore
 from bot import metrics
@@ -79,7 +82,7 @@ from bot.engine import BriefingEngine, CommandHandler
 from bot.errors import ConfigError, DeliveryError
 from bot.models import Caller, Destination, Reply
 from bot.redact import register_secret
-from bot.store.ports import Store
+from bot.store.ports import Delivery, Store
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,11 @@ __all__ = ["ADMIN_HINT", "BOT_SCOPES", "PERMANENT_ERRORS", "ChannelPacer", "Slac
            "slow_notice"]
 
 # The bot scopes "Add to Slack" asks for: those of adapters/slack_manifest.yaml (a test checks).
-BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read")
+BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read", "channels:history",
+              "groups:history", "im:history")
+# message metadata that names a delivery and part (a retry finds them in the history)
+DELIVERY_EVENT = "briefbot_delivery"
+HISTORY_LOOKBACK = 1000  # messages of a channel's history a resumed delivery looks through
 HOME_TEAM_KEY = "slack.home_team"  # platform state: the workspace whose ids are stored bare
 # A workspace's token stopped working: it removed the app (or an admin revoked the token).
 TOKEN_GONE = frozenset({"token_revoked", "invalid_auth", "account_inactive", "not_authed",
@@ -456,8 +463,7 @@ class SlackAdapter:
         self._dm_channels: dict[str, str] = {}
         self._clients: dict[str, tuple[str, AsyncWebClient]] = {}  # team -> (token, client)
         self.home_team: str | None = None  # distributed: the workspace whose ids are bare
-        # parts of a long digest/alert already posted, so a retry does not post them twice
-        self.posted_parts = PostedParts()
+        self._history_warned = False  # said once: no *:history scope to resume deliveries
         self._inflight: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None  # shared connections once started
@@ -912,16 +918,57 @@ class SlackAdapter:
             assert destination.channel_id is not None
             channel = destination.channel_id
         messages = render_reply(reply)
-        keys = part_keys(channel, [(m.text, list(m.blocks)) for m in messages])
-        for index, (key, message) in enumerate(zip(keys, messages, strict=True), start=1):
-            if self.posted_parts.posted(key):
-                log.info("Slack: part %d/%d of the %s to %s was posted by an earlier attempt; "
-                         "not posting it again", index, len(messages), reply.kind.value,
-                         channel)
-                continue
-            await self._post(channel, message)
-            self.posted_parts.remember(key)
-        self.posted_parts.forget(keys)
+        key = reply.delivery_key
+
+        async def post(index: int, message: SlackMessage) -> None:
+            metadata = None if key is None else {
+                "event_type": DELIVERY_EVENT,
+                "event_payload": {"key": key, "part": index, "of": len(messages)}}
+            await self._post(channel, message, metadata=metadata)
+
+        async def find_posted(delivery: Delivery) -> set[int]:
+            return await self._parts_in_history(channel, delivery)
+
+        await post_parts(messages, key=key, ledger=self.engine.store.platform, post=post,
+                         clock=self.engine.clock, find_posted=find_posted,
+                         what=f"Slack: {reply.kind.value}", where=channel)
+
+    async def _parts_in_history(self, channel: str, delivery: Delivery) -> set[int]:
+        """The parts of ``delivery`` already in ``channel``: messages of its recent history
+        (since the delivery began, at most :data:`HISTORY_LOOKBACK` messages) whose metadata
+        names the delivery's key. A retry treats them as posted. Without the history scopes
+        (an app installed before they were asked for) nothing is found, and said once."""
+        team, raw = self.split(channel)
+        oldest = f"{delivery.began_at.timestamp() - 60:.6f}"
+        found: set[int] = set()
+        cursor: str | None = None
+        seen = 0
+        try:
+            while seen < HISTORY_LOOKBACK:
+                args: dict[str, Any] = {"channel": raw, "oldest": oldest, "limit": 200,
+                                        "include_all_metadata": True}
+                if cursor:
+                    args["cursor"] = cursor
+                data = await self._call(team, "conversations.history", channel, **args)
+                messages = data.get("messages") or []
+                seen += len(messages)
+                for message in messages:
+                    meta = message.get("metadata") or {}
+                    payload = meta.get("event_payload") or {}
+                    if (meta.get("event_type") == DELIVERY_EVENT
+                            and payload.get("key") == delivery.key
+                            and isinstance(payload.get("part"), int)):
+                        found.add(payload["part"])
+                cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+                if not data.get("has_more") or not cursor or not messages:
+                    break
+        except DeliveryError as exc:
+            if not self._history_warned:
+                self._history_warned = True
+                log.warning("Slack: cannot read the history of %s to resume a delivery (%s); "
+                            "a part posted just before a stop may be posted again. Reinstall "
+                            "the app from the manifest for the *:history scopes.", channel, exc)
+        return found
 
     async def _dm_channel(self, user_id: str) -> str:
         """The direct-message channel with a person (kept as an id of their workspace)."""
@@ -937,13 +984,15 @@ class SlackAdapter:
         self._dm_channels[user_id] = channel
         return channel
 
-    async def _post(self, channel: str, message: SlackMessage) -> None:
+    async def _post(self, channel: str, message: SlackMessage, *,
+                    metadata: dict[str, Any] | None = None) -> None:
         team, raw = self.split(channel)
+        extra: dict[str, Any] = {} if metadata is None else {"metadata": metadata}
         async with self.pacer.slot(channel):
             await self._call(
                 team, "chat.postMessage", channel,
                 channel=raw, text=message.text, blocks=list(message.blocks),
-                unfurl_links=False, unfurl_media=False,
+                unfurl_links=False, unfurl_media=False, **extra,
             )
 
     async def _call(self, team: str | None, method: str, where: str,

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("briefbot")
 
 EXIT_USER = 2
+DRAIN_SECONDS = 10.0  # `run --drain`: a SIGTERM lets posts under way finish this long
 EXIT_ERROR = 1
 
 
@@ -152,7 +153,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "and SLACK_SIGNING_SECRET. With no token and a terminal, a console reads /brief lines "
         "(Ctrl-D or quit ends it). With no token and no terminal (nohup, systemd, a "
         "container) it runs headless: the services only, until Ctrl-C or SIGTERM. Stops "
-        "cleanly on SIGTERM.")
+        "cleanly on SIGTERM: the digests and alerts being posted finish first (at most "
+        "--drain seconds), and claims still held are released.")
+    p.add_argument("--drain", dest="drain_seconds", type=float, default=DRAIN_SECONDS,
+                   metavar="SECONDS",
+                   help=f"on SIGTERM, wait this long at most for posts under way (default "
+                   f"{DRAIN_SECONDS:g})")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--no-console", dest="console", action="store_false", default=None,
                      help="never read /brief lines from standard input (a service)")
@@ -688,6 +694,13 @@ async def cmd_run(args: argparse.Namespace, app: App) -> int:
                 log.error("%s stopped: %s", task.get_name(), exc,
                           exc_info=None if isinstance(exc, BriefbotError) else exc)
     finally:
+        if stop.is_set():
+            # SIGTERM: let the digests and alerts being posted finish and be recorded (bounded)
+            # before stopping; the services then release the claims they still hold
+            from bot.loop import drain
+
+            await drain(app.services, seconds=getattr(args, "drain_seconds", DRAIN_SECONDS),
+                        log=log)
         for task in (*tasks, stopper):
             task.cancel()
         await asyncio.gather(*tasks, stopper, return_exceptions=True)

@@ -121,6 +121,9 @@ class Reply:
 
     ``text`` is written by briefbot (plain text, no markup); ``items`` carry article content.
     ``ephemeral`` replies are shown only to the caller where the platform allows it.
+    ``delivery_key`` names the claim a digest or alert message is delivered for (``digest:42``):
+    a publisher posts each part of a keyed message at most once, across retries and processes
+    (:mod:`bot.outbox`, ``adapters/delivery.py``).
     """
 
     text: str = ""
@@ -128,6 +131,7 @@ class Reply:
     kind: ReplyKind = ReplyKind.ANSWER
     ephemeral: bool = True
     footer: str = ""
+    delivery_key: str | None = None
 
     def __post_init__(self) -> None:
         # the text may echo what a user typed (a search) or name a feed: shown as written

@@ -7,6 +7,8 @@ Discord enforces, so a bot that breaks a rule fails a test:
   400 code 40060; follow-ups need an earlier response;
 - a message over Discord's limits (content 2,000; 10 embeds; title 256; description 4,096;
   25 fields; footer 2,048; 6,000 over all embeds) gets 400 code 50035;
+- a message create with ``nonce`` and ``enforce_nonce`` repeating a nonce of the last
+  ``nonce_seconds`` returns the message created first and creates none (``nonce_hits``);
 - more than ``global_limit`` requests in a second (interactions excluded, as on Discord) get a
   global 429; more than 5 messages in 5 s to one channel get a per-channel 429. Responses carry
   the ``X-RateLimit-*`` headers discord.py uses to wait before it is limited.
@@ -137,8 +139,17 @@ class FakeDiscord:
     """Discord's gateway and REST API, small and strict, on 127.0.0.1."""
 
     def __init__(self, *, deadline: float = 3.0, global_limit: int = 50,
-                 channel_limit: tuple[int, float] = (5, 5.0), app_id: int = APP_ID) -> None:
+                 channel_limit: tuple[int, float] = (5, 5.0), app_id: int = APP_ID,
+                 post_delay: float = 0.0, nonce_seconds: float = 300.0) -> None:
         self.deadline = deadline
+        # a channel message is accepted at once and answered post_delay later: a process
+        # killed meanwhile never learns that it was accepted
+        self.post_delay = post_delay
+        # enforce_nonce: a create repeating a nonce within this window returns the first
+        # message instead of creating one ("the past few minutes", Discord says)
+        self.nonce_seconds = nonce_seconds
+        self.nonces: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.nonce_hits = 0
         self.global_limit = global_limit
         self.channel_limit = channel_limit
         self.app_id = app_id
@@ -446,6 +457,9 @@ class FakeDiscord:
             response = await self._route(call)
         finally:
             await self._notify()
+        if (self.post_delay > 0 and call.method == "POST" and path.startswith("/channels/")
+                and path.endswith("/messages")):
+            await asyncio.sleep(self.post_delay)
         call.status = response.status
         if response.status >= 400 and response.status != 429:
             self.refused.append((call, response.status, response.text or ""))
@@ -540,9 +554,20 @@ class FakeDiscord:
         if invalid is not None:
             return invalid
         recent.append(call.at)
-        self.messages[channel_id].append(call.body)
         reset_after = window - (call.at - recent[0])
-        return _json(self._message(channel_id, call.body), 200, {
+        nonce = (call.body or {}).get("nonce")
+        enforce = bool((call.body or {}).get("enforce_nonce")) and nonce is not None
+        first = self.nonces.get(str(nonce)) if enforce else None
+        if first is not None and call.at - first[0] <= self.nonce_seconds:
+            self.nonce_hits += 1  # the message created first, and no new one
+            return _json(first[1], 200, {"X-RateLimit-Bucket": "channel-messages"})
+        self.messages[channel_id].append(call.body)
+        created = self._message(channel_id, call.body)
+        if nonce is not None:
+            created["nonce"] = str(nonce)
+        if enforce:
+            self.nonces[str(nonce)] = (call.at, created)
+        return _json(created, 200, {
             "X-RateLimit-Bucket": "channel-messages", "X-RateLimit-Limit": str(limit),
             "X-RateLimit-Remaining": str(limit - len(recent)),
             "X-RateLimit-Reset-After": f"{reset_after:.3f}",

@@ -34,7 +34,8 @@ PASSWORD_USER, PASSWORD = "briefbot_pw", "right-horse-battery"
 
 TABLES = ("alerts", "subscriptions", "digest_runs", "digest_schedules", "feed_items",
           "article_urls", "channel_feeds", "channel_feed_mutes", "feeds", "article_terms",
-          "articles", "meta", "installations", "oauth_states", "seen_requests")
+          "articles", "meta", "installations", "oauth_states", "seen_requests",
+          "deliveries")
 
 
 def with_database(url: str, database: str) -> str:

@@ -27,7 +27,7 @@ import discord
 import pytest
 import yarl
 from aiohttp import web
-from conftest import REPO, alerts_of, app_of
+from conftest import REPO, alerts_of, app_of, run_sql
 from discord_fake import (
     BASIC_PERMISSIONS,
     CHANNEL_ID,
@@ -40,6 +40,7 @@ from discord_fake import (
 )
 
 from adapters.base import Adapter
+from adapters.delivery import part_nonce
 from adapters.discord_adapter import (
     BOT_PERMISSIONS,
     DiscordAdapter,
@@ -894,9 +895,10 @@ async def test_digest_now_posts_in_the_channel_and_says_so(
 async def test_a_retry_after_a_failed_part_posts_only_the_parts_missing(
     fake: FakeDiscord, start_bot: Start
 ) -> None:
-    engine, adapter = await start_bot()
+    engine, _ = await start_bot()
     digest = Reply(text="Digest", items=many_items(25, sentences=1, size=100),
-                   kind=ReplyKind.DIGEST, ephemeral=False, footer="Next digest: tomorrow")
+                   kind=ReplyKind.DIGEST, ephemeral=False, footer="Next digest: tomorrow",
+                   delivery_key="digest:1")
     parts = len(render_messages(digest))
     assert parts == 3
     where = Destination(platform="discord", channel_id=str(CHANNEL_ID))
@@ -912,17 +914,52 @@ async def test_a_retry_after_a_failed_part_posts_only_the_parts_missing(
     urls = [e["url"] for p in posted for e in p["embeds"]]
     assert urls == [f"https://news.example/{i}" for i in range(1, 26)]  # each once, in order
     assert len(fake.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")) == parts + 1
-    # completed: the same message sent again later goes out in full
+    # every part carries its own nonce, the same on every attempt, enforced
+    sent = [c.body for c in fake.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")]
+    assert all(b["enforce_nonce"] is True for b in sent)
+    assert sent[1]["nonce"] == sent[2]["nonce"]  # part 2, refused then retried
+    assert len({sent[0]["nonce"], sent[2]["nonce"], sent[3]["nonce"]}) == 3
+    assert [b["nonce"] for b in sent[2:]] == [part_nonce("digest:1", f"channel:{CHANNEL_ID}", k)
+                                              for k in (1, 2)]
+    # complete: asked again (a process stopped before recording the digest), nothing posted
     await engine.deliver(where, digest)
+    assert len(fake.messages[CHANNEL_ID]) == parts
+    # another delivery of the same content is posted in full
+    await engine.deliver(where, replace(digest, delivery_key="digest:2"))
     assert len(fake.messages[CHANNEL_ID]) == 2 * parts
     # a DM too
     fake.inject("POST", "/channels/", 400, {"code": 50035, "message": "Invalid Form Body"},
                 after=2)
+    dm = replace(digest, delivery_key="alerts:dm")
     with pytest.raises(DeliveryError):
-        await engine.deliver(Destination(platform="discord", user_id=str(USER_ID)), digest)
-    await engine.deliver(Destination(platform="discord", user_id=str(USER_ID)), digest)
+        await engine.deliver(Destination(platform="discord", user_id=str(USER_ID)), dm)
+    await engine.deliver(Destination(platform="discord", user_id=str(USER_ID)), dm)
     assert len(fake.dm_messages(USER_ID)) == parts
-    assert len(adapter.posted_parts) == 0
+
+
+async def test_a_part_accepted_but_never_recorded_is_not_posted_twice(
+    fake: FakeDiscord, start_bot: Start
+) -> None:
+    # The process posted every part and stopped before recording them (Discord accepted
+    # them; the database never heard). The retry sends the same nonces: Discord (enforce_nonce)
+    # answers with the messages created first and creates none.
+    engine, _ = await start_bot()
+    digest = Reply(text="Digest", items=many_items(25, sentences=1, size=100),
+                   kind=ReplyKind.DIGEST, ephemeral=False, delivery_key="digest:9")
+    parts = len(render_messages(digest))
+    where = Destination(platform="discord", channel_id=str(CHANNEL_ID))
+    fake.channel_limit = (100, 1.0)
+    await engine.deliver(where, digest)
+    assert len(fake.messages[CHANNEL_ID]) == parts
+    await run_sql(engine.store, "DELETE FROM deliveries")  # the records lost
+    await engine.deliver(where, digest)
+    assert len(fake.messages[CHANNEL_ID]) == parts
+    assert fake.nonce_hits == parts
+    # past Discord's window the nonce no longer holds: that is where exactly-once ends
+    fake.nonce_seconds = 0.0
+    await run_sql(engine.store, "DELETE FROM deliveries")
+    await engine.deliver(where, digest)
+    assert len(fake.messages[CHANNEL_ID]) == 2 * parts
 
 
 def test_embed_links_carry_no_characters_a_url_may_not_hold() -> None:

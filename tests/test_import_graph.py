@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("features", (
         "bot.ingest.intake", "bot.ingest.poller", "bot.ingest.opml", "bot.alerts.service",
         "bot.digests.build", "bot.digests.scheduler", "bot.monitoring", "bot.retention",
+        "bot.outbox",
     )),
     ("commands", ("bot.commands",)),
     ("adapters", ("adapters",)),

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 import yaml
-from conftest import alerts_of
+from conftest import alerts_of, run_sql
 from fakes.slack import APP_TOKEN, BOT_TOKEN, FakeSlack, check_message
 
 from adapters import select_adapters
@@ -574,7 +574,8 @@ def test_manifest_declares_the_command_and_only_the_scopes_used() -> None:
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == SlackConfig().command
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
-        "commands", "chat:write", "im:write", "users:read"}
+        "commands", "chat:write", "im:write", "users:read", "channels:history", "groups:history",
+        "im:history"}
     assert manifest["settings"]["socket_mode_enabled"] is True
 
 
@@ -898,7 +899,7 @@ def long_digest(n: int = 40) -> Reply:
 
 async def test_a_retry_after_a_failed_part_posts_only_the_parts_missing(
         http_adapter: SlackAdapter, fake: FakeSlack) -> None:
-    reply = long_digest()
+    reply = replace(long_digest(), delivery_key="digest:1")
     parts = len(render_reply(reply))
     assert parts >= 3
     where = Destination(platform="slack", channel_id="C1")
@@ -906,6 +907,7 @@ async def test_a_retry_after_a_failed_part_posts_only_the_parts_missing(
     with pytest.raises(DeliveryError) as info:
         await http_adapter.deliver(where, reply)
     assert not info.value.permanent
+    assert await http_adapter.engine.store.platform.get_delivery("digest:1") is not None
     await http_adapter.deliver(where, reply)  # the scheduler's retry
     posts = fake.calls_to("chat.postMessage")
     assert len(posts) == parts + 1  # part 2 was tried twice, every other part once
@@ -913,16 +915,75 @@ async def test_a_retry_after_a_failed_part_posts_only_the_parts_missing(
     assert [p.args["text"].split("\n")[0] for p in accepted] == [
         f"Daily digest ({k}/{parts})" for k in range(1, parts + 1)]
     assert sum(all_text(p.blocks).count("End of ") for p in accepted) == 40
-    # the delivery completed: the same digest sent again later is posted again, in full
+    # each part names its delivery and position in its metadata
+    assert [p.args["metadata"] for p in accepted] == [
+        {"event_type": "briefbot_delivery",
+         "event_payload": {"key": "digest:1", "part": k, "of": parts}} for k in range(parts)]
+    # the delivery is complete: asked again (a process that stopped before recording the
+    # digest as sent), nothing is posted
     await http_adapter.deliver(where, reply)
+    assert len(fake.calls_to("chat.postMessage")) == parts + 1
+    # another delivery of the same content (another key) is posted in full
+    await http_adapter.deliver(where, replace(reply, delivery_key="digest:2"))
     assert len(fake.calls_to("chat.postMessage")) == 2 * parts + 1
+    # a message without a key (an answer) has no memory: posted whenever asked
+    await http_adapter.deliver(where, replace(reply, delivery_key=None))
+    assert len(fake.calls_to("chat.postMessage")) == 3 * parts + 1
     # and a DM retry skips what reached the person too
     fake.fail_next("chat.postMessage", body={"ok": False, "error": "internal_error"}, after=2)
+    dm_reply = replace(reply, delivery_key="alerts:dm")
     with pytest.raises(DeliveryError):
-        await http_adapter.deliver(Destination(platform="slack", user_id="USUB"), reply)
-    await http_adapter.deliver(Destination(platform="slack", user_id="USUB"), reply)
+        await http_adapter.deliver(Destination(platform="slack", user_id="USUB"), dm_reply)
+    await http_adapter.deliver(Destination(platform="slack", user_id="USUB"), dm_reply)
     dm = [p for p in fake.calls_to("chat.postMessage") if p.args["channel"] == "DUSUB"]
     assert len(dm) == parts + 1
+    assert not fake.calls_to("conversations.history")  # no resumed delivery: never looked
+
+
+async def test_a_resumed_delivery_finds_the_parts_the_channel_already_shows(
+        http_adapter: SlackAdapter, fake: FakeSlack, caplog: pytest.LogCaptureFixture) -> None:
+    # A process posted every part and stopped before recording the last ones (the platform
+    # accepted them; the database never heard). The retry, in any process, reads the
+    # channel's recent history for messages carrying the delivery's metadata: none is
+    # posted twice.
+    engine = http_adapter.engine
+    ledger = engine.store.platform
+    reply = replace(long_digest(), delivery_key="digest:7")
+    parts = len(render_reply(reply))
+    where = Destination(platform="slack", channel_id="C1")
+    fake.history["C1"] = [{"type": "message", "ts": "1.0", "text": "someone else",
+                           "_at": time.time()}]
+    await ledger.begin_delivery("digest:7", platform="slack", destination="channel:C1",
+                                reply="{}", note="", now=engine.clock())
+    await http_adapter.deliver(where, reply)
+    assert len(fake.posts("C1")) == parts
+    await run_sql(engine.store, "UPDATE deliveries SET posted = 1")  # the records lost
+    await ledger.begin_delivery("digest:7", platform="slack", destination="channel:C1",
+                                reply="{}", note="", now=engine.clock())  # the retry
+    await http_adapter.deliver(where, reply)
+    assert len(fake.posts("C1")) == parts  # nothing posted again
+    [lookup] = fake.calls_to("conversations.history")
+    assert lookup.args["channel"] == "C1" and lookup.args["include_all_metadata"] is True
+    assert (await ledger.get_delivery("digest:7")).posted == parts  # type: ignore[union-attr]
+    # the parts really missing are posted: the history shows only the first two
+    fake.history["C1"] = fake.history["C1"][:3]
+    await run_sql(engine.store, "UPDATE deliveries SET posted = 0")
+    await ledger.begin_delivery("digest:7", platform="slack", destination="channel:C1",
+                                reply="{}", note="", now=engine.clock())
+    await http_adapter.deliver(where, reply)
+    again = fake.posts("C1")[parts:]
+    assert [p.args["metadata"]["event_payload"]["part"] for p in again] == list(
+        range(2, parts))
+    # without the history scopes (an app installed before they were asked for), the retry
+    # posts what the database does not know, and says why once
+    await run_sql(engine.store, "UPDATE deliveries SET posted = 0")
+    await ledger.begin_delivery("digest:7", platform="slack", destination="channel:C1",
+                                reply="{}", note="", now=engine.clock())
+    fake.fail_next("conversations.history", body={"ok": False, "error": "missing_scope"})
+    with caplog.at_level(logging.WARNING):
+        await http_adapter.deliver(where, reply)
+    assert len(fake.posts("C1")) == 2 * parts - 2 + parts
+    assert "cannot read the history of C1" in caplog.text
 
 
 def test_giant_articles_render_within_every_block_limit() -> None:

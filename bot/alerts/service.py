@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +32,7 @@ from bot.alerts.query import CompiledQuery, compile_query
 from bot.errors import DeliveryError, QueryError, inert
 from bot.loop import run_forever
 from bot.models import Article, Destination, Reply, ReplyKind
+from bot.outbox import begin
 from bot.render import to_item
 from bot.store.ports import AlertBatch, ClaimedAlert, Subscription
 
@@ -68,6 +70,9 @@ class AlertService:
         self._signature: tuple[int, int, int, float] | None = None
         self._sync_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._held: set[int] = set()  # alert ids claimed and not yet recorded
+        self._stopping = False  # draining: claim nothing more
+        self._idle = asyncio.Event()
 
     def compile(self, query: str) -> CompiledQuery:
         return compile_query(query, language=self.language)
@@ -192,11 +197,45 @@ class AlertService:
             delivered += sum(r is True for r in results)
 
     async def _deliver(self, batch: AlertBatch) -> bool:
+        """Deliver a claimed batch. Alerts an earlier attempt already put in a message (its
+        delivery key, kept with the alerts) go out as that same message (:mod:`bot.outbox`),
+        the others in a new one, so a retry never repeats what was posted. While this runs the
+        alerts are held: a stop that cancels it releases them (:meth:`release_claims`)."""
+        ids = [a.id for a in batch.alerts]
+        self._held.update(ids)
+        delivered = True
+        try:
+            keys = await self.engine.store.alerts.assign_delivery_keys(
+                ids, key=f"alerts:{uuid.uuid4().hex}")
+        except Exception:
+            log.exception("alerts %s to %s: could not record their delivery", ids,
+                          batch.destination)
+            await self._retry(ids, "internal error while delivering")
+            delivered = False
+        else:
+            groups: dict[str, list[ClaimedAlert]] = {}
+            for alert in batch.alerts:
+                groups.setdefault(keys.get(alert.id, ""), []).append(alert)
+            for key, alerts in groups.items():
+                sub = AlertBatch(destination=batch.destination, alerts=tuple(alerts))
+                delivered &= await self._deliver_one(sub, key=key or None)
+        # not reached when cancelled: the alerts stay held until released
+        self._held.difference_update(ids)
+        if self._stopping and not self._held:
+            self._idle.set()
+        return delivered
+
+    async def _deliver_one(self, batch: AlertBatch, *, key: str | None) -> bool:
         store = self.engine.store
         ids = [a.id for a in batch.alerts]
         try:
             async with asyncio.timeout(DELIVERY_TIMEOUT_SECONDS):
-                await self.engine.deliver(batch.destination, self.render(batch))
+                reply = self.render(batch)
+                if key is not None:
+                    begun = await begin(store.platform, key=key, destination=batch.destination,
+                                        reply=reply, note="", now=self.engine.clock())
+                    reply = begun.reply
+                await self.engine.deliver(batch.destination, reply)
         except TimeoutError:
             log.warning("alerts %s to %s timed out, will retry", ids, batch.destination)
             metrics.ALERT_DELIVERIES.labels("retry").inc()
@@ -304,6 +343,38 @@ class AlertService:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            await self.release_claims()
+
+    async def drain(self, seconds: float) -> bool:
+        """Claim nothing more, and wait up to ``seconds`` for the deliveries under way to be
+        delivered and recorded; True if none is left in flight."""
+        self._stopping = True
+        if not self._held:
+            return True
+        self._idle.clear()
+        try:
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("alerts: %d alert(s) still being delivered after %g s; stopping them "
+                        "(their claims are released)", len(self._held), seconds)
+            return False
+        return True
+
+    async def release_claims(self) -> int:
+        """Give back the alerts claimed and not delivered (a stop cut their delivery short):
+        due again at once, in any process, instead of after the lease."""
+        held = sorted(self._held)
+        self._held.clear()
+        if not held:
+            return 0
+        try:
+            await self.engine.store.alerts.release_alerts(held, now=self.engine.clock())
+        except Exception:  # the database may be what failed; the lease still runs out
+            log.exception("alerts %s: could not release the claims", held)
+            return 0
+        log.info("alerts: released %d claimed alert(s) on stopping", len(held))
+        return len(held)
 
     async def _round(self, inflight: set[asyncio.Task[bool]]) -> float:
         """Start the due deliveries, then wait for a new alert, a finished delivery (a free
@@ -326,7 +397,7 @@ class AlertService:
         """Claim due batches while delivery slots are free; deliver each in its own task
         (added to ``inflight`` until it is done); returns the tasks it started."""
         started: list[asyncio.Task[bool]] = []
-        while len(inflight) < MAX_DELIVERIES_IN_FLIGHT:
+        while len(inflight) < MAX_DELIVERIES_IN_FLIGHT and not self._stopping:
             batches = await self.engine.store.alerts.claim_due_alerts(
                 now=self.engine.clock(), window_seconds=self.config.batch_seconds,
                 lease_seconds=self.config.lease_seconds,

@@ -20,31 +20,31 @@ and the next digest says what was skipped.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot import metrics
 from bot.digests.rules import ON_TIME, DailyTime, Occurrence, following_occurrence
 from bot.errors import DeliveryError
 from bot.loop import Sleeper, run_forever
+from bot.models import Destination
 
 if TYPE_CHECKING:
     from bot.digests.build import BuiltDigest, DigestPass
     from bot.engine import BriefingEngine
     from bot.models import Reply
-    from bot.store.ports import DigestSchedule
+    from bot.store.ports import DigestClaim, DigestSchedule
 
 log = logging.getLogger(__name__)
 
 # Skipped occurrences recorded for one outage (older ones are summarised by the count).
 MAX_SKIPPED_RECORDED = 31
-# Failed digests kept in memory for their retry (see DigestScheduler._unsent).
-MAX_UNSENT_KEPT = 1000
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PassResult:
@@ -62,13 +62,34 @@ class PassResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Unsent:
-    """A digest built and handed to the platform, which failed it for now."""
+class _Note:
+    """What a digest covers, stored with its message (:mod:`bot.outbox`): a retry that posts
+    the stored message records what that message covered, not what a rebuild would."""
 
-    reply: Reply
-    built: BuiltDigest
-    last_run_id: int | None  # the channel's last digest when it was built
-    rule: DailyTime  # the schedule it was built for (its footer names the next one)
+    period_start: datetime | None
+    period_end: datetime
+    through_article_id: int
+    items: int
+
+    @classmethod
+    def of(cls, built: BuiltDigest) -> _Note:
+        return cls(period_start=built.period_start, period_end=built.period_end,
+                   through_article_id=built.through_article_id, items=len(built.items))
+
+    def dumps(self) -> str:
+        return json.dumps({
+            "period_start": None if self.period_start is None else self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "through_article_id": self.through_article_id, "items": self.items})
+
+    @classmethod
+    def parse(cls, raw: str) -> _Note:
+        data = json.loads(raw)
+        start = data.get("period_start")
+        return cls(period_start=None if start is None else datetime.fromisoformat(start),
+                   period_end=datetime.fromisoformat(data["period_end"]),
+                   through_article_id=int(data["through_article_id"]),
+                   items=int(data["items"]))
 
 
 class DigestScheduler:
@@ -90,17 +111,57 @@ class DigestScheduler:
         self.max_sleep = cfg.wake_interval_seconds if max_sleep is None else max_sleep
         self._sleep: Sleeper = sleep or asyncio.sleep
         self.passes = 0
-        # Digests whose post failed for now, by (platform, channel, local date): the retry
-        # posts this same Reply rather than a rebuilt one (which may differ: "late", new
-        # stories, another order), so an adapter can skip the parts it already delivered.
-        self._unsent: dict[tuple[str, str, date], _Unsent] = {}
+        # claims this scheduler holds (run id -> when claimed): released if it stops
+        self._held: dict[int, datetime] = {}
+        self._stopping = False
+        self._idle = asyncio.Event()
 
     async def run(self) -> None:
-        """Until cancelled: post what is due, then sleep until the next due time."""
+        """Until cancelled: post what is due, then sleep until the next due time. Claims
+        still held when it is cancelled (a stop cut a post short) are released."""
         log.info("digest scheduler %s started", self.owner)
-        await run_forever(self._round, name=self.name, log=log,
-                          retry=min(self.max_sleep, 5.0), max_retry=self.max_sleep,
-                          sleep=self._sleep)
+        try:
+            await run_forever(self._round, name=self.name, log=log,
+                              retry=min(self.max_sleep, 5.0), max_retry=self.max_sleep,
+                              sleep=self._sleep)
+        finally:
+            await self.release_claims()
+
+    async def drain(self, seconds: float) -> bool:
+        """Stop claiming, and wait up to ``seconds`` for the digests being posted to
+        be posted and recorded; True if none is left in flight."""
+        self._stopping = True
+        if not self._held:
+            return True
+        self._idle.clear()
+        try:
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("digest scheduler %s: %d digest(s) still posting after %g s; stopping "
+                        "them (their claims are released)", self.owner, len(self._held),
+                        seconds)
+            return False
+        return True
+
+    async def release_claims(self) -> int:
+        """Give back the claims still held (a stop cut their posts short): another process,
+        or this one after a restart, takes them at once instead of after the lease; the
+        parts already posted are known to the database (:mod:`bot.outbox`)."""
+        held = list(self._held)
+        self._held.clear()
+        now = self.engine.clock()
+        for run_id in held:
+            try:
+                await self.engine.store.digests.fail_digest(
+                    run_id=run_id, owner=self.owner, retry_at=now, now=now,
+                    error="released: the process stopped while posting it")
+            except Exception:  # the database may be what failed; the lease still runs out
+                log.exception("digest run %d: could not release the claim", run_id)
+        if held:
+            log.info("digest scheduler %s released %d claim(s) on stopping", self.owner,
+                     len(held))
+        return len(held)
 
     async def _round(self) -> float:
         result = await self.run_due()
@@ -200,6 +261,8 @@ class DigestScheduler:
             if current is None:
                 return "skipped"
         assert current is not None
+        if self._stopping:  # draining: what is not claimed yet is left to the next start
+            return None
         nxt = following_occurrence(rule, current.local_date)
         claim = await store.digests.claim_digest(
             platform=schedule.platform, channel_id=schedule.channel_id,
@@ -213,29 +276,49 @@ class DigestScheduler:
             return None
         assert claim.run_id is not None
         late = now - current.due_at > ON_TIME
-        unsent_key = (schedule.platform, schedule.channel_id, current.local_date)
-        last_run_id = claim.last.run_id if claim.last is not None else None
-        unsent = self._unsent.pop(unsent_key, None)
-        reply: Reply | None
+        self._held[claim.run_id] = now
         try:
-            if (unsent is not None and unsent.last_run_id == last_run_id
-                    and unsent.rule == rule):
-                reply, built = unsent.reply, unsent.built  # its header as first posted
+            return await self._post_claimed(schedule, claim, current=current, nxt=nxt,
+                                             rule=rule, late=late, now=now,
+                                             digest_pass=digest_pass)
+        finally:
+            self._held.pop(claim.run_id, None)
+            if not self._held and self._stopping:
+                self._idle.set()
+
+    async def _post_claimed(self, schedule: DigestSchedule, claim: DigestClaim, *,
+                            current: Occurrence, nxt: Occurrence, rule: DailyTime, late: bool,
+                            now: datetime, digest_pass: DigestPass) -> str:
+        """Post a won claim's digest: the one an earlier attempt began if there is one (kept
+        in the database with what it covers, :mod:`bot.outbox`), else a new one; then record
+        it. A retry (in this process or another) thus posts the same message, and the
+        platform adapter posts only the parts not yet recorded as accepted."""
+        from bot.outbox import begin, reply_from_json
+
+        store = self.engine.store
+        assert claim.run_id is not None
+        key = f"digest:{claim.run_id}"
+        destination = Destination(platform=schedule.platform, channel_id=schedule.channel_id)
+        reply: Reply | None = None
+        try:
+            earlier = (await store.platform.get_delivery(key)
+                       if claim.attempts > 1 else None)
+            if earlier is not None and earlier.reply:
+                reply, note = reply_from_json(earlier.reply), _Note.parse(earlier.note)
             else:
                 reply, built = await digest_pass.build(
                     platform=schedule.platform, channel_id=schedule.channel_id,
                     last=claim.last, rule=rule, occurrence=current, late=late,
                     missed=claim.missed,
                 )
+                destination, note = built.destination, _Note.of(built)
             if reply is not None:
-                try:
-                    await self.engine.deliver(built.destination, reply)
-                except DeliveryError as exc:
-                    if not exc.permanent:
-                        self._remember_unsent(unsent_key, _Unsent(
-                            reply=reply, built=built, last_run_id=last_run_id,
-                            rule=rule))
-                    raise
+                begun = await begin(store.platform, key=key, destination=destination,
+                                    reply=reply, note=note.dumps(), now=now)
+                reply = begun.reply
+                if begun.resumed:
+                    note = _Note.parse(begun.note)
+                await self.engine.deliver(destination, reply)
         except DeliveryError as exc:
             if exc.permanent:
                 await store.digests.disable_digest_after_failure(
@@ -266,8 +349,8 @@ class DigestScheduler:
             return "failed"
         kept = await store.digests.finish_digest(
             run_id=claim.run_id, owner=self.owner, sent=reply is not None,
-            period_start=built.period_start, period_end=built.period_end,
-            through_article_id=built.through_article_id, items=len(built.items),
+            period_start=note.period_start, period_end=note.period_end,
+            through_article_id=note.through_article_id, items=note.items,
             late=late, now=self.engine.clock(), following=nxt,
         )
         if not kept:
@@ -277,7 +360,7 @@ class DigestScheduler:
             return "empty"
         metrics.DIGEST_POSTS.labels("delivered").inc()
         log.info("digest for %s:%s on %s posted: %d items%s", schedule.platform,
-                 schedule.channel_id, current.local_date, len(built.items),
+                 schedule.channel_id, current.local_date, note.items,
                  " (late)" if late else "")
         return "sent"
 
@@ -292,11 +375,6 @@ class DigestScheduler:
         except Exception:
             log.exception("digest for %s:%s: could not defer it", schedule.platform,
                           schedule.channel_id)
-
-    def _remember_unsent(self, key: tuple[str, str, date], unsent: _Unsent) -> None:
-        self._unsent[key] = unsent
-        while len(self._unsent) > MAX_UNSENT_KEPT:
-            del self._unsent[next(iter(self._unsent))]
 
     def _backoff(self, attempts: int) -> timedelta:
         base = self.engine.config.digest.retry_seconds

@@ -10,11 +10,12 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from functools import partial
 
 from bot.engine import BriefingEngine
 from bot.ingest.fetch import Fetcher
-from bot.ingest.intake import Intake, PollReport
+from bot.ingest.intake import CLAIM_LEASE, Intake, PollReport
 from bot.loop import run_forever
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class FeedPoller:
         self.rng = rng
         self.rounds = 0
         self._fetcher: Fetcher | None = None
+        self._claimed: tuple[list[int], datetime] | None = None  # the poll under way
 
     @contextlib.asynccontextmanager
     async def borrow_fetcher(self) -> AsyncIterator[Fetcher]:
@@ -72,11 +74,36 @@ class FeedPoller:
                                   retry=self.idle_seconds, max_retry=10 * self.idle_seconds)
             finally:
                 self._fetcher = None
+                await self.release_claims()
+
+    async def release_claims(self) -> int:
+        """A stop cut a poll short: its feeds are due again now (in any process), not after
+        the 15-minute lease. Feeds whose poll was recorded keep their new time."""
+        claimed, self._claimed = self._claimed, None
+        if not claimed or not claimed[0]:
+            return 0
+        ids, lease_until = claimed
+        try:
+            released = await self.engine.store.feeds.release_feed_claims(
+                ids, lease_until=lease_until, now=self.engine.clock())
+        except Exception:  # the database may be what failed; the lease still runs out
+            log.exception("feeds %s: could not release the claims", ids)
+            return 0
+        if released:
+            log.info("released %d feed claim(s) on stopping", released)
+        return released
 
     async def _round(self, intake: Intake) -> float:
-        """Poll the feeds that are due; the seconds until the next is due."""
+        """Poll the feeds that are due; the seconds until the next is due. The claim (the
+        feeds' lease) is released if the poll is cancelled (a stop): see :meth:`run`."""
         try:
-            reports = await intake.poll_due()
+            now = self.engine.clock()
+            lease_until = now + CLAIM_LEASE
+            feeds = await self.engine.store.feeds.claim_due_feeds(now=now,
+                                                                  lease_until=lease_until)
+            self._claimed = ([f.id for f in feeds], lease_until)
+            reports = await intake.poll_feeds(feeds)
+            self._claimed = None
             if reports:
                 new = sum(len(r.new) for r in reports)
                 failed = sum(r.error is not None for r in reports)

@@ -55,6 +55,7 @@ from bot.store.records import (
     AlertStats,
     ClaimedAlert,
     ClaimState,
+    Delivery,
     DigestArticle,
     DigestClaim,
     DigestSchedule,
@@ -255,6 +256,13 @@ class FeedStore(Protocol):
     async def next_feed_poll_at(self) -> datetime | None:
         ...
 
+    async def release_feed_claims(self, feed_ids: Sequence[int], *, lease_until: datetime,
+                                  now: datetime) -> int:
+        """A stopping process gives back feeds it claimed until ``lease_until`` and did not
+        finish polling: due again at ``now`` (not after the lease). A feed whose poll was
+        recorded meanwhile keeps its new time. Returns how many were released."""
+        ...
+
     async def record_feed_success(
         self, feed_id: int, *, now: datetime, next_poll_at: datetime, etag: str | None,
         last_modified: str | None, body_hash: str | None, result: str,
@@ -418,6 +426,17 @@ class AlertStore(Protocol):
 
     async def mark_alerts_skipped(self, ids: Sequence[int], *, error: str) -> None:
         """The destination refused for good (DMs closed, channel gone): never retried."""
+        ...
+
+    async def assign_delivery_keys(self, ids: Sequence[int], *, key: str) -> dict[int, str]:
+        """The delivery each alert goes out in: alerts without one get ``key``; alerts that an
+        earlier attempt delivered under another key keep it (a retry is the same message).
+        Returns each id's key."""
+        ...
+
+    async def release_alerts(self, ids: Sequence[int], *, now: datetime) -> None:
+        """A stopping process gives back alerts it claimed and did not deliver: pending and
+        due at ``now``, the attempt not counted."""
         ...
 
     async def next_alert_due(self) -> datetime | None:
@@ -619,6 +638,25 @@ class PlatformStateStore(Protocol):
         the first time, False for a replay. Atomic across processes (a unique key)."""
         ...
 
+    async def begin_delivery(self, key: str, *, platform: str, destination: str, reply: str,
+                             note: str, now: datetime) -> Delivery:
+        """Remember the message a claim is about to deliver (``reply``: JSON, ``note``: the
+        feature's record of what it covers) and count the attempt; when an earlier attempt
+        began this ``key``, its message and note are kept and returned (``resumed``), so a
+        retry in any process posts the same message. Deliveries unchanged for
+        :data:`DELIVERY_KEEP_DAYS` are removed on the way (a few at a time)."""
+        ...
+
+    async def get_delivery(self, key: str) -> Delivery | None:
+        """Delivery ``key`` as it stands (parts posted, attempts), None if never begun."""
+        ...
+
+    async def record_posted_part(self, key: str, *, part: int, total: int,
+                                 now: datetime) -> None:
+        """The platform accepted part ``part`` (0-based) of ``total``: parts ``0..part`` are
+        posted. A key nobody began is remembered too (its message not kept)."""
+        ...
+
 
 class Store(Protocol):
     """A whole store: the repositories, and closing it."""
@@ -655,7 +693,11 @@ class Store(Protocol):
         ...
 
 
+DELIVERY_KEEP_DAYS = 3  # a delivery row outlives any claim lease or retry schedule
+
+
 __all__ = [
+    "DELIVERY_KEEP_DAYS",
     "KNOWN_STATUSES",
     "AddStatus",
     "AlertBatch",
@@ -665,6 +707,7 @@ __all__ = [
     "ArticleStore",
     "ClaimState",
     "ClaimedAlert",
+    "Delivery",
     "DigestArticle",
     "DigestClaim",
     "DigestSchedule",

@@ -114,6 +114,29 @@ class AlertBatch:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """A message a claim is delivering (:meth:`PlatformStateStore.begin_delivery`).
+
+    ``reply`` is the message as first built (JSON, see :mod:`bot.outbox`; '' when only parts
+    were recorded), ``note`` what the feature recorded with it; ``posted`` parts (in order) of
+    ``total`` were accepted by the platform; ``attempts``: how many times it was begun.
+    """
+
+    key: str
+    reply: str
+    note: str
+    posted: int
+    total: int | None
+    attempts: int
+    began_at: datetime
+
+    @property
+    def resumed(self) -> bool:
+        """An earlier attempt (maybe another process's) had begun it."""
+        return self.attempts > 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AlertStats:
     sent: int = 0
     pending: int = 0

@@ -80,6 +80,11 @@ class FakeSlack:
     # process killed while it waits never had its post accepted (with cancel_on_disconnect)
     post_delay: float = 0.0
     cancel_on_disconnect: bool = False
+    # accept_first: the post is accepted (in the channel) at once and answered post_delay
+    # later, so a process killed meanwhile never learns it was accepted (the hard case)
+    accept_first: bool = False
+    # what each channel shows in conversations.history: ts, text, metadata (newest last)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _scripted: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = field(
         default_factory=dict)
     _passes: dict[str, int] = field(default_factory=dict)
@@ -204,9 +209,17 @@ class FakeSlack:
             args.update(await request.json())
         elif request.method == "POST":
             args.update(await request.post())
-        if method == "chat.postMessage" and self.post_delay:
+        delayed = method == "chat.postMessage" and self.post_delay > 0
+        if delayed and not self.accept_first:
             await asyncio.sleep(self.post_delay)
-        call = Call(method, args, dict(request.headers))
+        response = await self._api_call(method, args, dict(request.headers))
+        if delayed and self.accept_first:
+            await asyncio.sleep(self.post_delay)
+        return response
+
+    async def _api_call(self, method: str, args: dict[str, Any],
+                        headers: dict[str, str]) -> web.Response:
+        call = Call(method, args, headers)
         token = call.token
         call.team = self.tokens.get(token) if token else None
         self.calls.append(call)
@@ -257,8 +270,39 @@ class FakeSlack:
                 if problem:
                     return {"ok": False, "error": problem}
                 ts = f"{next(self._ts)}.000100"
+                if call.method == "chat.postMessage":
+                    message: dict[str, Any] = {"type": "message", "ts": ts,
+                                               "text": args.get("text") or "",
+                                               "bot_id": self.teams[str(call.team)].bot_id}
+                    metadata = args.get("metadata")
+                    if isinstance(metadata, str):
+                        metadata = json.loads(metadata)
+                    if metadata:
+                        message["metadata"] = metadata
+                    self.history.setdefault(channel, []).append(
+                        {**message, "_at": time.time()})
                 return {"ok": True, "channel": channel, "ts": ts, "message_ts": ts}
+            case "conversations.history":
+                return self._history(args)
         return {"ok": False, "error": "unknown_method"}
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, ``oldest`` (a Unix time) excluded, ``limit`` a page, ``cursor`` the
+        next page; metadata only with ``include_all_metadata`` (as Slack)."""
+        channel = str(args.get("channel"))
+        if channel in self.removed_channels:
+            return {"ok": False, "error": self.removed_channels[channel]}
+        oldest = float(args.get("oldest") or 0)
+        limit = max(1, min(int(args.get("limit") or 100), 999))
+        start = int(args.get("cursor") or 0)
+        wanted = str(args.get("include_all_metadata")).lower() in ("true", "1")
+        found = [m for m in reversed(self.history.get(channel, [])) if m["_at"] > oldest]
+        page = found[start:start + limit]
+        out = [{k: v for k, v in m.items()
+                if k != "_at" and (wanted or k != "metadata")} for m in page]
+        more = start + limit < len(found)
+        return {"ok": True, "messages": out, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     # -- OAuth ----------------------------------------------------------------------------
 

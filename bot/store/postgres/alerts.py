@@ -282,6 +282,25 @@ class PgAlerts(PgBase):
         claimed.sort(key=lambda c: (c.article.published_at or c.article.ingested_at, c.id))
         return claimed
 
+    async def assign_delivery_keys(self, ids: Sequence[int], *, key: str) -> dict[int, str]:
+        if not ids:
+            return {}
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE alerts SET delivery_key = $1 WHERE id = ANY($2::bigint[])"
+                " AND delivery_key IS NULL", key, ids_param(ids))
+            rows = await conn.fetch(
+                "SELECT id, delivery_key FROM alerts WHERE id = ANY($1::bigint[])",
+                ids_param(ids))
+        return {int(r["id"]): str(r["delivery_key"]) for r in rows}
+
+    async def release_alerts(self, ids: Sequence[int], *, now: datetime) -> None:
+        if not ids:
+            return
+        await self._execute(
+            "UPDATE alerts SET next_attempt_at = $1, attempts = greatest(attempts - 1, 0)"
+            " WHERE id = ANY($2::bigint[]) AND state = 'pending'", ts(now), ids_param(ids))
+
     async def mark_alerts_sent(self, ids: Sequence[int], *, now: datetime) -> None:
         await self._execute(
             "UPDATE alerts SET state = 'sent', sent_at = $1, last_error = NULL"

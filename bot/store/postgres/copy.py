@@ -26,7 +26,7 @@ from bot.store.postgres.articles import PgArticles
 # PostgreSQL fills itself.
 COPY_ORDER = ("articles", "article_urls", "feeds", "channel_feeds", "channel_feed_mutes",
               "feed_items", "subscriptions", "alerts", "digest_schedules", "digest_runs", "meta",
-              "installations", "oauth_states", "seen_requests")
+              "installations", "oauth_states", "seen_requests", "deliveries")
 DERIVED = ("article_terms", "schema_version")
 BATCH = 2000
 

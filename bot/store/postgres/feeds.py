@@ -131,6 +131,14 @@ class PgFeeds(PgBase):
             all_feeds, ts(now), limit, ts(lease_until))
         return [feed_from_row(r) for r in rows]
 
+    async def release_feed_claims(self, feed_ids: Sequence[int], *, lease_until: datetime,
+                                  now: datetime) -> int:
+        if not feed_ids:
+            return 0
+        return affected(await self._execute(
+            "UPDATE feeds SET next_poll_at = $1 WHERE id = ANY($2::bigint[])"
+            " AND next_poll_at = $3", ts(now), list(feed_ids), ts(lease_until)))
+
     async def next_feed_poll_at(self) -> datetime | None:
         return from_ts(await self._fetchval("SELECT min(next_poll_at) FROM feeds"))
 

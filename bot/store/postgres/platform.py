@@ -1,13 +1,17 @@
 """Platform state on PostgreSQL: ``meta`` (small values, e.g. the hash of the Discord commands
 last synced), ``installations`` (one row per workspace the app is installed in), ``oauth_states``
 (each accepted once, before it expires) and ``seen_requests`` (signed requests already executed:
-a replay is refused by every process, since they share this table)."""
+a replay is refused by every process, since they share this table) and ``deliveries`` (the
+message a claim is posting and how many of its parts the platform accepted)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from bot.store.postgres.base import PgBase, affected, ts
+import asyncpg
+
+from bot.store.ports import DELIVERY_KEEP_DAYS, Delivery
+from bot.store.postgres.base import PgBase, affected, at, ts
 
 
 class PgPlatformState(PgBase):
@@ -75,3 +79,51 @@ class PgPlatformState(PgBase):
                 "INSERT INTO seen_requests (key, expires_at) VALUES ($1, $2)"
                 " ON CONFLICT (key) DO NOTHING RETURNING true", key, ts(expires_at))
         return bool(inserted)
+
+    # -- deliveries (PostgreSQL migration 0003/0004: see the SQLite twin, 0012) ---------------
+
+    async def begin_delivery(self, key: str, *, platform: str, destination: str, reply: str,
+                             note: str, now: datetime) -> Delivery:
+        t = ts(now)
+        async with self.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM deliveries WHERE key IN (SELECT key FROM deliveries"
+                " WHERE updated_at < $1 ORDER BY updated_at LIMIT 100)",
+                t - DELIVERY_KEEP_DAYS * 86400.0)
+            row = await conn.fetchrow(
+                "INSERT INTO deliveries (key, platform, destination, reply, note, attempts,"
+                " began_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)"
+                " ON CONFLICT (key) DO UPDATE SET attempts = deliveries.attempts + 1,"
+                " updated_at = excluded.updated_at,"
+                " reply = CASE WHEN deliveries.reply = '' THEN excluded.reply"
+                " ELSE deliveries.reply END,"
+                " note = CASE WHEN deliveries.reply = '' THEN excluded.note"
+                " ELSE deliveries.note END"
+                f" RETURNING {_DELIVERY_COLUMNS}",
+                key, platform, destination, reply, note, t)
+        assert row is not None
+        return _delivery(row)
+
+    async def get_delivery(self, key: str) -> Delivery | None:
+        row = await self._fetchrow(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE key = $1", key)
+        return None if row is None else _delivery(row)
+
+    async def record_posted_part(self, key: str, *, part: int, total: int,
+                                 now: datetime) -> None:
+        await self._execute(
+            "INSERT INTO deliveries (key, platform, destination, reply, total, posted, began_at,"
+            " updated_at) VALUES ($1, '', '', '', $2, $3, $4, $4)"
+            " ON CONFLICT (key) DO UPDATE SET total = excluded.total,"
+            " posted = greatest(deliveries.posted, excluded.posted),"
+            " updated_at = excluded.updated_at", key, total, part + 1, ts(now))
+
+
+_DELIVERY_COLUMNS = "key, reply, note, posted, total, attempts, began_at"
+
+
+def _delivery(row: asyncpg.Record) -> Delivery:
+    return Delivery(key=str(row["key"]), reply=str(row["reply"]), note=str(row["note"]),
+                    posted=int(row["posted"]),
+                    total=None if row["total"] is None else int(row["total"]),
+                    attempts=int(row["attempts"]), began_at=at(row["began_at"]))

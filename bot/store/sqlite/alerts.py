@@ -375,6 +375,27 @@ class SQLiteAlerts:
                 (error[:500], *ids),
             )
 
+    async def assign_delivery_keys(self, ids: Sequence[int], *, key: str) -> dict[int, str]:
+        if not ids:
+            return {}
+        async with self._db.transaction() as db:
+            await db.execute(
+                "UPDATE alerts SET delivery_key = ?"
+                f" WHERE id IN ({marks(len(ids))}) AND delivery_key IS NULL", (key, *ids))
+            async with db.execute(
+                f"SELECT id, delivery_key FROM alerts WHERE id IN ({marks(len(ids))})", ids,
+            ) as cur:
+                return {int(r[0]): str(r[1]) for r in await cur.fetchall()}
+
+    async def release_alerts(self, ids: Sequence[int], *, now: datetime) -> None:
+        if not ids:
+            return
+        async with self._db.transaction() as db:
+            await db.execute(
+                "UPDATE alerts SET next_attempt_at = ?, attempts = max(attempts - 1, 0)"
+                f" WHERE id IN ({marks(len(ids))}) AND state = 'pending'",
+                (to_ts(now), *ids))
+
     async def next_alert_due(self) -> datetime | None:
         row = await self._db.fetchone(
             "SELECT min(a.next_attempt_at) FROM alerts a JOIN subscriptions s"

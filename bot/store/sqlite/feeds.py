@@ -168,6 +168,17 @@ class SQLiteFeeds:
                 )
         return [feed_from_row(r) for r in rows]
 
+    async def release_feed_claims(self, feed_ids: Sequence[int], *, lease_until: datetime,
+                                  now: datetime) -> int:
+        if not feed_ids:
+            return 0
+        async with self._db.transaction() as db, db.execute(
+            "UPDATE feeds SET next_poll_at = ?"
+            f" WHERE id IN ({marks(len(feed_ids))}) AND next_poll_at = ?",
+            (to_ts(now), *feed_ids, to_ts(lease_until)),
+        ) as cur:
+            return max(cur.rowcount, 0)
+
     async def next_feed_poll_at(self) -> datetime | None:
         row = await self._db.fetchone("SELECT min(next_poll_at) FROM feeds")
         return None if row is None else from_ts(row[0])

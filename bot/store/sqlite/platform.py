@@ -2,13 +2,16 @@
 a hash of the Discord command definitions last synced), ``installations`` (an app installed in
 several workspaces: one row each, the platform's own record as JSON, bot token included),
 ``oauth_states`` (install links: each state accepted once, before it expires) and
-``seen_requests`` (signed requests already executed, refused if replayed)."""
+``seen_requests`` (signed requests already executed, refused if replayed) and ``deliveries``
+(the message a claim is posting, and how many of its parts the platform accepted)."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
-from bot.store.sqlite.db import Database, to_ts
+from bot.store.ports import DELIVERY_KEEP_DAYS, Delivery
+from bot.store.sqlite.db import Database, to_ts, ts
 
 
 class SQLitePlatformState:
@@ -101,3 +104,56 @@ class SQLitePlatformState:
                 (key, to_ts(expires_at)),
             )
             return cur.rowcount == 1
+
+    # -- deliveries: the message a claim is posting and its parts posted (migration 0012) ----
+
+    async def begin_delivery(self, key: str, *, platform: str, destination: str, reply: str,
+                             note: str, now: datetime) -> Delivery:
+        t = to_ts(now)
+        assert t is not None
+        async with self._db.transaction() as db:
+            await db.execute(
+                "DELETE FROM deliveries WHERE key IN (SELECT key FROM deliveries"
+                " WHERE updated_at < ? ORDER BY updated_at LIMIT 100)",
+                (t - DELIVERY_KEEP_DAYS * 86400.0,))
+            async with db.execute(
+                "INSERT INTO deliveries (key, platform, destination, reply, note, attempts,"
+                " began_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET attempts = deliveries.attempts + 1,"
+                " updated_at = excluded.updated_at,"
+                " reply = CASE WHEN deliveries.reply = '' THEN excluded.reply"
+                " ELSE deliveries.reply END,"
+                " note = CASE WHEN deliveries.reply = '' THEN excluded.note"
+                " ELSE deliveries.note END"
+                f" RETURNING {_DELIVERY_COLUMNS}",
+                (key, platform, destination, reply, note, t, t),
+            ) as cur:
+                row = await cur.fetchone()
+        assert row is not None
+        return _delivery(row)
+
+    async def get_delivery(self, key: str) -> Delivery | None:
+        row = await self._db.fetchone(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE key = ?", (key,))
+        return None if row is None else _delivery(row)
+
+    async def record_posted_part(self, key: str, *, part: int, total: int,
+                                 now: datetime) -> None:
+        t = to_ts(now)
+        async with self._db.transaction() as db:
+            await db.execute(
+                "INSERT INTO deliveries (key, platform, destination, reply, total, posted,"
+                " began_at, updated_at) VALUES (?, '', '', '', ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET total = excluded.total,"
+                " posted = max(deliveries.posted, excluded.posted),"
+                " updated_at = excluded.updated_at",
+                (key, total, part + 1, t, t))
+
+
+_DELIVERY_COLUMNS = "key, reply, note, posted, total, attempts, began_at"
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(key=str(row[0]), reply=str(row[1]), note=str(row[2]), posted=int(row[3]),
+                    total=None if row[4] is None else int(row[4]), attempts=int(row[5]),
+                    began_at=ts(row[6]))
