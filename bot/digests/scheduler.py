@@ -277,14 +277,19 @@ class DigestScheduler:
         assert claim.run_id is not None
         late = now - current.due_at > ON_TIME
         self._held[claim.run_id] = now
+        cancelled = False
         try:
             return await self._post_claimed(schedule, claim, current=current, nxt=nxt,
                                              rule=rule, late=late, now=now,
                                              digest_pass=digest_pass)
+        except asyncio.CancelledError:
+            cancelled = True  # a stop cut it short: still held, released by run()
+            raise
         finally:
-            self._held.pop(claim.run_id, None)
-            if not self._held and self._stopping:
-                self._idle.set()
+            if not cancelled:
+                self._held.pop(claim.run_id, None)
+                if not self._held and self._stopping:
+                    self._idle.set()
 
     async def _post_claimed(self, schedule: DigestSchedule, claim: DigestClaim, *,
                             current: Occurrence, nxt: Occurrence, rule: DailyTime, late: bool,
