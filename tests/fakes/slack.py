@@ -273,6 +273,7 @@ class FakeSlack:
                 if call.method == "chat.postMessage":
                     message: dict[str, Any] = {"type": "message", "ts": ts,
                                                "text": args.get("text") or "",
+                                               "blocks": call.blocks,
                                                "bot_id": self.teams[str(call.team)].bot_id}
                     metadata = args.get("metadata")
                     if isinstance(metadata, str):
