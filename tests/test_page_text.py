@@ -209,3 +209,38 @@ def test_a_page_rendered_by_javascript_is_read_from_its_json_ld() -> None:
                               min_text_chars=200, title_limit=120)
     assert all(paragraph in draft.text for paragraph in PARAS)
     assert draft.title == "Neue Straßenbahn" and draft.language == "de"
+
+
+def test_a_page_larger_than_the_text_cap_is_read_like_its_beginning() -> None:
+    """A multi-megabyte page is cut after MAX_ARTICLE_CHARS of readable text before
+    extraction (script and style text do not count): the article's start, title and date are
+    read, the end is not."""
+    from bot.ingest.html import PAGE_TEXT_BUDGET
+
+    paragraph = ("Der Stadtrat stimmte mit großer Mehrheit für das Projekt, das rund 120 "
+                 "Millionen Euro kosten wird und zum größten Teil vom Land bezahlt wird. ")
+    count = 3 * PAGE_TEXT_BUDGET // len(paragraph)
+    paras = [f"<p>{i}: {paragraph}</p>" for i in range(count)]
+    script = "<script>var x = '" + "y" * 500_000 + "';</script>"
+    head = ("<meta property='article:published_time' content='2019-09-12T05:28:00Z'>"
+            "<meta property='og:site_name' content='Stadtblatt'>")
+    big = page(script + "<article><h1>Neue Straßenbahn</h1>" + "".join(paras) + "</article>",
+               head=head)
+    extracted = extract_html(big, url="https://stadtblatt.de/bahn", min_chars=200)
+    assert extracted is not None
+    assert extracted.text.startswith("0: Der Stadtrat")
+    assert f"{count - 1}: Der Stadtrat" not in extracted.text
+    assert PAGE_TEXT_BUDGET * 0.9 < len(extracted.text) <= PAGE_TEXT_BUDGET
+    assert extracted.title == "Neue Straßenbahn"
+    assert extracted.published_at is not None and extracted.published_at.year == 2019
+
+
+def test_trim_text_counts_readable_text_only() -> None:
+    from bot.ingest.html import parse_page, trim_text
+
+    tree = parse_page("<html><body><script>" + "x" * 5000 + "</script><p>" + "a" * 60
+                      + "</p><p>" + "b" * 60 + "</p><p>" + "c" * 60 + "</p></body></html>")
+    body = tree.find(".//body")
+    assert trim_text(body, 100)
+    assert body.text_content().replace("x", "") == "a" * 60 + "b" * 40
+    assert not trim_text(body, 100)

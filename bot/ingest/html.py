@@ -29,6 +29,7 @@ import lxml.etree
 import lxml.html
 
 from bot.sanitize import strip_controls
+from bot.text import MAX_ARTICLE_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -206,12 +207,103 @@ _TEASER_TAIL = re.compile(
     r"weiterlesen|read more|full (?:story|article)|premium|plus\b)", re.IGNORECASE)
 
 
-def _parse(html: str) -> Any:
+# C0/C1 controls other than tab, newline and carriage return: rare in pages, so the page is
+# searched for one before the (three-pass) sanitiser runs over megabytes of markup.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def parse_page(html: str) -> Any:
+    """The page's lxml tree (None when lxml cannot read it), controls stripped first: lxml
+    drops a lone ESC but keeps the "]0;title" after it."""
+    if _CONTROL.search(html):
+        html = strip_controls(html)
     try:
         return lxml.html.document_fromstring(html.encode("utf-8"),
                                              parser=lxml.html.HTMLParser(encoding="utf-8"))
     except (lxml.etree.ParserError, ValueError):
         return None
+
+
+# -- large pages: read like their beginning -------------------------------------------------
+#
+# Extraction costs grow with the page (trafilatura walks every element; htmldate's date
+# search runs regular expressions over the whole serialised page). The article text is capped
+# at MAX_ARTICLE_CHARS anyway, so a page with more readable text than PAGE_TEXT_BUDGET is cut
+# after that much text in document order -- the way a plain-text file is read like its first
+# 200,000 characters -- and the metadata (title, author, date) of a large page is read from its
+# head and the first META_TEXT_BUDGET characters of its body. Pages under these limits (every
+# ordinary news page) are extracted exactly as they are.
+
+PAGE_TEXT_BUDGET = MAX_ARTICLE_CHARS
+META_TEXT_BUDGET = 30_000
+# Pages with more readable text than this, or more markup (scripts, styles) than
+# LARGE_PAGE_CHARS, have their metadata read from a slim copy.
+LARGE_PAGE_TEXT = 100_000
+LARGE_PAGE_CHARS = 1_000_000
+# Elements whose content is never article text (JSON-LD scripts are kept: metadata).
+_NO_TEXT = frozenset({"script", "style", "svg", "noscript", "template", "iframe", "canvas",
+                      "object", "math"})
+
+
+def _readable_chars(root: Any, stop: int) -> int:
+    """Characters of readable text under ``root`` (script and style content not counted),
+    counting stops once past ``stop``."""
+    seen = 0
+    for el in root.iter():
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if el.text and tag and tag.lower() not in _NO_TEXT:
+            seen += len(el.text)
+        if el.tail:
+            seen += len(el.tail)
+        if seen > stop:
+            break
+    return seen
+
+
+def _drop_no_text(root: Any) -> None:
+    doomed = [el for el in root.iter(*_NO_TEXT)
+              if not (el.tag == "script" and (el.get("type") or "").strip().lower()
+                      == "application/ld+json")]
+    for el in doomed:
+        if el.getparent() is not None:
+            el.drop_tree()
+
+
+def trim_text(root: Any, budget: int) -> bool:
+    """Cut the tree after ``budget`` characters of readable text, in document order; True
+    when something was cut."""
+    seen = 0
+    for el in root.iter():
+        tag = el.tag.lower() if isinstance(el.tag, str) else ""
+        text = len(el.text or "") if tag and tag not in _NO_TEXT else 0
+        if seen + text + len(el.tail or "") <= budget:
+            seen += text + len(el.tail or "")
+            continue
+        if el.text and text:
+            el.text = el.text[: max(budget - seen, 0)]
+        for child in list(el):
+            el.remove(child)
+        el.tail = None
+        node = el
+        while node is not None and node is not root:
+            parent = node.getparent()
+            if parent is None:
+                break
+            del parent[parent.index(node) + 1:]  # every later sibling, in one C-level call
+            node = parent
+        return True
+    return False
+
+
+def _slim_copy(tree: Any) -> Any:
+    """A copy of the page for metadata: head whole, body without scripts and cut after
+    META_TEXT_BUDGET characters."""
+    slim = copy.deepcopy(tree)
+    body = slim.find(".//body")
+    if body is not None:
+        trim_text(body, META_TEXT_BUDGET)
+    _drop_no_text(body if body is not None else slim)
+    return slim
 
 
 def declared_language(tree: Any) -> str | None:
@@ -251,19 +343,32 @@ def _weak(text: str, min_chars: int) -> bool:
     return len(text) < 3 * max(min_chars, 300) and bool(_TEASER_TAIL.search(text[-300:]))
 
 
-def extract_html(html: str, *, url: str | None = None, min_chars: int = 0) -> Extracted | None:
+def extract_html(html: str, *, url: str | None = None, min_chars: int = 0,
+                 tree: Any = None) -> Extracted | None:
     """Title, author, date, canonical URL and main text of an HTML page (CPU-bound).
 
-    Returns None when trafilatura finds no main text (a cookie wall, an empty page).
+    ``tree`` is the page already parsed by :func:`parse_page` (it is changed here). Returns
+    None when trafilatura finds no main text (a cookie wall, an empty page).
     """
-    tree = _parse(strip_controls(html))  # lxml drops a lone ESC, keeping the "]0;title" after it
+    if tree is None:
+        tree = parse_page(html)
     if tree is None:
         return None
     language = declared_language(tree)
     from trafilatura.metadata import extract_metadata
 
+    body = tree.find(".//body")
+    root = body if body is not None else tree
+    readable = _readable_chars(root, PAGE_TEXT_BUDGET)
+    if readable > PAGE_TEXT_BUDGET:
+        trim_text(root, PAGE_TEXT_BUDGET)
+        _drop_no_text(root)
+    if readable > LARGE_PAGE_TEXT or len(html) > LARGE_PAGE_CHARS:
+        published = _slim_copy(tree)
+    else:
+        published = copy.deepcopy(tree)
     try:  # metadata from the page as published: pruning drops itemprop=author and the like
-        meta = extract_metadata(copy.deepcopy(tree), default_url=url)
+        meta = extract_metadata(published, default_url=url)
     except (ValueError, TypeError, AttributeError, IndexError, lxml.etree.LxmlError):
         meta = None
     prune_furniture(tree)

@@ -23,7 +23,7 @@ import lxml.etree
 import lxml.html
 
 from bot.errors import InputError
-from bot.ingest.html import Extracted, declared_language, extract_html
+from bot.ingest.html import Extracted, declared_language, extract_html, parse_page
 from bot.ingest.urls import absolute_http_url, canonical_url, source_name
 from bot.models import ArticleDraft
 from bot.text import shorten
@@ -326,10 +326,13 @@ def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_ch
     """The article on a fetched page; :class:`NotAnArticle` for a teaser or an empty page."""
     html = decode_html(body, charset=charset)
     host = urlsplit(url).hostname or "the page"
-    tree = _parse_tree(html)
-    extracted = extract_html(html, url=url, min_chars=min_text_chars)
-    text = extracted.text.strip() if extracted is not None else ""
+    tree = parse_page(html)  # parsed once; what is read from the page as published first
     documents = list(_json_ld(tree)) if tree is not None else []
+    canonical_href = canonical_link(tree, page_url=url)
+    page_title = _page_title(tree)
+    language = declared_language(tree)
+    extracted = extract_html(html, url=url, min_chars=min_text_chars, tree=tree)
+    text = extracted.text.strip() if extracted is not None else ""
     paywalled = any(_declares_paywall(doc) for doc in documents)
     if len(text) < max(min_text_chars, 1) * 3 and not paywalled:
         # a page that renders its story with JavaScript often still declares it in JSON-LD
@@ -339,9 +342,9 @@ def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_ch
             log.info("article text of %s taken from its JSON-LD articleBody", host)
             text = declared
             if extracted is None:
-                extracted = Extracted(text=declared, title=_page_title(tree), author=None,
+                extracted = Extracted(text=declared, title=page_title, author=None,
                                       published_at=None, canonical_url=None, sitename=None,
-                                      language=declared_language(tree))
+                                      language=language)
     tail = text[-400:].lower()
     if len(text) < max(min_text_chars, 1) * 3 and (
         paywalled or any(p in tail for p in _PAYWALL_PHRASES)
@@ -362,7 +365,7 @@ def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_ch
             f"wall, a paywall or not an article?); at least {min_text_chars} are needed "
             "([ingest] min_text_chars).", reason="short")
     assert extracted is not None
-    canonical = canonical_url(canonical_link(tree, page_url=url) or url)
+    canonical = canonical_url(canonical_href or url)
     source = publication(extracted.sitename, canonical)
     title = extracted.title
     if title:
