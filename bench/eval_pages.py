@@ -19,6 +19,8 @@ same (``{"url", "with": [...], "without": [...]}``). Printed:
   continues after ("am 14." / "September um 13 Uhr"), opening in lower case, or ending
   without end punctuation;
 * summaries restating the title;
+* sentences of the article text cut at a number with a full stop (a date, an ordinal) or
+  before a lower-case word, split by the article's own language rules;
 * for feeds: documents refused, by reason.
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import itertools
 import json
 import re
 import sys
@@ -43,13 +46,17 @@ sys.path.insert(0, str(ROOT))
 from bot.errors import BriefbotError  # noqa: E402
 from bot.ingest.feeds import parse_feed  # noqa: E402
 from bot.ingest.pages import article_from_page  # noqa: E402
+from bot.language import resolve_language  # noqa: E402
 from bot.newsum import restates  # noqa: E402
 from bot.summarize import summarize_text  # noqa: E402
+from bot.text import split_paragraphs, split_sentences  # noqa: E402
 
 MIN_TEXT_CHARS = 200      # [ingest] min_text_chars default
 TITLE_LIMIT = 120         # [ingest] title_max_chars default
 _ORDINAL_END = re.compile(r"(?:^|\s)\d{1,4}\.$")
 _TERMINAL = re.compile(r"[.!?…\"'”’»)\]]$")
+# a sentence of the article ending on "14." or "1er" / "3.º" while its paragraph goes on
+_CUT_AT_NUMBER = re.compile(r"(?:^|\s)(?:\d{1,2}\.|\d{1,2}(?:er|e|º|ª|\.º|\.ª))$")
 
 
 @dataclass
@@ -69,6 +76,8 @@ class Tally:
     furniture: list[str] = field(default_factory=list)
     cut: list[str] = field(default_factory=list)
     restated: list[str] = field(default_factory=list)
+    text_cut: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
     sentences: int = 0
     seconds: float = 0.0
 
@@ -132,6 +141,14 @@ def run_pages(pages: Iterator[Page], *, sentences: int, show: bool) -> Tally:
             tally.missing_with.append(f"{page.name}: {missing[:2]}")
         summary = summarize_text(draft.text, title=draft.title, sentences=sentences,
                                  language="auto", declared_language=draft.language)
+        language = resolve_language(draft.language, draft.text)
+        for paragraph in split_paragraphs(draft.text):
+            split = split_sentences(paragraph, language=language)
+            for sentence, following in itertools.pairwise(split):
+                if _CUT_AT_NUMBER.search(sentence) or following[:1].islower():
+                    tally.text_cut.append(
+                        f"{page.name} ({language}): {sentence[-50:]!r} | {following[:30]!r}")
+        tally.titles.append(f"{page.name}: {draft.title!r} [{draft.source}]")
         tally.sentences += len(summary)
         for sentence in summary:
             bad = [w for w in page.without if w in sentence]
@@ -182,17 +199,23 @@ def run_feeds(folder: Path, limit: int | None) -> None:
         print(f"  {count:4d}  {reason}  (e.g. {examples[reason]})")
 
 
-def report(label: str, tally: Tally, sentences: int) -> None:
+def report(label: str, tally: Tally, sentences: int, *, show_titles: bool = False) -> None:
     print(f"\n## pages: {label} ({tally.pages} pages, {sentences} sentences a summary, "
           f"{tally.seconds:.1f} s)")
     rows = [("refused", tally.refused), ("text misses a 'with' snippet", tally.missing_with),
             ("summary holds a 'without' snippet", tally.furniture),
             ("summary sentence cut mid-sentence", tally.cut),
-            ("summary restates the title", tally.restated)]
+            ("summary restates the title", tally.restated),
+            ("article sentence cut at a number (date, ordinal) or before lower case",
+             tally.text_cut)]
     print(f"summarised {tally.pages - len(tally.refused)}, summary sentences {tally.sentences}")
     for name, items in rows:
         print(f"{name}: {len(items)}")
         for item in items:
+            print(f"    {item}")
+    if show_titles:
+        print("titles:")
+        for item in tally.titles:
             print(f"    {item}")
 
 
@@ -211,11 +234,12 @@ def main() -> int:
     if args.trafilatura:
         tally = run_pages(trafilatura_pages(args.trafilatura, args.limit),
                           sentences=args.sentences, show=args.show)
-        report(f"trafilatura evaldata under {args.trafilatura}", tally, args.sentences)
+        report(f"trafilatura evaldata under {args.trafilatura}", tally, args.sentences,
+               show_titles=args.show)
     if args.pages:
         tally = run_pages(folder_pages(args.pages, args.limit), sentences=args.sentences,
                           show=args.show)
-        report(str(args.pages), tally, args.sentences)
+        report(str(args.pages), tally, args.sentences, show_titles=args.show)
     if args.feeds:
         run_feeds(args.feeds, args.limit)
     return 0

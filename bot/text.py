@@ -68,13 +68,20 @@ def _keep(abbreviation: str) -> bool:
     return abbreviation.isalpha() and not set(abbreviation) & set("aeiouy")
 
 
-@lru_cache(maxsize=1)
-def _news_tokenizer() -> Any:
+@lru_cache(maxsize=2)
+def _news_tokenizer(english: bool = True) -> Any:
+    """nupunkt's (English) model with only real abbreviations. For other languages its
+    English abbreviations are dropped but for single letters and dotted ones ("u.s"): "an",
+    "am", "la", "se", "mar", "est" are words there ("Sie kam am 5. Mai an. Es regnete.");
+    each language's own abbreviations are kept by :func:`_should_join`."""
     from nupunkt.models import load_default_model
 
     tokenizer = load_default_model()  # a fresh instance: the shared cached one stays untouched
     params = tokenizer._params
-    params.abbrev_types = {a for a in params.abbrev_types if _keep(a)}
+    if english:
+        params.abbrev_types = {a for a in params.abbrev_types if _keep(a)}
+    else:
+        params.abbrev_types = {a for a in params.abbrev_types if len(a) == 1 or "." in a}
     return tokenizer
 
 
@@ -116,25 +123,39 @@ _MONTHS = frozenset("""
     listopada grudnia""".split())
 # Abbreviations after which a capitalised word is a name, not a new sentence, per language
 # (English ones are in _NO_BREAK_AFTER).
+# A language listed here is split by its own list (and _ANY_LANGUAGE_NO_BREAK), not by the
+# English one: "mar." (Spanish: the sea), "est." (French: is) end sentences there.
 _LANGUAGE_ABBREVIATIONS: dict[str, frozenset[str]] = {
     "german": frozenset("""bzw ca dr nr str prof hr fr jh jhd mio mrd vgl evtl usw sog abs art
-        bd inkl ggf zzgl tel st dipl ing gebr verh geb gest ehem""".split()),
+        bd inkl ggf zzgl tel st dipl ing gebr verh geb gest ehem jan feb mär apr jun jul aug
+        sep sept okt nov dez""".split()),
     "french": frozenset("""m mme mmes mm mlle mgr dr me st ste av bd env cf etc pr réf
-        vol""".split()),
+        vol art janv févr avr juil oct nov déc""".split()),
     "spanish": frozenset("""sr sra srta sres sras dr dra d dña lic ing av avda núm pág aprox
-        etc ud uds prof gral excmo excma sto sta""".split()),
+        etc ud uds prof gral excmo excma sto sta art ene abr ago sept oct nov dic ee uu""".split()),
     "italian": frozenset("""sig sigg dott prof ing avv on geom rag""".split()),
     "portuguese": frozenset("""sr sra srs dr dra prof av eng""".split()),
     "dutch": frozenset("""dhr mevr mr dr ir prof drs ing""".split()),
 }
-_ENDS_WITH_NUMBER = re.compile(r"(?:^|\s|\()(\d{1,4})\.[\"'’”)]*$")
+# An ordinal is written with at most three digits ("am 14.", "im 15.", "zum 100."); a year
+# with a full stop ("endete 1945.") ends a sentence.
+_ANY_LANGUAGE_NO_BREAK = frozenset("dr prof vs v fig u.s u.k e.g i.e".split())
+_ENDS_WITH_NUMBER = re.compile(r"(?:^|\s|\()(\d{1,3})\.[\"'’”)]*$")
 _FIRST_WORD = re.compile(r"^[\"'“‘(]*([^\W\d_][\w'’-]*)")
+# "am 3." + "10. 2019": a date written with stops and spaces
+_DATE_REST = re.compile(r"^\d{1,2}\.(?:\s?\d{2,4})?(?=\s|$)")
+_DAY_MONTH_END = re.compile(r"(?:^|\s)\d{1,2}\.\s?\d{1,2}\.$")
+_YEAR_START = re.compile(r"^\d{2,4}(?=[\s,.;:]|$)")
 
 
 def _ordinal_joins(previous: str, following: str, language: str) -> bool:
     """ "…am 14." + "September um 13 Uhr…": the number was an ordinal, not a sentence end."""
     if not _ENDS_WITH_NUMBER.search(previous):
         return False
+    if _DATE_REST.match(following):
+        return True
+    if _DAY_MONTH_END.search(previous) and _YEAR_START.match(following):
+        return True  # "am 3. 10." + "2019 mit …"
     match = _FIRST_WORD.match(following)
     if match is None:
         return False
@@ -171,11 +192,14 @@ def _should_join(previous: str, following: str, language: str = "english") -> bo
     match = _LAST_TOKEN.search(previous)
     if match is None:
         return False
-    original = match.group(1).lstrip("(\"'“‘")
+    original = re.split(r"['’]", match.group(1).lstrip("(\"'“‘"))[-1]  # "l'art." -> "art"
     token = original.lower()
     if original == "no":  # "voted no." ends a sentence; "No." numbers things
         return False
-    if token in _NO_BREAK_AFTER or token in _LANGUAGE_ABBREVIATIONS.get(language, ()):
+    if token in _LANGUAGE_ABBREVIATIONS.get(language, ()):
+        return True
+    if token in (_NO_BREAK_AFTER if language not in _LANGUAGE_ABBREVIATIONS
+                 else _ANY_LANGUAGE_NO_BREAK):
         return True
     # "No. 10", "Fig. 3", "Nr. 5": a number right after a numbering abbreviation
     return token in {"no", "nos", "fig", "nr", "núm"} and first.isdigit()
@@ -187,7 +211,8 @@ def split_sentences(paragraph: str, *, language: str = "english") -> list[str]:
     paragraph = normalize_space(paragraph)
     if not paragraph:
         return []
-    raw = [str(s).strip() for s in _news_tokenizer().tokenize(paragraph) if str(s).strip()]
+    tokenizer = _news_tokenizer(language not in _LANGUAGE_ABBREVIATIONS)
+    raw = [str(s).strip() for s in tokenizer.tokenize(paragraph) if str(s).strip()]
     raw = [part for sentence in raw for part in _LOWER_NO_BREAK.split(sentence)]
     out: list[str] = []
     for sentence in raw:

@@ -34,6 +34,18 @@ def test_german_ordinals_and_dates_do_not_end_sentences() -> None:
     ("spanish", "El Sr. García llegó a EE.UU. el 3 de mayo. La Sra. López no vino.", 2),
     ("spanish", "La reunión será el 1. de octubre en Madrid. Asistirán 40 alcaldes.", 2),
     ("english", "The score was 15. Then it rained on Sept. 14 in the valley.", 2),
+    # two-letter words the English model takes for abbreviations ("an.", "la.", "mar.")
+    ("german", "Sie kam am 5. Mai 2019 an. Es regnete den ganzen Tag.", 2),
+    ("german", "Der 2. Weltkrieg endete 1945. Danach kam der Frieden.", 2),
+    ("german", "Das Spiel endete am 3. 10. 2019 mit einem Sieg. Alle jubelten.", 2),
+    ("german", "Die Sitzung ist am 3. Feb. um 10 Uhr. Alle sind eingeladen.", 2),
+    ("french", "La manifestation aura lieu le 1er mai à Paris. Elle sera grande.", 2),
+    ("french", "Selon l'art. 5 de la loi, c'est interdit. Le juge l'a confirmé.", 2),
+    ("french", "Il parle de la mer et de la. Ensuite il part.", 2),
+    ("spanish", "El 3.º piso está cerrado desde el 2 de mayo. Los vecinos protestan.", 2),
+    ("spanish", "El art. 3 de la Constitución lo prohíbe. Nadie lo discute.", 2),
+    ("spanish", "Los EE. UU. anunciaron sanciones. China respondió.", 2),
+    ("spanish", "Se fueron al mar. Luego volvieron a casa.", 2),
 ])
 def test_abbreviations_and_dates_by_language(language: str, text: str, count: int) -> None:
     assert len(split_sentences(text, language=language)) == count

@@ -244,3 +244,16 @@ def test_trim_text_counts_readable_text_only() -> None:
     assert trim_text(body, 100)
     assert body.text_content().replace("x", "") == "a" * 60 + "b" * 40
     assert not trim_text(body, 100)
+
+
+def test_a_section_heading_is_not_taken_for_the_title() -> None:
+    from bot.ingest.html import _checked_title
+
+    head = "Android Ransomware Spreads Via 'Sex Simulation Game' Links on Reddit, SMS | Threatpost"
+    assert _checked_title("Suggested articles", head) == head
+    assert _checked_title("Android ransomware spreads", head) == "Android ransomware spreads"
+    # a <title> that is only the site's name says nothing about the headline
+    assert _checked_title("Budget passes the Senate", "Home | Example News") == \
+        "Budget passes the Senate"
+    assert _checked_title("Ein Albtraum", "Ein Albtraum - DER SPIEGEL 52/2018") == "Ein Albtraum"
+    assert _checked_title(None, head) is None

@@ -336,6 +336,32 @@ def _run(tree: Any, url: str | None, *, precise: bool) -> Any:
     return doc
 
 
+_TITLE_PARTS = re.compile(r"\s+[|–—›»:-]\s+|\s+::\s+")
+_TITLE_WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+def _head_title(tree: Any) -> str | None:
+    element = tree.find(".//head/title")
+    if element is None:
+        element = tree.find(".//title")
+    text = " ".join((element.text_content() if element is not None else "").split())
+    return text or None
+
+
+def _checked_title(title: str | None, head_title: str | None) -> str | None:
+    """The extracted title, unless it shares no word with the page's ``<title>`` (whose
+    headline part has at least three words): trafilatura can take a section heading
+    ("Suggested articles", "Most read") for the title on a page without og:title."""
+    if not head_title or not title:
+        return title
+    headline = max(_TITLE_PARTS.split(head_title), key=len)
+    words = {w.casefold() for w in _TITLE_WORD.findall(head_title)}
+    if len(headline.split()) < 3 or words & {w.casefold() for w in _TITLE_WORD.findall(title)}:
+        return title
+    log.info("title %r shares no word with the page's <title>; using %r", title, head_title)
+    return head_title
+
+
 def _weak(text: str, min_chars: int) -> bool:
     """An empty, too short or teaser-like precise result: worth a second, recall pass."""
     if len(text) < max(min_chars, 1):
@@ -355,6 +381,7 @@ def extract_html(html: str, *, url: str | None = None, min_chars: int = 0,
     if tree is None:
         return None
     language = declared_language(tree)
+    head_title = _head_title(tree)
     from trafilatura.metadata import extract_metadata
 
     body = tree.find(".//body")
@@ -390,7 +417,7 @@ def extract_html(html: str, *, url: str | None = None, min_chars: int = 0,
         value = getattr(meta, name, None) or getattr(doc, name, None)
         return value.strip() or None if isinstance(value, str) else None
 
-    title = field("title")
+    title = _checked_title(field("title"), head_title)
     # trafilatura keeps the page's <h1> as the first line: it is the title, not a sentence.
     if title and lines and lines[0].casefold() == title.casefold():
         lines = lines[1:]

@@ -1,0 +1,57 @@
+"""Real pages (trimmed, tests/data/pages): the article is read, its furniture never reaches
+the summary, no sentence is cut inside a date or an ordinal, the title is the article's and
+the summary does not restate it."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.ingest.pages import article_from_page
+from bot.language import resolve_language
+from bot.models import ArticleDraft
+from bot.newsum import restates
+from bot.summarize import summarize_text
+from bot.text import split_paragraphs, split_sentences
+
+PAGES = Path(__file__).parent / "data" / "pages"
+NAMES = sorted(p.stem for p in PAGES.glob("*.html"))
+# a sentence that ends on "14." (or "1er", "3.º") while the paragraph goes on
+_ENDS_ON_NUMBER = re.compile(r"(?:^|\s)(?:\d{1,2}\.|\d{1,2}(?:er|e|º|ª|\.º|\.ª))$")
+
+
+def _page(name: str) -> tuple[dict[str, list[str]], ArticleDraft]:
+    spec: dict[str, list[str]] = json.loads((PAGES / f"{name}.json").read_text(encoding="utf-8"))
+    draft = article_from_page((PAGES / f"{name}.html").read_bytes(), url=str(spec["url"]),
+                              charset=None, min_text_chars=200, title_limit=120)
+    return spec, draft
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_real_page_text_summary_and_title(name: str) -> None:
+    spec, draft = _page(name)
+    for snippet in spec["with"]:
+        assert snippet in draft.text, snippet
+    summary = summarize_text(draft.text, title=draft.title, sentences=5,
+                             language="auto", declared_language=draft.language)
+    assert summary
+    for sentence in summary:
+        for snippet in spec["without"]:
+            assert snippet not in sentence, (snippet, sentence)
+        assert not restates(draft.title, sentence), sentence
+    assert draft.title and not draft.title.startswith(("Suggested", "Related"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_real_page_sentences_are_not_cut_inside_dates(name: str) -> None:
+    _, draft = _page(name)
+    language = resolve_language(draft.language, draft.text, default="english")
+    for paragraph in split_paragraphs(draft.text):
+        sentences = split_sentences(paragraph, language=language)
+        for sentence, following in itertools.pairwise(sentences):
+            assert not _ENDS_ON_NUMBER.search(sentence), (sentence[-60:], following[:40])
+            assert not following[:1].islower(), (sentence[-60:], following[:40])
