@@ -116,7 +116,9 @@ def cut_mid_sentence(sentence: str, text: str) -> bool:
     if sentence[:1].islower():
         return True
     if not _TERMINAL.search(sentence):
-        return True
+        # cut, unless it is all that is left of its line (a paragraph without a full stop)
+        at = text.find(sentence)
+        return at < 0 or text[at + len(sentence): at + len(sentence) + 1] not in ("", "\n")
     if _ORDINAL_END.search(sentence):
         # the article goes on after it in the same paragraph: a date or an ordinal was cut
         at = text.find(sentence)

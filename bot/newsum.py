@@ -203,6 +203,9 @@ _CREDIT_WORDS = (r"(?:photo|foto|fotos|bild|bilder|image|imagen|immagine|picture
                  r"illustration|grafik|graphic)s?")
 _CREDIT_PARENS = re.compile(rf"\s*\((?:{_CREDIT_WORDS}\s*(?:credit|crédit)?\s*:|©)[^()]{{0,80}}\)",
                             re.IGNORECASE)
+# An agency or desk mark after the last sentence of a story: "… en Radio Centro. (I)",
+# "… said. (Reuters)", "… sagte er. (dpa)".
+_SIGN_OFF = re.compile(r"(?<=[.!?…\"”»])\s+\([A-Za-z/]{1,12}\)$")
 _DATE_TOKEN = re.compile(
     r"^(?:\d{1,4}(?:[:./-]\d{1,4}){0,2}[.,]?|am|pm|a\.m\.|p\.m\.|uhr|h|[ecmp][sd]t|gmt|utc|"
     r"cet|cest|et|pt|bst|mez|mesz|updated|published|posted|aktualisiert|veröffentlicht|"
@@ -355,6 +358,7 @@ def clean_sentence(sentence: str) -> str:
     glued furniture from the front and credit parentheses ("(Foto: dpa)") from inside."""
     text = _BULLET.sub("", sentence.strip())
     text = _CREDIT_PARENS.sub("", text).strip()
+    text = _SIGN_OFF.sub("", text)
     for _ in range(2):
         cut = _FURNITURE_PREFIX.sub("", text, count=1)
         cut = _DATELINE.sub("", cut, count=1)

@@ -257,3 +257,16 @@ def test_a_section_heading_is_not_taken_for_the_title() -> None:
         "Budget passes the Senate"
     assert _checked_title("Ein Albtraum", "Ein Albtraum - DER SPIEGEL 52/2018") == "Ein Albtraum"
     assert _checked_title(None, head) is None
+
+
+def test_template_expressions_are_no_text_but_code_samples_keep_them() -> None:
+    from bot.ingest.html import drop_template_expressions, parse_page
+
+    tree = parse_page("<html><body><div>{{ nrco.content.status === 'draft' ? 'Brouillon' : '' }}"
+                      "</div><p>Le parc ferme. {{ user.name }}</p><pre>{{ variable }}</pre>"
+                      "<p><code>{{ x }}</code> sert à afficher.</p></body></html>")
+    drop_template_expressions(tree)
+    text = tree.text_content()
+    assert "nrco" not in text and "user.name" not in text
+    assert "Le parc ferme." in text
+    assert "{{ variable }}" in text and "{{ x }}" in text

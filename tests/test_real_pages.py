@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ingest.pages import article_from_page
+from bot.ingest.pages import NotAnArticle, article_from_page
 from bot.language import resolve_language
 from bot.models import ArticleDraft
 from bot.newsum import restates
@@ -19,13 +19,15 @@ from bot.summarize import summarize_text
 from bot.text import split_paragraphs, split_sentences
 
 PAGES = Path(__file__).parent / "data" / "pages"
-NAMES = sorted(p.stem for p in PAGES.glob("*.html"))
+SPECS = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in PAGES.glob("*.json")}
+NAMES = sorted(name for name, spec in SPECS.items() if not spec.get("refused"))
+REFUSED = sorted(name for name, spec in SPECS.items() if spec.get("refused"))
 # a sentence that ends on "14." (or "1er", "3.º") while the paragraph goes on
 _ENDS_ON_NUMBER = re.compile(r"(?:^|\s)(?:\d{1,2}\.|\d{1,2}(?:er|e|º|ª|\.º|\.ª))$")
 
 
 def _page(name: str) -> tuple[dict[str, list[str]], ArticleDraft]:
-    spec: dict[str, list[str]] = json.loads((PAGES / f"{name}.json").read_text(encoding="utf-8"))
+    spec: dict[str, list[str]] = SPECS[name]
     draft = article_from_page((PAGES / f"{name}.html").read_bytes(), url=str(spec["url"]),
                               charset=None, min_text_chars=200, title_limit=120)
     return spec, draft
@@ -55,3 +57,11 @@ def test_real_page_sentences_are_not_cut_inside_dates(name: str) -> None:
         for sentence, following in itertools.pairwise(sentences):
             assert not _ENDS_ON_NUMBER.search(sentence), (sentence[-60:], following[:40])
             assert not following[:1].islower(), (sentence[-60:], following[:40])
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_a_page_without_an_article_is_refused_not_summarised(name: str) -> None:
+    """A page whose story the browser renders with JavaScript shows a parser only its
+    template ("{{ content.status === 'published' ? … }}"): refused in one clear line."""
+    with pytest.raises(NotAnArticle, match=r"characters of article text|no article text"):
+        _page(name)

@@ -295,6 +295,36 @@ def trim_text(root: Any, budget: int) -> bool:
     return False
 
 
+# An unrendered template expression ("{{ content.title }}", "{{ post.date | date }}"): a page
+# built by JavaScript in the browser shows these to a parser, never to a reader.
+_TEMPLATE = re.compile(r"\{\{[^{}]{0,2000}?\}\}")
+_CODE_TAGS = frozenset({"pre", "code", "kbd", "samp", "script", "style", "textarea"})
+
+
+def drop_template_expressions(root: Any) -> int:
+    """Remove ``{{ … }}`` template expressions from the page's text (not from code samples);
+    how many text nodes changed."""
+    changed = 0
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        in_code = el.tag.lower() in _CODE_TAGS or any(
+            isinstance(a.tag, str) and a.tag.lower() in _CODE_TAGS for a in el.iterancestors())
+        if el.text and "{{" in el.text and not in_code:
+            el.text = _TEMPLATE.sub("", el.text)
+            changed += 1
+        if el.tail and "{{" in el.tail:
+            parent = el.getparent()
+            parent_code = parent is not None and isinstance(parent.tag, str) and (
+                parent.tag.lower() in _CODE_TAGS or any(
+                    isinstance(a.tag, str) and a.tag.lower() in _CODE_TAGS
+                    for a in parent.iterancestors()))
+            if not parent_code:
+                el.tail = _TEMPLATE.sub("", el.tail)
+                changed += 1
+    return changed
+
+
 def _slim_copy(tree: Any) -> Any:
     """A copy of the page for metadata: head whole, body without scripts and cut after
     META_TEXT_BUDGET characters."""
@@ -386,6 +416,8 @@ def extract_html(html: str, *, url: str | None = None, min_chars: int = 0,
 
     body = tree.find(".//body")
     root = body if body is not None else tree
+    if "{{" in html:
+        drop_template_expressions(root)
     readable = _readable_chars(root, PAGE_TEXT_BUDGET)
     if readable > PAGE_TEXT_BUDGET:
         trim_text(root, PAGE_TEXT_BUDGET)
