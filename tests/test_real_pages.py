@@ -4,6 +4,7 @@ the summary does not restate it."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -26,6 +27,7 @@ REFUSED = sorted(name for name, spec in SPECS.items() if spec.get("refused"))
 _ENDS_ON_NUMBER = re.compile(r"(?:^|\s)(?:\d{1,2}\.|\d{1,2}(?:er|e|º|ª|\.º|\.ª))$")
 
 
+@functools.cache
 def _page(name: str) -> tuple[dict[str, list[str]], ArticleDraft]:
     spec: dict[str, list[str]] = SPECS[name]
     draft = article_from_page((PAGES / f"{name}.html").read_bytes(), url=str(spec["url"]),
@@ -65,3 +67,21 @@ def test_a_page_without_an_article_is_refused_not_summarised(name: str) -> None:
     template ("{{ content.status === 'published' ? … }}"): refused in one clear line."""
     with pytest.raises(NotAnArticle, match=r"characters of article text|no article text"):
         _page(name)
+
+
+def test_recall_retry_reads_a_real_page_that_precision_mode_empties() -> None:
+    """hundeverein-kreisunna.de: a table layout whose story is one <p> of <br> lines.
+    trafilatura's favor_precision finds nothing on it (it skips the baseline rescue); the
+    recall pass reads the whole story, so the page is summarised, not refused."""
+    import copy
+
+    from bot.ingest.html import _run, parse_page, prune_furniture
+
+    html = (PAGES / "hundeverein-kreisunna.de.html").read_text(encoding="utf-8")
+    tree = parse_page(html)
+    prune_furniture(tree)
+    assert _run(copy.deepcopy(tree), None, precise=True) is None  # the premise
+    _, draft = _page("hundeverein-kreisunna.de")
+    assert draft.text.startswith("Beate und Norbert Olschewski entschlossen sich")
+    assert draft.text.endswith("denn er ist ein Familienmitglied und unser Freund.")
+    assert "Startseite" not in draft.text
