@@ -201,8 +201,12 @@ _CREDIT_WORDS = (r"(?:photo|foto|fotos|bild|bilder|image|imagen|immagine|picture
                  r"photograph|fotografía|fotografia|crédit|credit|crédito|credito|quelle|source|"
                  r"fuente|fonte|fotocredit|bildquelle|titelbild|symbolbild|beitragsbild|"
                  r"illustration|grafik|graphic)s?")
-_CREDIT_PARENS = re.compile(rf"\s*\((?:{_CREDIT_WORDS}\s*(?:credit|crédit)?\s*:|©)[^()]{{0,80}}\)",
-                            re.IGNORECASE)
+_CREDIT_PARENS = re.compile(
+    rf"\s*\((?:{_CREDIT_WORDS}\s*(?:credit|crédit)?\s*:|©)[^()]{{0,80}}\)"
+    # a wire photo credit: "(AP Photo/Evan Vucci)", "(Reuters files)", "(Getty Images)"
+    r"|\s*\((?:(?-i:[A-Z])[\w.&-]*\s+|file\s+|stock\s+){1,3}(?:photos?|files?|images?"
+    r"|file\s+photo)"
+    r"(?:\s*/\s*[^()]{1,60})?\)", re.IGNORECASE)
 # An agency or desk mark after the last sentence of a story: "… en Radio Centro. (I)",
 # "… said. (Reuters)", "… sagte er. (dpa)".
 _SIGN_OFF = re.compile(r"(?<=[.!?…\"”»])\s+\([A-Za-z/]{1,12}\)$")
@@ -227,6 +231,17 @@ _FURNITURE_START = re.compile(
           |log\s+in|register|create\s+(?:a\s+)?(?:free\s+)?account|registrieren|melden\s+sie
           |inscrivez-vous|connectez-vous|regístrate|inicia\s+sesión)\b
       | also\s+(?:on|in|read|see)(?:\s+[\w.'’&-]+){0,3}\s*[:»>|]
+      | file\s+photo\s*: | image\s+(?:copyright|caption)\b | our\s+standards\s*:
+      | (?:photo|photograph|picture|image)s?\s+(?:by|courtesy\s+of)\s+(?-i:[A-Z])
+      | (?:additional\s+)?(?:reporting|writing|editing)\s+by\s+(?-i:[A-Z])
+      | story\s+continues\s+below | (?:this\s+)?advertisement\s+has\s+not\s+loaded
+      | thanks?\s+(?:you\s+)?for\s+(?:signing\s+up|subscribing|registering)
+      | by\s+(?:signing\s+up|subscribing|registering|clicking)\b
+      | you\s+(?:can|may)\s+unsubscribe | have\s+a\s+(?:news\s+)?tip\b
+      | contact\s+(?:the\s+)?(?:reporter|writer|author)\s+at\b
+      | this\s+(?:article|story|post|piece)\s+(?:was\s+)?(?:originally|first)\s+
+          (?:published|appeared)\b
+      | get\s+(?:the\s+)?(?:latest|best|top|day's|week's)\b.{0,60}\b(?:delivered|inbox)\b
       | (?:read\s+(?:also|more|next)|see\s+also|more\s+(?:on|from)(?:\s+[\w.'’&-]+){0,3}
           |related(?:\s+(?:stories|articles|coverage|content))?|lesen\s+sie\s+(?:auch|mehr)
           |auch\s+interessant|mehr\s+zum\s+thema|weiterlesen|zum\s+thema
@@ -263,13 +278,21 @@ _FURNITURE_ANY = re.compile(
           |akzeptier\w*|zustimm\w*|einwillig\w*|datenschutzerklärung|accepte[rz]|acept\w*
           |accett\w*|you\s+agree|stimmen\s+sie)\b
       | \b(?:javascript)\b.{0,40}\b(?:enable|disabled|aktivier\w*|activ\w*)\b
+      | \ball\s+rights\s+reserved\b | \bmay\s+not\s+be\s+(?:\w+,?\s+){0,3}(?:published
+          |reproduced|redistributed)\b | \bcivil\s+forum\s+for\s+discussion\b
+      | \bencourage\s+all\s+readers\s+to\s+share\b
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
 _FURNITURE_HINTS = ("©", "affili", "advertis", "sponsor", "partner", "earn", "compensation",
                     "provision", "werb", "paid", "lien", "enlace", "link", "newsletter", "reading",
                     "full", "subscri", "abonn", "weiterlesen", "jetzt", "seguir", "exclusiv",
-                    "cookie", "javascript")
+                    "cookie", "javascript", "rights", "published", "reproduc", "redistribut",
+                    "forum", "readers")
+# A wire photo credit: "REUTERS/Lucy Nicholson", "AFP/Getty Images", "EPA/JOHN DOE".
+_AGENCY_CREDIT = re.compile(r"\b(?:REUTERS|AFP|AP|EPA|GETTY(?:\s+IMAGES)?|DPA|ANP|XINHUA|ANSA"
+                            r"|EFE|KEYSTONE|BELGA|TASS|YONHAP|KYODO|PA)(?:\s+PHOTO)?\s*/\s*"
+                            r"[A-Z][\w.'’-]+")
 # Sentences longer than this are prose even when they mention a newsletter or a cookie.
 _FURNITURE_MAX_WORDS = 40
 
@@ -289,6 +312,8 @@ def is_furniture(sentence: str) -> bool:
     if any(hint in low for hint in _FURNITURE_HINTS) and _FURNITURE_ANY.search(text):
         return True
     if len(tokens) <= 20 and _TIME_OR_DATE.search(text) and _BYLINE_WORD.search(text):
+        return True
+    if "/" in text and _AGENCY_CREDIT.search(text):
         return True
     if len(tokens) > 12:
         return False

@@ -121,6 +121,20 @@ def test_line_breaks_inside_a_sentence_and_bullets() -> None:
     "Dienstag, 4. Juni 2019", "Updated 10:32 AM ET, Mon March 2, 2020",
     "Dieser Artikel enthält Affiliate-Links.", "Anzeige", "Related: Bahn streikt erneut",
     "We may earn a commission when you buy through links on our site.",
+    # wire and page chrome of English news pages
+    "FILE PHOTO: A Microsoft logo is seen in Los Angeles, California U.S. November 7, 2017. "
+    "REUTERS/Lucy Nicholson/File Photo",
+    "Reporting by Jane Doe in Seattle; Editing by John Smith.",
+    "Our Standards: The Thomson Reuters Trust Principles.",
+    "This advertisement has not loaded yet, but your article continues below.",
+    "Story continues below advertisement.",
+    "This material may not be published, broadcast, rewritten or redistributed.",
+    "Postmedia is committed to maintaining a lively but civil forum for discussion.",
+    "Get the latest news delivered to your inbox every morning.",
+    "Thanks for signing up!", "You can unsubscribe at any time.",
+    "By signing up you agree to our Terms of Use and Privacy Policy.",
+    "Have a tip? Email us at tips@example.com.", "Photo by Getty Images.",
+    "This article was originally published on The Conversation.",
 ])
 def test_furniture_by_shape_in_several_languages(sentence: str) -> None:
     assert is_furniture(sentence)
@@ -140,6 +154,9 @@ def test_furniture_by_shape_in_several_languages(sentence: str) -> None:
     "They hope colour will make their publications more attractive to advertisers.",
     "Sponsored by the UK's Royal Bank of Scotland, the survey found 39 nations agreed.",
     "Related stocks fell sharply after the announcement on Monday.",
+    "The study was first published in Nature in 2019, the researchers said.",
+    "Reporting by the newspaper led to the minister's resignation in May.",
+    "The photos were taken by a drone over the harbour on Sunday.",
 ])
 def test_news_sentences_are_not_furniture(sentence: str) -> None:
     assert not is_furniture(sentence)
@@ -155,6 +172,10 @@ def test_news_sentences_are_not_furniture(sentence: str) -> None:
     ("Apple (AAPL) shares rose 3%.", "Apple (AAPL) shares rose 3%."),
     ("Die Demo (Foto: dpa) war groß.", "Die Demo war groß."),
     ("- A bullet kept as a line.", "A bullet kept as a line."),
+    ("Trump speaks in the Oval Office. (AP Photo/Evan Vucci)", "Trump speaks in the Oval Office."),
+    ("Microsoft's logo in Paris. (Reuters files)", "Microsoft's logo in Paris."),
+    ("Lo informó Irene Vélez. (I)", "Lo informó Irene Vélez."),
+    ("He was restrained (first photo), then left.", "He was restrained (first photo), then left."),
 ])
 def test_datelines_credits_and_bullets_are_cut(raw: str, clean: str) -> None:
     assert clean_sentence(raw) == clean
@@ -181,6 +202,26 @@ def test_titles_and_sources() -> None:
     assert publication("Hosted", "https://x.org/") == "x.org"
     assert publication("https://x.org", "https://x.org/") == "x.org"
     assert publication("The Guardian", "https://www.theguardian.com/x") == "The Guardian"
+    # an edition or section is no publication (Reuters declares og:site_name "U.S.")
+    assert publication("U.S.", "https://www.reuters.com/article/x",
+                       publishers=["Reuters"]) == "Reuters"
+    assert publication("World", "https://www.reuters.com/article/x") == "reuters.com"
+    assert publication("Politik", "https://www.spiegel.de/x") == "spiegel.de"
+
+
+def test_the_json_ld_publisher_names_the_source_when_og_site_name_is_a_section() -> None:
+    head = ("<meta property='og:site_name' content='U.S.'/>"
+            "<meta property='og:title' content='Parasite scores historic upset at SAG awards'/>"
+            "<script type='application/ld+json'>{\"@context\":\"http://schema.org\","
+            "\"@type\":\"NewsArticle\",\"headline\":\"Parasite scores historic upset\","
+            "\"publisher\":{\"@type\":\"Organization\",\"name\":\"Reuters\"}}</script>")
+    body = "".join(f"<p>{p}</p>" for p in PARAS)
+    draft = article_from_page(page(f"<article>{body}</article>", lang="de",
+                                   title="Parasite scores historic upset | Reuters", head=head)
+                              .encode(), url="https://www.reuters.com/article/us-awards-sag",
+                              charset="utf-8", min_text_chars=200, title_limit=120)
+    assert draft.source == "Reuters"
+    assert draft.title == "Parasite scores historic upset at SAG awards"
 
 
 def test_recall_retry_only_for_empty_short_or_teaser_text() -> None:

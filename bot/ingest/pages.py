@@ -14,7 +14,7 @@ import codecs
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -259,15 +259,53 @@ _NOT_A_NAME = re.compile(
     re.IGNORECASE)
 
 
-def publication(declared: str | None, url: str | None) -> str | None:
+# A section or edition a page declares as its site name (Reuters' og:site_name is "U.S."):
+# no publication's name. Compared without dots, spaces and case.
+_SECTION_NAMES = frozenset("""
+    us uk eu usa world business politics technology tech science health sport sports opinion
+    opinions markets money finance economy entertainment lifestyle life culture arts travel
+    local national international europe asia africa americas latestnews topnews breakingnews
+    video videos live nachrichten politik wirtschaft kultur panorama ausland inland regional
+    actualites actualités monde economie économie international noticias mundo economía
+    economia deportes cultura politica política""".split())
+
+
+def _reads_as_name(name: str) -> bool:
+    return (2 <= len(name) <= 60 and bool(re.search(r"[^\W\d_]", name))
+            and not _NOT_A_NAME.search(name)
+            and re.sub(r"[\W_]+", "", name.casefold()) not in _SECTION_NAMES)
+
+
+def publication(declared: str | None, url: str | None, *,
+                publishers: Sequence[str] = ()) -> str | None:
     """The name of the publication an article came from, by one rule on every path: the name
-    the page declares (``og:site_name``, JSON-LD publisher) when it reads as a name, else the
+    the page declares (``og:site_name``, then the JSON-LD publishers) when it reads as a name
+    (not "Copyright 2014", "Home", a URL, or a section such as "U.S." or "World"), else the
     host of the article's URL without ``www.``."""
-    name = re.sub(r"\s+", " ", declared or "").strip(" |-–—·:")
-    if name and 2 <= len(name) <= 60 and re.search(r"[^\W\d_]", name) \
-            and not _NOT_A_NAME.search(name):
-        return name
+    for candidate in (declared, *publishers):
+        name = re.sub(r"\s+", " ", candidate or "").strip(" |-–—·:")
+        if name and _reads_as_name(name):
+            return name
     return source_name(url)
+
+
+def _publishers(node: Any, depth: int = 0) -> Iterator[str]:
+    """Names of the schema.org ``publisher`` organisations in a JSON-LD document."""
+    if depth > 12:
+        return
+    if isinstance(node, dict):
+        publisher = node.get("publisher")
+        for item in publisher if isinstance(publisher, list) else [publisher]:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                yield item["name"]
+            elif isinstance(item, str):
+                yield item
+        for key, value in node.items():
+            if key != "publisher" and isinstance(value, (dict, list)):
+                yield from _publishers(value, depth + 1)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _publishers(value, depth + 1)
 
 
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|·•»«:]|::|[-–—]|//)\s+")
@@ -366,7 +404,8 @@ def article_from_page(body: bytes, *, url: str, charset: str | None, min_text_ch
             "([ingest] min_text_chars).", reason="short")
     assert extracted is not None
     canonical = canonical_url(canonical_href or url)
-    source = publication(extracted.sitename, canonical)
+    source = publication(extracted.sitename, canonical,
+                         publishers=[n for doc in documents for n in _publishers(doc)])
     title = extracted.title
     if title:
         title = strip_site_suffix(title, names=[extracted.sitename, source, host])
