@@ -29,6 +29,19 @@ ties go to the newer story. The top ``[digest] max_items`` stories are shown; ea
 the cluster's first-stored article (linked title, source, time, stored summary) with a note
 "+N sources" when other sources reported it too.
 
+**Cost** (issue 17). Nothing a digest reads changes once stored, so the work is kept per
+store between passes and previews (:func:`shared_state`): the window of articles digests
+read (:class:`ArticleWindow`: each pass reads from the store only what was stored since),
+each article's story terms (:class:`TermCache`: stemmed once per article), the latest
+clusterings by article set, and whether an article matches a subscription query. Clustering
+keeps each centroid's squared norm up to date as members join (no norm recomputed over the
+centroid) and indexes only the rare terms that propose candidates. Ranking scores each story
+once per article set and takes each channel's best ``max_items`` with a partial sort
+(:class:`Ranking`), looking at subscription matches only for stories that could still reach
+the top. A pass over many channels reads their feeds, mutes and subscriptions in one read
+each. The faster clustering and ranking choose exactly the stories the full ones did
+(``tests/digest_reference.py``, ``bench/bench_digest_window.py``).
+
 **Splitting.** The digest is one :class:`~bot.models.Reply`; each adapter splits it into
 platform messages with its own renderer (``adapters/slack_blocks.py``,
 ``adapters/discord_render.py``), within the platform's limits, never cutting an item.
@@ -38,17 +51,22 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
 import logging
 import math
+import threading
+import weakref
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import chain, repeat
+from operator import add, itemgetter, mul
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from bot.alerts.query import compile_query
+from bot.alerts.query import CompiledQuery, Document, analyzer_for, compile_query
 from bot.digests.rules import (
     EVERY_DAY,
     DailyTime,
@@ -58,7 +76,7 @@ from bot.digests.rules import (
     next_occurrence,
 )
 from bot.models import Destination, Item, Reply, ReplyKind
-from bot.store.ports import DigestArticle, LastDigest, MissedDigest
+from bot.store.ports import ArticleStore, DigestArticle, LastDigest, MissedDigest
 from bot.text import language_kit, words
 
 if TYPE_CHECKING:
@@ -78,6 +96,12 @@ MATCH_WEIGHT = 1.0
 POOL_THRESHOLD = 20
 # Clustering this few articles runs inline: cheaper than the hop to the worker thread.
 INLINE_ARTICLES = 150
+# Kept between passes, per store: the newest articles digests read, and their story terms.
+WINDOW_ARTICLES = 100_000
+TERM_CACHE_SIZE = 200_000
+LOAD_CHUNK = 20_000
+KEPT_CLUSTERINGS = 8
+KEPT_MATCHES = 200_000
 
 
 # -- terms and clustering --------------------------------------------------------------------
@@ -103,61 +127,115 @@ def story_terms(title: str, summary: Sequence[str], *, language: str) -> dict[st
     return terms
 
 
+class TermCache:
+    """Each stored article's story terms, computed once (an article never changes once
+    stored) and kept for the newest :data:`TERM_CACHE_SIZE` articles, per language. Shared by
+    every pass and preview on one store; safe to fill from the worker threads."""
+
+    def __init__(self, size: int = 0) -> None:
+        self.size = size or TERM_CACHE_SIZE
+        self._lock = threading.Lock()
+        self._by_language: dict[str, dict[int, dict[str, float]]] = {}
+
+    def bags(self, articles: Sequence[DigestArticle], *, language: str
+             ) -> list[dict[str, float]]:
+        """The terms of each of ``articles`` (computed for those not seen before)."""
+        with self._lock:
+            known = self._by_language.setdefault(language, {})
+        get = known.get
+        out: list[dict[str, float]] = []
+        fresh: dict[int, dict[str, float]] = {}
+        for a in articles:
+            bag = get(a.id)
+            if bag is None:
+                bag = fresh[a.id] = story_terms(a.title, a.summary, language=language)
+            out.append(bag)
+        if fresh:
+            with self._lock:
+                known.update(fresh)
+                if len(known) > self.size:  # forget the oldest articles (lowest ids)
+                    for key in sorted(known)[: len(known) - self.size]:
+                        del known[key]
+        return out
+
+
 class _Cluster:
-    __slots__ = ("centroid", "members", "norm")
+    """A story being grown: the sum of its members' unit vectors and that sum's squared
+    length, kept up to date as members join (|c + v|^2 = |c|^2 + 2 c.v + |v|^2: the dot
+    product is the one that chose the cluster, so no norm is recomputed per member)."""
+
+    __slots__ = ("centroid", "members", "norm", "norm_sq")
 
     def __init__(self, vector: dict[str, float], member: int) -> None:
         self.centroid = dict(vector)
         self.members = [member]
         self.norm = 1.0
+        self.norm_sq = 1.0
 
-    def add(self, vector: dict[str, float], member: int) -> None:
-        for term, weight in vector.items():
-            self.centroid[term] = self.centroid.get(term, 0.0) + weight
+    def add(self, keys: list[str], values: list[float], member: int, *, dot: float,
+            square: float) -> None:
+        centroid = self.centroid
+        centroid.update(zip(keys, map(add, map(centroid.get, keys, repeat(0.0)), values),
+                            strict=True))
         self.members.append(member)
-        self.norm = math.sqrt(sum(w * w for w in self.centroid.values()))
+        self.norm_sq += 2.0 * dot + square
+        self.norm = math.sqrt(self.norm_sq)
+
+
+_second = itemgetter(1)
 
 
 def cluster_terms(bags: Sequence[dict[str, float]], *, threshold: float) -> list[list[int]]:
     """Group bags of terms (oldest first) into clusters of the same story; see the module
     docstring. Returns lists of indexes into ``bags``, each in input order."""
     n = len(bags)
-    df: Counter[str] = Counter()
-    for bag in bags:
-        df.update(bag.keys())
+    df: Counter[str] = Counter(chain.from_iterable(bags))
     docs = max(n, MIN_IDF_DOCS)
     idf = {t: math.log(1.0 + docs / d) for t, d in df.items()}
     # Terms in more articles than this do not propose candidates (they still count in the
     # similarity); the same story's reports share a rarer term (a name, a number).
-    rare = max(3, min(n // 20, RARE_TERM_MAX_DF))
+    rare_df = max(3, min(n // 20, RARE_TERM_MAX_DF))
+    rare = {t for t, d in df.items() if d <= rare_df}
+    idf_of = idf.__getitem__
     clusters: list[_Cluster] = []
+    # rare term -> the clusters holding it, in order of creation (only rare terms propose)
     index: dict[str, list[int]] = {}
     for i, bag in enumerate(bags):
-        vector = {t: w * idf[t] for t, w in bag.items()}
-        length = math.sqrt(sum(w * w for w in vector.values())) or 1.0
-        vector = {t: w / length for t, w in vector.items()}
-        shared: Counter[int] = Counter()
-        for term in vector:
-            if df[term] <= rare:
-                # reports of one story come close together: look at the latest clusters only
-                shared.update(index.get(term, ())[-RECENT_CLUSTERS:])
-        best, best_sim = -1, threshold
-        # the full similarity only for the clusters sharing the most rare terms
-        for c, _ in shared.most_common(MAX_CANDIDATES):
-            cluster = clusters[c]
-            dot = sum(w * cluster.centroid.get(t, 0.0) for t, w in vector.items())
-            sim = dot / cluster.norm
-            if sim >= best_sim:
-                best, best_sim = c, sim
+        keys = list(bag)
+        weighted = list(map(mul, bag.values(), map(idf_of, keys)))
+        length = math.sqrt(sum(map(mul, weighted, weighted))) or 1.0
+        values = [w / length for w in weighted]
+        proposed: list[int] = []
+        for term in keys:
+            if term in rare:
+                postings = index.get(term)
+                if postings:
+                    # reports of one story come close together: the latest clusters only
+                    proposed += postings[-RECENT_CLUSTERS:]
+        best, best_sim, best_dot = -1, threshold, 0.0
+        if proposed:
+            # the full similarity only for the clusters sharing the most rare terms (the
+            # order of Counter.most_common, by a sort done in C: stable, first seen first)
+            shared = sorted(Counter(proposed).items(), key=_second, reverse=True)
+            for c, _ in shared[:MAX_CANDIDATES]:
+                cluster = clusters[c]
+                dot = sum(map(mul, values, map(cluster.centroid.get, keys, repeat(0.0))))
+                sim = dot / cluster.norm
+                if sim >= best_sim:
+                    best, best_sim, best_dot = c, sim, dot
         if best < 0:
             best = len(clusters)
-            clusters.append(_Cluster(vector, i))
+            clusters.append(_Cluster(dict(zip(keys, values, strict=True)), i))
         else:
-            clusters[best].add(vector, i)
-        for term in vector:
-            postings = index.setdefault(term, [])
-            if not postings or postings[-1] != best:
-                postings.append(best)
+            clusters[best].add(keys, values, i, dot=best_dot,
+                               square=sum(map(mul, values, values)))
+        for term in keys:
+            if term in rare:
+                postings = index.get(term)
+                if postings is None:
+                    index[term] = [best]
+                elif postings[-1] != best:
+                    postings.append(best)
     return [c.members for c in clusters]
 
 
@@ -213,47 +291,102 @@ def score_story(*, newest: datetime, sources: int, matched: int, now: datetime) 
             + MATCH_WEIGHT * min(matched, 2))
 
 
+class Ranking:
+    """The stories of one set of articles scored without subscriptions, from which each
+    channel takes its best ``k`` (with its own subscriptions): a partial sort of the best few,
+    never a full sort of every story. Entries sort as :func:`_rank_key` does."""
+
+    def __init__(self, clusters: Iterable[Sequence[DigestArticle]], *, now: datetime) -> None:
+        self.now = now
+        entries: list[tuple[float, float, int, int, Sequence[DigestArticle], datetime, int]] = []
+        for members in clusters:
+            if len(members) == 1:
+                lead = members[0]
+                newest = min(lead.shown_at, now)
+                sources = 1
+            else:
+                lead = min(members, key=_article_id)
+                newest = min(max(a.shown_at for a in members), now)
+                sources = len({source_key(a) for a in members})
+            score = score_story(newest=newest, sources=sources, matched=0, now=now)
+            entries.append((-score, -newest.timestamp(), lead.id, len(entries), members,
+                            newest, sources))
+        self._entries = entries
+        self.count = len(entries)
+        self._best: list[tuple[float, float, int, int, Sequence[DigestArticle], datetime,
+                               int]] = []
+
+    def _first(self, m: int) -> list[tuple[float, float, int, int, Sequence[DigestArticle],
+                                           datetime, int]]:
+        """The best ``m`` entries (or more), best first; computed once per size class."""
+        if len(self._best) < min(m, self.count):
+            self._best = heapq.nsmallest(max(m, 2 * len(self._best)), self._entries)
+        return self._best
+
+    def top(self, k: int, *, queries: Sequence[tuple[str, Matcher]] = (),
+            matches: Callable[[str, Matcher, DigestArticle], bool] | None = None,
+            ) -> list[Story]:
+        """The best ``k`` stories, scored with ``queries`` (the channel's subscriptions);
+        ``matches(text, matcher, article)`` answers whether an article matches one (default:
+        ``matcher.match`` on its title and summary)."""
+        if not queries:
+            return [self._story(e) for e in self._first(k)[:k]]
+        matches = matches or _matches
+        boost = MATCH_WEIGHT * min(len(queries), 2)  # the most a story's score can rise
+        chosen: list[Story] = []
+        worst: Story | None = None
+        seen, size = 0, max(k, 1)
+        while True:
+            best = self._first(size)
+            for entry in best[seen:]:
+                # every entry left scores at most this one's score plus the largest boost
+                if worst is not None and len(chosen) >= k and -entry[0] + boost < worst.score:
+                    return sorted(chosen, key=_rank_key)
+                story = self._story(entry)
+                matched = tuple(text for text, matcher in queries
+                                if any(matches(text, matcher, a) for a in story.articles))
+                if matched:
+                    story = replace(story, matched=matched, score=score_story(
+                        newest=story.newest, sources=story.sources, matched=len(matched),
+                        now=self.now))
+                chosen.append(story)
+                if len(chosen) > k:
+                    chosen.remove(max(chosen, key=_rank_key))
+                if len(chosen) >= k:
+                    worst = max(chosen, key=_rank_key)
+            seen = len(best)
+            if seen >= self.count:
+                return sorted(chosen, key=_rank_key)[:k]
+            size = 2 * seen
+
+    @staticmethod
+    def _story(entry: tuple[float, float, int, int, Sequence[DigestArticle], datetime, int]
+               ) -> Story:
+        neg_score, _, lead_id, _, members, newest, sources = entry
+        if len(members) == 1:
+            ordered: tuple[DigestArticle, ...] = (members[0],)
+        else:
+            lead = next(a for a in members if a.id == lead_id)
+            ordered = (lead, *(a for a in members if a is not lead))
+        return Story(articles=ordered, sources=sources, newest=newest, score=-neg_score)
+
+
+def _matches(text: str, matcher: Matcher, article: DigestArticle) -> bool:
+    return matcher.match(title=article.title, text=" ".join(article.summary)) is not None
+
+
+def _article_id(article: DigestArticle) -> int:
+    return article.id
+
+
 def rank_stories(
     clusters: Iterable[Sequence[DigestArticle]], *, now: datetime,
-    queries: Sequence[tuple[str, Matcher]] = (),
+    queries: Sequence[tuple[str, Matcher]] = (), limit: int | None = None,
 ) -> list[Story]:
-    """Score each cluster (see the module docstring), best first."""
-    stories = []
-    for members in clusters:
-        if len(members) == 1:
-            lead = members[0]
-            ordered: tuple[DigestArticle, ...] = (lead,)
-            newest = min(lead.shown_at, now)
-            sources = 1
-        else:
-            lead = min(members, key=lambda a: a.id)
-            ordered = (lead, *(a for a in members if a is not lead))
-            newest = min(max(a.shown_at for a in members), now)
-            sources = len({source_key(a) for a in members})
-        stories.append(Story(
-            articles=ordered, sources=sources, newest=newest,
-            score=score_story(newest=newest, sources=sources, matched=0, now=now),
-        ))
-    return apply_matches(stories, queries=queries, now=now) if queries else sorted(
-        stories, key=_rank_key)
-
-
-def apply_matches(stories: Sequence[Story], *, queries: Sequence[tuple[str, Matcher]],
-                  now: datetime) -> list[Story]:
-    """``stories`` re-scored with the channel's subscription matches, best first."""
-    out = []
-    for story in stories:
-        matched = tuple(
-            text for text, matcher in queries
-            if any(matcher.match(title=a.title, text=" ".join(a.summary)) is not None
-                   for a in story.articles)
-        )
-        if matched:
-            story = replace(story, matched=matched, score=score_story(
-                newest=story.newest, sources=story.sources, matched=len(matched), now=now))
-        out.append(story)
-    out.sort(key=_rank_key)
-    return out
+    """Score each cluster (see the module docstring), best first; the best ``limit`` only
+    when given."""
+    ranking = Ranking(clusters, now=now)
+    return ranking.top(ranking.count if limit is None else limit, queries=queries)
 
 
 def _rank_key(story: Story) -> tuple[float, float, int]:
@@ -262,16 +395,10 @@ def _rank_key(story: Story) -> tuple[float, float, int]:
 
 def cluster_articles(
     articles: Sequence[DigestArticle], *, threshold: float, language: str,
-    cache: dict[int, dict[str, float]] | None = None,
+    cache: TermCache | None = None,
 ) -> list[list[DigestArticle]]:
     """Clusters of the same story among ``articles`` (CPU work: run it off the event loop)."""
-    cache = {} if cache is None else cache
-    bags = []
-    for a in articles:
-        bag = cache.get(a.id)
-        if bag is None:
-            bag = cache[a.id] = story_terms(a.title, a.summary, language=language)
-        bags.append(bag)
+    bags = (cache or TermCache()).bags(articles, language=language)
     return [[articles[i] for i in members]
             for members in cluster_terms(bags, threshold=threshold)]
 
@@ -293,56 +420,176 @@ class BuiltDigest:
     total_stories: int = 0  # stories they made, before the cut to max_items
 
 
-@dataclass
-class _Pool:
-    """Articles ``(after_id, through_id]`` loaded once for every digest of one pass."""
+class ArticleWindow:
+    """The stored articles digests read, kept between passes: those with ``lo < id <= hi``
+    (never a backlog), oldest first. A pass or a preview reads from the store only what was
+    stored since the previous one (and older articles when a channel reaches further back),
+    so a digest does not re-read the day. An article never changes once stored. At most
+    ``limit`` articles are kept (the oldest are forgotten and read again if a digest reaches
+    back to them)."""
 
-    after_id: int
-    through_id: int
-    articles: list[DigestArticle] = field(default_factory=list)
-    ids: list[int] = field(default_factory=list)
-    by_feed: dict[int | None, list[DigestArticle]] | None = None
+    def __init__(self, limit: int = WINDOW_ARTICLES) -> None:
+        self.limit = limit
+        self.lo = self.hi = 0
+        self.articles: list[DigestArticle] = []
+        self.ids: list[int] = []
+        self._by_feed: dict[int | None, tuple[list[int], list[DigestArticle]]] | None = None
+        self._lock = asyncio.Lock()
 
-    def select(self, after_id: int, feed_ids: Sequence[int] | None) -> list[DigestArticle]:
+    async def select(self, store: ArticleStore, *, after_id: int, through_id: int,
+                     feed_ids: Sequence[int] | None = None,
+                     limit: int = 100_000) -> list[DigestArticle]:
+        """What ``store.digest_articles`` answers for the same arguments (the first
+        ``limit`` articles ``after_id < id <= through_id``, of ``feed_ids`` if given, oldest
+        first), read from the store only where the window does not hold them yet."""
+        if through_id <= after_id:
+            return []
+        async with self._lock:
+            covered = self.hi > self.lo
+            if covered and through_id <= self.lo:  # older than the window: not kept
+                return await store.digest_articles(after_id=after_id, through_id=through_id,
+                                                   feed_ids=feed_ids, limit=limit)
+            if not covered or after_id >= self.hi:  # nothing kept is needed: start again
+                self.articles = await _load(store, after_id, through_id)
+                self.ids = [a.id for a in self.articles]
+                self.lo, self.hi, self._by_feed = after_id, through_id, None
+            else:
+                if through_id > self.hi:
+                    newer = await _load(store, self.hi, through_id)
+                    self.articles += newer
+                    self.ids += [a.id for a in newer]
+                    self.hi, self._by_feed = through_id, None
+                if after_id < self.lo:
+                    older = await _load(store, after_id, self.lo)
+                    self.articles[:0] = older
+                    self.ids[:0] = [a.id for a in older]
+                    self.lo, self._by_feed = after_id, None
+            chosen = self._select(after_id, through_id, feed_ids)[:limit]
+            if len(self.ids) > self.limit:
+                cut = len(self.ids) - self.limit
+                self.lo = self.ids[cut - 1]
+                del self.articles[:cut], self.ids[:cut]
+                self._by_feed = None
+        return chosen
+
+    def _select(self, after_id: int, through_id: int,
+                feed_ids: Sequence[int] | None) -> list[DigestArticle]:
+        ids = self.ids
         if feed_ids is None:
-            return self.articles[bisect.bisect_right(self.ids, after_id):]
-        if self.by_feed is None:
-            self.by_feed = {}
+            return self.articles[bisect.bisect_right(ids, after_id):
+                                 bisect.bisect_right(ids, through_id)]
+        if self._by_feed is None:
+            groups: dict[int | None, tuple[list[int], list[DigestArticle]]] = {}
             for a in self.articles:
-                self.by_feed.setdefault(a.feed_id, []).append(a)
+                group = groups.get(a.feed_id)
+                if group is None:
+                    group = groups[a.feed_id] = ([], [])
+                group[0].append(a.id)
+                group[1].append(a)
+            self._by_feed = groups
         chosen: list[DigestArticle] = []
         for feed in feed_ids:
-            group = self.by_feed.get(feed, [])
-            start = bisect.bisect_right([a.id for a in group], after_id) if group else 0
-            chosen.extend(group[start:])
-        chosen.sort(key=lambda a: a.id)
+            found = self._by_feed.get(feed)
+            if found is not None:
+                chosen += found[1][bisect.bisect_right(found[0], after_id):
+                                   bisect.bisect_right(found[0], through_id)]
+        if len(feed_ids) > 1:
+            chosen.sort(key=_article_id)
         return chosen
+
+
+async def _load(store: ArticleStore, after_id: int, through_id: int) -> list[DigestArticle]:
+    """Every article ``after_id < id <= through_id`` (read in chunks)."""
+    out: list[DigestArticle] = []
+    while after_id < through_id:
+        chunk = await store.digest_articles(after_id=after_id, through_id=through_id,
+                                            limit=LOAD_CHUNK)
+        out += chunk
+        if len(chunk) < LOAD_CHUNK:
+            break
+        after_id = chunk[-1].id
+    return out
+
+
+@dataclass
+class _Shared:
+    """What digests keep between passes, per store: the window of articles and their terms."""
+
+    window: ArticleWindow = field(default_factory=ArticleWindow)
+    terms: TermCache = field(default_factory=TermCache)
+    # the clusters of the latest article sets clustered (same articles, same clusters: a
+    # preview repeated, or a pass after a preview, does not cluster them again)
+    clusters: dict[tuple[Any, ...], list[list[DigestArticle]]] = field(default_factory=dict)
+
+    # whether an article matches a subscription query: (query, language, article id) -> bool
+    matched: dict[tuple[str, str, int], bool] = field(default_factory=dict)
+
+    def remember_match(self, key: tuple[str, str, int], found: bool) -> None:
+        self.matched[key] = found
+        if len(self.matched) > KEPT_MATCHES:  # forget the oldest half
+            for old in list(self.matched)[: KEPT_MATCHES // 2]:
+                del self.matched[old]
+
+    def clustered(self, key: tuple[Any, ...]) -> list[list[DigestArticle]] | None:
+        return self.clusters.get(key)
+
+    def remember(self, key: tuple[Any, ...], clusters: list[list[DigestArticle]]) -> None:
+        self.clusters[key] = clusters
+        while len(self.clusters) > KEPT_CLUSTERINGS:
+            del self.clusters[next(iter(self.clusters))]
+
+
+_SHARED: weakref.WeakKeyDictionary[object, _Shared] = weakref.WeakKeyDictionary()
+
+
+def shared_state(store: object) -> _Shared:
+    """The window and term cache of ``store`` (created on first use, gone with the store)."""
+    state = _SHARED.get(store)
+    if state is None:
+        state = _SHARED[store] = _Shared()
+    return state
+
+
+@dataclass(frozen=True, slots=True)
+class _Channel:
+    """What a channel's digest depends on besides the articles."""
+
+    feed_ids: tuple[int, ...] | None   # None: the channel follows all articles
+    muted: frozenset[int]
+    queries: tuple[str, ...]           # its alert subscriptions' query texts
 
 
 class DigestPass:
     """Builds the digests due at one instant, sharing the work between channels: the article
-    pool, each article's terms, and the clusters of channels that see the same articles."""
+    pool, each article's terms, the clusters of channels that see the same articles, and (for
+    a pass over many channels) each channel's feeds and subscriptions, read once for all."""
 
     def __init__(self, engine: BriefingEngine, *, now: datetime, channels: int = 1) -> None:
         self.engine = engine
         self.now = now
         self.use_pool = channels >= POOL_THRESHOLD
-        self._lock = asyncio.Lock()
+        self._shared = shared_state(engine.store)
         self._through: int | None = None
         self._watermarks: dict[datetime, int] = {}
-        self._pool: _Pool | None = None
-        self._terms: dict[int, dict[str, float]] = {}
-        self._stories: dict[tuple[Any, ...], asyncio.Future[list[Story]]] = {}
+        self._rankings: dict[tuple[Any, ...], asyncio.Future[Ranking]] = {}
         self._cluster_of: dict[int, int] | None = None
+        self._channels: dict[tuple[str, str], _Channel] = {}
+        self._compiled: dict[str, Matcher | None] = {}
+        self._items: dict[tuple[int, int, int], Item] = {}
+        self._documents: dict[int, Document] = {}
 
-    async def prepare(self, *, platforms: Sequence[str] | None = None) -> None:
+    async def prepare(self, *, platforms: Sequence[str] | None = None,
+                      channels: Sequence[tuple[str, str]] = ()) -> None:
         """For a pass over many channels: load every article any due channel will show, once,
         and cluster them once. Each channel then sees these clusters restricted to its own
-        articles, instead of clustering its articles itself."""
+        articles, instead of clustering its articles itself. ``channels`` (platform, channel
+        id): the due channels, whose feeds and subscriptions are then read in one go."""
         if not self.use_pool:
             return
         store = self.engine.store
         cfg = self.engine.config
+        if channels:
+            await self._load_channels(channels)
         through = await self._through_id()
         lowest, any_first = await store.digests.digest_pool_floor(now=self.now, platforms=platforms)
         floors = [] if lowest is None else [lowest]
@@ -352,17 +599,36 @@ class DigestPass:
         after = max(min(floors), lookback)
         if after >= through:
             return
-        loaded = await store.articles.digest_articles(after_id=after, through_id=through)
-        async with self._lock:
-            self._pool = _Pool(after_id=after, through_id=through, articles=loaded,
-                               ids=[a.id for a in loaded])
-        clusters = await self.engine.summarizer.run(
-            lambda: cluster_articles(loaded, threshold=cfg.digest.cluster_similarity,
-                                     language=cfg.summarizer.language, cache=self._terms)
-        )
+        loaded = await self._shared.window.select(store.articles, after_id=after,
+                                                  through_id=through)
+        clusters = await self._clusters((after, through, None, ()), loaded)
         self._cluster_of = {a.id: i for i, members in enumerate(clusters) for a in members}
         log.debug("digest pass: %d articles in %d stories shared by the due channels",
                   len(loaded), len(clusters))
+
+    async def _load_channels(self, channels: Sequence[tuple[str, str]]) -> None:
+        store = self.engine.store
+        keys = sorted(set(channels))
+        follows = await store.feeds.channels_feed_ids(keys)
+        mutes = await store.feeds.channels_muted_feed_ids(keys)
+        queries = await store.alerts.channels_subscription_queries(keys)
+        for key in keys:
+            self._channels[key] = _Channel(
+                feed_ids=tuple(sorted(follows.get(key, ()))) or None,
+                muted=frozenset(mutes.get(key, ())), queries=tuple(queries.get(key, ())))
+
+    async def _channel(self, platform: str, channel_id: str) -> _Channel:
+        found = self._channels.get((platform, channel_id))
+        if found is not None:
+            return found
+        store = self.engine.store
+        feeds = await store.feeds.channel_feed_ids(platform=platform, channel_id=channel_id)
+        muted = await store.feeds.channel_muted_feed_ids(platform=platform,
+                                                         channel_id=channel_id)
+        texts = await store.alerts.channel_subscription_queries(platform=platform,
+                                                                channel_id=channel_id)
+        return _Channel(feed_ids=tuple(sorted(feeds)) or None, muted=frozenset(muted),
+                        queries=tuple(texts))
 
     async def _through_id(self) -> int:
         if self._through is None:
@@ -375,79 +641,106 @@ class DigestPass:
                 since=since)
         return self._watermarks[since]
 
-    async def _articles(self, after_id: int, through_id: int,
-                        feed_ids: Sequence[int] | None) -> list[DigestArticle]:
-        store = self.engine.store
-        if not self.use_pool:
-            return await store.articles.digest_articles(after_id=after_id, through_id=through_id,
-                                               feed_ids=feed_ids)
-        async with self._lock:
-            pool = self._pool
-            if pool is None:
-                loaded = await store.articles.digest_articles(after_id=after_id,
-                                                              through_id=through_id)
-                pool = self._pool = _Pool(after_id=after_id, through_id=through_id,
-                                          articles=loaded, ids=[a.id for a in loaded])
-            elif after_id < pool.after_id:  # extend the pool back to this channel's start
-                older = await store.articles.digest_articles(after_id=after_id,
-                                                    through_id=pool.after_id)
-                pool.articles[:0] = older
-                pool.ids[:0] = [a.id for a in older]
-                pool.after_id, pool.by_feed = after_id, None
-        return pool.select(after_id, feed_ids)
-
-    async def _subscription_queries(self, platform: str, channel_id: str
-                                    ) -> list[tuple[str, Matcher]]:
-        """The channel's alert subscriptions, compiled, when the alerts feature is present."""
-        lookup = self.engine.store.alerts.channel_subscription_queries
+    def _queries(self, platform: str, channel_id: str, texts: Sequence[str]
+                 ) -> list[tuple[str, Matcher]]:
+        """The channel's alert subscriptions, compiled (once per pass for each text)."""
         language = self.engine.config.summarizer.language
         compiled: list[tuple[str, Matcher]] = []
-        for text in await lookup(platform=platform, channel_id=channel_id):
-            try:
-                compiled.append((str(text), compile_query(text, language=language)))
-            except Exception:  # a stored query this version cannot read: rank without it
+        for text in texts:
+            if text not in self._compiled:
+                try:
+                    self._compiled[text] = compile_query(text, language=language)
+                except Exception:  # a stored query this version cannot read: rank without it
+                    self._compiled[text] = None
+            matcher = self._compiled[text]
+            if matcher is None:
                 log.warning("digest for %s:%s: cannot compile subscription query %r",
                             platform, channel_id, text)
+            else:
+                compiled.append((str(text), matcher))
         return compiled
 
-    async def _ranked(self, key: tuple[Any, ...], articles: list[DigestArticle]
-                      ) -> list[Story]:
-        """The stories among ``articles``, ranked without subscriptions; computed once per
+    async def _clusters(self, key: tuple[Any, ...], articles: list[DigestArticle]
+                        ) -> list[list[DigestArticle]]:
+        """The clusters of ``articles`` (the window ``key``), computed off the event loop
+        unless they are few, or taken from the store's latest clusterings."""
+        cfg = self.engine.config
+        key = (*key, cfg.digest.cluster_similarity, cfg.summarizer.language)
+        found = self._shared.clustered(key)
+        if found is not None:
+            return found
+        terms = self._shared.terms
+
+        def work() -> list[list[DigestArticle]]:
+            return cluster_articles(articles, threshold=cfg.digest.cluster_similarity,
+                                    language=cfg.summarizer.language, cache=terms)
+
+        # A few dozen articles cost less than the hop to the worker thread.
+        clusters = (work() if len(articles) <= INLINE_ARTICLES
+                    else await self.engine.summarizer.run(work))
+        self._shared.remember(key, clusters)
+        return clusters
+
+    async def _ranked(self, key: tuple[Any, ...], articles: list[DigestArticle]) -> Ranking:
+        """The stories among ``articles``, scored without subscriptions; computed once per
         distinct article set in a pass (channels following the same feeds share it)."""
-        future = self._stories.get(key)
+        future = self._rankings.get(key)
         if future is None:
             future = asyncio.get_running_loop().create_future()
-            self._stories[key] = future
-            cfg = self.engine.config
-
+            self._rankings[key] = future
             cluster_of = self._cluster_of
-            shared = cluster_of is not None and all(a.id in cluster_of for a in articles)
-
-            def work() -> list[Story]:
-                if shared:
-                    assert cluster_of is not None
+            try:
+                if cluster_of is not None and all(a.id in cluster_of for a in articles):
+                    # the pass's clusters, restricted to these articles
                     groups: dict[int, list[DigestArticle]] = {}
                     for a in articles:
-                        groups.setdefault(cluster_of[a.id], []).append(a)
-                    clusters = list(groups.values())
+                        group = groups.get(cluster_of[a.id])
+                        if group is None:
+                            groups[cluster_of[a.id]] = [a]
+                        else:
+                            group.append(a)
+                    result = Ranking(groups.values(), now=self.now)
                 else:
-                    clusters = cluster_articles(
-                        articles, threshold=cfg.digest.cluster_similarity,
-                        language=cfg.summarizer.language, cache=self._terms,
-                    )
-                return rank_stories(clusters, now=self.now)
-
-            try:
-                # A few dozen articles cost less than the hop to the worker thread.
-                result = (work() if shared or len(articles) <= INLINE_ARTICLES
-                          else await self.engine.summarizer.run(work))
+                    clusters = await self._clusters(key, articles)
+                    now = self.now
+                    result = (Ranking(clusters, now=now) if len(articles) <= INLINE_ARTICLES
+                              else await self.engine.summarizer.run(
+                                  lambda: Ranking(clusters, now=now)))
             except BaseException as exc:
-                del self._stories[key]
+                del self._rankings[key]
                 future.set_exception(exc)
                 future.exception()  # retrieved: other waiters re-raise it themselves
                 raise
             future.set_result(result)
         return await asyncio.shield(future)
+
+    def _matches(self, text: str, matcher: Matcher, article: DigestArticle) -> bool:
+        """Whether ``article`` matches a subscription: each article analysed once a pass,
+        and each (query, article) answered once for the store (neither ever changes)."""
+        language = self.engine.config.summarizer.language
+        key = (text, language, article.id)
+        found = self._shared.matched.get(key)
+        if found is None:
+            if isinstance(matcher, CompiledQuery):
+                document = self._documents.get(article.id)
+                if document is None:
+                    document = self._documents[article.id] = analyzer_for(language).analyze(
+                        title=article.title, text=" ".join(article.summary))
+                found = matcher.match_document(document) is not None
+            else:
+                found = _matches(text, matcher, article)
+            self._shared.remember_match(key, found)
+        return found
+
+    def _item(self, story: Story, sentences: int) -> Item:
+        """The story as a digest item (built once per pass for every channel showing it)."""
+        if story.matched:  # its note names this channel's subscriptions
+            return story.to_item(sentences=sentences)
+        key = (story.lead.id, story.sources, sentences)
+        item = self._items.get(key)
+        if item is None:
+            item = self._items[key] = story.to_item(sentences=sentences)
+        return item
 
     async def build(
         self, *, platform: str, channel_id: str, last: LastDigest | None,
@@ -470,21 +763,18 @@ class DigestPass:
         if after < lookback:  # a digest never reaches back further than max_lookback_days
             after = lookback
             period_start = now - timedelta(days=cfg.max_lookback_days)
-        feeds = await store.feeds.channel_feed_ids(platform=platform, channel_id=channel_id)
-        feed_ids = tuple(sorted(feeds)) or None
-        articles = (await self._articles(after, through, feed_ids)) if after < through else []
+        channel = await self._channel(platform, channel_id)
+        articles = await self._shared.window.select(
+            store.articles, after_id=after, through_id=through, feed_ids=channel.feed_ids)
         # feeds an admin here removed while other channels still follow them
-        muted = frozenset(await store.feeds.channel_muted_feed_ids(platform=platform,
-                                                                   channel_id=channel_id))
-        if muted:
-            articles = [a for a in articles if a.feed_id not in muted]
-        queries = await self._subscription_queries(platform, channel_id)
-        ranked = (await self._ranked((after, through, feed_ids, tuple(sorted(muted))), articles)
-                  if articles else [])
-        if queries:
-            ranked = apply_matches(ranked, queries=queries, now=now)
-        stories = ranked[: cfg.max_items]
-        items = tuple(s.to_item(sentences=cfg.summary_sentences) for s in stories)
+        if channel.muted:
+            articles = [a for a in articles if a.feed_id not in channel.muted]
+        queries = self._queries(platform, channel_id, channel.queries)
+        key = (after, through, channel.feed_ids, tuple(sorted(channel.muted)))
+        ranking = await self._ranked(key, articles) if articles else None
+        stories = (ranking.top(cfg.max_items, queries=queries, matches=self._matches)
+                   if ranking is not None else [])
+        items = tuple(self._item(s, cfg.summary_sentences) for s in stories)
         if missed is None:
             missed = await store.digests.missed_digests(platform=platform, channel_id=channel_id,
                                                 after_run_id=last.run_id if last else None)
@@ -492,7 +782,7 @@ class DigestPass:
             destination=Destination(platform=platform, channel_id=channel_id),
             stories=tuple(stories), items=items, period_start=period_start, period_end=now,
             through_article_id=max(through, after), considered=len(articles),
-            total_stories=len(ranked),
+            total_stories=ranking.count if ranking is not None else 0,
         )
         reply = compose_reply(
             built, rule=rule, occurrence=occurrence, late=late, on_demand=on_demand,

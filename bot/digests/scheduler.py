@@ -202,7 +202,8 @@ class DigestScheduler:
             return PassResult()
         log.debug("digest pass %d: %d schedules due", self.passes, len(due))
         digest_pass = DigestPass(self.engine, now=now, channels=len(due))
-        await digest_pass.prepare(platforms=self._platforms())
+        await digest_pass.prepare(platforms=self._platforms(),
+                                  channels=[(s.platform, s.channel_id) for s in due])
         outcomes: dict[str, list[str]] = {k: [] for k in PassResult.__slots__}
         limit = asyncio.Semaphore(cfg.concurrency)
 

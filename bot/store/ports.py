@@ -217,6 +217,18 @@ class FeedStore(Protocol):
         """Ids of the feeds whose articles this channel refuses."""
         ...
 
+    async def channels_feed_ids(self, channels: Sequence[tuple[str, str]]
+                                ) -> dict[tuple[str, str], list[int]]:
+        """:meth:`channel_feed_ids` of many (platform, channel id) at once, in one read (a
+        digest pass over many channels); a channel that follows no feed is left out."""
+        ...
+
+    async def channels_muted_feed_ids(self, channels: Sequence[tuple[str, str]]
+                                      ) -> dict[tuple[str, str], list[int]]:
+        """:meth:`channel_muted_feed_ids` of many channels at once; those muting none are
+        left out."""
+        ...
+
     async def channels_muting_feed(self, feed_id: int) -> frozenset[tuple[str, str]]:
         """(platform, channel id) of every channel that refuses this feed's articles."""
         ...
@@ -338,6 +350,12 @@ class AlertStore(Protocol):
 
     async def channel_subscription_queries(self, *, platform: str, channel_id: str) -> list[str]:
         """The queries a channel subscribed to (the digest ranks what the channel cares about)."""
+        ...
+
+    async def channels_subscription_queries(self, channels: Sequence[tuple[str, str]]
+                                            ) -> dict[tuple[str, str], list[str]]:
+        """:meth:`channel_subscription_queries` of many (platform, channel id) at once, in
+        one read; a channel with no subscription is left out."""
         ...
 
     async def subscriptions_after(self, after_id: int, *, limit: int = 10_000

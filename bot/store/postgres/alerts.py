@@ -127,6 +127,21 @@ class PgAlerts(PgBase):
             " AND owner_id = $2 ORDER BY id", platform, channel_id)
         return [str(r[0]) for r in rows]
 
+    async def channels_subscription_queries(self, channels: Sequence[tuple[str, str]]
+                                            ) -> dict[tuple[str, str], list[str]]:
+        out: dict[tuple[str, str], list[str]] = {}
+        if not channels:
+            return out
+        rows = await self._fetch(
+            "SELECT s.platform, s.owner_id, s.query FROM subscriptions s"
+            " JOIN unnest($1::text[], $2::text[]) AS k (platform, channel_id)"
+            " ON s.platform = k.platform AND s.owner_kind = 'channel'"
+            " AND s.owner_id = k.channel_id ORDER BY s.id",
+            [c[0] for c in channels], [c[1] for c in channels])
+        for row in rows:
+            out.setdefault((row[0], row[1]), []).append(str(row[2]))
+        return out
+
     async def subscriptions_after(self, after_id: int, *, limit: int = 10_000
                                   ) -> list[Subscription]:
         rows = await self._fetch(

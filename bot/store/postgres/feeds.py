@@ -91,6 +91,29 @@ class PgFeeds(PgBase):
             " ORDER BY feed_id", platform, channel_id)
         return [int(r[0]) for r in rows]
 
+    async def channels_feed_ids(self, channels: Sequence[tuple[str, str]]
+                                ) -> dict[tuple[str, str], list[int]]:
+        return await self._by_channel("channel_feeds", channels)
+
+    async def channels_muted_feed_ids(self, channels: Sequence[tuple[str, str]]
+                                      ) -> dict[tuple[str, str], list[int]]:
+        return await self._by_channel("channel_feed_mutes", channels)
+
+    async def _by_channel(self, table: str, channels: Sequence[tuple[str, str]]
+                          ) -> dict[tuple[str, str], list[int]]:
+        out: dict[tuple[str, str], list[int]] = {}
+        if not channels:
+            return out
+        rows = await self._fetch(
+            f"SELECT c.platform, c.channel_id, c.feed_id FROM {table} c"
+            " JOIN unnest($1::text[], $2::text[]) AS k (platform, channel_id)"
+            " ON c.platform = k.platform AND c.channel_id = k.channel_id"
+            " ORDER BY c.platform, c.channel_id, c.feed_id",
+            [c[0] for c in channels], [c[1] for c in channels])
+        for row in rows:
+            out.setdefault((row[0], row[1]), []).append(int(row[2]))
+        return out
+
     async def unlink_channel_feed(self, *, platform: str, channel_id: str,
                                   feed_id: int) -> bool:
         status = await self._execute(

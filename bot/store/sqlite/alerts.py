@@ -136,6 +136,20 @@ class SQLiteAlerts:
         )
         return [str(r[0]) for r in rows]
 
+    async def channels_subscription_queries(self, channels: Sequence[tuple[str, str]]
+                                            ) -> dict[tuple[str, str], list[str]]:
+        out: dict[tuple[str, str], list[str]] = {}
+        if not channels:
+            return out
+        rows = await self._db.fetchall(
+            "SELECT s.platform, s.owner_id, s.query FROM json_each(?) k JOIN subscriptions s"
+            " ON s.platform = json_extract(k.value, '$[0]') AND s.owner_kind = 'channel'"
+            " AND s.owner_id = json_extract(k.value, '$[1]') ORDER BY s.id",
+            (json.dumps([list(c) for c in channels]),))
+        for platform, channel_id, query in rows:
+            out.setdefault((platform, channel_id), []).append(str(query))
+        return out
+
     async def subscriptions_after(self, after_id: int, *, limit: int = 10_000
                                   ) -> list[Subscription]:
         """Active (not paused) subscriptions with an id above ``after_id``, by id (loading

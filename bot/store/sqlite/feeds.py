@@ -9,6 +9,7 @@ items are recorded under ``PRIMARY KEY (feed_id, item_key)``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
@@ -108,6 +109,31 @@ class SQLiteFeeds:
             "SELECT feed_id FROM channel_feed_mutes WHERE platform = ? AND channel_id = ?"
             " ORDER BY feed_id", (platform, channel_id))
         return [int(r[0]) for r in rows]
+
+    async def channels_feed_ids(self, channels: Sequence[tuple[str, str]]
+                                ) -> dict[tuple[str, str], list[int]]:
+        return await self._by_channel("channel_feeds", channels)
+
+    async def channels_muted_feed_ids(self, channels: Sequence[tuple[str, str]]
+                                      ) -> dict[tuple[str, str], list[int]]:
+        return await self._by_channel("channel_feed_mutes", channels)
+
+    async def _by_channel(self, table: str, channels: Sequence[tuple[str, str]]
+                          ) -> dict[tuple[str, str], list[int]]:
+        """Feed ids of ``table`` (channel_feeds or channel_feed_mutes) per channel, one read:
+        the channels go in as one JSON array of [platform, channel id] pairs."""
+        out: dict[tuple[str, str], list[int]] = {}
+        if not channels:
+            return out
+        rows = await self._db.fetchall(
+            f"SELECT c.platform, c.channel_id, c.feed_id FROM json_each(?) k JOIN {table} c"
+            " ON c.platform = json_extract(k.value, '$[0]')"
+            " AND c.channel_id = json_extract(k.value, '$[1]')"
+            " ORDER BY c.platform, c.channel_id, c.feed_id",
+            (json.dumps([list(c) for c in channels]),))
+        for platform, channel_id, feed_id in rows:
+            out.setdefault((platform, channel_id), []).append(int(feed_id))
+        return out
 
     async def unlink_channel_feed(self, *, platform: str, channel_id: str,
                                   feed_id: int) -> bool:

@@ -1,0 +1,182 @@
+"""Digests without re-reading the day (issue 17, item 4): the faster clustering and ranking
+choose the same stories as before, the article window answers as the store does, story terms
+are computed once, and a pass reads its channels' settings in one go."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.alerts.query import compile_query
+from bot.digests import build
+from bot.digests.build import ArticleWindow, Ranking, TermCache, cluster_terms, shared_state
+from bot.engine import BriefingEngine
+from bot.models import ArticleDraft
+from bot.store.ports import DigestArticle, NewArticle
+from tests import digest_reference as reference
+
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+COMMON = ("said officials report new year government people city week plan market help "
+          "support state country group company police court minister talks vote").split()
+
+
+def corpus(n: int, *, seed: int = 3) -> list[DigestArticle]:
+    """Articles of a day: stories told by 1-5 sources in their own words, close in time,
+    each with a few words of its own (names, numbers) among common ones."""
+    rng = random.Random(seed)
+    vocabulary = [f"name{i}" for i in range(3000)]
+    out: list[DigestArticle] = []
+    while len(out) < n:
+        key = rng.sample(vocabulary, 10)
+        def sentence(k: int, key: list[str] = key) -> str:
+            picks = [rng.choice(key) if rng.random() < 0.5 else rng.choice(COMMON)
+                     for _ in range(k)]
+            return " ".join(picks).capitalize() + "."
+
+        for _ in range(rng.choice((1, 1, 2, 3, 5))):
+            i = len(out) + 1
+            at = NOW - timedelta(hours=24) + timedelta(seconds=i * 86_000 / n)
+            out.append(DigestArticle(
+                id=i, title=" ".join(rng.sample(key, 5) + rng.sample(COMMON, 2)),
+                summary=(sentence(14), sentence(10)), url=f"https://s{i % 7}.example/{i}",
+                source=f"S{rng.randrange(9)}", published_at=at - timedelta(minutes=i % 50),
+                ingested_at=at, feed_id=1 + rng.randrange(4)))
+    return out[:n]
+
+
+def test_the_faster_clustering_finds_the_same_clusters() -> None:
+    articles = corpus(1500)
+    bags = TermCache().bags(articles, language="english")
+    clusters = cluster_terms(bags, threshold=0.3)
+    assert clusters == reference.cluster_terms(bags, threshold=0.3)
+    assert sum(len(c) > 1 for c in clusters) > 100  # the corpus does repeat stories
+    small = bags[:40]  # below MIN_IDF_DOCS, and an empty bag (only stop words)
+    assert cluster_terms([*small, {}], threshold=0.3) == reference.cluster_terms(
+        [*small, {}], threshold=0.3)
+
+
+@pytest.mark.parametrize("queries", [(), ("name7", "name12 OR name99", '"said officials"')])
+def test_the_top_stories_are_the_same_as_a_full_ranking(queries: tuple[str, ...]) -> None:
+    articles = corpus(1200, seed=5)
+    bags = TermCache().bags(articles, language="english")
+    clusters = [[articles[i] for i in c] for c in cluster_terms(bags, threshold=0.3)]
+    compiled = tuple((q, compile_query(q, language="english")) for q in queries)
+    for feed in (None, 1, 2):
+        chosen = [c2 for c in clusters
+                  if (c2 := [a for a in c if feed is None or a.feed_id == feed])]
+        full = reference.rank_stories(chosen, now=NOW, queries=compiled)
+        ranking = Ranking(chosen, now=NOW)
+        assert ranking.count == len(full)
+        for k in (1, 10, 37):
+            top = ranking.top(k, queries=compiled)
+            assert [(s.lead.id, s.articles, s.sources, s.matched, s.score) for s in top] == [
+                (s.lead.id, s.articles, s.sources, s.matched, s.score) for s in full[:k]]
+        if queries:  # the matches did reorder the stories
+            assert full[0].matched
+
+
+def test_story_terms_are_computed_once_per_article(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = build.story_terms
+
+    def counted(title: str, summary: tuple[str, ...], *, language: str) -> dict[str, float]:
+        calls.append(title)
+        return real(title, summary, language=language)
+
+    monkeypatch.setattr(build, "story_terms", counted)
+    articles = corpus(60)
+    cache = TermCache(size=50)
+    first = cache.bags(articles, language="english")
+    assert len(calls) == 60
+    again = cache.bags(articles[-50:], language="english")
+    assert len(calls) == 60 and again == first[-50:]  # the newest 50 kept
+    cache.bags(articles[:5], language="english")  # the oldest were forgotten
+    assert len(calls) == 65
+
+
+async def _store_articles(engine: BriefingEngine, n: int) -> list[int]:
+    feeds = []
+    for f in range(3):
+        feed, _ = await engine.store.feeds.add_feed(f"https://f{f}.example/rss", now=NOW,
+                                                    next_poll_at=NOW)
+        feeds.append(feed.id)
+    batch = []
+    for i in range(n):
+        url = f"https://f{i % 3}.example/a/{i}"
+        batch.append(NewArticle(
+            draft=ArticleDraft(text=f"Story {i} text.", title=f"Story {i}", url=url,
+                               source=f"F{i % 3}", feed_id=None if i % 5 == 0 else feeds[i % 3]),
+            title=f"Story {i}", summary=(f"Story {i} text.",),
+            content_hash=hashlib.sha256(url.encode()).hexdigest(), canonical_url=url,
+            ingested_at=NOW - timedelta(minutes=n - i), backlog=i % 11 == 0))
+    await engine.store.articles.add_articles(batch)
+    return feeds
+
+
+async def test_the_article_window_answers_as_the_store(
+    engine: BriefingEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(build, "LOAD_CHUNK", 7)  # several chunks per read
+    feeds = await _store_articles(engine, 90)
+    top = await engine.store.articles.max_article_id()
+    articles = engine.store.articles
+    window = ArticleWindow(limit=40)
+    requests = [(30, 60, None), (30, 70, None), (10, 70, (feeds[0],)), (50, top, None),
+                (5, 20, None), (0, top, (feeds[1], feeds[2])), (60, top, (feeds[2],)),
+                (20, 40, None), (top, top + 5, None), (0, top, None)]
+    for after, through, feed_ids in requests:
+        got = await window.select(articles, after_id=after, through_id=through,
+                                  feed_ids=feed_ids)
+        want = await articles.digest_articles(after_id=after, through_id=through,
+                                              feed_ids=feed_ids)
+        assert got == want, (after, through, feed_ids)
+        assert len(window.ids) <= 40 and window.ids == sorted(window.ids)
+
+
+async def test_a_pass_reads_its_channels_settings_in_one_go(engine: BriefingEngine) -> None:
+    store = engine.store
+    feeds = await _store_articles(engine, 3)
+    channels = [("console", "C1"), ("console", "C2"), ("slack", "C1"), ("slack", "none")]
+    await store.feeds.link_channel_feed(platform="console", channel_id="C1", feed_id=feeds[1])
+    await store.feeds.link_channel_feed(platform="console", channel_id="C1", feed_id=feeds[0])
+    await store.feeds.link_channel_feed(platform="slack", channel_id="C1", feed_id=feeds[2])
+    await store.feeds.mute_channel_feed(platform="console", channel_id="C2", feed_id=feeds[2])
+    for owner, query in (("C1", "rockets"), ("C2", "oil"), ("C1", "budget")):
+        await store.alerts.add_subscription(
+            platform="console", owner_kind="channel", owner_id=owner, created_by="U1",
+            query=query, query_key=query, language="english", now=NOW, limit=10)
+    await store.alerts.add_subscription(
+        platform="console", owner_kind="user", owner_id="C1", created_by="C1",
+        query="a person's", query_key="persons", language="english", now=NOW, limit=10)
+    follows = await store.feeds.channels_feed_ids(channels)
+    mutes = await store.feeds.channels_muted_feed_ids(channels)
+    queries = await store.alerts.channels_subscription_queries(channels)
+    for platform, channel in channels:
+        key = (platform, channel)
+        assert follows.get(key, []) == await store.feeds.channel_feed_ids(
+            platform=platform, channel_id=channel)
+        assert mutes.get(key, []) == await store.feeds.channel_muted_feed_ids(
+            platform=platform, channel_id=channel)
+        assert queries.get(key, []) == await store.alerts.channel_subscription_queries(
+            platform=platform, channel_id=channel)
+    assert follows[("console", "C1")] == sorted(feeds[:2])
+    assert queries[("console", "C1")] == ["rockets", "budget"]
+    assert await store.feeds.channels_feed_ids([]) == {}
+
+
+async def test_a_repeated_preview_reuses_the_clusters(engine: BriefingEngine) -> None:
+    from bot.digests.build import digest_now
+    from bot.models import Destination
+
+    await _store_articles(engine, 30)
+    state = shared_state(engine.store)
+    state.clusters.clear()
+    here = Destination(platform="console", channel_id="C1")
+    first, built = await digest_now(engine, destination=here, post=False)
+    assert len(state.clusters) == 1 and built.considered > 0
+    again, _ = await digest_now(engine, destination=here, post=False)
+    assert len(state.clusters) == 1
+    assert first is not None and again is not None and first.items == again.items
