@@ -272,11 +272,13 @@ class SQLiteAlerts:
         # one statement for every match of the article (issue 17: not one per subscription)
         pairs = json.dumps([[subscription_id, list(terms)] for subscription_id, terms in matches],
                            ensure_ascii=False)
-        async with self._db.transaction() as db:
-            await self._articles.mark_matched(db, article_id, now=now)
+        mark_matched = self._articles.mark_matched
+
+        def record(db: sqlite3.Connection) -> int:  # one trip to the writer's thread
+            mark_matched(db, article_id, now=now)
             if not matches:
                 return 0
-            async with db.execute(
+            cur = db.execute(
                 "INSERT INTO alerts (subscription_id, article_id, matched, created_at,"
                 " next_attempt_at) SELECT s.id, ?, json_extract(m.value, '$[1]'), ?, ?"
                 " FROM json_each(?) m JOIN subscriptions s"
@@ -285,9 +287,10 @@ class SQLiteAlerts:
                 " ORDER BY m.key"
                 " ON CONFLICT (subscription_id, article_id) DO NOTHING",
                 (article_id, to_ts(now), to_ts(due), pairs, *muted),
-            ) as cur:
-                created = max(cur.rowcount, 0)
-        return created
+            )
+            return max(cur.rowcount, 0)
+
+        return await self._db.write(record)
 
     async def claim_due_alerts(
         self, *, now: datetime, window_seconds: float, lease_seconds: float,

@@ -137,28 +137,19 @@ class SQLiteArticles:
 
         ``backlog``: taken in silently (a feed's current items when it is added).
         """
-        async with self._db.transaction() as db, db.execute(
-            "INSERT INTO articles (title, text, summary, url, canonical_url, source, author,"
-            " published_at, ingested_at, content_hash, feed_id, backlog)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING RETURNING " + COLUMNS,
-            (
-                title,
-                draft.text,
-                json.dumps(list(summary), ensure_ascii=False),
-                draft.url,
-                canonical_url,
-                draft.source,
-                draft.author,
-                to_ts(draft.published_at),
-                to_ts(ingested_at),
-                content_hash,
-                draft.feed_id,
-                int(backlog),
-            ),
-        ) as cur:
-            row = await cur.fetchone()
-        return None if row is None else article_from_row(row)
+        values = (title, draft.text, json.dumps(list(summary), ensure_ascii=False), draft.url,
+                  canonical_url, draft.source, draft.author, to_ts(draft.published_at),
+                  to_ts(ingested_at), content_hash, draft.feed_id, int(backlog))
+
+        def insert(db: sqlite3.Connection) -> list[sqlite3.Row]:  # one trip, FTS by trigger
+            return db.execute(
+                "INSERT INTO articles (title, text, summary, url, canonical_url, source, author,"
+                " published_at, ingested_at, content_hash, feed_id, backlog)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING RETURNING " + COLUMNS, values).fetchall()
+
+        rows = await self._db.write(insert)
+        return article_from_row(rows[0]) if rows else None
 
     async def add_articles(self, batch: Sequence[NewArticle]) -> int:
         """Store many articles in one transaction (imports, the scale benchmark); those whose
@@ -207,11 +198,11 @@ class SQLiteArticles:
                 " ON CONFLICT (url) DO NOTHING", (url, article_id))
 
     @staticmethod
-    async def mark_matched(db: aiosqlite.Connection, article_id: int, *,
-                           now: datetime) -> None:
-        """Inside the caller's transaction: the article was matched against the alerts."""
-        await db.execute("UPDATE articles SET alerts_matched_at = ? WHERE id = ?",
-                         (to_ts(now), article_id))
+    def mark_matched(db: sqlite3.Connection, article_id: int, *, now: datetime) -> None:
+        """Inside the caller's transaction (in the writer's thread): the article was matched
+        against the alerts."""
+        db.execute("UPDATE articles SET alerts_matched_at = ? WHERE id = ?",
+                   (to_ts(now), article_id))
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -162,15 +162,16 @@ class SQLiteDigests:
         digest and the occurrences skipped since it (what the digest must mention).
         """
         day = local_date.isoformat()
-        async with self._db.transaction() as db:
-            sched = list(await db.execute_fetchall(
+
+        def claim(db: sqlite3.Connection) -> DigestClaim:  # one trip to the writer's thread
+            sched = db.execute(
                 "SELECT enabled, next_local_date FROM digest_schedules"
                 " WHERE platform = ? AND channel_id = ?",
                 (platform, channel_id),
-            ))
+            ).fetchall()
             if not sched or not sched[0]["enabled"] or sched[0]["next_local_date"] != day:
                 return DigestClaim(state=ClaimState.STALE)
-            won = list(await db.execute_fetchall(
+            won = db.execute(
                 "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
                 " claimed_by, lease_until, attempts, created_at)"
                 " VALUES (?, ?, ?, ?, 'claimed', ?, ?, 1, ?)"
@@ -182,39 +183,41 @@ class SQLiteDigests:
                 " RETURNING id, attempts",
                 (platform, channel_id, day, to_ts(due_at), owner, to_ts(lease_until),
                  to_ts(now), to_ts(now)),
-            ))
+            ).fetchall()
             if won:
-                await db.execute(
+                db.execute(
                     "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
                     " AND channel_id = ?",
                     (to_ts(lease_until), platform, channel_id),
                 )
-                last_rows = list(await db.execute_fetchall(_LAST_SQL, (platform, channel_id)))
+                last_rows = db.execute(_LAST_SQL, (platform, channel_id)).fetchall()
                 last = _last(last_rows[0]) if last_rows else None
-                missed = await db.execute_fetchall(
-                    _MISSED_SQL, (platform, channel_id, last.run_id if last else 0))
+                missed = db.execute(
+                    _MISSED_SQL, (platform, channel_id, last.run_id if last else 0)).fetchall()
                 return DigestClaim(state=ClaimState.WON, run_id=won[0]["id"],
                                    attempts=won[0]["attempts"], last=last,
                                    missed=tuple(_missed(r) for r in missed))
-            existing = list(await db.execute_fetchall(
+            existing = db.execute(
                 "SELECT status, lease_until FROM digest_runs WHERE platform = ?"
                 " AND channel_id = ? AND local_date = ?",
                 (platform, channel_id, day),
-            ))
+            ).fetchall()
             assert existing
             if existing[0]["status"] in _FINAL:
-                await db.execute(
+                db.execute(
                     "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
                     " not_before = NULL WHERE platform = ? AND channel_id = ?",
                     (next_local_date.isoformat(), to_ts(next_due_at), platform, channel_id),
                 )
                 return DigestClaim(state=ClaimState.DONE)
-            await db.execute(
+            db.execute(
                 "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
                 " AND channel_id = ?",
                 (existing[0]["lease_until"], platform, channel_id),
             )
             return DigestClaim(state=ClaimState.HELD)
+
+        return await self._db.write(claim)
 
     async def finish_digest(
         self, *, run_id: int, owner: str, sent: bool, period_start: datetime | None,
@@ -226,8 +229,9 @@ class SQLiteDigests:
         feature computes: the store keeps time rules, it does not evaluate them). Without
         ``following`` the schedule stays put and its next claim finds the occurrence done.
         False when ``owner`` had lost the claim."""
-        async with self._db.transaction() as db:
-            rows = list(await db.execute_fetchall(
+
+        def finish(db: sqlite3.Connection) -> bool:  # one trip to the writer's thread
+            rows = db.execute(
                 "UPDATE digest_runs SET status = ?, period_start = ?, period_end = ?,"
                 " through_article_id = ?, items = ?, late = ?, finished_at = ?,"
                 " lease_until = NULL, error = NULL"
@@ -235,12 +239,12 @@ class SQLiteDigests:
                 " RETURNING platform, channel_id, local_date",
                 ("sent" if sent else "empty", to_ts(period_start), to_ts(period_end),
                  through_article_id, items, int(late), to_ts(now), run_id, owner),
-            ))
+            ).fetchall()
             if not rows:
                 return False
             row = rows[0]
             if row["local_date"] is not None and following is not None:
-                await db.execute(
+                db.execute(
                     "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
                     " not_before = NULL WHERE platform = ? AND channel_id = ?"
                     " AND next_local_date = ?",
@@ -248,6 +252,8 @@ class SQLiteDigests:
                      row["platform"], row["channel_id"], row["local_date"]),
                 )
             return True
+
+        return await self._db.write(finish)
 
     async def fail_digest(self, *, run_id: int, owner: str, error: str, retry_at: datetime,
                           now: datetime) -> None:
