@@ -182,6 +182,7 @@ class _Cluster:
         self.norm = math.sqrt(self.norm_sq)
 
 
+_first_item = itemgetter(0)
 _second = itemgetter(1)
 
 
@@ -285,10 +286,22 @@ class Story:
 
 
 def score_story(*, newest: datetime, sources: int, matched: int, now: datetime) -> float:
+    return _score(_recency(newest, now), sources, matched)
+
+
+def _recency(newest: datetime, now: datetime) -> float:
     age_hours = max(0.0, (now - newest).total_seconds() / 3600)
-    return (math.pow(0.5, age_hours / RECENCY_HALF_LIFE_HOURS)
-            + SOURCES_WEIGHT * math.log2(max(1, sources))
+    return math.pow(0.5, age_hours / RECENCY_HALF_LIFE_HOURS)
+
+
+def _score(recency: float, sources: int, matched: int) -> float:
+    return (recency + SOURCES_WEIGHT * math.log2(max(1, sources))
             + MATCH_WEIGHT * min(matched, 2))
+
+
+# what ranking needs of an article, computed once a pass: its time (capped at now), that
+# time's recency, minus its timestamp (the tie-break), its source
+_Facts = tuple[datetime, float, float, str]
 
 
 class Ranking:
@@ -296,21 +309,32 @@ class Ranking:
     channel takes its best ``k`` (with its own subscriptions): a partial sort of the best few,
     never a full sort of every story. Entries sort as :func:`_rank_key` does."""
 
-    def __init__(self, clusters: Iterable[Sequence[DigestArticle]], *, now: datetime) -> None:
+    def __init__(self, clusters: Iterable[Sequence[DigestArticle]], *, now: datetime,
+                 facts: dict[int, _Facts] | None = None) -> None:
         self.now = now
+        known = {} if facts is None else facts  # shared by the rankings of one pass
+
+        def fact(a: DigestArticle) -> _Facts:
+            found = known.get(a.id)
+            if found is None:
+                shown = min(a.shown_at, now)
+                found = known[a.id] = (shown, _recency(shown, now), -shown.timestamp(),
+                                       source_key(a))
+            return found
+
         entries: list[tuple[float, float, int, int, Sequence[DigestArticle], datetime, int]] = []
         for members in clusters:
             if len(members) == 1:
                 lead = members[0]
-                newest = min(lead.shown_at, now)
+                newest, recency, neg_ts, _ = fact(lead)
                 sources = 1
             else:
                 lead = min(members, key=_article_id)
-                newest = min(max(a.shown_at for a in members), now)
-                sources = len({source_key(a) for a in members})
-            score = score_story(newest=newest, sources=sources, matched=0, now=now)
-            entries.append((-score, -newest.timestamp(), lead.id, len(entries), members,
-                            newest, sources))
+                seen = [fact(a) for a in members]
+                newest, recency, neg_ts, _ = max(seen, key=_first_item)
+                sources = len({f[3] for f in seen})
+            entries.append((-_score(recency, sources, 0), neg_ts, lead.id, len(entries),
+                            members, newest, sources))
         self._entries = entries
         self.count = len(entries)
         self._best: list[tuple[float, float, int, int, Sequence[DigestArticle], datetime,
@@ -576,6 +600,7 @@ class DigestPass:
         self._channels: dict[tuple[str, str], _Channel] = {}
         self._compiled: dict[str, Matcher | None] = {}
         self._items: dict[tuple[int, int, int], Item] = {}
+        self._facts: dict[int, _Facts] = {}
         self._documents: dict[int, Document] = {}
 
     async def prepare(self, *, platforms: Sequence[str] | None = None,
@@ -699,13 +724,14 @@ class DigestPass:
                             groups[cluster_of[a.id]] = [a]
                         else:
                             group.append(a)
-                    result = Ranking(groups.values(), now=self.now)
+                    result = Ranking(groups.values(), now=self.now, facts=self._facts)
                 else:
                     clusters = await self._clusters(key, articles)
-                    now = self.now
-                    result = (Ranking(clusters, now=now) if len(articles) <= INLINE_ARTICLES
+                    now, facts = self.now, self._facts
+                    result = (Ranking(clusters, now=now, facts=facts)
+                              if len(articles) <= INLINE_ARTICLES
                               else await self.engine.summarizer.run(
-                                  lambda: Ranking(clusters, now=now)))
+                                  lambda: Ranking(clusters, now=now, facts=facts)))
             except BaseException as exc:
                 del self._rankings[key]
                 future.set_exception(exc)
