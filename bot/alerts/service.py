@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -73,6 +74,7 @@ class AlertService:
         self._held: set[int] = set()  # alert ids claimed and not yet recorded
         self._stopping = False  # draining: claim nothing more
         self._idle = asyncio.Event()
+        self._turns = _Turns()  # one delivery at a time per destination, in claim order
 
     def compile(self, query: str) -> CompiledQuery:
         return compile_query(query, language=self.language)
@@ -204,21 +206,24 @@ class AlertService:
         ids = [a.id for a in batch.alerts]
         self._held.update(ids)
         delivered = True
-        try:
-            keys = await self.engine.store.alerts.assign_delivery_keys(
-                ids, key=f"alerts:{uuid.uuid4().hex}")
-        except Exception:
-            log.exception("alerts %s to %s: could not record their delivery", ids,
-                          batch.destination)
-            await self._retry(ids, "internal error while delivering")
-            delivered = False
-        else:
-            groups: dict[str, list[ClaimedAlert]] = {}
-            for alert in batch.alerts:
-                groups.setdefault(keys.get(alert.id, ""), []).append(alert)
-            for key, alerts in groups.items():
-                sub = AlertBatch(destination=batch.destination, alerts=tuple(alerts))
-                delivered &= await self._deliver_one(sub, key=key or None)
+        # A burst claimed as several batches for one person goes out in the order claimed
+        # (oldest first), one message at a time, whatever the database's latency.
+        async with self._turns.take(batch.destination):
+            try:
+                keys = await self.engine.store.alerts.assign_delivery_keys(
+                    ids, key=f"alerts:{uuid.uuid4().hex}")
+            except Exception:
+                log.exception("alerts %s to %s: could not record their delivery", ids,
+                              batch.destination)
+                await self._retry(ids, "internal error while delivering")
+                delivered = False
+            else:
+                groups: dict[str, list[ClaimedAlert]] = {}
+                for alert in batch.alerts:
+                    groups.setdefault(keys.get(alert.id, ""), []).append(alert)
+                for key, alerts in groups.items():
+                    sub = AlertBatch(destination=batch.destination, alerts=tuple(alerts))
+                    delivered &= await self._deliver_one(sub, key=key or None)
         # not reached when cancelled: the alerts stay held until released
         self._held.difference_update(ids)
         if self._stopping and not self._held:
@@ -412,6 +417,28 @@ class AlertService:
                 started.append(task)
                 task.add_done_callback(partial(_delivery_done, inflight))
         return started
+
+
+class _Turns:
+    """Per-destination locks, kept only while a delivery to that destination is running or
+    waiting (asyncio.Lock wakes its waiters first come, first served)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Destination, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def take(self, destination: Destination) -> AsyncIterator[None]:
+        lock, users = self._locks.get(destination, (asyncio.Lock(), 0))
+        self._locks[destination] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[destination]
+            if users == 1:
+                del self._locks[destination]
+            else:
+                self._locks[destination] = (lock, users - 1)
 
 
 def _delivery_done(inflight: set[asyncio.Task[bool]], task: asyncio.Task[bool]) -> None:
