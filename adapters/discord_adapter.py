@@ -34,7 +34,6 @@ from typing import Any
 import aiohttp
 import discord
 import yarl
-from aiolimiter import AsyncLimiter
 from discord import app_commands
 
 from adapters.delivery import part_nonce, post_parts
@@ -45,6 +44,7 @@ from bot.config import DiscordConfig
 from bot.engine import BriefingEngine, VerbInfo
 from bot.errors import BriefbotError, ConfigError, DeliveryError
 from bot.models import Caller, Destination, Reply
+from bot.ratelimit import Rate, rate_limiter, secret_key
 from bot.redact import register_secret
 
 log = logging.getLogger(__name__)
@@ -230,8 +230,12 @@ class DiscordAdapter:
         self._token = token
         self._login_timeout = login_timeout
         self._logged_in = asyncio.Event()
-        # capacity 1: evenly spaced, no burst at the start of a fan-out
-        self._limiter = AsyncLimiter(1, 1.0 / self.config.max_messages_per_second)
+        # Discord's global limit is per bot token, across every process: slots are shared
+        # through the database (PostgreSQL); burst 1: evenly spaced, no burst at the start of
+        # a fan-out
+        self._limiter = rate_limiter(engine.store, {
+            "discord": Rate(per_second=self.config.max_messages_per_second)})
+        self._token_key = secret_key(token)
         self._sending = asyncio.Semaphore(self.config.send_concurrency)
         client_options.setdefault("max_ratelimit_timeout", 60.0)
         self.client = _make_client(self, self.config, **client_options)
@@ -522,14 +526,14 @@ class DiscordAdapter:
         try:
             async with self._sending:
                 if destination.is_direct:
-                    await self._limiter.acquire()  # opening a DM is a request too
+                    await self._limiter.acquire("discord", self._token_key)  # a DM opens too
                     channel: discord.abc.Messageable = await self.client.create_dm(
                         discord.Object(id=int(target)))
                 else:
                     channel = self.client.get_partial_messageable(int(target))
 
                 async def post(index: int, message: Outgoing) -> None:
-                    await self._limiter.acquire()
+                    await self._limiter.acquire("discord", self._token_key)
                     # a keyed part carries the same nonce on every attempt: Discord returns
                     # the message created first for a repeated nonce (enforce_nonce, which
                     # discord.py sets whenever a nonce is given)

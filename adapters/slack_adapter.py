@@ -81,6 +81,7 @@ from bot.config import Secrets, SlackConfig
 from bot.engine import BriefingEngine, CommandHandler
 from bot.errors import ConfigError, DeliveryError
 from bot.models import Caller, Destination, Reply
+from bot.ratelimit import Rate, rate_limiter
 from bot.redact import register_secret
 from bot.store.ports import Delivery, Store
 
@@ -278,25 +279,23 @@ def slow_notice(text: str, commands: CommandHandler) -> str | None:
 
 
 class ChannelPacer:
-    """At most one post per ``interval`` seconds to each channel (Slack's ~1/s guidance)."""
+    """At most one post per ``interval`` seconds to each channel (Slack's ~1/s guidance), for
+    the whole deployment: the slots come from :mod:`bot.ratelimit`, shared by every process on
+    ``store`` when it is PostgreSQL. Posts to one channel from this process go one at a time."""
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, *, store: object = None) -> None:
         self.interval = interval
+        self._limiter = (rate_limiter(store, {"slack": Rate(per_second=1.0 / interval)})
+                         if interval > 0 else None)
         self._locks: dict[str, asyncio.Lock] = {}
-        self._next: dict[str, float] = {}
 
     @contextlib.asynccontextmanager
     async def slot(self, channel: str) -> AsyncIterator[None]:
         lock = self._locks.setdefault(channel, asyncio.Lock())
         async with lock:
-            loop = asyncio.get_running_loop()
-            wait = self._next.get(channel, 0.0) - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                yield
-            finally:
-                self._next[channel] = loop.time() + self.interval
+            if self._limiter is not None:
+                await self._limiter.acquire("slack", channel)
+            yield
 
 
 def _page(title: str, message: str, *, link: tuple[str, str] | None = None) -> str:
@@ -457,7 +456,8 @@ class SlackAdapter:
             self.app.event("app_uninstalled")(self._on_uninstalled)
             self.app.event("tokens_revoked")(self._on_tokens_revoked)
         self.app.error(self._on_error)
-        self.pacer = ChannelPacer(self.config.post_interval_seconds)
+        self.pacer = ChannelPacer(self.config.post_interval_seconds,
+                                  store=store or engine.store)
         self._admins, self._team_admins = _parse_admins(self.config.admins)
         self._admin_cache: dict[tuple[str | None, str], tuple[bool, float]] = {}
         self._dm_channels: dict[str, str] = {}

@@ -1,5 +1,5 @@
 """SQLite and PostgreSQL side by side, in one run: ingest, /brief search at N stored articles,
-and a digest pass for many channels with one process and with three.
+a rate-limit slot, and a digest pass for many channels with one process and with three.
 
 The corpus is bench_digest's (``--articles`` stored over a week, ``--feeds`` feeds,
 ``--channels`` channels whose digest is due at the same minute). It is built in a SQLite file,
@@ -10,11 +10,12 @@ PostgreSQL server is a throwaway ``pgserver`` (dev extra) unless ``--postgres UR
 - ingest: ``--ingest`` new articles through the store (dedupe constraints, search index,
   word list; the summary is given: Sumy's cost is the same on both), by 4 concurrent tasks.
 - search: ``/brief WORDS`` as the engine runs it (all words, then any word), median and p95.
+- slots: what taking a deployment-wide rate-limit slot costs a post (bot/ratelimit.py).
 - digests: one scheduler pass over every due channel, in 1 and in 3 ``DigestScheduler``
   processes started together (each on its own connection; a channel is posted once in all).
 
     python bench/bench_backends.py [--articles 100000] [--channels 10000] [--postgres URL]
-                                   [--parts search,ingest,digests]
+                                   [--parts search,ingest,slots,digests]
 """
 
 from __future__ import annotations
@@ -144,6 +145,25 @@ async def bench_search(database: str, label: str, stored: int) -> None:
         await store.close()
 
 
+async def bench_slots(database: str, label: str, n: int = 2000) -> None:
+    """What a rate-limit slot costs a post (bot/ratelimit.py): ``n`` slots of one bucket at a
+    rate high enough never to wait, so only the taking is timed."""
+    from bot.ratelimit import Rate, rate_limiter
+
+    store = await open_database(database)
+    try:
+        limiter = rate_limiter(store, {"discord": Rate(per_second=1e9)})
+        await limiter.acquire("discord", "bench")
+        started = time.perf_counter()
+        for _ in range(n):
+            await limiter.acquire("discord", "bench")
+        per = (time.perf_counter() - started) / n * 1e6
+        where = "shared through the database" if limiter.deployment_wide else "in memory"
+        print(f"{label}: rate-limit slot ({where}): {per:,.0f} µs per post")
+    finally:
+        await store.close()
+
+
 def digest_pass(database: str, processes: int, label: str, tmp: Path) -> None:
     go = tmp / f"go-{label.replace(' ', '_')}-{processes}"
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, database, str(go), f"p{i}",
@@ -215,6 +235,9 @@ async def main_async(args: argparse.Namespace) -> None:
         if "ingest" in parts:
             for label in ("sqlite", "postgres"):
                 await bench_ingest(await fresh(label), args.ingest, label)
+        if "slots" in parts:
+            for label in ("sqlite", "postgres"):
+                await bench_slots(await fresh(label), label)
         if "digests" in parts:
             for label in ("sqlite", "postgres"):
                 for processes in (1, 3):
@@ -231,8 +254,8 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=10_000)
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--ingest", type=int, default=2_000)
-    parser.add_argument("--parts", default="search,ingest,digests",
-                        help="which measures, comma-separated (default: all three)")
+    parser.add_argument("--parts", default="search,ingest,slots,digests",
+                        help="which measures, comma-separated (default: all four)")
     parser.add_argument("--postgres", metavar="URL", default=os.environ.get(
         "BRIEFBOT_TEST_POSTGRES_URL", ""))
     asyncio.run(main_async(parser.parse_args()))

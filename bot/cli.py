@@ -35,7 +35,7 @@ from bot.config import (
     with_database,
 )
 from bot.datahome import DatabaseChoice, choose_database, legacy_notice
-from bot.dburl import is_postgres_url
+from bot.dburl import ENV_DATABASE_URL, is_postgres_url, parse_database
 from bot.errors import BriefbotError, InputError, StoreError, UserError
 from bot.ingest.files import parse_bytes, read_limited, split_date_header
 from bot.ingest.pages import draft_from_record
@@ -776,7 +776,6 @@ async def cmd_slack(args: argparse.Namespace, app: App) -> int:
 
 
 async def cmd_db_copy(args: argparse.Namespace, config: Config) -> int:
-    from bot.dburl import ENV_DATABASE_URL, parse_database
     from bot.store.postgres.copy import copy_database
 
     env_url = os.environ.get(ENV_DATABASE_URL, "").strip()
@@ -853,6 +852,13 @@ def _where(args: argparse.Namespace, config: Config | None) -> list[str]:
     file = _config_file(args)
     lines = [f"config: {file}" if file else "config: none (built-in defaults; --config FILE "
              f"or {ENV_CONFIG} names one)"]
+    url = config.storage.url if config is not None else ""
+    if url and is_postgres_url(url):  # a PostgreSQL URL wins over every SQLite path
+        origin = ("--db" if args.db and is_postgres_url(args.db) else
+                  ENV_DATABASE_URL if os.environ.get(ENV_DATABASE_URL, "").strip() else
+                  "[storage] url")
+        lines.append(f"database: {parse_database(url).describe()} ({origin})")
+        return lines
     choice: DatabaseChoice | None = getattr(args, "database", None)
     if choice is not None:
         exists = "" if Path(choice.path).exists() else ", not created yet"
@@ -876,15 +882,23 @@ async def cmd_status(args: argparse.Namespace, config: Config) -> int:
     print(f"briefbot {__version__}")
     for line in _where(args, config):
         print(line)
-    size = await asyncio.to_thread(_database_size, config.storage.path)
-    if size is None:
-        print("The database does not exist yet: `briefbot ingest FILE`, `briefbot feeds add "
-              "URL` or `briefbot run` creates it.")
-        return 0
-    from bot.store import open_store
+    from bot.store.backends import open_database
+    from bot.store.ports import Store
 
-    store = await open_store(config.storage.path,
-                             busy_timeout_ms=config.storage.busy_timeout_ms)
+    store: Store
+    if is_postgres_url(config.storage.url):
+        # the server answers (or one line says why not: host, database, never the password)
+        store = await open_database(config.storage.url, pool_size=1)
+        size = (await store.size())[0]
+    else:
+        found = await asyncio.to_thread(_database_size, config.storage.path)
+        if found is None:
+            print("The database does not exist yet: `briefbot ingest FILE`, `briefbot feeds "
+                  "add URL` or `briefbot run` creates it.")
+            return 0
+        size = found
+        store = await open_database(config.storage.path,
+                                    busy_timeout_ms=config.storage.busy_timeout_ms)
     try:
         articles = await store.articles.count_articles()
         feeds = await store.feeds.list_feeds()

@@ -82,6 +82,13 @@ class StoreError(BriefbotError):
     """The database cannot be opened or used."""
 
 
+class DatabaseUnavailable(StoreError):
+    """The database server went away while running (PostgreSQL: a lost connection). The
+    store logs the outage once when it starts and once when it ends; the work that met it is
+    retried (claims are leased), so the many places that meet it log nothing more
+    (:class:`bot.logs.OutageFilter`)."""
+
+
 class SchemaTooNewError(StoreError):
     """The database was written by a newer briefbot than this one."""
 

@@ -12,9 +12,10 @@ import logging
 from datetime import UTC, datetime
 from typing import TextIO
 
+from bot.errors import DatabaseUnavailable
 from bot.redact import RedactingFilter
 
-__all__ = ["JsonFormatter", "configure_logging", "remove_logging"]
+__all__ = ["JsonFormatter", "OutageFilter", "configure_logging", "remove_logging"]
 
 _HANDLER_NAME = "briefbot"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -37,12 +38,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+class OutageFilter(logging.Filter):
+    """While the database is away, every service round, claim and command that needs it fails:
+    the store says so once (and once when it is back), so the records that merely meet the
+    outage (:class:`DatabaseUnavailable` as their exception or an argument) are dropped, not a
+    traceback per query. ``-v`` (DEBUG) keeps them."""
+
+    def __init__(self, *, keep: bool = False) -> None:
+        super().__init__()
+        self.keep = keep
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.keep:
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, DatabaseUnavailable):
+                return False
+            exc = exc.__cause__ or exc.__context__
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not any(isinstance(a, DatabaseUnavailable) for a in args)
+
+
 def configure_logging(*, level: int, fmt: str, stream: TextIO) -> logging.Handler:
     """Send the root logger's records at ``level`` and above to ``stream`` as ``fmt`` ("text"
     or "json"), replacing the handler an earlier call set (others, e.g. a test's, stay)."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.set_name(_HANDLER_NAME)
+    # first (it looks at the exception, which the redacting filter formats into text)
+    handler.addFilter(OutageFilter(keep=level <= logging.DEBUG))
     # every record, the SDKs' included: no response_url or interaction token in any line
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()

@@ -25,7 +25,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import __version__
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DatabaseUnavailable
 from bot.metrics import LOOP_LAG, REGISTRY, last_ticks
 
 if TYPE_CHECKING:
@@ -135,7 +135,8 @@ class MonitoringServer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # closed, locked past the timeout, disk gone...
-            log.warning("healthz: database check failed: %s", type(exc).__name__)
+            if not isinstance(exc, DatabaseUnavailable):  # the store logs an outage once
+                log.warning("healthz: database check failed: %s", type(exc).__name__)
             return {"ok": False, "error": type(exc).__name__}
         return {"ok": True}
 

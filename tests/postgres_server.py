@@ -35,7 +35,7 @@ PASSWORD_USER, PASSWORD = "briefbot_pw", "right-horse-battery"
 TABLES = ("alerts", "subscriptions", "digest_runs", "digest_schedules", "feed_items",
           "article_urls", "channel_feeds", "channel_feed_mutes", "feeds", "article_terms",
           "articles", "meta", "installations", "oauth_states", "seen_requests",
-          "deliveries")
+          "deliveries", "send_slots")
 
 
 def with_database(url: str, database: str) -> str:
@@ -144,3 +144,70 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI runs both backends, but PostgreSQL is unavailable: {reason}")
     pytest.skip(reason)
+
+
+class CuttableProxy:
+    """A TCP port on 127.0.0.1 in front of a PostgreSQL server (TCP or unix socket) that a
+    test can cut (every connection closed, new ones refused: the server "went away") and
+    restore on the same port."""
+
+    def __init__(self, target_url: str) -> None:
+        parts = urlsplit(target_url)
+        query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+        self._socket_dir = query.get("host", "") if not parts.hostname else ""
+        self._target = (parts.hostname or "", parts.port or 5432)
+        self._user = parts.username or "postgres"
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._pipes: set[asyncio.StreamWriter] = set()
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{self._user}@127.0.0.1:{self.port}/{database}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if self._socket_dir:
+                up_r, up_w = await asyncio.open_unix_connection(
+                    os.path.join(self._socket_dir, f".s.PGSQL.{self._target[1]}"))
+            else:
+                up_r, up_w = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.close()
+            return
+        self._pipes.update((writer, up_w))
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pump(reader, up_w), pump(up_r, writer))
+        self._pipes.difference_update((writer, up_w))
+
+    async def cut(self) -> None:
+        """The server goes away: refuse new connections, reset the open ones."""
+        assert self._server is not None
+        self._server.close()
+        for pipe in list(self._pipes):
+            transport = pipe.transport
+            if isinstance(transport, asyncio.Transport):
+                transport.abort()
+        self._pipes.clear()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self.cut()

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.errors import PermissionDenied, UserError
+from bot.errors import DatabaseUnavailable, PermissionDenied, UserError
 from bot.models import Caller, Reply, ReplyKind
 from bot.sanitize import strip_controls
 
@@ -156,6 +156,9 @@ class Commands:
             return await handler(ctx, args)
         except UserError as exc:
             return Reply(text=str(exc), kind=ReplyKind.ERROR, ephemeral=True)
+        except DatabaseUnavailable:  # logged once by the store, not once per command
+            return Reply(text="I can't reach my database right now; please try again in a "
+                         "minute.", kind=ReplyKind.ERROR, ephemeral=True)
         except Exception:
             log.exception("command failed: platform=%s user=%s channel=%s verb=%s",
                           caller.platform, caller.user_id, caller.channel_id, key)

@@ -60,6 +60,15 @@ class PostgresStore:
         await self.pool.close()
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What the pool does to a connection given back, besides rolling back a transaction
+    left open (asyncpg always does that): nothing. asyncpg's default sends ``RESET ALL``,
+    ``UNLISTEN *``, ``CLOSE ALL`` and ``pg_advisory_unlock_all()`` — a round trip per query,
+    a tenth of a digest pass — to undo session state that the repositories never create:
+    they take transaction-scoped locks and settings only (``pg_advisory_xact_lock``,
+    ``SET LOCAL``); the migration's session lock is on a connection of its own."""
+
+
 async def open_postgres_store(url: str | DatabaseTarget, *, pool_size: int = 10,
                               connect_timeout: float = 10.0,
                               target_version: int = SCHEMA_VERSION) -> PostgresStore:
@@ -78,8 +87,11 @@ async def open_postgres_store(url: str | DatabaseTarget, *, pool_size: int = 10,
     finally:
         await first.close()
     try:
-        pool = await asyncpg.create_pool(target.url, min_size=1, max_size=pool_size,
-                                         timeout=connect_timeout)
+        # min_size 0: connections open on demand and stay while used (idle ones close after
+        # 5 minutes); a floor would make asyncpg retry it with a logged traceback every
+        # second or so while the server is away
+        pool = await asyncpg.create_pool(target.url, min_size=0, max_size=pool_size,
+                                         timeout=connect_timeout, reset=_keep_session)
     except CONNECT_ERRORS as exc:
         raise connect_error(exc, target) from None
     log.info("database: %s (schema version %d)", where, target_version)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from bot.dburl import DatabaseTarget
-from bot.errors import StoreError
+from bot.errors import DatabaseUnavailable, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,11 @@ def connect_error(exc: BaseException, target: DatabaseTarget) -> StoreError:
         return StoreError(f"cannot reach the PostgreSQL server at {where}: the host name "
                           "does not resolve")
     if isinstance(exc, (OSError, asyncio.TimeoutError)):
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (
-            "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc))
+        if isinstance(exc, OSError) and exc.errno:  # asyncio words it "Connect call failed"
+            reason = os.strerror(exc.errno)
+        else:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (
+                "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc))
         return StoreError(f"cannot reach the PostgreSQL server at {where}: {reason}")
     if isinstance(exc, asyncpg.PostgresError):
         return StoreError(f"PostgreSQL at {where} refused the connection: {exc}")
@@ -90,12 +94,12 @@ class Outage:
         self.where = where
         self.down = False
 
-    def failed(self, exc: BaseException) -> StoreError:
+    def failed(self, exc: BaseException) -> DatabaseUnavailable:
         if not self.down:
             self.down = True
             log.warning("lost the database %s (%s: %s); retrying", self.where,
                         type(exc).__name__, exc)
-        return StoreError(f"the database {self.where} is unreachable: {exc}")
+        return DatabaseUnavailable(f"the database {self.where} is unreachable: {exc}")
 
     def ok(self) -> None:
         if self.down:

@@ -27,7 +27,8 @@ from bot.store.postgres.articles import PgArticles
 COPY_ORDER = ("articles", "article_urls", "feeds", "channel_feeds", "channel_feed_mutes",
               "feed_items", "subscriptions", "alerts", "digest_schedules", "digest_runs", "meta",
               "installations", "oauth_states", "seen_requests", "deliveries")
-DERIVED = ("article_terms", "schema_version")
+# filled by PostgreSQL or by the running bot (rate-limit buckets), not copied
+DERIVED = ("article_terms", "schema_version", "send_slots")
 BATCH = 2000
 
 

@@ -169,75 +169,42 @@ class PgDigests(PgBase):
         owner: str, now: datetime, lease_until: datetime,
         next_local_date: date, next_due_at: datetime,
     ) -> DigestClaim:
-        day = local_date.isoformat()
-        async with self.transaction() as conn:
-            sched = await conn.fetchrow(
-                "SELECT enabled, next_local_date FROM digest_schedules"
-                " WHERE platform = $1 AND channel_id = $2 FOR UPDATE", platform, channel_id)
-            if sched is None or not sched["enabled"] or sched["next_local_date"] != day:
-                return DigestClaim(state=ClaimState.STALE)
-            won = await conn.fetchrow(
-                "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
-                " claimed_by, lease_until, attempts, created_at)"
-                " VALUES ($1, $2, $3, $4, 'claimed', $5, $6, 1, $7)"
-                " ON CONFLICT (platform, channel_id, local_date) DO UPDATE SET"
-                " status = 'claimed', claimed_by = excluded.claimed_by,"
-                " lease_until = excluded.lease_until, attempts = digest_runs.attempts + 1"
-                " WHERE digest_runs.status IN ('claimed', 'failed')"
-                " AND coalesce(digest_runs.lease_until, 0) <= $7"
-                " RETURNING id, attempts",
-                platform, channel_id, day, ts(due_at), owner, ts(lease_until), ts(now))
-            if won is not None:
-                await conn.execute(
-                    "UPDATE digest_schedules SET not_before = $1 WHERE platform = $2"
-                    " AND channel_id = $3", ts(lease_until), platform, channel_id)
-                last_row = await conn.fetchrow(_LAST_SQL, platform, channel_id)
-                last = _last(last_row) if last_row is not None else None
-                missed = await conn.fetch(_MISSED_SQL, platform, channel_id,
-                                          last.run_id if last else 0)
-                return DigestClaim(state=ClaimState.WON, run_id=won["id"],
-                                   attempts=won["attempts"], last=last,
-                                   missed=tuple(_missed(r) for r in missed))
-            existing = await conn.fetchrow(
-                "SELECT status, lease_until FROM digest_runs WHERE platform = $1"
-                " AND channel_id = $2 AND local_date = $3", platform, channel_id, day)
-            assert existing is not None
-            if existing["status"] in _FINAL:
-                await conn.execute(
-                    "UPDATE digest_schedules SET next_local_date = $1, next_due_at = $2,"
-                    " not_before = NULL WHERE platform = $3 AND channel_id = $4",
-                    next_local_date.isoformat(), ts(next_due_at), platform, channel_id)
-                return DigestClaim(state=ClaimState.DONE)
-            await conn.execute(
-                "UPDATE digest_schedules SET not_before = $1 WHERE platform = $2"
-                " AND channel_id = $3", existing["lease_until"], platform, channel_id)
-            return DigestClaim(state=ClaimState.HELD)
+        # one call, one round trip: briefbot_claim_digest (PostgreSQL migration 0004) locks
+        # the channel's schedule row, then inserts or takes over the run, as documented above
+        row = await self._fetchrow(
+            "SELECT * FROM briefbot_claim_digest($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            platform, channel_id, local_date.isoformat(), ts(due_at), owner, ts(lease_until),
+            ts(now), next_local_date.isoformat(), ts(next_due_at))
+        assert row is not None
+        state = ClaimState(row["o_state"])
+        if state is not ClaimState.WON:
+            return DigestClaim(state=state)
+        last = None
+        if row["o_last_id"] is not None:
+            last = LastDigest(
+                run_id=row["o_last_id"], through_article_id=row["o_last_through"],
+                period_end=from_ts(row["o_last_period_end"]),
+                finished_at=from_ts(row["o_last_finished"]), items=row["o_last_items"] or 0,
+                status=row["o_last_status"])
+        missed = tuple(
+            MissedDigest(local_date=date.fromisoformat(day), due_at=from_ts(due), error=error)
+            for day, due, error in zip(row["o_missed_dates"] or (), row["o_missed_due"] or (),
+                                       row["o_missed_errors"] or (), strict=True))
+        return DigestClaim(state=ClaimState.WON, run_id=row["o_run_id"],
+                           attempts=row["o_attempts"], last=last, missed=missed)
 
     async def finish_digest(
         self, *, run_id: int, owner: str, sent: bool, period_start: datetime | None,
         period_end: datetime, through_article_id: int, items: int, late: bool,
         now: datetime, following: Due | None = None,
     ) -> bool:
-        async with self.transaction() as conn:
-            await _lock_schedule_of_run(conn, run_id)
-            row = await conn.fetchrow(
-                "UPDATE digest_runs SET status = $1, period_start = $2, period_end = $3,"
-                " through_article_id = $4, items = $5, late = $6, finished_at = $7,"
-                " lease_until = NULL, error = NULL"
-                " WHERE id = $8 AND claimed_by = $9 AND status = 'claimed'"
-                " RETURNING platform, channel_id, local_date",
-                "sent" if sent else "empty", to_ts(period_start), ts(period_end),
-                through_article_id, items, late, ts(now), run_id, owner)
-            if row is None:
-                return False
-            if row["local_date"] is not None and following is not None:
-                await conn.execute(
-                    "UPDATE digest_schedules SET next_local_date = $1, next_due_at = $2,"
-                    " not_before = NULL WHERE platform = $3 AND channel_id = $4"
-                    " AND next_local_date = $5",
-                    following.local_date.isoformat(), ts(following.due_at), row["platform"],
-                    row["channel_id"], row["local_date"])
-            return True
+        kept = await self._fetchval(
+            "SELECT briefbot_finish_digest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            run_id, owner, "sent" if sent else "empty", to_ts(period_start), ts(period_end),
+            through_article_id, items, late, ts(now),
+            following.local_date.isoformat() if following is not None else None,
+            ts(following.due_at) if following is not None else None)
+        return bool(kept)
 
     async def fail_digest(self, *, run_id: int, owner: str, error: str, retry_at: datetime,
                           now: datetime) -> None:

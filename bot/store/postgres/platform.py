@@ -1,8 +1,9 @@
 """Platform state on PostgreSQL: ``meta`` (small values, e.g. the hash of the Discord commands
 last synced), ``installations`` (one row per workspace the app is installed in), ``oauth_states``
-(each accepted once, before it expires) and ``seen_requests`` (signed requests already executed:
-a replay is refused by every process, since they share this table) and ``deliveries`` (the
-message a claim is posting and how many of its parts the platform accepted)."""
+(each accepted once, before it expires), ``seen_requests`` (signed requests already executed:
+a replay is refused by every process, since they share this table), ``deliveries`` (the
+message a claim is posting and how many of its parts the platform accepted) and
+``send_slots`` (the deployment-wide platform rate limits of :mod:`bot.ratelimit`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,33 @@ import asyncpg
 from bot.store.ports import DELIVERY_KEEP_DAYS, Delivery
 from bot.store.postgres.base import PgBase, affected, at, ts
 
+# One statement takes a slot and moves the bucket on: read-and-write under the row's lock, on
+# the server's clock (processes on several hosts need not agree on the time). $2 = interval,
+# $3 = how far behind "now" a bucket may lag (the burst). Returns seconds to wait.
+_RESERVE = (
+    "INSERT INTO send_slots AS s (bucket, next_at)"
+    " VALUES ($1, extract(epoch FROM statement_timestamp())::float8 - $3 + $2)"
+    " ON CONFLICT (bucket) DO UPDATE SET next_at ="
+    " greatest(s.next_at, extract(epoch FROM statement_timestamp())::float8 - $3) + $2"
+    " RETURNING next_at - $2 - extract(epoch FROM statement_timestamp())::float8")
+_PRUNE_EVERY = 1000  # slots taken between two sweeps of idle buckets (a row per channel)
+
 
 class PgPlatformState(PgBase):
+    _slots_taken = 0
+
+    async def reserve_send_slot(self, bucket: str, *, interval: float, burst: int) -> float:
+        """The next send slot of ``bucket`` for every process on this database (see
+        :class:`bot.ratelimit.SharedSlots`): seconds to wait before using it."""
+        self._slots_taken += 1
+        if self._slots_taken % _PRUNE_EVERY == 0:
+            await self._execute(
+                "DELETE FROM send_slots WHERE next_at"
+                " < extract(epoch FROM statement_timestamp())::float8 - 3600")
+        wait = await self._fetchval(_RESERVE, bucket, float(interval),
+                                    max(0, burst - 1) * float(interval))
+        return float(wait)
+
     async def get_meta(self, key: str) -> str | None:
         value = await self._fetchval("SELECT value FROM meta WHERE key = $1", key)
         return None if value is None else str(value)
