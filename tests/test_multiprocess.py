@@ -86,17 +86,22 @@ async def test_three_processes_one_killed_post_each_digest_and_alert_once(
         stderr=log, cwd=REPO)
         for log in logs]
     try:
-        # wait until the first process holds digest claims (it is posting them), then kill it
-        victim = f"%:{procs[0].pid}:%"
+        # wait until a process holds digest claims (it is posting them), then kill that one
+        by_pid = {str(p.pid): p for p in procs}
+        victim_pid = ""
         conn = await asyncpg.connect(postgres_url)
         try:
             for _ in range(4500):  # 90 s at most
-                if await conn.fetchval("SELECT count(*) FROM digest_runs WHERE"
-                                       " status = 'claimed' AND claimed_by LIKE $1", victim):
+                holders = [r[0].split(":")[1] for r in await conn.fetch(
+                    "SELECT claimed_by FROM digest_runs WHERE status = 'claimed'")]
+                if holders and holders[0] in by_pid:
+                    victim_pid = holders[0]
                     break
                 await asyncio.sleep(0.02)
-            procs[0].send_signal(signal.SIGKILL)
-            await procs[0].wait()
+            assert victim_pid, "no process ever held a digest claim"
+            victim = f"%:{victim_pid}:%"
+            by_pid[victim_pid].send_signal(signal.SIGKILL)
+            await by_pid[victim_pid].wait()
             held = await conn.fetch("SELECT id FROM digest_runs WHERE status = 'claimed'"
                                     " AND claimed_by LIKE $1", victim)
         finally:
@@ -121,7 +126,7 @@ async def test_three_processes_one_killed_post_each_digest_and_alert_once(
         finally:
             await conn.close()
         assert all(r["status"] == "sent" and r["attempts"] >= 2 for r in rows)
-        assert not any(r["claimed_by"].split(":")[1] == str(procs[0].pid) for r in rows)
+        assert not any(r["claimed_by"].split(":")[1] == victim_pid for r in rows)
     finally:
         for p in procs:
             if p.returncode is None:
