@@ -9,6 +9,7 @@ rate of the real engine (news summarizer) at that size, and the file size. Run:
 
     python bench/bench_scale.py --articles 10000
     python bench/bench_scale.py --articles 1000000 --db /tmp/scale-1m.db   # minutes; resumable
+    python bench/bench_scale.py --steady 45 --per-day 1000 --keep-days 7    # retention
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hashlib
 import json
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -29,6 +31,7 @@ from typing import Any
 from bot.app import open_app
 from bot.config import default_config
 from bot.models import ArticleDraft
+from bot.retention import Retention
 from bot.store import open_store
 from bot.store.ports import NewArticle, Store
 
@@ -189,16 +192,67 @@ async def ingest_rate(path: Path, count: int, eval_dir: Path) -> float:
         await app.close()
 
 
+async def steady(days: int, per_day: int, keep_days: int, eval_dir: Path) -> None:
+    """Retention under a steady feed: ``per_day`` articles a day (with their feed items) into
+    a fresh store for ``days`` days, the retention service's prune after each day; prints the
+    file size each day. With ``keep_days`` the file grows for ``keep_days`` days, then stays
+    flat (a new store gives freed pages back: incremental auto-vacuum)."""
+    sentences, titles = sentence_pool(eval_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await open_store(Path(tmp) / "steady.db")
+        try:
+            for n in range(FEEDS):
+                await store.feeds.add_feed(f"https://news{n}.example/feed", now=START,
+                                           next_poll_at=START + 2 * YEAR)
+            print(f"\n## Retention under a steady feed: {per_day:,} articles a day, "
+                  f"keep_days = {keep_days}")
+            print("| day | articles kept | removed that day | database file MB | free MB |")
+            print("|---|---|---|---|---|")
+            for day in range(1, days + 1):
+                today = START + timedelta(days=day)
+                batch = [replace(a, ingested_at=today - timedelta(seconds=k),
+                                 draft=replace(a.draft, published_at=None))
+                         for k, a in enumerate(make_batch((day - 1) * per_day, per_day,
+                                                          days * per_day, sentences, titles))]
+                await store.articles.add_articles(batch)
+                by_feed: dict[int, list[tuple[str, str | None, str | None]]] = {}
+                for a in batch:
+                    assert a.draft.feed_id is not None and a.canonical_url is not None
+                    by_feed.setdefault(a.draft.feed_id, []).append(
+                        (a.canonical_url, None, a.canonical_url))
+                for feed_id, items in by_feed.items():
+                    await store.feeds.record_backlog_items(feed_id, items, now=today,
+                                                           note="steady feed")
+                retention = Retention(store, keep_days=keep_days,
+                                      clock=lambda today=today: today, pause_seconds=0)
+                report = await retention.prune_once()
+                size, free = await store.size()
+                kept = await store.articles.max_article_id() - (await store.articles.
+                                                                 article_id_watermark(
+                    since=today - timedelta(days=keep_days)))
+                print(f"| {day} | {kept:,} | {report.articles:,} | {size / 1e6:,.1f} | "
+                      f"{free / 1e6:,.1f} |", flush=True)
+        finally:
+            await store.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--articles", type=int, required=True)
+    parser.add_argument("--articles", type=int, default=10_000)
     parser.add_argument("--db", type=Path, help="store to build or continue "
                         "(default bench/.scale/scale-N.db)")
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--ingest", type=int, default=100, help="articles for the ingest rate")
     parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    parser.add_argument("--steady", type=int, metavar="DAYS",
+                        help="instead: retention under a steady feed for DAYS days")
+    parser.add_argument("--per-day", type=int, default=1000)
+    parser.add_argument("--keep-days", type=int, default=7)
     args = parser.parse_args()
+    if args.steady:
+        await steady(args.steady, args.per_day, args.keep_days, args.eval_dir)
+        return
     path = args.db or HERE / ".scale" / f"scale-{args.articles}.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     store = await open_store(path)
