@@ -43,6 +43,8 @@ TITLE_WINDOW = 200
 # "Did you mean" compares a typo with the stored vocabulary itself while the store is small,
 # and above this many articles with a cached list of the most frequent terms (search_terms).
 SMALL_STORE = 20_000
+# FTS5 merge work done after each pruned batch (pages): keeps the index's tombstones in check.
+FTS_MERGE_PAGES = 200
 TERM_LIST_SIZE = 30_000
 
 
@@ -188,6 +190,12 @@ class SQLiteArticles:
                 chunk = ids[start:start + 500]
                 await db.execute(f"DELETE FROM articles WHERE id IN ({marks(len(chunk))})",
                                  chunk)
+            if ids:
+                # a deleted row leaves a tombstone in the FTS5 index until its segments are
+                # merged: merge a bounded amount now (pages of work, not the whole index), so
+                # the index does not grow between FTS5's own automerges
+                await db.execute("INSERT INTO articles_fts (articles_fts, rank)"
+                                 " VALUES ('merge', ?)", (-FTS_MERGE_PAGES,))
         return len(ids)
 
     async def add_article_url(self, url: str, article_id: int) -> None:
