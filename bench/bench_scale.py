@@ -10,6 +10,7 @@ rate of the real engine (news summarizer) at that size, and the file size. Run:
     python bench/bench_scale.py --articles 10000
     python bench/bench_scale.py --articles 1000000 --db /tmp/scale-1m.db   # minutes; resumable
     python bench/bench_scale.py --steady 45 --per-day 1000 --keep-days 7    # retention
+    python bench/bench_scale.py --articles 100000 --ingest 0 --postgres auto # + PostgreSQL
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +194,10 @@ async def ingest_rate(path: Path, count: int, eval_dir: Path) -> float:
         await app.close()
 
 
+def _at(moment: datetime) -> datetime:
+    return moment
+
+
 async def steady(days: int, per_day: int, keep_days: int, eval_dir: Path) -> None:
     """Retention under a steady feed: ``per_day`` articles a day (with their feed items) into
     a fresh store for ``days`` days, the retention service's prune after each day; prints the
@@ -224,7 +230,7 @@ async def steady(days: int, per_day: int, keep_days: int, eval_dir: Path) -> Non
                     await store.feeds.record_backlog_items(feed_id, items, now=today,
                                                            note="steady feed")
                 retention = Retention(store, keep_days=keep_days,
-                                      clock=lambda today=today: today, pause_seconds=0)
+                                      clock=partial(_at, today), pause_seconds=0)
                 report = await retention.prune_once()
                 size, free = await store.size()
                 kept = await store.articles.max_article_id() - (await store.articles.
@@ -236,6 +242,49 @@ async def steady(days: int, per_day: int, keep_days: int, eval_dir: Path) -> Non
             await store.close()
 
 
+async def on_postgres(sqlite_path: Path, url: str, repeat: int) -> dict[str, tuple[float, float]]:
+    """The same reads on PostgreSQL: the built SQLite store copied into a fresh database
+    (``briefbot``'s own copy tool), then read the same way. ``url`` "auto": a throwaway
+    pgserver (the dev extra) in a temporary folder."""
+    import warnings
+
+    import asyncpg
+
+    from bot.store.backends import open_database
+    from bot.store.postgres.copy import copy_database
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = None
+        if url == "auto":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import pgserver
+            server = pgserver.get_server(tmp, cleanup_mode="delete")  # type: ignore[attr-defined]
+            url = server.get_uri()
+        try:
+            admin = await asyncpg.connect(url)
+            try:
+                await admin.execute("DROP DATABASE IF EXISTS scale_bench WITH (FORCE)")
+                await admin.execute("CREATE DATABASE scale_bench")
+            finally:
+                await admin.close()
+            from urllib.parse import urlsplit, urlunsplit
+
+            target = urlunsplit(urlsplit(url)._replace(path="/scale_bench"))
+            started = time.perf_counter()
+            copied = await copy_database(str(sqlite_path), target)
+            print(f"postgres: {sum(c.rows for c in copied):,} rows copied in "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
+            store = await open_database(target)
+            try:
+                return await reads(store, repeat)
+            finally:
+                await store.close()
+        finally:
+            if server is not None:
+                server.cleanup()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=10_000)
@@ -245,6 +294,9 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--ingest", type=int, default=100, help="articles for the ingest rate")
     parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    parser.add_argument("--postgres", metavar="URL",
+                        help="also run the reads on PostgreSQL (a copy of the built store); "
+                        "'auto': a throwaway pgserver")
     parser.add_argument("--steady", type=int, metavar="DAYS",
                         help="instead: retention under a steady feed for DAYS days")
     parser.add_argument("--per-day", type=int, default=1000)
@@ -265,6 +317,7 @@ async def main() -> None:
     finally:
         await store.close()
     ingest = await ingest_rate(path, args.ingest, args.eval_dir) if args.ingest else 0.0
+    pg = await on_postgres(path, args.postgres, args.repeat) if args.postgres else {}
     print(f"\n## {args.articles:,} articles ({path})")
     print("| read | median ms (wall) | median ms (CPU) |")
     print("|---|---|---|")
@@ -272,6 +325,12 @@ async def main() -> None:
         print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
     print(f"| ingest (engine, news summarizer, sequential) | {ingest:.0f} articles/s | |")
     print(f"| database file | {size / 1e6:,.0f} MB ({free / 1e6:,.0f} MB free) | |")
+    if pg:
+        print(f"\n## {args.articles:,} articles on PostgreSQL (the same store, copied)")
+        print("| read | median ms (wall) | median ms (CPU, this process) |")
+        print("|---|---|---|")
+        for name, (wall, cpu) in pg.items():
+            print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
 
 
 if __name__ == "__main__":
