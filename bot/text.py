@@ -171,12 +171,30 @@ def _ordinal_joins(previous: str, following: str, language: str) -> bool:
 
 @lru_cache(maxsize=32)
 def _stop_words(language: str) -> frozenset[str]:
+    if language in SUMY_LANGUAGES:
+        # Sumy's own list, read as sumy.utils.get_stop_words reads it but without importing
+        # Sumy (and NLTK, numpy with it): a topic search must not pay that (issue 11)
+        import importlib.util
+        from pathlib import Path
+
+        spec = importlib.util.find_spec("sumy")  # finds the package; does not import it
+        if spec is not None and spec.submodule_search_locations:
+            path = Path(spec.submodule_search_locations[0], "data", "stopwords",
+                        f"{language}.txt")
+            return frozenset(w.rstrip().casefold()
+                             for w in path.read_text("utf-8").splitlines() if w)
     from sumy.utils import get_stop_words
 
     try:
         return frozenset(w.casefold() for w in get_stop_words(language))
     except LookupError:
         return frozenset()
+
+
+def stop_words(language: str) -> frozenset[str]:
+    """Sumy's stop words for ``language`` (``"auto"``: English), casefolded; empty where Sumy
+    has none. Loads no Sumy for the languages of :data:`SUMY_LANGUAGES`."""
+    return _stop_words("english" if language == "auto" else language)
 
 
 def _should_join(previous: str, following: str, language: str = "english") -> bool:

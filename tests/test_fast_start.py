@@ -54,6 +54,9 @@ async def test_reading_commands_load_no_heavy_library(
     assert loaded_by("--db", db, "feeds", "list") == ("0", "")
     assert loaded_by("--db", db, "brief") == ("0", "")
     assert loaded_by("--db", db, "brief", str(article.id)) == ("0", "")
+    # a topic search reads Sumy's stop-word list ("the" alone is refused), not Sumy
+    assert loaded_by("--db", db, "brief", "rocket") == ("0", "")
+    assert loaded_by("--db", db, "brief", "the") == ("2", "")  # refused: a user error
 
 
 def test_the_probe_sees_a_heavy_import() -> None:

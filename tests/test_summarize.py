@@ -145,3 +145,17 @@ def test_the_config_knows_every_algorithm_and_language_the_summarizer_has() -> N
             continue
         usable.add(language)
     assert usable == text.SUMY_LANGUAGES
+
+
+def test_stop_words_read_without_sumy_are_sumys() -> None:
+    """bot.text reads Sumy's stop-word files itself (a topic search must not import Sumy):
+    the lists must be the ones Sumy's get_stop_words gives, for every language it has."""
+    from sumy.utils import get_stop_words
+
+    from bot import text
+
+    for language in sorted(text.SUMY_LANGUAGES):
+        text._stop_words.cache_clear()
+        assert text.stop_words(language) == {w.casefold() for w in get_stop_words(language)}
+    text._stop_words.cache_clear()
+    assert "the" in text.stop_words("auto")

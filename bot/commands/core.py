@@ -9,7 +9,7 @@ from bot.commands.router import Commands, Context
 from bot.errors import UserError, inert
 from bot.models import Reply
 from bot.render import to_item
-from bot.text import language_kit, words
+from bot.text import stop_words, words
 
 
 def register(commands: Commands) -> None:
@@ -80,7 +80,7 @@ async def topic_briefing(ctx: Context, args: str) -> Reply:
 async def _topic(ctx: Context, args: str, *, verb_hint: bool) -> Reply:
     if not args:
         raise UserError("Search for what? Try `/brief search rocket systems`.")
-    stop = language_kit(ctx.engine.config.summarizer.language).stop_words
+    stop = stop_words(ctx.engine.config.summarizer.language)
     # a quoted phrase ("The Who") and an acronym (US, IT) are meant as typed
     typed = [] if any(q in args for q in "\"“”") else [
         w.lower() for w in words(args) if not (w.isupper() and len(w) > 1)] or ["-"]
