@@ -36,11 +36,12 @@ import discord
 import yarl
 from discord import app_commands
 
+from adapters.base import section_of
 from adapters.delivery import part_nonce, post_parts
+from adapters.discord_config import DiscordConfig
 from adapters.discord_render import NO_MENTIONS, Outgoing, render_messages
 from bot import metrics
 from bot.commands.router import wants_public
-from bot.config import DiscordConfig
 from bot.engine import BriefingEngine, VerbInfo
 from bot.errors import BriefbotError, ConfigError, DeliveryError
 from bot.models import Caller, Destination, Reply
@@ -226,7 +227,7 @@ class DiscordAdapter:
         **client_options: Any,
     ) -> None:
         self.engine = engine
-        self.config = config or engine.config.discord
+        self.config = config or section_of(engine.config, "discord", DiscordConfig)
         self._token = token
         self._login_timeout = login_timeout
         self._logged_in = asyncio.Event()

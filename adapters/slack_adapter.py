@@ -72,12 +72,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.base import section_of
 from adapters.delivery import post_parts
 from adapters.slack_blocks import SlackMessage, escape, render_reply
+from adapters.slack_config import SlackConfig
 from adapters.slack_installations import BriefbotInstallationStore, BriefbotStateStore
 from bot import metrics
 from bot.commands.router import parse
-from bot.config import Secrets, SlackConfig
 from bot.engine import BriefingEngine, CommandHandler
 from bot.errors import ConfigError, DeliveryError
 from bot.models import Caller, Destination, Reply
@@ -360,7 +361,7 @@ class SlackAdapter:
         store: Store | None = None,
     ) -> None:
         self.engine = engine
-        self.config = config or engine.config.slack
+        self.config = config or section_of(engine.config, "slack", SlackConfig)
         distributed = bool(self.config.client_id)
         if distributed:
             if app_token:
@@ -469,18 +470,6 @@ class SlackAdapter:
         self._http: aiohttp.ClientSession | None = None  # shared connections once started
         self._socket: AsyncSocketModeHandler | None = None
         self.port: int | None = None  # HTTP mode: the bound port once started
-
-    @classmethod
-    def from_secrets(cls, engine: BriefingEngine, secrets: Secrets) -> SlackAdapter:
-        if not engine.config.slack.client_id and not secrets.slack_bot_token:
-            raise ConfigError("SLACK_BOT_TOKEN is not set")
-        return cls(
-            engine,
-            bot_token=secrets.slack_bot_token,
-            app_token=secrets.slack_app_token,
-            signing_secret=secrets.slack_signing_secret,
-            client_secret=secrets.slack_client_secret,
-        )
 
     @property
     def distributed(self) -> bool:

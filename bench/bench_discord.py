@@ -35,6 +35,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from discord_fake import FakeDiscord  # noqa: E402
 
 from adapters.discord_adapter import DiscordAdapter  # noqa: E402
+from adapters.discord_config import DiscordConfig  # noqa: E402
+from adapters.platforms import DISCORD  # noqa: E402
 from bot.app import open_app  # noqa: E402
 from bot.config import default_config  # noqa: E402
 from bot.engine import BriefingEngine  # noqa: E402
@@ -120,12 +122,10 @@ async def main(channels: int, rate: float, concurrency: int, count: int, *,
     fake = await FakeDiscord().start()
     with tempfile.TemporaryDirectory() as tmp:
         base = default_config()
-        config = replace(
-            base,
-            storage=replace(base.storage, path=str(Path(tmp) / "bench.db")),
-            discord=replace(base.discord, api_base_url=fake.api_base_url,
-                            gateway_url=fake.gateway_url, max_messages_per_second=rate,
-                            send_concurrency=concurrency),
+        config = DISCORD.configure(
+            replace(base, storage=replace(base.storage, path=str(Path(tmp) / "bench.db"))),
+            api_base_url=fake.api_base_url, gateway_url=fake.gateway_url,
+            max_messages_per_second=rate, send_concurrency=concurrency,
         )
         engine = (await open_app(config)).engine
         await engine.ingest(ArticleDraft(text=SAMPLE.read_text(encoding="utf-8"),
@@ -157,10 +157,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", type=int, default=1000)
     parser.add_argument("--rate", type=float,
-                        default=default_config().discord.max_messages_per_second,
+                        default=DiscordConfig().max_messages_per_second,
                         help="[discord] max_messages_per_second")
     parser.add_argument("--concurrency", type=int,
-                        default=default_config().discord.send_concurrency)
+                        default=DiscordConfig().send_concurrency)
     parser.add_argument("--interactions", type=int, default=300)
     parser.add_argument("--together", action="store_true",
                         help="run the interactions during the fan-out, not after it")

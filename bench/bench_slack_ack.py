@@ -78,6 +78,7 @@ async def _loop_lag(samples: list[float]) -> None:
 
 
 async def _bot(conn: Connection, api_url: str, ingest: bool, distributed: bool) -> None:
+    from adapters.platforms import SLACK
     from adapters.slack_adapter import SlackAdapter
     from bot.app import open_app
     from bot.config import default_config
@@ -85,12 +86,10 @@ async def _bot(conn: Connection, api_url: str, ingest: bool, distributed: bool) 
 
     with tempfile.TemporaryDirectory() as tmp:
         base = default_config()
-        config = replace(
-            base,
-            storage=replace(base.storage, path=str(Path(tmp) / "bench.db")),
-            slack=replace(base.slack, api_base_url=api_url, http_host="127.0.0.1",
-                          http_port=0, post_interval_seconds=0.0,
-                          client_id=CLIENT_ID if distributed else ""),
+        config = SLACK.configure(
+            replace(base, storage=replace(base.storage, path=str(Path(tmp) / "bench.db"))),
+            api_base_url=api_url, http_host="127.0.0.1", http_port=0,
+            post_interval_seconds=0.0, client_id=CLIENT_ID if distributed else "",
         )
         engine = (await open_app(config)).engine
         text = SAMPLE.read_text(encoding="utf-8")

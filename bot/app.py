@@ -1,6 +1,8 @@
 """The composition root: the one module that wires config, store, engine, features, the
 ``/brief`` verbs and the adapters. Nothing below it names a feature.
 
+:data:`adapters.platforms.PLATFORMS` lists the platforms (one :class:`~adapters.base.AdapterSpec`
+each: config section, secrets, factory); :meth:`App.adapters` starts those whose secrets are set.
 :func:`open_app` opens the store, builds the engine and installs the features listed in
 ``features`` (all of :data:`FEATURES` by default): each feature gets the engine it works on,
 registers its new-article listener and its background service here, and its verbs are
@@ -21,6 +23,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from adapters.platforms import PLATFORMS
 from bot.alerts.service import AlertService
 from bot.clock import Clock, utcnow
 from bot.commands import alerts as alert_verbs
@@ -134,10 +137,11 @@ class App:
         return self.feeds
 
     def adapters(self, secrets: Secrets) -> list[Adapter]:
-        """The platform connections ``briefbot run`` starts (see :mod:`adapters`)."""
+        """The platform connections ``briefbot run`` starts: each platform of
+        :data:`~adapters.platforms.PLATFORMS` that its secrets enable, else the console."""
         from adapters import select_adapters
 
-        return select_adapters(self.engine, secrets)
+        return select_adapters(self.engine, secrets, PLATFORMS)
 
     async def close(self) -> None:
         await self.engine.close()

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from adapters.platforms import PLATFORMS
 from bot import __version__
 from bot.config import (
     ALGORITHMS,
@@ -645,16 +646,7 @@ async def cmd_run(args: argparse.Namespace, app: App) -> int:
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-    secrets = secrets_from_env()
-    if not secrets.slack_bot_token and not engine.config.slack.client_id:
-        stray = [name for name, value in (("SLACK_APP_TOKEN", secrets.slack_app_token),
-                                          ("SLACK_SIGNING_SECRET", secrets.slack_signing_secret))
-                 if value]
-        if stray:
-            log.warning("%s set but SLACK_BOT_TOKEN is not: Slack is not started (set "
-                        "SLACK_BOT_TOKEN to the app's Bot User OAuth Token, xoxb-...)",
-                        " and ".join(stray) + (" is" if len(stray) == 1 else " are"))
-    adapters = app.adapters(secrets)
+    adapters = app.adapters(secrets_from_env(platforms=PLATFORMS))
     for adapter in adapters:
         engine.add_publisher(adapter)
     console = getattr(args, "console", None)
@@ -742,25 +734,28 @@ async def cmd_digest(args: argparse.Namespace, app: App) -> int:
 
 
 async def cmd_discord(args: argparse.Namespace, app: App) -> int:
-    engine = app.engine
-    token = secrets_from_env().discord_token
+    from adapters.discord_adapter import DiscordAdapter
+    from adapters.discord_config import TOKEN
+    from adapters.platforms import DISCORD
+
+    token = secrets_from_env(platforms=(DISCORD,)).get(TOKEN)
     if token is None:
         raise UserError("Set DISCORD_TOKEN to the bot token (Developer Portal > Bot).")
-    from adapters.discord_adapter import DiscordAdapter
-
-    print(await DiscordAdapter(engine, token).setup(force_sync=args.force))
+    print(await DiscordAdapter(app.engine, token).setup(force_sync=args.force))
     return 0
 
 
 async def cmd_slack(args: argparse.Namespace, app: App) -> int:
     """Installed workspaces, from the database (no token is shown, nor needed)."""
+    from adapters.platforms import SLACK
+
     platform = app.engine.store.platform
     home = await platform.get_meta("slack.home_team")
     rows = await platform.installed_workspaces(platform="slack")
     print(f"home workspace (its ids are stored bare): {home or 'none yet'}")
     if not rows:
         print("no workspace has installed briefbot with Add to Slack"
-              + ("" if app.engine.config.slack.client_id else " ([slack] client_id is not set)"))
+              + ("" if SLACK.section(app.config).client_id else " ([slack] client_id is not set)"))
     for enterprise, team in rows:
         data = await platform.find_installation(platform="slack", enterprise_id=enterprise,
                                                 team_id=team)
@@ -834,7 +829,7 @@ def _config_file(args: argparse.Namespace) -> str | None:
 
 
 def _configure(args: argparse.Namespace) -> Config:
-    config = load_config(args.config)
+    config = load_config(args.config, platforms=PLATFORMS)
     cli_db = args.db
     if args.db and (is_postgres_url(args.db) or args.db.lower().startswith("sqlite://")):
         config = with_database(config, args.db)  # a URL: wins over BRIEFBOT_DATABASE_URL

@@ -6,7 +6,11 @@ a value of the wrong type or out of range raises :class:`ConfigError` naming the
 from the environment by :func:`secrets_from_env`.
 
 Each section is a frozen dataclass; a field's ``metadata`` may hold ``min``, ``max`` and
-``choices``. Adding a key is adding a field here and a line in ``config.example.toml``.
+``choices`` (made with :func:`option`). Adding a key is adding a field here and a line in
+``config.example.toml``. A platform's section (``[slack]``, ``[discord]``) and its secrets are
+declared by its adapter (:class:`PlatformSection`, see ``adapters/base.py``), not here: the
+caller passes the platforms (:data:`adapters.platforms.PLATFORMS`) to :func:`load_config`, and
+``config.platforms`` holds their sections by name.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ import os
 import re
 import tomllib
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Protocol, Union, get_args, get_origin, get_type_hints
 
 from bot.dburl import ENV_DATABASE_URL, parse_database
 from bot.errors import ConfigError, UserError
@@ -29,8 +33,9 @@ from bot.text import check_language
 ENV_CONFIG = "BRIEFBOT_CONFIG"
 
 
-def _opt(default: Any, *, min: float | None = None, max: float | None = None,
-         choices: tuple[str, ...] | None = None, any_case: bool = False) -> Any:
+def option(default: Any, *, min: float | None = None, max: float | None = None,
+           choices: tuple[str, ...] | None = None, any_case: bool = False) -> Any:
+    """A section key with its default and bounds (checked at load, the key named)."""
     return field(default=default, metadata={"min": min, "max": max, "choices": choices,
                                             "any_case": any_case})
 
@@ -44,10 +49,10 @@ class StorageConfig:
     # sqlite:///path; wins over path. BRIEFBOT_DATABASE_URL wins over both (and may hold the
     # password, which the file may not). Never logged: repr=False.
     url: str = field(default="", repr=False)
-    busy_timeout_ms: int = _opt(10_000, min=0, max=600_000)
+    busy_timeout_ms: int = option(10_000, min=0, max=600_000)
     # delete articles ingested more than this many days ago, while running (0: keep all)
-    keep_days: int = _opt(0, min=0, max=36_500)
-    pool_size: int = _opt(10, min=1, max=200)  # PostgreSQL connections per process
+    keep_days: int = option(0, min=0, max=36_500)
+    pool_size: int = option(10, min=1, max=200)  # PostgreSQL connections per process
 
     @property
     def database(self) -> str:
@@ -65,24 +70,24 @@ ALGORITHMS: tuple[str, ...] = (
 @dataclass(frozen=True, slots=True)
 class SummarizerConfig:
     algorithm: str = "news"
-    sentences: int = _opt(3, min=1, max=20)
+    sentences: int = option(3, min=1, max=20)
     language: str = "auto"
     # a sentence longer than this is cut at a word boundary with an ellipsis
-    max_sentence_chars: int = _opt(600, min=80, max=3000)
-    workers: int = _opt(1, min=1, max=32)
+    max_sentence_chars: int = option(600, min=80, max=3000)
+    workers: int = option(1, min=1, max=32)
 
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
-    max_file_bytes: int = _opt(5_000_000, min=1024, max=500_000_000)
-    min_text_chars: int = _opt(200, min=0, max=100_000)
-    title_max_chars: int = _opt(120, min=20, max=500)
+    max_file_bytes: int = option(5_000_000, min=1024, max=500_000_000)
+    min_text_chars: int = option(200, min=0, max=100_000)
+    title_max_chars: int = option(120, min=20, max=500)
 
 
 @dataclass(frozen=True, slots=True)
 class BriefConfig:
-    latest_count: int = _opt(5, min=1, max=25)
-    search_results: int = _opt(5, min=1, max=25)
+    latest_count: int = option(5, min=1, max=25)
+    search_results: int = option(5, min=1, max=25)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,92 +95,56 @@ class FetchConfig:
     allow_private_networks: bool = False
     # addresses or networks allowed even when private networks are not (an intranet server)
     allowed_networks: tuple[str, ...] = ()
-    max_bytes: int = _opt(5_000_000, min=1024, max=200_000_000)
-    timeout_seconds: float = _opt(20.0, min=0.1, max=600)
-    max_redirects: int = _opt(5, min=0, max=20)
+    max_bytes: int = option(5_000_000, min=1024, max=200_000_000)
+    timeout_seconds: float = option(20.0, min=0.1, max=600)
+    max_redirects: int = option(5, min=0, max=20)
     user_agent: str = "briefbot/0.1 (+https://github.com/briefbot/briefbot)"
-    max_connections: int = _opt(20, min=1, max=1000)
-    max_connections_per_host: int = _opt(2, min=1, max=100)
+    max_connections: int = option(20, min=1, max=1000)
+    max_connections_per_host: int = option(2, min=1, max=100)
 
 
 @dataclass(frozen=True, slots=True)
 class FeedsConfig:
-    poll_interval_minutes: float = _opt(30.0, min=0.1, max=10_080)
-    max_backoff_minutes: float = _opt(720.0, min=1, max=100_000)
-    backlog_items: int = _opt(20, min=0, max=1000)
-    min_content_chars: int = _opt(600, min=0, max=100_000)
+    poll_interval_minutes: float = option(30.0, min=0.1, max=10_080)
+    max_backoff_minutes: float = option(720.0, min=1, max=100_000)
+    backlog_items: int = option(20, min=0, max=1000)
+    min_content_chars: int = option(600, min=0, max=100_000)
     urls: tuple[str, ...] = ()
     # an item whose page cannot be fetched is retried at this many polls, then given up
-    item_attempts: int = _opt(3, min=1, max=50)
+    item_attempts: int = option(3, min=1, max=50)
     # new items taken in per poll of one feed; the rest wait for the next poll (none is lost)
-    max_items_per_poll: int = _opt(100, min=1, max=10_000)
+    max_items_per_poll: int = option(100, min=1, max=10_000)
 
 
 @dataclass(frozen=True, slots=True)
 class AlertsConfig:
-    max_per_owner: int = _opt(25, min=1, max=10_000)
-    summary_sentences: int = _opt(2, min=1, max=10)
-    batch_seconds: float = _opt(5.0, min=0, max=3600)
-    max_attempts: int = _opt(5, min=1, max=100)
-    retry_base_seconds: float = _opt(30.0, min=0, max=86_400)
-    retry_max_seconds: float = _opt(3600.0, min=1, max=604_800)
-    max_per_message: int = _opt(20, min=1, max=100)
-    test_scan_limit: int = _opt(2000, min=10, max=1_000_000)
+    max_per_owner: int = option(25, min=1, max=10_000)
+    summary_sentences: int = option(2, min=1, max=10)
+    batch_seconds: float = option(5.0, min=0, max=3600)
+    max_attempts: int = option(5, min=1, max=100)
+    retry_base_seconds: float = option(30.0, min=0, max=86_400)
+    retry_max_seconds: float = option(3600.0, min=1, max=604_800)
+    max_per_message: int = option(20, min=1, max=100)
+    test_scan_limit: int = option(2000, min=10, max=1_000_000)
     # at start, articles stored this recently but never matched (a crash) are matched then
-    catch_up_hours: float = _opt(48.0, min=0, max=24 * 30)
+    catch_up_hours: float = option(48.0, min=0, max=24 * 30)
     # a claimed alert is due again after this if its process died while delivering it
-    lease_seconds: float = _opt(300.0, min=10, max=86_400)
+    lease_seconds: float = option(300.0, min=10, max=86_400)
 
 
 @dataclass(frozen=True, slots=True)
 class DigestConfig:
     default_timezone: str = "UTC"
-    max_items: int = _opt(10, min=1, max=100)
-    grace_hours: float = _opt(3.0, min=0, max=24)
+    max_items: int = option(10, min=1, max=100)
+    grace_hours: float = option(3.0, min=0, max=24)
     empty_message: str = ""
-    summary_sentences: int = _opt(3, min=1, max=20)
-    cluster_similarity: float = _opt(0.3, min=0.05, max=1.0)
-    max_lookback_days: float = _opt(7.0, min=1, max=90)
-    lease_seconds: float = _opt(300.0, min=10, max=86_400)
-    retry_seconds: float = _opt(60.0, min=1, max=3600)
-    wake_interval_seconds: float = _opt(60.0, min=0.01, max=3600)
-    concurrency: int = _opt(8, min=1, max=256)
-
-
-@dataclass(frozen=True, slots=True)
-class SlackConfig:
-    api_base_url: str = "https://slack.com/api/"
-    admins: tuple[str, ...] = ()
-    http_host: str = "0.0.0.0"
-    http_port: int = _opt(3000, min=0, max=65535)
-    http_path: str = "/slack/events"
-    command: str = "/brief"
-    post_interval_seconds: float = _opt(1.0, min=0, max=60)
-    max_retries: int = _opt(3, min=0, max=20)
-    admin_cache_seconds: float = _opt(300.0, min=0, max=86_400)
-    # Distribution ("Add to Slack", many workspaces): set with SLACK_CLIENT_SECRET in the env
-    client_id: str = ""
-    redirect_url: str = ""  # https://HOST/slack/oauth_redirect; "" = the one set in the app
-    oauth_authorize_url: str = "https://slack.com/oauth/v2/authorize"
-    install_state_seconds: int = _opt(600, min=60, max=86_400)
-
-
-@dataclass(frozen=True, slots=True)
-class DiscordConfig:
-    api_base_url: str = "https://discord.com/api/v10"
-    gateway_url: str = "wss://gateway.discord.gg/"
-    guild_ids: tuple[int, ...] = ()
-    manager_roles: tuple[str, ...] = ()
-    # /brief answers directly when ready this fast, else defers first (Discord allows 3 s)
-    defer_after_seconds: float = _opt(1.0, min=0, max=2.5)
-    # pace digest/alert fan-out under Discord's global limit of 50 requests a second
-    max_messages_per_second: float = _opt(25.0, min=0.5, max=50)
-    send_concurrency: int = _opt(4, min=1, max=50)
-    # shards (Discord requires them past 2,500 guilds): 0 = one gateway session. With N, this
-    # process runs the shards in shard_ids (every one of the N when empty) through
-    # discord.py's AutoShardedClient; several processes can each run a part of them.
-    shard_count: int = _opt(0, min=0, max=1_000_000)
-    shard_ids: tuple[int, ...] = ()
+    summary_sentences: int = option(3, min=1, max=20)
+    cluster_similarity: float = option(0.3, min=0.05, max=1.0)
+    max_lookback_days: float = option(7.0, min=1, max=90)
+    lease_seconds: float = option(300.0, min=10, max=86_400)
+    retry_seconds: float = option(60.0, min=1, max=3600)
+    wake_interval_seconds: float = option(60.0, min=0.01, max=3600)
+    concurrency: int = option(8, min=1, max=256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +152,14 @@ class MonitoringConfig:
     # HOST:PORT of GET /healthz and GET /metrics under `briefbot run`; "" = off
     listen: str = ""
     # /healthz reports a background loop down when it has not gone round for this long
-    stale_seconds: float = _opt(300.0, min=10, max=86_400)
+    stale_seconds: float = option(300.0, min=10, max=86_400)
 
 
 @dataclass(frozen=True, slots=True)
 class LoggingConfig:
-    level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), any_case=True)
+    level: str = option("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), any_case=True)
     # "text": one readable line per message; "json": one JSON object a line (log collectors)
-    format: str = _opt("text", choices=("text", "json"), any_case=True)
+    format: str = option("text", choices=("text", "json"), any_case=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,37 +172,52 @@ class Config:
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
-    slack: SlackConfig = field(default_factory=SlackConfig)
-    discord: DiscordConfig = field(default_factory=DiscordConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    # each platform's section by its name ([slack] -> "slack"), built from the platforms
+    # given to the loader; read it with the platform's spec (``SLACK.section(config)``)
+    platforms: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PlatformSection(Protocol):
+    """What the loader needs of a platform (an adapter's :class:`~adapters.base.AdapterSpec`):
+    its ``[name]`` section's dataclass, the environment variables of its secrets and the rules
+    across its keys."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def config(self) -> type[Any]: ...
+
+    @property
+    def secrets(self) -> tuple[str, ...]: ...
+
+    def check(self, section: Any, /) -> None: ...  # ConfigError naming the key
 
 
 @dataclass(frozen=True, slots=True)
 class Secrets:
-    """Tokens, from the environment only; never logged, never shown."""
+    """Tokens by environment variable name (``SLACK_BOT_TOKEN``), from the environment only;
+    never logged, never shown. Each platform declares the names it reads."""
 
-    slack_bot_token: str | None = field(default=None, repr=False)
-    slack_app_token: str | None = field(default=None, repr=False)
-    slack_signing_secret: str | None = field(default=None, repr=False)
-    slack_client_secret: str | None = field(default=None, repr=False)
-    discord_token: str | None = field(default=None, repr=False)
+    values: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name) or None
 
 
-def secrets_from_env(env: dict[str, str] | None = None) -> Secrets:
-    env = dict(os.environ) if env is None else env
+def secret_names(platforms: Iterable[PlatformSection]) -> tuple[str, ...]:
+    return tuple(name for p in platforms for name in p.secrets)
 
-    def get(name: str) -> str | None:
-        value = env.get(name, "").strip()
-        return value or None
 
-    return Secrets(
-        slack_bot_token=get("SLACK_BOT_TOKEN"),
-        slack_app_token=get("SLACK_APP_TOKEN"),
-        slack_signing_secret=get("SLACK_SIGNING_SECRET"),
-        slack_client_secret=get("SLACK_CLIENT_SECRET"),
-        discord_token=get("DISCORD_TOKEN"),
-    )
+def secrets_from_env(env: Mapping[str, str] | None = None, *,
+                     platforms: Iterable[PlatformSection]) -> Secrets:
+    """The secrets ``platforms`` declare, read from ``env`` (default: the environment); a
+    blank value is no value."""
+    env = os.environ if env is None else env
+    values = {name: env.get(name, "").strip() for name in secret_names(platforms)}
+    return Secrets({name: value for name, value in values.items() if value})
 
 
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -286,17 +270,19 @@ def _did_you_mean(word: str, known: Iterable[str], brackets: str = "") -> str:
     return f" (did you mean {shown}?)"
 
 
-def _build_section(name: str, cls: type[Any], raw: Any) -> Any:
+def _build_section(name: str, cls: type[Any], raw: Any, *,
+                   secrets: Sequence[str] = ()) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"[{name}] must be a table")
     hints = get_type_hints(cls)
     known = {f.name: f for f in fields(cls)}
     for key in raw:
         if key not in known and ("token" in key.lower() or "secret" in key.lower()):
+            names = (f"{', '.join(secrets[:-1])} or {secrets[-1]}" if len(secrets) > 1
+                     else secrets[0] if secrets else "them")
             raise ConfigError(
                 f"unknown key [{name}] {key}: tokens are never read from the file; set "
-                "SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET, SLACK_CLIENT_SECRET or "
-                "DISCORD_TOKEN in the environment"
+                f"{names} in the environment"
             )
         if key not in known:
             raise ConfigError(
@@ -310,15 +296,22 @@ def _build_section(name: str, cls: type[Any], raw: Any) -> Any:
     return cls(**values)
 
 
-def config_from_mapping(data: dict[str, Any]) -> Config:
-    """Validate a parsed TOML document into a :class:`Config`."""
+def config_from_mapping(data: dict[str, Any], *,
+                        platforms: Sequence[PlatformSection] = ()) -> Config:
+    """Validate a parsed TOML document into a :class:`Config`; ``platforms`` are the
+    platforms whose sections the file may hold (each gets its section, defaults if absent)."""
     hints = get_type_hints(Config)
+    classes: dict[str, type[Any]] = {f.name: hints[f.name] for f in fields(Config)
+                                     if f.name != "platforms"}
+    by_platform = {p.name: p for p in platforms}
+    classes.update((p.name, p.config) for p in platforms)
+    secrets = secret_names(platforms)
     sections: dict[str, Any] = {}
-    known = {f.name for f in fields(Config)}
+    known = set(classes)
     for name, raw in data.items():
         if name not in known and not isinstance(raw, dict):
-            owners = sorted(s.name for s in fields(Config)
-                            if name in {f.name for f in fields(hints[s.name])})
+            owners = sorted(section for section, cls in classes.items()
+                            if name in {f.name for f in fields(cls)})
             where = " under " + " or ".join(f"[{o}]" for o in owners)
             raise ConfigError(
                 f"{name} = ... must be written{where}, not at the top of the file"
@@ -328,9 +321,12 @@ def config_from_mapping(data: dict[str, Any]) -> Config:
         if name not in known:
             raise ConfigError(f"unknown section [{name}]{_did_you_mean(name, known, '[]')}; "
                               f"known: {', '.join(sorted(known))}")
-        sections[name] = _build_section(name, hints[name], raw)
-    config = Config(**sections)
+        sections[name] = _build_section(name, classes[name], raw, secrets=secrets)
+    chosen = {p.name: sections.pop(p.name, None) or p.config() for p in platforms}
+    config = Config(**sections, platforms=chosen)
     _check_cross(config)
+    for name, section in chosen.items():
+        by_platform[name].check(section)
     return config
 
 
@@ -377,24 +373,6 @@ def _check_cross(config: Config) -> None:
     if config.storage.path and not config.storage.path.strip():
         raise ConfigError('[storage] path must name a database file, e.g. "briefbot.db"')
     _check_storage_url(config.storage.url)
-    _check_shards(config.discord.shard_count, config.discord.shard_ids)
-    if not config.slack.command.startswith("/") or len(config.slack.command) < 2:
-        raise ConfigError(
-            f"[slack] command must be the slash command's name with its /, e.g. \"/brief\", "
-            f"not {config.slack.command!r}"
-        )
-
-
-def _check_shards(count: int, ids: tuple[int, ...]) -> None:
-    if ids and not count:
-        raise ConfigError("[discord] shard_ids needs shard_count (how many shards the bot has "
-                          "in all, across every process)")
-    bad = [i for i in ids if not 0 <= i < count]
-    if bad:
-        raise ConfigError(f"[discord] shard_ids {bad[0]} is not a shard of {count}: shard ids "
-                          f"go from 0 to {count - 1}")
-    if len(set(ids)) != len(ids):
-        raise ConfigError("[discord] shard_ids names a shard twice")
 
 
 def _check_storage_url(url: str, *, where: str = "[storage] url") -> None:
@@ -419,12 +397,14 @@ def with_database(config: Config, database: str, *, where: str = "--db") -> Conf
     return replace(config, storage=replace(config.storage, url=database))
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load the config from ``path``, else ``$BRIEFBOT_CONFIG``, else the built-in defaults."""
+def load_config(path: str | os.PathLike[str] | None = None, *,
+                platforms: Sequence[PlatformSection] = ()) -> Config:
+    """Load the config from ``path``, else ``$BRIEFBOT_CONFIG``, else the built-in defaults;
+    ``platforms``: whose sections the file may hold (the CLI passes every platform)."""
     if path is None:
         path = os.environ.get(ENV_CONFIG) or None
     if path is None:
-        return _from_env(config_from_mapping({}))
+        return _from_env(config_from_mapping({}, platforms=platforms))
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -434,7 +414,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         data = tomllib.loads(raw.decode("utf-8-sig"))  # a BOM (Windows editors) is fine
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from exc
-    return _from_env(config_from_mapping(data))
+    return _from_env(config_from_mapping(data, platforms=platforms))
 
 
 def _from_env(config: Config) -> Config:
@@ -442,17 +422,20 @@ def _from_env(config: Config) -> Config:
     return with_database(config, url, where=ENV_DATABASE_URL) if url else config
 
 
-def default_config() -> Config:
-    return config_from_mapping({})
+def default_config(*, platforms: Sequence[PlatformSection] = ()) -> Config:
+    return config_from_mapping({}, platforms=platforms)
 
 
 __all__ = [
     "ENV_CONFIG",
     "Config",
+    "PlatformSection",
     "Secrets",
     "config_from_mapping",
     "default_config",
     "load_config",
+    "option",
+    "secret_names",
     "secrets_from_env",
     "with_database",
 ]

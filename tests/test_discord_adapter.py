@@ -49,6 +49,7 @@ from adapters.discord_adapter import (
     suggestions,
 )
 from adapters.discord_render import escape_text, item_embed, render_messages
+from adapters.platforms import DISCORD
 from bot.commands.router import Context
 from bot.config import Config
 from bot.engine import BriefingEngine
@@ -75,9 +76,8 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 def discord_config(config: Config, fake: FakeDiscord) -> Config:
-    return replace(config, discord=replace(
-        config.discord, api_base_url=fake.api_base_url, gateway_url=fake.gateway_url,
-    ))
+    return DISCORD.configure(config, api_base_url=fake.api_base_url,
+                             gateway_url=fake.gateway_url)
 
 
 @pytest.fixture(autouse=True)
@@ -124,7 +124,7 @@ async def start_bot(make_engine: Callable[..., Any], discord_config: Config,
                     ) -> tuple[BriefingEngine, DiscordAdapter]:
         cfg = cfg or discord_config
         if discord_keys:
-            cfg = replace(cfg, discord=replace(cfg.discord, **discord_keys))
+            cfg = DISCORD.configure(cfg, **discord_keys)
         engine: BriefingEngine = await make_engine(cfg)
         adapter = DiscordAdapter(engine, "fake-token", guild_ready_timeout=0.05)
         engine.add_publisher(adapter)
@@ -772,12 +772,14 @@ async def test_deleted_channel_gets_its_digest_disabled(
 
 def test_discord_adapter_is_started_when_its_token_is_set(engine: BriefingEngine) -> None:
     from adapters import select_adapters
+    from adapters.platforms import PLATFORMS
     from bot.config import secrets_from_env
 
-    [adapter] = select_adapters(engine, secrets_from_env({"DISCORD_TOKEN": "t0ken"}))
+    [adapter] = select_adapters(
+        engine, secrets_from_env({"DISCORD_TOKEN": "t0ken"}, platforms=PLATFORMS), PLATFORMS)
     assert isinstance(adapter, DiscordAdapter) and adapter.platform == "discord"
     assert isinstance(adapter, Adapter)  # a Publisher that runs
-    [console] = select_adapters(engine, secrets_from_env({}))
+    [console] = select_adapters(engine, secrets_from_env({}, platforms=PLATFORMS), PLATFORMS)
     assert console.platform == "console"
 
 
@@ -799,9 +801,8 @@ async def test_an_unreachable_discord_is_one_clear_error(
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = replace(discord_config, discord=replace(
-        discord_config.discord, api_base_url=f"http://127.0.0.1:{port}/api/v10",
-        gateway_url=f"ws://127.0.0.1:{port}/"))
+    config = DISCORD.configure(discord_config, api_base_url=f"http://127.0.0.1:{port}/api/v10",
+                               gateway_url=f"ws://127.0.0.1:{port}/")
     engine = await make_engine(config)
     adapter = DiscordAdapter(engine, "any-token", guild_ready_timeout=0.05)
     with pytest.raises(BriefbotError, match=f"cannot reach Discord at http://127.0.0.1:{port}"):

@@ -23,9 +23,11 @@ from conftest import alerts_of, run_sql
 from fakes.slack import APP_TOKEN, BOT_TOKEN, FakeSlack, check_message
 
 from adapters import select_adapters
+from adapters.platforms import PLATFORMS, SLACK
 from adapters.slack_adapter import ADMIN_HINT, SlackAdapter
 from adapters.slack_blocks import MAX_BLOCKS, MAX_MESSAGE_CHARS, escape, render_reply
-from bot.config import Config, Secrets, SlackConfig
+from adapters.slack_config import SlackConfig
+from bot.config import Config, Secrets
 from bot.engine import BriefingEngine
 from bot.errors import ConfigError, DeliveryError
 from bot.models import Caller, Destination, Item, Reply, ReplyKind
@@ -46,10 +48,10 @@ async def fake() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 def slack_config(config: Config, fake: FakeSlack) -> Config:
-    return replace(config, slack=replace(
-        config.slack, api_base_url=fake.api_url, http_host="127.0.0.1", http_port=0,
+    return SLACK.configure(
+        config, api_base_url=fake.api_url, http_host="127.0.0.1", http_port=0,
         post_interval_seconds=0.0, admins=("UCFGADMIN",),
-    ))
+    )
 
 
 @pytest.fixture
@@ -301,19 +303,19 @@ def test_swapped_tokens_are_named(slack_engine: BriefingEngine) -> None:
                                             ("command", "brief"), ("http_path", "slack")])
 def test_bad_slack_settings_are_refused_naming_the_key(
         slack_engine: BriefingEngine, slack_config: Config, key: str, value: str) -> None:
-    bad = replace(slack_config.slack, **{key: value})
+    bad = replace(SLACK.section(slack_config), **{key: value})
     with pytest.raises(ConfigError, match=rf"\[slack\] {key} must"):
         SlackAdapter(slack_engine, bot_token=BOT_TOKEN, signing_secret=SECRET, config=bad)
 
 
 def test_select_adapters_starts_slack_when_its_token_is_set(
         slack_engine: BriefingEngine) -> None:
-    adapters = select_adapters(slack_engine, Secrets(slack_bot_token=BOT_TOKEN,
-                                                     slack_signing_secret=SECRET))
+    adapters = select_adapters(slack_engine, Secrets({"SLACK_BOT_TOKEN": BOT_TOKEN,
+                                                      "SLACK_SIGNING_SECRET": SECRET}), PLATFORMS)
     assert [a.platform for a in adapters] == ["slack"]
-    assert select_adapters(slack_engine, Secrets())[0].platform == "console"
+    assert select_adapters(slack_engine, Secrets(), PLATFORMS)[0].platform == "console"
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
-        select_adapters(slack_engine, Secrets(slack_bot_token=BOT_TOKEN))
+        select_adapters(slack_engine, Secrets({"SLACK_BOT_TOKEN": BOT_TOKEN}), PLATFORMS)
 
 
 # -- delivering digests and alerts ----------------------------------------------------------
@@ -395,7 +397,7 @@ async def test_rate_limit_that_persists_is_a_temporary_failure(
 
     before = limited()
     adapter = SlackAdapter(slack_engine, bot_token=BOT_TOKEN, signing_secret=SECRET,
-                           config=replace(slack_config.slack, max_retries=0))
+                           config=replace(SLACK.section(slack_config), max_retries=0))
     fake.fail_next("chat.postMessage", status=429, headers={"Retry-After": "30"},
                    body={"ok": False, "error": "ratelimited"})
     reply = Reply(items=(make_item(1),), kind=ReplyKind.DIGEST, ephemeral=False)
@@ -475,7 +477,7 @@ async def test_long_digest_is_split_within_limits_and_nothing_is_lost(
 async def test_messages_to_one_channel_are_paced(
         slack_engine: BriefingEngine, slack_config: Config, fake: FakeSlack) -> None:
     adapter = SlackAdapter(slack_engine, bot_token=BOT_TOKEN, signing_secret=SECRET,
-                           config=replace(slack_config.slack, post_interval_seconds=0.2))
+                           config=replace(SLACK.section(slack_config), post_interval_seconds=0.2))
     reply = Reply(items=(make_item(1),), kind=ReplyKind.ALERT, ephemeral=False)
     loop = asyncio.get_running_loop()
     start = loop.time()

@@ -29,6 +29,7 @@ import yaml
 from conftest import FixedClock, alerts_of
 from fakes.slack import BOT_TOKEN, CLIENT_ID, CLIENT_SECRET, FakeSlack
 
+from adapters.platforms import SLACK
 from adapters.slack_adapter import BOT_SCOPES, HOME_TEAM_KEY, SlackAdapter
 from bot.config import Config
 from bot.digests.scheduler import DigestScheduler
@@ -54,11 +55,11 @@ async def fake() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 def oauth_config(config: Config, fake: FakeSlack) -> Config:
-    return replace(config, slack=replace(
-        config.slack, api_base_url=fake.api_url, http_host="127.0.0.1", http_port=0,
+    return SLACK.configure(
+        config, api_base_url=fake.api_url, http_host="127.0.0.1", http_port=0,
         post_interval_seconds=0.0, client_id=CLIENT_ID,
         oauth_authorize_url=fake.authorize_url, admins=("T2:UPLAIN2", "UPLAIN1"),
-    ))
+    )
 
 
 @pytest.fixture
@@ -480,7 +481,7 @@ async def test_admins_are_per_workspace(adapter: SlackAdapter, fake: FakeSlack) 
 async def test_single_workspace_data_carries_on_in_the_home_workspace(
         make_engine: Callable[..., Any], config: Config, oauth_config: Config, fake: FakeSlack,
         clock: FixedClock) -> None:
-    single_cfg = replace(oauth_config, slack=replace(oauth_config.slack, client_id=""))
+    single_cfg = SLACK.configure(oauth_config, client_id="")
     single = await make_engine(single_cfg)
     one = SlackAdapter(single, bot_token=BOT_TOKEN, signing_secret=SECRET)
     await one.start()
@@ -537,7 +538,7 @@ def test_distribution_needs_its_secrets_and_http_mode(engine: BriefingEngine) ->
 ])
 def test_bad_distribution_settings_are_refused_naming_the_key(
         engine: BriefingEngine, key: str, value: str, message: str) -> None:
-    bad = replace(engine.config.slack, **{key: value})
+    bad = replace(SLACK.section(engine.config), **{key: value})
     with pytest.raises(ConfigError, match=message):
         SlackAdapter(engine, signing_secret=SECRET, client_secret=CLIENT_SECRET, config=bad)
 
