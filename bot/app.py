@@ -21,6 +21,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from adapters.platforms import PLATFORMS
@@ -33,6 +34,7 @@ from bot.commands import feeds as feed_verbs
 from bot.commands.router import Commands
 from bot.config import Config, Secrets, SummarizerConfig
 from bot.datahome import choose_database
+from bot.digests.build import digest_now
 from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
 from bot.errors import UserError
@@ -154,17 +156,24 @@ def build(engine: BriefingEngine, *, features: Collection[str] = FEATURES) -> Ap
         raise ValueError(f"unknown features {sorted(unknown)}; known: {', '.join(FEATURES)}")
     commands = Commands()
     app = App(engine=engine, commands=commands)
+    config, store, clock = engine.config, engine.store, engine.clock
+    # each verb module gets what its verbs use (a repository, its settings, a service), never
+    # the engine
     if "alerts" in features:
         app.alerts = AlertService(engine)
         engine.on_new_article(app.alerts.on_new_article)
-        alert_verbs.register(commands, alerts=app.alerts)
-    core_verbs.register(commands)
+        alert_verbs.register(commands, desk=alert_verbs.AlertDesk(
+            app.alerts, store.alerts, config.alerts, clock))
+    core_verbs.register(commands, reading=core_verbs.Reading(
+        store.articles, config.brief, config.summarizer.language))
     if "digests" in features:
         app.digests = DigestScheduler(engine)
-        digest_verbs.register(commands)
+        digest_verbs.register(commands, desk=digest_verbs.DigestDesk(
+            store.digests, config.digest, clock, partial(digest_now, engine)))
     if "feeds" in features:
         app.feeds = FeedPoller(engine)
-        feed_verbs.register(commands, feeds=app.feeds)
+        feed_verbs.register(commands, desk=feed_verbs.FeedDesk(
+            app.feeds, store.feeds, config.feeds, clock))
     app.services.extend(s for s in (app.feeds, app.digests, app.alerts) if s is not None)
     # store upkeep, whatever the features: [storage] keep_days and the "did you mean" terms
     app.services.append(Retention(engine.store, keep_days=engine.config.storage.keep_days,

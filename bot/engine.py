@@ -86,7 +86,7 @@ class CommandHandler(Protocol):
 
     def classify(self, text: str) -> tuple[str, str]: ...
 
-    async def handle(self, engine: BriefingEngine, caller: Caller, text: str) -> Reply: ...
+    async def handle(self, caller: Caller, text: str) -> Reply: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,4 +244,4 @@ class BriefingEngine:
 
     async def handle_command(self, text: str, caller: Caller) -> Reply:
         """``/brief <text>`` from any platform -> the Reply to show."""
-        return await self.commands.handle(self, caller, text)
+        return await self.commands.handle(caller, text)

@@ -10,6 +10,7 @@ from conftest import app_of
 
 from bot.commands import core
 from bot.commands.router import Commands, Context
+from bot.config import BriefConfig
 from bot.engine import BriefingEngine
 from bot.errors import InputError
 from bot.models import Article, ArticleDraft, Caller, Reply, ReplyKind
@@ -112,18 +113,22 @@ async def test_a_bug_becomes_a_short_apology(engine: BriefingEngine,
     assert "command failed" in caplog.text
 
 
+# classifying reads nothing: core's verbs registered without a store
+NO_READING = core.Reading(articles=None, brief=BriefConfig(), language="auto")  # type: ignore[arg-type]
+
+
 def classify(text: str) -> tuple[str, str]:
     commands = Commands()
-    core.register(commands)
+    core.register(commands, reading=NO_READING)
     return commands.classify(text)
 
 
 def test_verbs_are_registered_per_app_not_globally() -> None:
     first, second = Commands(), Commands()
-    core.register(first)
+    core.register(first, reading=NO_READING)
     assert "help" in first.verbs and not second.verbs
     with pytest.raises(ValueError, match="twice"):
-        core.register(first)
+        core.register(first, reading=NO_READING)
 
 
 def test_classify() -> None:

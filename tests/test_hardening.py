@@ -17,6 +17,7 @@ from adapters.slack_blocks import item_blocks
 from bot.cli import cmd_ingest, main
 from bot.commands import core
 from bot.commands.router import Commands
+from bot.config import BriefConfig
 from bot.digests.build import digest_now
 from bot.engine import BriefingEngine
 from bot.ingest.fetch import address_problem
@@ -84,9 +85,13 @@ def test_cli_numbers_are_range_checked(capsys: pytest.CaptureFixture[str], args:
 
 # -- /brief word:word is a search, not a link ------------------------------------------------
 
+# classifying reads nothing: core's verbs registered without a store
+NO_READING = core.Reading(articles=None, brief=BriefConfig(), language="auto")  # type: ignore[arg-type]
+
+
 def classify(text: str) -> tuple[str, str]:
     commands = Commands()
-    core.register(commands)
+    core.register(commands, reading=NO_READING)
     return commands.classify(text)
 
 

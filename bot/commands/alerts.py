@@ -2,22 +2,25 @@
 ``/brief alerts``, ``/brief alerts test <query>`` and ``/brief alerts resume [id]``.
 
 Queries are echoed in their canonical reading (words, quotes, parentheses and operators only),
-never as typed, so nothing a user types can ping anyone. Channel subscriptions post for
-everyone in the channel: like a channel's digest and feeds, adding or removing one needs a
-channel admin.
+never as typed, so nothing a user types can ping anyone. Whose subscription is whose, and who
+may change a channel's, is :mod:`bot.alerts.subscriptions`' rule.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import partial
 
+from bot.alerts import subscriptions
 from bot.alerts.service import AlertService
+from bot.clock import Clock
 from bot.commands.router import Commands, Context
+from bot.config import AlertsConfig
 from bot.errors import UserError
 from bot.models import Reply
 from bot.render import format_time, to_item
-from bot.store.ports import AlertStats, OwnerKind, Subscription
+from bot.store.ports import AlertStats, AlertStore, OwnerKind, Subscription
 
 _SYNTAX = (
     "Words match whole words in any form (rocket: rockets), \"quotes\" exact words in order, "
@@ -41,38 +44,45 @@ def _operator_hint(query: str) -> str:
             "OR, AND, NOT.")
 
 
-async def subscribe(service: AlertService, ctx: Context, args: str) -> Reply:
+@dataclass(frozen=True, slots=True)
+class AlertDesk:
+    """What the alert verbs use: the alert service (query language, trials), the
+    subscriptions repository, ``[alerts]`` and the clock."""
+
+    service: AlertService
+    alerts: AlertStore
+    settings: AlertsConfig
+    clock: Clock
+
+
+def _sub_id(args: str, usage: str) -> int:
+    match = _ID.match(args.strip())
+    if match is None:
+        raise UserError(usage)
+    return int(match.group(1))
+
+
+async def subscribe(desk: AlertDesk, ctx: Context, args: str) -> Reply:
     kind: OwnerKind = "user"
     first, _, rest = args.partition(" ")
     if first.lower() == "channel":
         kind, args = "channel", rest.strip()
     if not args:
         raise UserError(f"Subscribe to what? {_SYNTAX}")
-    compiled = service.compile(args)
-    owner = ctx.caller.user_id
-    if kind == "channel":
-        owner = ctx.require_channel("add channel alerts")
-        ctx.require_admin("add alerts to this channel")
-    limit = ctx.engine.config.alerts.max_per_owner
-    status, sub = await ctx.engine.store.alerts.add_subscription(
-        platform=ctx.caller.platform, owner_kind=kind, owner_id=owner,
-        created_by=ctx.caller.user_id, query=compiled.text, query_key=compiled.key,
-        language=service.language, now=ctx.engine.clock(), limit=limit)
+    compiled = desk.service.compile(args)
+    done = await subscriptions.subscribe(
+        desk.alerts, ctx.caller, kind, compiled, language=desk.service.language,
+        now=desk.clock(), limit=desk.settings.max_per_owner)
+    sub = done.subscription
     where = "you by direct message" if kind == "user" else "this channel"
-    if status == "limit":
-        whose = "You have" if kind == "user" else "This channel has"
-        raise UserError(f"{whose} {limit} subscriptions, the most allowed: remove one with "
-                        "`/brief unsubscribe <id>` (`/brief alerts` lists them).")
-    assert sub is not None
-    if status == "resumed":
+    if done.status == "resumed":
         return ctx.answer(f"Resumed #{sub.id} `{compiled.canonical}`: it was paused because its "
                           f"alerts could not be delivered; it alerts {where} again.")
-    if status == "duplicate":
+    if done.status == "duplicate":
         return ctx.answer(f"Already subscribed: #{sub.id} `{compiled.canonical}` alerts {where}.")
-    paused = [s for s in await ctx.engine.store.alerts.subscriptions_of(
-        platform=ctx.caller.platform, owner_kind=kind, owner_id=owner) if s.paused]
     warning = ""
-    if paused:
+    if done.paused:
+        paused = done.paused
         ids = ", ".join(f"#{s.id}" for s in paused)
         warning = (f" Note: {ids} {'is' if len(paused) == 1 else 'are'} paused because alerts "
                    f"to {where} could not be delivered ({(paused[0].paused_reason or '')[:200]}"
@@ -84,25 +94,11 @@ async def subscribe(service: AlertService, ctx: Context, args: str) -> Reply:
         + _operator_hint(compiled.text) + warning)
 
 
-async def unsubscribe(service: AlertService, ctx: Context, args: str) -> Reply:
-    match = _ID.match(args.strip())
-    if match is None:
-        raise UserError("Unsubscribe from which? Give its number: `/brief unsubscribe 12` "
-                        "(`/brief alerts` lists them).")
-    sub_id = int(match.group(1))
-    sub = await ctx.engine.store.alerts.get_subscription(sub_id)
-    missing = UserError(f"You have no subscription #{sub_id}. `/brief alerts` lists yours.")
-    if sub is None or sub.platform != ctx.caller.platform:
-        raise missing
-    if sub.owner_kind == "user":
-        if sub.owner_id != ctx.caller.user_id:
-            raise missing
-    else:
-        if sub.owner_id != ctx.caller.channel_id:
-            raise missing
-        ctx.require_admin("remove this channel's alerts")
-    await ctx.engine.store.alerts.delete_subscription(sub_id)
-    shown = service.compile_shown(sub.query)
+async def unsubscribe(desk: AlertDesk, ctx: Context, args: str) -> Reply:
+    sub_id = _sub_id(args, "Unsubscribe from which? Give its number: `/brief unsubscribe 12` "
+                           "(`/brief alerts` lists them).")
+    sub = await subscriptions.unsubscribe(desk.alerts, ctx.caller, sub_id)
+    shown = desk.service.compile_shown(sub.query)
     return ctx.answer(f"Unsubscribed #{sub_id} `{shown}`: no more alerts from it.")
 
 
@@ -129,27 +125,27 @@ def _line(sub: Subscription, stats: AlertStats | None, shown: str, *,
     return " · ".join(parts)
 
 
-async def alerts_verb(service: AlertService, ctx: Context, args: str) -> Reply:
+async def alerts_verb(desk: AlertDesk, ctx: Context, args: str) -> Reply:
     first, _, rest = args.partition(" ")
     if first.lower() == "test":
-        return await _test(service, ctx, rest.strip())
+        return await _test(desk, ctx, rest.strip())
     if first.lower() == "resume":
-        return await _resume(service, ctx, rest.strip())
+        return await _resume(desk, ctx, rest.strip())
     if first.lower() not in ("", "list"):
         raise UserError("Use `/brief alerts` to list alerts, `/brief alerts test <query>` "
                         "to try a query or `/brief alerts resume` to resume paused ones.")
-    store = ctx.engine.store
-    mine = await store.alerts.subscriptions_of(platform=ctx.caller.platform, owner_kind="user",
-                                               owner_id=ctx.caller.user_id)
-    channel = (await store.alerts.subscriptions_of(platform=ctx.caller.platform,
-                                                   owner_kind="channel",
-                                                   owner_id=ctx.caller.channel_id)
+    alerts = desk.alerts
+    mine = await alerts.subscriptions_of(platform=ctx.caller.platform, owner_kind="user",
+                                         owner_id=ctx.caller.user_id)
+    channel = (await alerts.subscriptions_of(platform=ctx.caller.platform,
+                                             owner_kind="channel",
+                                             owner_id=ctx.caller.channel_id)
                if ctx.caller.channel_id else [])
     if not mine and not channel:
         return ctx.answer(
             "No alerts here yet. Subscribe with `/brief subscribe <query>` (or "
             f"`/brief subscribe channel <query>` for this channel). {_SYNTAX}")
-    stats = await store.alerts.alert_stats([s.id for s in (*mine, *channel)])
+    stats = await alerts.alert_stats([s.id for s in (*mine, *channel)])
     lines: list[str] = []
     for title, subs in (("Your alerts (by direct message):", mine),
                         ("This channel's alerts:", channel)):
@@ -157,7 +153,7 @@ async def alerts_verb(service: AlertService, ctx: Context, args: str) -> Reply:
             if lines:
                 lines.append("")
             lines.append(title)
-            lines.extend(_line(s, stats.get(s.id), service.compile_shown(s.query),
+            lines.extend(_line(s, stats.get(s.id), desk.service.compile_shown(s.query),
                                from_terminal=ctx.caller.platform == "console")
                          for s in subs)
     lines.append("")
@@ -168,34 +164,14 @@ async def alerts_verb(service: AlertService, ctx: Context, args: str) -> Reply:
     return ctx.answer("\n".join(lines))
 
 
-async def _resume(service: AlertService, ctx: Context, args: str) -> Reply:
+async def _resume(desk: AlertDesk, ctx: Context, args: str) -> Reply:
     """Resume paused subscriptions: one by id, else the caller's own and (for someone who
     may manage them) this channel's."""
-    store = ctx.engine.store
-    platform = ctx.caller.platform
-    if args:
-        match = _ID.match(args)
-        if match is None:
-            raise UserError("Resume which? `/brief alerts resume` resumes all your paused "
-                            "alerts, `/brief alerts resume 12` one of them.")
-        sub_id = int(match.group(1))
-        sub = await store.alerts.get_subscription(sub_id)
-        if sub is None or sub.platform != platform or sub.owner_id != (
-                ctx.caller.user_id if sub.owner_kind == "user" else ctx.caller.channel_id):
-            raise UserError(f"You have no subscription #{sub_id}. `/brief alerts` lists yours.")
-        if sub.owner_kind == "channel":
-            ctx.require_admin("resume this channel's alerts")
-        if not sub.paused:
-            return ctx.answer(f"#{sub_id} is not paused: it alerts as usual.")
-        resumed = await store.alerts.resume_subscriptions(
-            platform=platform, owner_kind=sub.owner_kind, owner_id=sub.owner_id,
-            subscription_id=sub_id)
-    else:
-        resumed = await store.alerts.resume_subscriptions(
-            platform=platform, owner_kind="user", owner_id=ctx.caller.user_id)
-        if ctx.caller.channel_id is not None and ctx.caller.is_admin:
-            resumed += await store.alerts.resume_subscriptions(
-                platform=platform, owner_kind="channel", owner_id=ctx.caller.channel_id)
+    sub_id = _sub_id(args, "Resume which? `/brief alerts resume` resumes all your paused "
+                           "alerts, `/brief alerts resume 12` one of them.") if args else None
+    resumed = await subscriptions.resume(desk.alerts, ctx.caller, sub_id)
+    if not resumed and sub_id is not None:
+        return ctx.answer(f"#{sub_id} is not paused: it alerts as usual.")
     if not resumed:
         return ctx.answer("Nothing to resume: none of your alerts (or this channel's) is "
                           "paused.")
@@ -203,11 +179,11 @@ async def _resume(service: AlertService, ctx: Context, args: str) -> Reply:
     return ctx.answer(f"Resumed {ids}: new matching articles alert again.")
 
 
-async def _test(service: AlertService, ctx: Context, query: str) -> Reply:
+async def _test(desk: AlertDesk, ctx: Context, query: str) -> Reply:
     if not query:
         raise UserError(f"Test which query? {_SYNTAX}")
-    limit = ctx.engine.config.alerts.max_per_message
-    result = await service.try_query(query, limit=limit)
+    limit = desk.settings.max_per_message
+    result = await desk.service.try_query(query, limit=limit)
     shown = result.query.canonical
     hint = _operator_hint(result.query.text)
     if not result.scanned:
@@ -219,19 +195,19 @@ async def _test(service: AlertService, ctx: Context, query: str) -> Reply:
     return ctx.answer(
         f"`{shown}` matches {result.total} of the newest {result.scanned} stored articles"
         f"{more}, newest first.{hint}",
-        items=tuple(to_item(article, sentences=ctx.engine.config.alerts.summary_sentences,
+        items=tuple(to_item(article, sentences=desk.settings.summary_sentences,
                             note="matched: " + ", ".join(terms))
                     for article, terms in result.matches))
 
 
-def register(commands: Commands, *, alerts: AlertService) -> None:
-    """subscribe, unsubscribe and alerts, answered with ``alerts``."""
-    commands.add_verb("subscribe", partial(subscribe, alerts),
+def register(commands: Commands, *, desk: AlertDesk) -> None:
+    """subscribe, unsubscribe and alerts."""
+    commands.add_verb("subscribe", partial(subscribe, desk),
                       usage="/brief subscribe [channel] <query>",
                       summary="alert me (or this channel) when a new article matches the query")
-    commands.add_verb("unsubscribe", partial(unsubscribe, alerts),
+    commands.add_verb("unsubscribe", partial(unsubscribe, desk),
                       usage="/brief unsubscribe <id>", summary="stop one of your alerts")
-    commands.add_verb("alerts", partial(alerts_verb, alerts),
+    commands.add_verb("alerts", partial(alerts_verb, desk),
                       usage="/brief alerts [test <query> | resume [id]]",
                       summary="list your alerts and this channel's; test a query on stored "
                               "articles; resume paused alerts")

@@ -16,9 +16,14 @@ either order. Changing or stopping the digest needs a channel admin.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 
+from bot.clock import Clock
 from bot.commands.router import Commands, Context
-from bot.digests.build import digest_now
+from bot.config import DigestConfig
+from bot.digests.build import BuiltDigest
 from bot.digests.rules import (
     DIGEST_USAGE,
     DailyTime,
@@ -33,7 +38,22 @@ from bot.digests.rules import (
 )
 from bot.errors import DeliveryError, InputError, inert
 from bot.models import Reply
+from bot.store.ports import DigestStore
 from bot.zones import advise_zone, city_zones
+
+# bot.digests.build.digest_now bound to the app's engine: (destination=, post=, owner=)
+DigestNow = Callable[..., Awaitable[tuple[Reply | None, BuiltDigest]]]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestDesk:
+    """What the digest verb uses: the schedules repository, ``[digest]``, the clock and
+    the digest feature's "build (and post) one now"."""
+
+    digests: DigestStore
+    settings: DigestConfig
+    clock: Clock
+    digest_now: DigestNow
 
 USAGE = "/brief digest [HH:MM [zone] [weekdays] | off | now]"
 _MERIDIEM = re.compile(r"[ap]\.?m\.?", re.IGNORECASE)
@@ -109,34 +129,32 @@ def resolve_or_none(text: str) -> str | None:
         return None
 
 
-def register(commands: Commands) -> None:
-    commands.add_verb("digest", digest_verb, usage=USAGE,
+def register(commands: Commands, *, desk: DigestDesk) -> None:
+    commands.add_verb("digest", partial(digest_verb, desk), usage=USAGE,
                       summary="this channel's daily digest: set, show, off, now")
 
 
-async def digest_verb(ctx: Context, args: str) -> Reply:
+async def digest_verb(desk: DigestDesk, ctx: Context, args: str) -> Reply:
     words = args.split()
     first = words[0].lower() if words else ""
     if not words:
-        return await _show(ctx)
+        return await _show(desk, ctx)
     if first in {"off", "stop", "disable"} and len(words) == 1:
-        return await _off(ctx)
+        return await _off(desk, ctx)
     if first == "now" and len(words) == 1:
-        return await _now(ctx)
+        return await _now(desk, ctx)
     if first in {"show", "status"} and len(words) == 1:
-        return await _show(ctx)
-    return await _set(ctx, words)
+        return await _show(desk, ctx)
+    return await _set(desk, ctx, words)
 
 
-async def _set(ctx: Context, words: list[str]) -> Reply:
+async def _set(desk: DigestDesk, ctx: Context, words: list[str]) -> Reply:
     channel = ctx.require_channel("set a daily digest")
     ctx.require_admin("change this channel's digest")
-    engine = ctx.engine
-    rule, note = parse_digest_setting(words,
-                                      default_timezone=engine.config.digest.default_timezone)
-    now = engine.clock()
+    rule, note = parse_digest_setting(words, default_timezone=desk.settings.default_timezone)
+    now = desk.clock()
     first = next_occurrence(rule, after=now)
-    await engine.store.digests.set_digest_schedule(
+    await desk.digests.set_digest_schedule(
         platform=ctx.caller.platform, channel_id=channel, rule=rule, first=first,
         by=ctx.caller.user_id, now=now,
     )
@@ -147,27 +165,25 @@ async def _set(ctx: Context, words: list[str]) -> Reply:
     )
 
 
-async def _off(ctx: Context) -> Reply:
+async def _off(desk: DigestDesk, ctx: Context) -> Reply:
     channel = ctx.require_channel("stop the daily digest")
     ctx.require_admin("change this channel's digest")
-    engine = ctx.engine
-    stopped = await engine.store.digests.disable_digest(
+    stopped = await desk.digests.disable_digest(
         platform=ctx.caller.platform, channel_id=channel,
         reason=f"turned off by {ctx.caller.display_name or ctx.caller.user_id}",
-        by=ctx.caller.user_id, now=engine.clock(),
+        by=ctx.caller.user_id, now=desk.clock(),
     )
     if not stopped:
         return ctx.answer("This channel has no digest to stop.")
     return ctx.answer("Digest off. `/brief digest 08:30` sets it again.")
 
 
-async def _show(ctx: Context) -> Reply:
+async def _show(desk: DigestDesk, ctx: Context) -> Reply:
     channel = ctx.require_channel("see the daily digest")
-    store = ctx.engine.store
-    schedule = await store.digests.get_digest_schedule(platform=ctx.caller.platform,
-                                                       channel_id=channel)
+    schedule = await desk.digests.get_digest_schedule(platform=ctx.caller.platform,
+                                                      channel_id=channel)
     if schedule is None:
-        zone = ctx.engine.config.digest.default_timezone
+        zone = desk.settings.default_timezone
         return ctx.answer(
             f"This channel has no daily digest. Set one with `/brief digest 08:30 {zone}` "
             "(add `weekdays` for Monday to Friday)."
@@ -175,7 +191,7 @@ async def _show(ctx: Context) -> Reply:
     rule = DailyTime.of(schedule)
     setting = (f"`/brief digest {rule.clock_text} {rule.timezone} "
                f"{weekdays_code(rule.weekdays)}`")
-    last = await store.digests.last_digest(platform=ctx.caller.platform, channel_id=channel)
+    last = await desk.digests.last_digest(platform=ctx.caller.platform, channel_id=channel)
     last_line = ""
     if last is not None and last.finished_at is not None and last.status == "sent":
         last_line = (f" Last posted: {format_local(last.finished_at, rule.zone)}"
@@ -197,14 +213,14 @@ async def _show(ctx: Context) -> Reply:
     )
 
 
-async def _now(ctx: Context) -> Reply:
+async def _now(desk: DigestDesk, ctx: Context) -> Reply:
     channel = ctx.require_channel("post a digest")
     destination = ctx.caller.channel
     assert destination is not None and destination.channel_id == channel
     if not ctx.caller.is_admin:
         # Posting moves where the next scheduled digest starts, so it is an admin's call; a
         # member still sees what is new, privately, and nothing is recorded.
-        preview, built = await digest_now(ctx.engine, destination=destination, post=False)
+        preview, built = await desk.digest_now(destination=destination, post=False)
         if preview is None:
             return ctx.answer("Nothing new since this channel's last digest.", ephemeral=True)
         return Reply(
@@ -215,8 +231,8 @@ async def _now(ctx: Context) -> Reply:
             ephemeral=True,
         )
     try:
-        reply, built = await digest_now(ctx.engine, destination=destination, post=True,
-                                        owner=f"now:{ctx.caller.user_id}")
+        reply, built = await desk.digest_now(destination=destination, post=True,
+                                             owner=f"now:{ctx.caller.user_id}")
     except DeliveryError as exc:
         return ctx.answer(f"Could not post the digest here: {exc}.")
     if reply is None:

@@ -6,17 +6,20 @@ fields (which adapters escape), never in ``Reply.text``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+from bot.clock import Clock
 from bot.commands.router import Commands, Context
+from bot.config import FeedsConfig
 from bot.errors import UserError
-from bot.ingest.intake import find_feed
+from bot.ingest import following
 from bot.ingest.poller import FeedPoller
 from bot.ingest.urls import canonical_url, unwrap_link
 from bot.models import Item, Reply
 from bot.render import to_item
-from bot.store.ports import Feed
+from bot.store.ports import Feed, FeedStore
 
 _FEEDS_USAGE = "/brief feeds [add <url> | remove <id|url>]"
 
@@ -73,9 +76,20 @@ def feed_item(feed: Feed, now: datetime, *, counts: dict[str, int] | None = None
     )
 
 
-def _config_feed_urls(ctx: Context) -> set[str]:
+@dataclass(frozen=True, slots=True)
+class FeedDesk:
+    """What the feed verbs use: the poller (its fetcher's bounds hold for the whole process),
+    the feeds repository, ``[feeds]`` and the clock."""
+
+    poller: FeedPoller
+    feeds: FeedStore
+    settings: FeedsConfig
+    clock: Clock
+
+
+def _config_feed_urls(settings: FeedsConfig) -> set[str]:
     urls = set()
-    for url in ctx.engine.config.feeds.urls:
+    for url in settings.urls:
         try:
             urls.add(canonical_url(url))
         except ValueError:
@@ -83,17 +97,16 @@ def _config_feed_urls(ctx: Context) -> set[str]:
     return urls
 
 
-def register(commands: Commands, *, feeds: FeedPoller) -> None:
-    """``/brief <link>`` and ``/brief feeds``, fetching through ``feeds`` (its fetcher's
-    bounds hold for the whole process)."""
-    commands.add_fallback("link", partial(brief_link, feeds))
-    commands.add_verb("feeds", partial(feeds_verb, feeds), usage=_FEEDS_USAGE,
+def register(commands: Commands, *, desk: FeedDesk) -> None:
+    """``/brief <link>`` and ``/brief feeds``."""
+    commands.add_fallback("link", partial(brief_link, desk))
+    commands.add_verb("feeds", partial(feeds_verb, desk), usage=_FEEDS_USAGE,
                       summary="list feeds with their health; add or remove one")
 
 
-async def brief_link(feeds: FeedPoller, ctx: Context, args: str) -> Reply:
+async def brief_link(desk: FeedDesk, ctx: Context, args: str) -> Reply:
     url = unwrap_link(args)
-    async with feeds.intake() as intake:
+    async with desk.poller.intake() as intake:
         brief = await intake.brief_link(url)
     a = brief.article
     text = (f"Already stored as article #{a.id}." if brief.known
@@ -101,38 +114,38 @@ async def brief_link(feeds: FeedPoller, ctx: Context, args: str) -> Reply:
     return ctx.answer(text, items=(to_item(a),))
 
 
-async def feeds_verb(feeds: FeedPoller, ctx: Context, args: str) -> Reply:
+async def feeds_verb(desk: FeedDesk, ctx: Context, args: str) -> Reply:
     sub, _, rest = args.partition(" ")
     sub, rest = sub.lower(), rest.strip()
     if sub in ("", "list"):
-        return await _list(ctx)
+        return await _list(desk, ctx)
     if sub == "add":
-        return await _add(feeds, ctx, rest)
+        return await _add(desk, ctx, rest)
     if sub in ("remove", "rm", "delete"):
-        return await _remove(ctx, rest)
+        return await _remove(desk, ctx, rest)
     raise UserError(f"Usage: `{_FEEDS_USAGE}`.")
 
 
-async def _list(ctx: Context) -> Reply:
-    feeds = await ctx.engine.store.feeds.list_feeds()
+async def _list(desk: FeedDesk, ctx: Context) -> Reply:
+    feeds = await desk.feeds.list_feeds()
     if not feeds:
         return ctx.answer("No feeds yet. Add one with `/brief feeds add <url>`.")
-    now = ctx.engine.clock()
-    counts = await ctx.engine.store.feeds.feed_item_counts()
+    now = desk.clock()
+    counts = await desk.feeds.feed_item_counts()
     failing = sum(1 for f in feeds if f.consecutive_failures)
     n = len(feeds)
     text = f"{n} feed{'s' if n != 1 else ''}" + (f", {failing} failing" if failing else "")
-    minutes = ctx.engine.config.feeds.poll_interval_minutes
+    minutes = desk.settings.poll_interval_minutes
     text += f"; each is polled every {minutes:g} minutes (failing feeds less often)."
     channel = ctx.caller.channel
     if channel is not None and channel.channel_id is not None:
-        followed = await ctx.engine.store.feeds.channel_feed_ids(
+        followed = await desk.feeds.channel_feed_ids(
             platform=channel.platform, channel_id=channel.channel_id
         )
         if followed:
             text += (" This channel follows " + ", ".join(f"#{i}" for i in followed)
                      + ": its digest shows only their articles.")
-        muted = await ctx.engine.store.feeds.channel_muted_feed_ids(
+        muted = await desk.feeds.channel_muted_feed_ids(
             platform=channel.platform, channel_id=channel.channel_id)
         if muted:
             text += (" This channel receives no articles of "
@@ -141,15 +154,10 @@ async def _list(ctx: Context) -> Reply:
                                         for f in feeds))
 
 
-async def _add(feeds: FeedPoller, ctx: Context, url: str) -> Reply:
-    ctx.require_shared_admin("add feeds")
-    url = unwrap_link(url)
-    if not url:
-        raise UserError("Add which feed? Try `/brief feeds add https://example.com/feed.xml`.")
-    async with feeds.intake() as intake:
-        added = await intake.add_feed(url, channel=ctx.caller.channel)
+async def _add(desk: FeedDesk, ctx: Context, url: str) -> Reply:
+    added = await following.add_feed(desk.poller, ctx.caller, url)
     feed = added.feed
-    now = ctx.engine.clock()
+    now = desk.clock()
     where = " and linked to this channel" if added.linked else ""
     if not added.created:
         text = (f"Already following feed #{feed.id}: nothing added"
@@ -159,45 +167,27 @@ async def _add(feeds: FeedPoller, ctx: Context, url: str) -> Reply:
         text = (f"Added feed #{feed.id}{where}: {backlog} current "
                 f"item{'s' if backlog != 1 else ''} stored as backlog, without alerts and "
                 "outside digests (digests and alerts show what comes in from now on). New "
-                f"items are taken in every {ctx.engine.config.feeds.poll_interval_minutes:g} "
+                f"items are taken in every {desk.settings.poll_interval_minutes:g} "
                 "minutes.")
     return ctx.answer(text, items=(feed_item(feed, now),))
 
 
-async def _remove(ctx: Context, ref: str) -> Reply:
-    ctx.require_shared_admin("remove feeds")
-    if not ref:
-        raise UserError("Remove which feed? Give its number or URL (see `/brief feeds`).")
-    store = ctx.engine.store
-    feed = await find_feed(store, ref)
-    if feed is None:
-        raise UserError("There is no such feed. `/brief feeds` lists them with their numbers.")
-    # In a chat channel, removing a feed means "this channel stops following it"; the feed is
-    # only deleted when no other channel follows it. The console (the operator) deletes it.
-    channel = ctx.caller.channel
-    if channel is not None and channel.platform != "console":
-        assert channel.channel_id is not None
-        unlinked = await store.feeds.unlink_channel_feed(
-            platform=channel.platform, channel_id=channel.channel_id, feed_id=feed.id
+async def _remove(desk: FeedDesk, ctx: Context, ref: str) -> Reply:
+    removal = await following.remove_feed(desk.feeds, ctx.caller, ref)
+    feed = removal.feed
+    if not removal.deleted:
+        others = removal.others
+        s_, verb_ = ("s", "") if others != 1 else ("", "s")
+        was = ("no longer follows feed" if removal.unlinked
+               else "no longer receives articles of feed")
+        return ctx.answer(
+            f"This channel {was} #{feed.id}: none of its articles reach this channel's "
+            f"digest or alerts. {others} other channel{s_} still follow{verb_} it, so it is "
+            "still polled. `/brief feeds add <its url>` here follows it again.",
+            items=(feed_item(feed, desk.clock()),),
         )
-        others = await store.feeds.feed_follower_count(feed.id)
-        if others:
-            # Other channels chose this feed: it stays for them. This channel's admin still
-            # stops its articles reaching here (digest and channel alerts), wherever it was
-            # added: an admin can always stop what is delivered into their channel.
-            await store.feeds.mute_channel_feed(
-                platform=channel.platform, channel_id=channel.channel_id, feed_id=feed.id)
-            s_, verb_ = ("s", "") if others != 1 else ("", "s")
-            was = "no longer follows feed" if unlinked else "no longer receives articles of feed"
-            return ctx.answer(
-                f"This channel {was} #{feed.id}: none of its articles reach this channel's "
-                f"digest or alerts. {others} other channel{s_} still follow{verb_} it, so it is "
-                "still polled. `/brief feeds add <its url>` here follows it again.",
-                items=(feed_item(feed, ctx.engine.clock()),),
-            )
-    await store.feeds.remove_feed(feed.id)
     text = f"Removed feed #{feed.id}; its articles stay stored. It is not polled any more."
-    if feed.url in _config_feed_urls(ctx):
+    if feed.url in _config_feed_urls(desk.settings):
         text += (" It is listed in the config file ([feeds] urls) and comes back at the next "
                  "start unless you remove it there too.")
-    return ctx.answer(text, items=(feed_item(feed, ctx.engine.clock(), removed=True),))
+    return ctx.answer(text, items=(feed_item(feed, desk.clock(), removed=True),))

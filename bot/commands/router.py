@@ -6,6 +6,12 @@ brief it, when a link handler is registered) or words (a topic search). A traili
 asks for the answer to be posted in the channel rather than shown only to the caller.
 Verbs are registered per application on a :class:`Commands` instance (each command module has
 a ``register`` function; :mod:`bot.app` calls them): an app can leave a feature out.
+
+A handler gets the :class:`Context` (who asks, ``public``, this app's verbs) and what its module
+was registered with (the stores, settings and services it uses, bound by ``register``), never
+the whole engine. Commands only parse and render: the rules (who may change what, whose
+subscription is whose, what removing a feed means) live in the features and
+:mod:`bot.permissions`.
 """
 
 from __future__ import annotations
@@ -14,44 +20,30 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from bot.errors import DatabaseUnavailable, PermissionDenied, UserError
+from bot import permissions
+from bot.errors import DatabaseUnavailable, UserError
 from bot.models import Caller, Reply, ReplyKind
 from bot.sanitize import strip_controls
-
-if TYPE_CHECKING:
-    from bot.engine import BriefingEngine
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    engine: BriefingEngine
+    """One command as asked: who asks, whether the answer is public, this app's verbs."""
+
     caller: Caller
     public: bool = False
     verbs: Mapping[str, Verb] = field(default_factory=dict)  # this app's verbs, for help
 
     def require_admin(self, action: str) -> None:
-        """Refuse unless the caller may change this channel's settings."""
-        if not self.caller.is_admin:
-            raise PermissionDenied(f"Only {self.caller.admin_hint} may {action}.")
-
-    def require_shared_admin(self, action: str) -> None:
-        """Refuse unless the caller is an admin of a channel in a server or workspace: feeds
-        are shared (their articles reach every channel's digest and alerts), so they are never
-        changed from a direct message, whoever sends it."""
-        if self.caller.in_dm:
-            raise PermissionDenied(
-                f"Feeds are shared by every channel, so they are not changed from a direct "
-                f"message: {action} in a channel, as {self.caller.admin_hint}.")
-        self.require_admin(action)
+        """Refuse unless the caller may change this channel's settings
+        (:func:`bot.permissions.require_admin`)."""
+        permissions.require_admin(self.caller, action)
 
     def require_channel(self, action: str) -> str:
-        if self.caller.channel_id is None:
-            raise UserError(f"Run this in a channel to {action}.")
-        return self.caller.channel_id
+        return permissions.require_channel(self.caller, action)
 
     def answer(self, text: str = "", **kwargs: object) -> Reply:
         """An answer, ephemeral unless the caller asked for ``public``."""
@@ -141,11 +133,11 @@ class Commands:
             return "link", link.group(1) if link else text
         return "words", text
 
-    async def handle(self, engine: BriefingEngine, caller: Caller, text: str) -> Reply:
+    async def handle(self, caller: Caller, text: str) -> Reply:
         """Run one /brief command. User mistakes come back as an error Reply, bugs as an
         apology."""
         text, public = parse(text)
-        ctx = Context(engine, caller, public, self.verbs)
+        ctx = Context(caller, public, self.verbs)
         key, args = self.classify(text)
         try:
             if key.startswith("verb:"):

@@ -51,8 +51,7 @@ from bot.ingest.pages import (
 )
 from bot.ingest.urls import canonical_url, check_url, unwrap_link
 from bot.models import Article, ArticleDraft, Destination, parse_id
-from bot.store import Store
-from bot.store.ports import KNOWN_STATUSES, Feed, SeenItem
+from bot.store.ports import KNOWN_STATUSES, Feed, FeedStore, SeenItem
 from bot.text import cap_text
 
 log = logging.getLogger(__name__)
@@ -576,14 +575,14 @@ def _body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-async def find_feed(store: Store, ref: str) -> Feed | None:
+async def find_feed(feeds: FeedStore, ref: str) -> Feed | None:
     """A feed by ``#id``, id or URL."""
     ref = unwrap_link(ref)
     if ref.lstrip("#").isdigit():
         feed_id = parse_id(ref)
-        return None if feed_id is None else await store.feeds.get_feed(feed_id)
+        return None if feed_id is None else await feeds.get_feed(feed_id)
     try:
-        return await store.feeds.find_feed(canonical_url(ref))
+        return await feeds.find_feed(canonical_url(ref))
     except ValueError:
         return None
 
