@@ -220,19 +220,6 @@ class BriefingEngine:
                 f"of text; at least {least} are needed ([ingest] min_text_chars).")
         return await self.ingest(draft)
 
-    # -- reading ------------------------------------------------------------------------
-
-    async def latest(self, limit: int | None = None) -> list[Article]:
-        return await self.store.articles.latest_articles(limit or self.config.brief.latest_count)
-
-    async def search(self, text: str, limit: int | None = None) -> list[Article]:
-        return await self.store.articles.search_articles(
-            text, limit=limit or self.config.brief.search_results
-        )
-
-    async def article(self, article_id: int) -> Article | None:
-        return await self.store.articles.get_article(article_id)
-
     # -- commands -----------------------------------------------------------------------
 
     @property

@@ -522,15 +522,15 @@ async def test_an_alert_claimed_by_a_process_that_died_is_sent_after_the_lease(
     engine: BriefingEngine, alerts: AlertService, publisher: RecordingPublisher,
     clock: FixedClock,
 ) -> None:
-    from bot.alerts.service import LEASE_SECONDS
+    lease = engine.config.alerts.lease_seconds  # [alerts] lease_seconds, as the service uses
 
     await subscribe(engine, ALICE, "rocket")
     article = await ingest(engine, draft("Rocket", n=1))
     clock.advance(minutes=1)
     claimed = await engine.store.alerts.claim_due_alerts(
-        now=clock(), window_seconds=0, lease_seconds=LEASE_SECONDS, max_per_destination=10)
+        now=clock(), window_seconds=0, lease_seconds=lease, max_per_destination=10)
     assert len(claimed) == 1  # ...and then that process died before delivering
-    clock.advance(seconds=LEASE_SECONDS - 1)
+    clock.advance(seconds=lease - 1)
     assert await alerts.dispatch_due() == 0
     clock.advance(seconds=1)
     assert await alerts.dispatch_due() == 1

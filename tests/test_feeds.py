@@ -241,7 +241,7 @@ async def test_backlog_stored_without_alerts_then_new_items_alert_once(
     assert added.report.backlog == 3  # [feeds] backlog_items
     assert alerted == []  # the backlog never alerts
     assert await engine.store.articles.count_articles() == 3
-    stored = {a.title for a in await engine.latest(10)}
+    stored = {a.title for a in await engine.store.articles.latest_articles(10)}
     assert stored == {"Story 4", "Story 3", "Story 2"}  # the newest three
 
     # second poll: conditional GET, 304, nothing new
@@ -306,7 +306,7 @@ async def test_atom_full_content_needs_no_page_fetch(engine: BriefingEngine, int
     added = await intake.add_feed(server.url("/atom.xml"))
     assert added.report is not None and added.report.backlog == 1
     assert server.hits("/a/1") == []
-    [article] = await engine.latest(5)
+    [article] = await engine.store.articles.latest_articles(5)
     assert article.feed_id == added.feed.id and "atom project" in article.text
     assert added.feed.title == "Atom Feed"
 
@@ -322,7 +322,7 @@ async def test_short_feed_content_fetches_the_linked_page(
     server.serve_feed("/feed.xml", rss(items))
     added = await intake.add_feed(server.url("/feed.xml"))
     assert added.report is not None and added.report.backlog == 1
-    [article] = await engine.latest(5)
+    [article] = await engine.store.articles.latest_articles(5)
     assert article.title == "The full story" and "canal project" in article.text
     assert article.canonical_url == server.url("/news/canal?id=7")
     # the redirecting link now leads straight to the stored article

@@ -216,7 +216,7 @@ def _no_controls(value: str, *, newlines: bool = True) -> bool:
 async def test_controls_are_stripped_from_everything_taken_in(engine: BriefingEngine) -> None:
     result = await engine.ingest(ArticleDraft(text=_HOSTILE_TEXT, title=_HOSTILE_TITLE,
                                               author="Ann\x00 Lee", source="wire\x85service"))
-    a = await engine.article(result.article.id)
+    a = await engine.store.articles.get_article(result.article.id)
     assert a is not None
     assert _no_controls(a.text) and "\n" in a.text  # the paragraph break is kept
     assert "[31m" not in a.text and "2J" not in a.text

@@ -106,7 +106,7 @@ async def test_non_utf8_pages_are_decoded(engine: BriefingEngine, server: LocalW
     server.serve("/ru-meta", meta_only.encode("koi8_r"), content_type="text/html")
     reply = await brief(engine, server.url("/ru-header"))
     assert not reply.is_error, reply.text
-    article = await engine.article(reply.items[0].article_id or 0)
+    article = await engine.store.articles.get_article(reply.items[0].article_id or 0)
     assert article is not None and "строительства дорог" in article.text
     reply = await brief(engine, server.url("/ru-meta"))
     assert not reply.is_error, reply.text
@@ -150,7 +150,7 @@ async def test_plain_text_pages_in_their_declared_charset(engine: BriefingEngine
     for path in ("/ru.txt", "/wide.txt"):
         reply = await brief(engine, server.url(path))
         assert not reply.is_error, reply.text
-        article = await engine.article(reply.items[0].article_id or 0)
+        article = await engine.store.articles.get_article(reply.items[0].article_id or 0)
         assert article is not None and "строительства дорог" in article.text, path
     reply = await brief(engine, server.url("/bin.txt"))
     assert reply.is_error and "binary" in reply.text
@@ -179,7 +179,7 @@ async def test_mislabelled_feeds_and_pages_are_recognised(engine: BriefingEngine
         reply = await brief(engine, server.url(path))
         assert not reply.is_error, reply.text
         assert reply.items[0].title == f"Dam opens {n}"
-        article = await engine.article(reply.items[0].article_id or 0)
+        article = await engine.store.articles.get_article(reply.items[0].article_id or 0)
         assert article is not None and "<" not in article.text
     assert await engine.store.articles.count_articles() == 2
 

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 300.0  # a claimed alert is due again if its process died while delivering
 IDLE_SECONDS = 30.0  # the dispatcher looks at the store at least this often
 DELIVERY_TIMEOUT_SECONDS = 120.0  # a hung platform call is a failed attempt, not a stall
 MAX_DELIVERIES_IN_FLIGHT = 50  # destinations being delivered to at once by the service

@@ -60,11 +60,6 @@ _MERIDIEM = re.compile(r"[ap]\.?m\.?", re.IGNORECASE)
 _DAYS_LIKE = re.compile(r"[a-z]+(?:[,+-][a-z]*)+,?", re.IGNORECASE)  # mon,xyz  mon-fry
 
 
-def parse_digest_args(words: list[str], *, default_timezone: str) -> DailyTime:
-    """``["8:30", "Europe/Berlin", "weekdays"]`` -> a DailyTime (InputError saying why not)."""
-    return parse_digest_setting(words, default_timezone=default_timezone)[0]
-
-
 def _zone_phrase(rest: list[str], i: int) -> int:
     """How many words from ``rest[i]`` name one zone: 3 or 2 for a city written in words
     (``New York``, ``Salt Lake City``) or an abbreviation the phrase spells, else 1."""
