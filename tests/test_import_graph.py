@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("features", (
         "bot.ingest.intake", "bot.ingest.poller", "bot.ingest.opml", "bot.alerts.service",
         "bot.digests.build", "bot.digests.scheduler", "bot.monitoring", "bot.retention",
-        "bot.outbox", "bot.ingest.following", "bot.alerts.subscriptions",
+        "bot.outbox", "bot.ingest.following", "bot.alerts.subscriptions", "bot.digests.settings",
     )),
     ("commands", ("bot.commands",)),
     ("adapters", ("adapters",)),

@@ -1,6 +1,7 @@
 """The business rules the /brief verbs used to hold, tested where they live now: whose
 subscription is whose (bot.alerts.subscriptions), what removing a feed from a channel means
-(bot.ingest.following), who may change what (bot.permissions). No grammar involved."""
+(bot.ingest.following), who may change a channel's digest (bot.digests.settings), who may
+change what (bot.permissions). No grammar involved."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from bot.alerts import subscriptions
 from bot.alerts.query import compile_query
+from bot.digests import settings
+from bot.digests.rules import DailyTime
 from bot.engine import BriefingEngine
 from bot.errors import PermissionDenied, UserError
 from bot.ingest import following
@@ -71,3 +74,21 @@ def test_shared_things_are_not_changed_from_a_direct_message() -> None:
     with pytest.raises(PermissionDenied, match="direct message"):
         require_shared_admin(dm_admin, "add feeds")
     require_shared_admin(ADMIN, "add feeds")
+
+
+async def test_a_channel_digest_is_an_admins_call(engine: BriefingEngine) -> None:
+    digests, now = engine.store.digests, engine.clock()
+    rule = DailyTime(hour=8, minute=30, timezone="Europe/Berlin")
+    with pytest.raises(PermissionDenied):
+        await settings.set_digest(digests, BOB, rule, now=now)
+    with pytest.raises(UserError, match="in a channel"):
+        await settings.set_digest(digests, Caller(platform="slack", user_id="UADM",
+                                                  is_admin=True), rule, now=now)
+    assert not await settings.stop_digest(digests, ADMIN, now=now)  # none yet
+    first = await settings.set_digest(digests, ADMIN, rule, now=now)
+    assert first.due_at > now
+    assert await digests.get_digest_schedule(platform="slack", channel_id="C1") is not None
+    with pytest.raises(PermissionDenied):
+        await settings.stop_digest(digests, BOB, now=now)
+    assert await settings.stop_digest(digests, ADMIN, now=now)
+    assert settings.may_post_now(ADMIN) and not settings.may_post_now(BOB)

@@ -10,7 +10,7 @@ Forms::
 
 Times are ``8:30``, ``08:30``, ``8.30``, ``8h30`` on a 24-hour clock, or ``8am`` / ``5:45pm``;
 zones are IANA names, case-insensitive (``europe/berlin``); the zone and the days may come in
-either order. Changing or stopping the digest needs a channel admin.
+either order. Who may change it is :mod:`bot.digests.settings`' rule.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from functools import partial
 from bot.clock import Clock
 from bot.commands.router import Commands, Context
 from bot.config import DigestConfig
+from bot.digests import settings
 from bot.digests.build import BuiltDigest
 from bot.digests.rules import (
     DIGEST_USAGE,
     DailyTime,
     format_local,
     looks_like_time,
-    next_occurrence,
     parse_time,
     parse_weekdays,
     resolve_timezone,
@@ -144,15 +144,9 @@ async def digest_verb(desk: DigestDesk, ctx: Context, args: str) -> Reply:
 
 
 async def _set(desk: DigestDesk, ctx: Context, words: list[str]) -> Reply:
-    channel = ctx.require_channel("set a daily digest")
-    ctx.require_admin("change this channel's digest")
+    settings.may_change(ctx.caller, "set a daily digest")  # refused before the words are read
     rule, note = parse_digest_setting(words, default_timezone=desk.settings.default_timezone)
-    now = desk.clock()
-    first = next_occurrence(rule, after=now)
-    await desk.digests.set_digest_schedule(
-        platform=ctx.caller.platform, channel_id=channel, rule=rule, first=first,
-        by=ctx.caller.user_id, now=now,
-    )
+    first = await settings.set_digest(desk.digests, ctx.caller, rule, now=desk.clock())
     return ctx.answer(
         f"Digest set: {rule.describe()}. The next one is due "
         f"{format_local(first.due_at, rule.zone)}. `/brief digest off` stops it."
@@ -161,14 +155,7 @@ async def _set(desk: DigestDesk, ctx: Context, words: list[str]) -> Reply:
 
 
 async def _off(desk: DigestDesk, ctx: Context) -> Reply:
-    channel = ctx.require_channel("stop the daily digest")
-    ctx.require_admin("change this channel's digest")
-    stopped = await desk.digests.disable_digest(
-        platform=ctx.caller.platform, channel_id=channel,
-        reason=f"turned off by {ctx.caller.display_name or ctx.caller.user_id}",
-        by=ctx.caller.user_id, now=desk.clock(),
-    )
-    if not stopped:
+    if not await settings.stop_digest(desk.digests, ctx.caller, now=desk.clock()):
         return ctx.answer("This channel has no digest to stop.")
     return ctx.answer("Digest off. `/brief digest 08:30` sets it again.")
 
@@ -212,7 +199,7 @@ async def _now(desk: DigestDesk, ctx: Context) -> Reply:
     channel = ctx.require_channel("post a digest")
     destination = ctx.caller.channel
     assert destination is not None and destination.channel_id == channel
-    if not ctx.caller.is_admin:
+    if not settings.may_post_now(ctx.caller):
         # Posting moves where the next scheduled digest starts, so it is an admin's call; a
         # member still sees what is new, privately, and nothing is recorded.
         preview, built = await desk.digest_now(destination=destination, post=False)
