@@ -8,7 +8,7 @@ platform (Slack and Discord fakes): channels that got a digest more than once, a
 more than once, and anything missing. Goal: 0 everywhere. Harness: tests/exactly_once.py.
 
     python bench/bench_exactly_once.py [--channels 160] [--people 100] [--kills 20]
-        [--terms 20] [--latency 1] [--platform slack --platform discord]
+        [--terms 20] [--latency 1] [--concurrency 2] [--platform slack --platform discord]
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def main() -> int:
     parser.add_argument("--terms", type=int, default=20, help="SIGTERMs")
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--lease", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=2,
+                        help="[digest] concurrency (low: every stop finds a digest to cut)")
     parser.add_argument("--platform", action="append", choices=("slack", "discord"))
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
@@ -51,6 +53,7 @@ def main() -> int:
                 platform=platform, workdir=Path(tmp) / platform, channels=args.channels,
                 people=args.people, alerts_each=args.alerts_each, stories=args.stories,
                 latency=args.latency, signals=stops, lease_seconds=args.lease,
+                concurrency=args.concurrency,
                 within=600.0, seed=args.seed, log=lambda line: print(line, flush=True))))
             print(outcome.line(), flush=True)
             failed |= bool(outcome.digests_more_than_once or outcome.alerts_more_than_once

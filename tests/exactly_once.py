@@ -53,6 +53,7 @@ class Scenario:
     latency: float = 1.0
     signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGKILL)
     lease_seconds: float = 10.0
+    concurrency: int = 8  # [digest] concurrency: digests one process posts at once
     within: float = 120.0  # the last process must have delivered everything by then
     seed: int = 1
     log: Callable[[str], None] = lambda line: None
@@ -67,6 +68,7 @@ class Outcome:
     alerts_missing: int = 0
     alerts_expected: int = 0
     messages: int = 0  # messages the platform holds
+    settled_by_platform: int = 0  # Discord: creates a nonce answered; Slack: history lookups
     stops: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -74,7 +76,12 @@ class Outcome:
         return (f"{self.platform:8} digests to {self.channels_line()}; alerts "
                 f"{self.alerts_expected} deliveries: {self.alerts_more_than_once} more than "
                 f"once, {self.alerts_missing} missing; "
-                f"stops {dict(self.stops)}; {self.messages} messages; {self.seconds:.0f} s")
+                f"stops {dict(self.stops)}; {self.messages} messages "
+                f"({self.settled_by_platform} {self.settled_how()}); {self.seconds:.0f} s")
+
+    def settled_how(self) -> str:
+        return ("creates answered by nonce" if self.platform == "discord"
+                else "history lookups on resume")
 
     def channels_line(self) -> str:
         return (f"channels: {self.digests_more_than_once} got a digest more than once, "
@@ -250,7 +257,7 @@ async def run_scenario(s: Scenario) -> Outcome:
         cfg.write_text(
             platform.config()
             + f"[digest]\nlease_seconds = {s.lease_seconds}\nretry_seconds = 1\n"
-            "wake_interval_seconds = 0.5\nconcurrency = 8\n"
+            f"wake_interval_seconds = 0.5\nconcurrency = {s.concurrency}\n"
             f"max_items = {s.stories}\ngrace_hours = 24\n"
             f"[alerts]\nlease_seconds = {s.lease_seconds}\nbatch_seconds = 0\n"
             "retry_base_seconds = 1\n", encoding="utf-8")
@@ -314,6 +321,10 @@ async def run_scenario(s: Scenario) -> Outcome:
                         proc.kill()
                         await proc.wait()
         tally(s, platform.accepted(), expected, outcome)
+        outcome.settled_by_platform = (
+            platform.discord.nonce_hits if platform.discord is not None
+            else len(platform.slack.calls_to("conversations.history")) if platform.slack
+            else 0)
         assert total_channels and total_alerts
     finally:
         await platform.close()
