@@ -12,7 +12,11 @@ Two halves, both owned by :class:`AlertService`:
   retried with exponential backoff up to ``[alerts] max_attempts``; a permanent refusal (DMs
   closed, channel gone) is recorded as skipped and never retried, and pauses every
   subscription of that destination (with the reason, shown by ``/brief alerts``) until its
-  owner resumes them. One destination failing never holds up another, nor the ingest.
+  owner resumes them. One destination failing never holds up another, nor the ingest. Alerts
+  put in a message keep that message's delivery key (:mod:`bot.outbox`): a retry, in any
+  process, posts the same message, and the adapter only the parts not yet accepted. A graceful
+  stop (:meth:`AlertService.drain`) starts no delivery and lets those under way finish; alerts
+  still held when the service is cancelled are released (due at once).
 """
 
 from __future__ import annotations

@@ -5,8 +5,11 @@ the store which schedules are due, claims each occurrence atomically (a UNIQUE r
 channel and local date, with a lease), builds the digest, posts it and only then marks it
 sent. Everything that must survive a restart lives in the store, so two processes on one
 database, or a crash between claim and post, never post a digest twice; an occurrence whose
-lease expired is claimed again and retried (a retry in the same process hands the platform
-the very Reply that failed, so an adapter can skip the parts of it already posted). Between
+lease expired is claimed again and retried. The message is stored before its first post
+(:mod:`bot.outbox`, key ``digest:<run id>``): a retry, in any process, posts that very message
+and records what it covered, and the adapter posts only the parts not yet accepted. A graceful
+stop (:meth:`DigestScheduler.drain`) claims nothing more and lets the posts under way finish;
+claims still held when the service is cancelled are released at once. Between
 passes it sleeps until the next due time, in bounded slices that re-read the clock, so a
 jump of the machine's clock is noticed within one slice rather than after a long ``sleep``
 computed from the old time.
