@@ -76,6 +76,7 @@ from adapters.base import section_of
 from adapters.delivery import post_parts
 from adapters.slack_blocks import SlackMessage, escape, render_reply
 from adapters.slack_config import SlackConfig
+from adapters.slack_config import check as check_config
 from adapters.slack_installations import BriefbotInstallationStore, BriefbotStateStore
 from bot import metrics
 from bot.commands.router import parse
@@ -232,30 +233,6 @@ class _NoClientTokenWarning(logging.Filter):
         return "`token` will be unused" not in str(record.msg)
 
 
-def _check_config(config: SlackConfig) -> None:
-    if not config.api_base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"[slack] api_base_url must be an http(s) URL, not "
-                          f"{config.api_base_url!r}")
-    if not config.command.startswith("/") or " " in config.command:
-        raise ConfigError(f"[slack] command must be a slash command like \"/brief\", not "
-                          f"{config.command!r}")
-    if not config.http_path.startswith("/"):
-        raise ConfigError(f"[slack] http_path must start with /, not {config.http_path!r}")
-    if not config.client_id:
-        return
-    if not re.fullmatch(r"[0-9]+\.[0-9]+", config.client_id.strip()):
-        raise ConfigError(f"[slack] client_id looks like {config.client_id!r}, not a Client ID "
-                          "(digits.digits, from Basic Information > App Credentials)")
-    for key, url in (("redirect_url", config.redirect_url),
-                     ("oauth_authorize_url", config.oauth_authorize_url)):
-        if url and not url.startswith(("https://", "http://")):
-            raise ConfigError(f"[slack] {key} must be an https URL, not {url!r}")
-    if config.redirect_url and not config.redirect_url.rstrip("/").endswith(
-            "/slack/oauth_redirect"):
-        raise ConfigError(f"[slack] redirect_url must end with /slack/oauth_redirect (where "
-                          f"briefbot answers Slack), not {config.redirect_url!r}")
-
-
 _NOTICE_URL_CHARS = 200
 
 
@@ -394,7 +371,7 @@ class SlackAdapter:
                 "SLACK_BOT_TOKEN and SLACK_APP_TOKEN look swapped: the bot token starts with "
                 "xoxb- (OAuth & Permissions), the app-level token with xapp- (Basic Information)"
             )
-        _check_config(self.config)
+        check_config(self.config)  # loaded configs were checked; one built in code too
         self.mode = "distributed" if distributed else "socket" if app_token else "http"
         self._app_token = app_token
         self._bot_token = bot_token

@@ -7,6 +7,7 @@ through :data:`adapters.platforms.SLACK`. The adapter itself is :mod:`adapters.s
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from bot.config import Secrets, option
@@ -40,11 +41,31 @@ class SlackConfig:
 
 
 def check(config: SlackConfig) -> None:
-    if not config.command.startswith("/") or len(config.command) < 2:
+    """The rules across [slack] keys: at load, and again when an adapter is built."""
+    if not config.api_base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"[slack] api_base_url must be an http(s) URL, not "
+                          f"{config.api_base_url!r}")
+    command = config.command
+    if not command.startswith("/") or len(command) < 2 or " " in command:
         raise ConfigError(
             f"[slack] command must be the slash command's name with its /, e.g. \"/brief\", "
-            f"not {config.command!r}"
+            f"not {command!r}"
         )
+    if not config.http_path.startswith("/"):
+        raise ConfigError(f"[slack] http_path must start with /, not {config.http_path!r}")
+    if not config.client_id:
+        return
+    if not re.fullmatch(r"[0-9]+\.[0-9]+", config.client_id.strip()):
+        raise ConfigError(f"[slack] client_id looks like {config.client_id!r}, not a Client ID "
+                          "(digits.digits, from Basic Information > App Credentials)")
+    for key, url in (("redirect_url", config.redirect_url),
+                     ("oauth_authorize_url", config.oauth_authorize_url)):
+        if url and not url.startswith(("https://", "http://")):
+            raise ConfigError(f"[slack] {key} must be an https URL, not {url!r}")
+    if config.redirect_url and not config.redirect_url.rstrip("/").endswith(
+            "/slack/oauth_redirect"):
+        raise ConfigError(f"[slack] redirect_url must end with /slack/oauth_redirect (where "
+                          f"briefbot answers Slack), not {config.redirect_url!r}")
 
 
 def wanted(config: SlackConfig, secrets: Secrets) -> bool:

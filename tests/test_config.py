@@ -92,6 +92,11 @@ def test_env_variable_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ({"storage": {"path": " "}}, "[storage] path must name a database file"),
         ({"slack": {"command": "brief"}}, "[slack] command must be the slash command's name"),
         ({"slack": {"command": "/"}}, "[slack] command must be the slash command's name"),
+        # Slack's rules run at load now, not only when the adapter starts
+        ({"slack": {"http_path": "slack"}}, "[slack] http_path must start with /"),
+        ({"slack": {"api_base_url": "slack.com/api"}}, "[slack] api_base_url must be an http"),
+        ({"slack": {"client_id": "abc"}}, "[slack] client_id looks like 'abc'"),
+        ({"slack": {"command": "/brief me"}}, "[slack] command must be the slash command's"),
         ({"discord": {"shard_ids": [0]}}, "[discord] shard_ids needs shard_count"),
         ({"discord": {"shard_count": 2, "shard_ids": [2]}}, "shard_ids 2 is not a shard of 2"),
         ({"discord": {"shard_count": 2, "shard_ids": [1, 1]}}, "shard_ids names a shard twice"),
