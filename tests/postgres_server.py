@@ -6,8 +6,9 @@ one in a temporary folder, with fsync off (a test database need not survive a po
 
 Each test gets a clean database: one migrated template is made per session, each worker keeps
 one database made from it, and every test starts with that database's tables emptied and its
-ids restarted (``TRUNCATE .. RESTART IDENTITY``, a few milliseconds; a ``CREATE DATABASE`` per
-test costs 0.2 s). A test that needs a database no one migrated asks for :func:`fresh_database`.
+ids restarted (``DELETE`` + ``setval``: 0.04 s a test, where ``TRUNCATE`` took 0.3 s and a
+``CREATE DATABASE`` per test 0.2 s or more). A test that needs a database no one migrated
+asks for :func:`fresh_database`.
 
 Without a server (no pgserver, no URL) the PostgreSQL half of the suite is skipped, except
 under CI (``CI`` set), where that is an error: CI must run both backends.
