@@ -229,17 +229,18 @@ async def main_async(args: argparse.Namespace) -> None:
             return with_db(admin_url, name)
 
         parts = set(args.parts.split(","))
+        backends = [b for b in ("sqlite", "postgres") if b in args.backends.split(",")]
         if "search" in parts:
-            for label in ("sqlite", "postgres"):
+            for label in backends:
                 await bench_search(await fresh(label), label, args.articles)
         if "ingest" in parts:
-            for label in ("sqlite", "postgres"):
+            for label in backends:
                 await bench_ingest(await fresh(label), args.ingest, label)
         if "slots" in parts:
-            for label in ("sqlite", "postgres"):
+            for label in backends:
                 await bench_slots(await fresh(label), label)
         if "digests" in parts:
-            for label in ("sqlite", "postgres"):
+            for label in backends:
                 for processes in (1, 3):
                     digest_pass(await fresh(label), processes, label, tmp)
     finally:
@@ -256,6 +257,8 @@ def main() -> None:
     parser.add_argument("--ingest", type=int, default=2_000)
     parser.add_argument("--parts", default="search,ingest,slots,digests",
                         help="which measures, comma-separated (default: all four)")
+    parser.add_argument("--backends", default="sqlite,postgres",
+                        help="which backends, comma-separated (default: both)")
     parser.add_argument("--postgres", metavar="URL", default=os.environ.get(
         "BRIEFBOT_TEST_POSTGRES_URL", ""))
     asyncio.run(main_async(parser.parse_args()))
