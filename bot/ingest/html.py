@@ -301,6 +301,11 @@ _TEMPLATE = re.compile(r"\{\{[^{}]{0,2000}?\}\}")
 _CODE_TAGS = frozenset({"pre", "code", "kbd", "samp", "script", "style", "textarea"})
 
 
+def _in_code(el: Any) -> bool:
+    return any(isinstance(a.tag, str) and a.tag.lower() in _CODE_TAGS
+               for a in itertools.chain([el], el.iterancestors()))
+
+
 def drop_template_expressions(root: Any) -> int:
     """Remove ``{{ … }}`` template expressions from the page's text (not from code samples);
     how many text nodes changed."""
@@ -308,18 +313,12 @@ def drop_template_expressions(root: Any) -> int:
     for el in root.iter():
         if not isinstance(el.tag, str):
             continue
-        in_code = el.tag.lower() in _CODE_TAGS or any(
-            isinstance(a.tag, str) and a.tag.lower() in _CODE_TAGS for a in el.iterancestors())
-        if el.text and "{{" in el.text and not in_code:
+        if el.text and "{{" in el.text and not _in_code(el):
             el.text = _TEMPLATE.sub("", el.text)
             changed += 1
         if el.tail and "{{" in el.tail:
             parent = el.getparent()
-            parent_code = parent is not None and isinstance(parent.tag, str) and (
-                parent.tag.lower() in _CODE_TAGS or any(
-                    isinstance(a.tag, str) and a.tag.lower() in _CODE_TAGS
-                    for a in parent.iterancestors()))
-            if not parent_code:
+            if parent is None or not _in_code(parent):
                 el.tail = _TEMPLATE.sub("", el.tail)
                 changed += 1
     return changed
