@@ -311,3 +311,20 @@ def test_template_expressions_are_no_text_but_code_samples_keep_them() -> None:
     assert "nrco" not in text and "user.name" not in text
     assert "Le parc ferme." in text
     assert "{{ variable }}" in text and "{{ x }}" in text
+
+
+def test_a_large_page_keeps_its_json_ld_metadata_from_the_end_of_its_body() -> None:
+    """Metadata of a large page is read from a slim copy; JSON-LD at the end of the body
+    (after 30,000 characters of text) still gives the date and author."""
+    paragraph = ("Der Stadtrat stimmte mit großer Mehrheit für das Projekt, das rund 120 "
+                 "Millionen Euro kosten wird und zum größten Teil vom Land bezahlt wird. ")
+    paras = "".join(f"<p>{i}: {paragraph}</p>" for i in range(800))  # ~120,000 characters
+    json_ld = ('<script type="application/ld+json">{"@context":"https://schema.org",'
+               '"@type":"NewsArticle","headline":"Neue Straßenbahn",'
+               '"datePublished":"2019-09-12T05:28:00Z",'
+               '"author":{"@type":"Person","name":"Anna Muster"}}</script>')
+    big = page("<article><h1>Neue Straßenbahn</h1>" + paras + "</article>" + json_ld)
+    extracted = extract_html(big, url="https://stadtblatt.de/bahn", min_chars=200)
+    assert extracted is not None
+    assert extracted.published_at is not None and extracted.published_at.year == 2019
+    assert extracted.author == "Anna Muster"

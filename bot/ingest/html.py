@@ -260,10 +260,13 @@ def _readable_chars(root: Any, stop: int) -> int:
     return seen
 
 
+def _is_json_ld(el: Any) -> bool:
+    return bool(el.tag == "script"
+                and (el.get("type") or "").strip().lower() == "application/ld+json")
+
+
 def _drop_no_text(root: Any) -> None:
-    doomed = [el for el in root.iter(*_NO_TEXT)
-              if not (el.tag == "script" and (el.get("type") or "").strip().lower()
-                      == "application/ld+json")]
+    doomed = [el for el in root.iter(*_NO_TEXT) if not _is_json_ld(el)]
     for el in doomed:
         if el.getparent() is not None:
             el.drop_tree()
@@ -329,6 +332,12 @@ def _slim_copy(tree: Any) -> Any:
     META_TEXT_BUDGET characters."""
     slim = copy.deepcopy(tree)
     body = slim.find(".//body")
+    head = slim.find(".//head")
+    if body is not None and head is not None:
+        # JSON-LD often sits at the end of the body (datePublished, author): keep it
+        for script in [el for el in body.iter("script") if _is_json_ld(el)]:
+            script.tail = None
+            head.append(script)
     if body is not None:
         trim_text(body, META_TEXT_BUDGET)
     _drop_no_text(body if body is not None else slim)
