@@ -198,6 +198,11 @@ def test_titles_and_sources() -> None:
         "Election: what we know")
     assert strip_site_suffix("War and Peace - a review", names=["Guardian"]) == (
         "War and Peace - a review")
+    assert strip_site_suffix("Kenia brindará apoyo para repatriar restos | Seguridad | Noticias"
+                             " | El Universo", names=["El Universo"]) == (
+        "Kenia brindará apoyo para repatriar restos")
+    assert strip_site_suffix("Review | The Leftovers season two | HBO", names=["HBO"]) == (
+        "Review | The Leftovers season two")
     assert publication("Copyright 2014", "https://www.x.org/a") == "x.org"
     assert publication("Hosted", "https://x.org/") == "x.org"
     assert publication("https://x.org", "https://x.org/") == "x.org"

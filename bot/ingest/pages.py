@@ -335,6 +335,11 @@ def strip_site_suffix(title: str, *, names: list[str | None]) -> str:
                                  re.IGNORECASE))
     if is_site(parts[-1]) and len(" ".join(parts[:-1])) >= 10:
         separators = _TITLE_SEPARATOR.findall(title)
+        head = parts[0].strip()
+        # "Headline | Seguridad | Noticias | El Universo": the site's section path goes too
+        if len(parts) >= 3 and len(head.split()) >= 4 and all(
+                len(part.split()) <= 2 for part in parts[1:-1]):
+            return head
         return title[: title.rfind(separators[-1])].strip()
     if is_site(parts[0]) and len(" ".join(parts[1:])) >= 10:
         first = _TITLE_SEPARATOR.search(title)
