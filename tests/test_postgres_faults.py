@@ -292,3 +292,26 @@ async def test_brief_answers_while_the_database_is_away(postgres_url: str) -> No
     finally:
         await app.close()
         await proxy.close()
+
+
+def test_a_query_from_before_the_return_that_fails_after_it_is_no_new_outage(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # `briefbot run` once logged a second "lost the database" right after "is back": a query
+    # waiting on a connection the cut had broken failed after another had found the server.
+    import time
+
+    from bot.store.postgres.base import Outage
+
+    outage = Outage("postgresql h:5432/db")
+    with caplog.at_level("WARNING", logger="bot.store.postgres.base"):
+        in_flight = time.monotonic()
+        outage.failed(ConnectionResetError("reset"), started=in_flight)
+        outage.failed(ConnectionResetError("reset"), started=time.monotonic())
+        outage.ok()
+        outage.failed(ConnectionResetError("reset"), started=in_flight)  # the leftover
+        outage.ok()
+        outage.failed(OSError("refused"), started=time.monotonic())  # a new outage
+    lines = [r.getMessage().split(" (")[0] for r in caplog.records]
+    assert lines == ["lost the database postgresql h:5432/db",
+                     "the database postgresql h:5432/db is back",
+                     "lost the database postgresql h:5432/db"]

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -88,14 +89,19 @@ def connect_error(exc: BaseException, target: DatabaseTarget) -> StoreError:
 
 
 class Outage:
-    """Logs a lost database once when it goes and once when it comes back."""
+    """Logs a lost database once when it goes and once when it comes back.
+
+    A query that started before the database came back and fails afterwards (it was waiting
+    on a connection the outage broke) belongs to the outage just logged: it is not a new one."""
 
     def __init__(self, where: str) -> None:
         self.where = where
         self.down = False
+        self.back_at = float("-inf")  # time.monotonic() when the last outage ended
 
-    def failed(self, exc: BaseException) -> DatabaseUnavailable:
-        if not self.down:
+    def failed(self, exc: BaseException, *, started: float | None = None) -> DatabaseUnavailable:
+        leftover = started is not None and started < self.back_at
+        if not self.down and not leftover:
             self.down = True
             log.warning("lost the database %s (%s: %s); retrying", self.where,
                         type(exc).__name__, exc)
@@ -104,6 +110,7 @@ class Outage:
     def ok(self) -> None:
         if self.down:
             self.down = False
+            self.back_at = time.monotonic()
             log.warning("the database %s is back", self.where)
 
 
@@ -116,11 +123,12 @@ class PgBase:
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Conn]:
+        started = time.monotonic()
         try:
             async with self._pool.acquire() as conn:
                 yield conn
         except CONNECTION_ERRORS as exc:
-            raise self._outage.failed(exc) from exc
+            raise self._outage.failed(exc, started=started) from exc
         self._outage.ok()
 
     @contextlib.asynccontextmanager
