@@ -11,35 +11,19 @@ one file here: a new PostgreSQL database starts at the current schema).
 from __future__ import annotations
 
 import logging
-import re
-from importlib import resources
 
 import asyncpg
 
 from bot.errors import SchemaTooNewError
+from bot.store.numbered import load_migrations
 
 log = logging.getLogger(__name__)
 
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # pg_advisory_lock key: "briefbot" in ASCII, so it will not collide with another app's lock
 MIGRATION_LOCK = 0x6272696566626F74
 
 
-def load_migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every migration file, checked to be numbered 1..N."""
-    found = []
-    for entry in resources.files("bot.store.postgres").joinpath("migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    for expected, (version, name, _) in enumerate(found, start=1):
-        if version != expected:
-            raise RuntimeError(f"migration {name} is out of sequence (expected {expected:04d})")
-    return found
-
-
-MIGRATIONS = load_migrations()
+MIGRATIONS = load_migrations("bot.store.postgres")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sqlite3
-from importlib import resources
 from pathlib import Path
 
 import aiosqlite
 
 from bot.errors import SchemaTooNewError, StoreError
+from bot.store.numbered import load_migrations
 from bot.store.ports import AlertStore, ArticleStore, DigestStore, FeedStore, PlatformStateStore
 from bot.store.sqlite.alerts import SQLiteAlerts
 from bot.store.sqlite.articles import SQLiteArticles
@@ -36,24 +35,9 @@ from bot.store.sqlite.platform import SQLitePlatformState
 
 log = logging.getLogger(__name__)
 
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-def load_migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every migration file, checked to be numbered 1..N."""
-    found = []
-    for entry in resources.files("bot.store").joinpath("migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    for expected, (version, name, _) in enumerate(found, start=1):
-        if version != expected:
-            raise RuntimeError(f"migration {name} is out of sequence (expected {expected:04d})")
-    return found
-
-
-MIGRATIONS = load_migrations()
+MIGRATIONS = load_migrations("bot.store")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
