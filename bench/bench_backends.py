@@ -54,7 +54,7 @@ from dataclasses import replace
 from datetime import datetime
 from bot.config import default_config
 from bot.digests.scheduler import DigestScheduler
-from bot.app import open_app
+from bot.app import digest_kit, open_app
 from bot.publish import RecordingPublisher
 
 async def main() -> None:
@@ -69,7 +69,7 @@ async def main() -> None:
     while not os.path.exists(sys.argv[2]):
         await asyncio.sleep(0.005)
     started = time.perf_counter()
-    result = await DigestScheduler(engine, owner=sys.argv[3]).run_due()
+    result = await DigestScheduler(digest_kit(engine), owner=sys.argv[3]).run_due()
     print(json.dumps({"sent": len(result.sent), "empty": len(result.empty),
                       "seconds": time.perf_counter() - started}))
     await app.close()

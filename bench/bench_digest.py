@@ -25,7 +25,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.app import open_app
+from bot.app import digest_kit, open_app
 from bot.config import default_config
 from bot.digests.rules import DailyTime, next_occurrence
 from bot.digests.scheduler import DigestScheduler
@@ -115,7 +115,7 @@ async def bench(args: argparse.Namespace) -> None:
         engine = (await open_app(config, clock=lambda: clock_now[0])).engine
         publisher = RecordingPublisher(platform="slack")
         engine.add_publisher(publisher)
-        scheduler = DigestScheduler(engine, owner="bench")
+        scheduler = DigestScheduler(digest_kit(engine), owner="bench")
         try:
             for label, at in (("first digests (last 24 h)", now),
                               ("next day (since the previous digest)", now + timedelta(days=1))):

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.alerts.query import compile_query  # noqa: E402
-from bot.app import open_app  # noqa: E402
+from bot.app import digest_kit, open_app  # noqa: E402
 from bot.config import default_config  # noqa: E402
 from bot.digests import build  # noqa: E402
 from bot.digests.build import Ranking, TermCache, digest_now  # noqa: E402
@@ -172,7 +172,7 @@ async def one_channel(batch: list[NewArticle], *, feeds: int, repeat: int) -> No
             cpu, wall = [], []
             for _ in range(repeat + 1):
                 t0, c0 = time.perf_counter(), time.process_time()
-                reply, built = await digest_now(engine, destination=channel, post=False)
+                reply, built = await digest_now(digest_kit(engine), destination=channel, post=False)
                 cpu.append((time.process_time() - c0) * 1000)
                 wall.append((time.perf_counter() - t0) * 1000)
             assert reply is not None
@@ -183,7 +183,7 @@ async def one_channel(batch: list[NewArticle], *, feeds: int, repeat: int) -> No
                     for n, a in enumerate(batch[-20:])]
             await engine.store.articles.add_articles(more)
             c0, t0 = time.process_time(), time.perf_counter()
-            _, grown = await digest_now(engine, destination=channel, post=False)
+            _, grown = await digest_now(digest_kit(engine), destination=channel, post=False)
             new_cpu = (time.process_time() - c0) * 1000
             new_wall = (time.perf_counter() - t0) * 1000
         finally:

@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from bot.app import open_app
+from bot.app import feed_kit, open_app
 from bot.config import default_config
 from bot.ingest.fetch import Fetcher
 from bot.ingest.intake import Intake
@@ -140,7 +140,7 @@ async def bench(args: argparse.Namespace, hosts: list[tuple[str, int]]) -> None:
                   ("changed, no new item", "touch"), ("1 new item per feed", "bump")]
         try:
             async with Fetcher(config.fetch) as fetcher:
-                intake = Intake(engine, fetcher)
+                intake = Intake(feed_kit(engine), fetcher)
                 for name, action in rounds:
                     if action:
                         await fetcher.fetch(control + action)

@@ -25,7 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from adapters.platforms import PLATFORMS
-from bot.alerts.service import AlertService
+from bot.alerts.service import AlertKit, AlertService
 from bot.clock import Clock, utcnow
 from bot.commands import alerts as alert_verbs
 from bot.commands import core as core_verbs
@@ -34,10 +34,11 @@ from bot.commands import feeds as feed_verbs
 from bot.commands.router import Commands
 from bot.config import Config, Secrets, SummarizerConfig
 from bot.datahome import choose_database
-from bot.digests.build import digest_now
+from bot.digests.build import DigestKit, digest_now
 from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
 from bot.errors import UserError
+from bot.ingest.intake import FeedKit, FeedSettings
 from bot.ingest.poller import FeedPoller
 from bot.retention import Retention
 from bot.store.backends import open_database
@@ -149,6 +150,33 @@ class App:
         await self.engine.close()
 
 
+# -- what each feature receives: its repositories, settings and the engine's ports, never the
+# engine (bot.ports)
+
+
+def alert_kit(engine: BriefingEngine) -> AlertKit:
+    config = engine.config
+    return AlertKit(store=engine.store, settings=config.alerts,
+                    language=config.summarizer.language, clock=engine.clock,
+                    deliver=engine.deliver, offload=engine.summarizer.run)
+
+
+def digest_kit(engine: BriefingEngine) -> DigestKit:
+    config = engine.config
+    return DigestKit(store=engine.store, settings=config.digest,
+                     language=config.summarizer.language, clock=engine.clock,
+                     deliver=engine.deliver, platforms=engine.platforms,
+                     offload=engine.summarizer.run)
+
+
+def feed_kit(engine: BriefingEngine) -> FeedKit:
+    config = engine.config
+    return FeedKit(store=engine.store,
+                   settings=FeedSettings(ingest=config.ingest, feeds=config.feeds,
+                                         fetch=config.fetch),
+                   clock=engine.clock, ingest=engine.ingest, offload=engine.summarizer.run)
+
+
 def build(engine: BriefingEngine, *, features: Collection[str] = FEATURES) -> App:
     """Install ``features`` on ``engine`` and register their verbs on a new grammar."""
     unknown = set(features) - set(FEATURES)
@@ -157,21 +185,22 @@ def build(engine: BriefingEngine, *, features: Collection[str] = FEATURES) -> Ap
     commands = Commands()
     app = App(engine=engine, commands=commands)
     config, store, clock = engine.config, engine.store, engine.clock
-    # each verb module gets what its verbs use (a repository, its settings, a service), never
-    # the engine
+    # each feature and each verb module gets what it uses (repositories, its settings, the
+    # engine's ports, a service), never the engine
     if "alerts" in features:
-        app.alerts = AlertService(engine)
+        app.alerts = AlertService(alert_kit(engine))
         engine.on_new_article(app.alerts.on_new_article)
         alert_verbs.register(commands, desk=alert_verbs.AlertDesk(
             app.alerts, store.alerts, config.alerts, clock))
     core_verbs.register(commands, reading=core_verbs.Reading(
         store.articles, config.brief, config.summarizer.language))
     if "digests" in features:
-        app.digests = DigestScheduler(engine)
+        kit = digest_kit(engine)
+        app.digests = DigestScheduler(kit)
         digest_verbs.register(commands, desk=digest_verbs.DigestDesk(
-            store.digests, config.digest, clock, partial(digest_now, engine)))
+            store.digests, config.digest, clock, partial(digest_now, kit)))
     if "feeds" in features:
-        app.feeds = FeedPoller(engine)
+        app.feeds = FeedPoller(feed_kit(engine))
         feed_verbs.register(commands, desk=feed_verbs.FeedDesk(
             app.feeds, store.feeds, config.feeds, clock))
     app.services.extend(s for s in (app.feeds, app.digests, app.alerts) if s is not None)

@@ -664,7 +664,8 @@ async def cmd_run(args: argparse.Namespace, app: App) -> int:
     if engine.config.monitoring.listen:
         from bot.monitoring import MonitoringServer
 
-        services.append(MonitoringServer(engine, adapters=adapters,
+        services.append(MonitoringServer(engine.store.platform, engine.config.monitoring,
+                                         adapters=adapters,
                                          loops=[s.name for s in app.services]))
     await app.warm_up()
     names = ", ".join(a.platform for a in adapters) or "headless"
@@ -703,6 +704,7 @@ async def cmd_run(args: argparse.Namespace, app: App) -> int:
 async def cmd_digest(args: argparse.Namespace, app: App) -> int:
     engine = app.engine
     from adapters.console import ConsoleAdapter
+    from bot.app import digest_kit
     from bot.digests.build import digest_now
     from bot.models import Destination
 
@@ -721,7 +723,7 @@ async def cmd_digest(args: argparse.Namespace, app: App) -> int:
         )
     engine.add_publisher(ConsoleAdapter(engine))
     destination = Destination(platform=platform, channel_id=channel)
-    reply, built = await digest_now(engine, destination=destination, post=args.now,
+    reply, built = await digest_now(digest_kit(engine), destination=destination, post=args.now,
                                     owner="cli")
     if reply is None:
         since = built.period_start.strftime("%Y-%m-%d %H:%M UTC") if built.period_start else ""

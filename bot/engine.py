@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from bot.errors import DeliveryError, InputError, StoreError
 from bot.ingest.files import parse_bytes, read_limited
 from bot.ingest.urls import canonical_url
 from bot.models import Article, ArticleDraft, Caller, Destination, Reply
+from bot.ports import IngestResult
 from bot.publish import Publisher
 from bot.sanitize import strip_controls
 from bot.store import Store
@@ -89,12 +90,6 @@ class CommandHandler(Protocol):
     async def handle(self, caller: Caller, text: str) -> Reply: ...
 
 
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    article: Article
-    created: bool  # False: it was already stored, ``article`` is the stored one
-
-
 class BriefingEngine:
     def __init__(
         self,
@@ -128,6 +123,10 @@ class BriefingEngine:
     def use_commands(self, commands: CommandHandler) -> None:
         """The ``/brief`` grammar :meth:`handle_command` answers with."""
         self._commands = commands
+
+    def platforms(self) -> tuple[str, ...]:
+        """The platforms this process can post to now (:data:`bot.ports.Platforms`)."""
+        return tuple(sorted(self.publishers))
 
     async def deliver(self, destination: Destination, reply: Reply) -> None:
         publisher = self.publishers.get(destination.platform)

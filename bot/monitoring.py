@@ -29,7 +29,8 @@ from bot.errors import ConfigError, DatabaseUnavailable
 from bot.metrics import LOOP_LAG, REGISTRY, last_ticks
 
 if TYPE_CHECKING:
-    from bot.engine import BriefingEngine
+    from bot.config import MonitoringConfig
+    from bot.store.ports import PlatformStateStore
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,14 @@ class MonitoringServer:
 
     name = "monitoring"
 
-    def __init__(self, engine: BriefingEngine, *, adapters: Sequence[Any] = (),
-                 loops: Sequence[str] = (), listen: str | None = None) -> None:
-        self.engine = engine
+    def __init__(self, platform: PlatformStateStore, settings: MonitoringConfig, *,
+                 adapters: Sequence[Any] = (), loops: Sequence[str] = (),
+                 listen: str | None = None) -> None:
+        self.platform = platform  # /healthz reads a row: the database answers
         self.adapters = list(adapters)
         self.loops = list(loops)
-        self.host, self.port = parse_listen(listen or engine.config.monitoring.listen)
-        self.stale_seconds = engine.config.monitoring.stale_seconds
+        self.host, self.port = parse_listen(listen or settings.listen)
+        self.stale_seconds = settings.stale_seconds
         self.started = time.time()
         self._runner: web.AppRunner | None = None
 
@@ -131,7 +133,7 @@ class MonitoringServer:
     async def _database(self) -> dict[str, Any]:
         try:
             async with asyncio.timeout(DB_TIMEOUT_SECONDS):
-                await self.engine.store.platform.get_meta("healthz")
+                await self.platform.get_meta("healthz")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # closed, locked past the timeout, disk gone...

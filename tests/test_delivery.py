@@ -17,6 +17,7 @@ from conftest import alerts_of
 
 from adapters.delivery import part_nonce, post_parts
 from bot.alerts.service import AlertService
+from bot.app import alert_kit, digest_kit, feed_kit
 from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
 from bot.ingest.poller import FeedPoller
@@ -219,7 +220,7 @@ async def test_a_stopping_scheduler_lets_its_posts_finish_then_claims_nothing(
         "digest 08:00 UTC", replace(ADMIN, channel_id="C2"))).is_error
     await add_article(engine, "Rocket systems sent")
     clock.now = utc(2026, 3, 2, 8)
-    scheduler = DigestScheduler(engine, owner="a")
+    scheduler = DigestScheduler(digest_kit(engine), owner="a")
     cfg = engine.config.digest
     assert cfg.concurrency >= 2
     running = asyncio.create_task(scheduler.run_due())
@@ -249,7 +250,7 @@ async def test_a_stop_past_the_drain_releases_the_digest_claim_for_anyone_at_onc
     assert not (await engine.handle_command("digest 08:00 UTC", ADMIN)).is_error
     await add_article(engine, "Rocket systems sent")
     clock.now = utc(2026, 3, 2, 8)
-    stopping = DigestScheduler(engine, owner="stopping", max_sleep=0.05)
+    stopping = DigestScheduler(digest_kit(engine), owner="stopping", max_sleep=0.05)
     service = asyncio.create_task(stopping.run())
     await asyncio.wait_for(gated.entered.wait(), 10)
     assert await stopping.drain(0.1) is False  # the platform is slow: the drain gives up
@@ -262,7 +263,8 @@ async def test_a_stop_past_the_drain_releases_the_digest_claim_for_anyone_at_onc
     # another process takes it over at once and posts the message the first one began
     other = await make_engine(cfg)
     clock.advance(seconds=1)
-    assert (await DigestScheduler(other, owner="other").run_due()).sent == ("console:C1",)
+    result = await DigestScheduler(digest_kit(other), owner="other").run_due()
+    assert result.sent == ("console:C1",)
     [(_, reply)] = other.publishers["console"].sent  # type: ignore[attr-defined]
     assert reply.delivery_key == "digest:1" and reply.items[0].title == "Rocket systems sent"
 
@@ -289,7 +291,7 @@ async def test_a_stopping_alert_service_drains_then_releases_what_it_holds(
     assert await engine.store.alerts.next_alert_due() == clock()
     # a restarted service delivers it: the message begun before, under the same key
     gated.gate.set()
-    assert await AlertService(engine).dispatch_due() == 1
+    assert await AlertService(alert_kit(engine)).dispatch_due() == 1
     [(_, reply)] = gated.sent
     assert reply.delivery_key is not None and reply.delivery_key.startswith("alerts:")
     [state] = await engine.store.alerts.alerts_for_article(result.article.id)
@@ -300,7 +302,7 @@ async def test_a_stopping_poller_gives_its_feeds_back(
         engine: BriefingEngine, clock: FixedClock) -> None:
     feed, _ = await engine.store.feeds.add_feed("https://feeds.example/rss", now=clock(),
                                              next_poll_at=clock())
-    poller = FeedPoller(engine)
+    poller = FeedPoller(feed_kit(engine))
     lease = clock() + timedelta(minutes=15)
     poller._claimed = ([feed.id], lease)  # what _round holds while a poll is under way
     await engine.store.feeds.claim_due_feeds(now=clock(), lease_until=lease)

@@ -29,6 +29,7 @@ from adapters.slack_blocks import (
     render_reply,
 )
 from bot import cli
+from bot.app import digest_kit
 from bot.config import Config
 from bot.digests.build import (
     DigestPass,
@@ -112,7 +113,7 @@ async def test_same_story_from_two_feeds_is_one_item_with_sources(
     clock.advance(minutes=20)
     await add(engine, ROCKETS_BBC, source="BBC", feed_id=bbc)
     await add(engine, MACBOOK, source="BBC", feed_id=bbc)
-    reply, built = await digest_now(engine, destination=HERE, post=False)
+    reply, built = await digest_now(digest_kit(engine), destination=HERE, post=False)
     assert reply is not None
     assert len(reply.items) == 2
     rockets = next(i for i in reply.items if "rocket" in i.title)
@@ -147,10 +148,10 @@ async def test_digest_is_restricted_to_the_channels_feeds(
     await add(engine, ROCKETS_AP, source="AP", feed_id=ap)
     await add(engine, MACBOOK, source="Verge", feed_id=verge)
     await add(engine, OIL, source="Pasted link")  # no feed
-    everything, _ = await digest_now(engine, destination=HERE, post=False)
+    everything, _ = await digest_now(digest_kit(engine), destination=HERE, post=False)
     assert everything is not None and len(everything.items) == 3
     await engine.store.feeds.link_channel_feed(platform="console", channel_id="C1", feed_id=verge)
-    only_verge, _ = await digest_now(engine, destination=HERE, post=False)
+    only_verge, _ = await digest_now(digest_kit(engine), destination=HERE, post=False)
     assert only_verge is not None
     assert [i.title for i in only_verge.items] == [MACBOOK[0]]
 
@@ -161,15 +162,15 @@ async def test_period_first_24_hours_then_since_previous_digest(
     await add(engine, OIL, source="AP")
     clock.advance(hours=30)
     await add(engine, MACBOOK, source="Verge")
-    reply, _ = await digest_now(engine, destination=HERE, post=True)
+    reply, _ = await digest_now(digest_kit(engine), destination=HERE, post=True)
     assert reply is not None and [i.title for i in reply.items] == [MACBOOK[0]]
     assert pub(engine).sent == [(HERE, reply)]
     clock.advance(hours=1)
     await add(engine, ROCKETS_AP, source="AP")
-    reply, _ = await digest_now(engine, destination=HERE, post=True)
+    reply, _ = await digest_now(digest_kit(engine), destination=HERE, post=True)
     assert reply is not None and [i.title for i in reply.items] == [ROCKETS_AP[0]]
     clock.advance(hours=1)
-    nothing, built = await digest_now(engine, destination=HERE, post=True)
+    nothing, built = await digest_now(digest_kit(engine), destination=HERE, post=True)
     assert nothing is None and built.items == ()
     assert len(pub(engine).sent) == 2
 
@@ -179,7 +180,7 @@ async def test_empty_message_is_posted_when_configured(
 ) -> None:
     engine = await make_engine(replace(config, digest=replace(config.digest,
                                                               empty_message="All quiet.")))
-    reply, _ = await digest_now(engine, destination=HERE, post=True)
+    reply, _ = await digest_now(digest_kit(engine), destination=HERE, post=True)
     assert reply is not None and reply.items == () and "All quiet." in reply.text
     assert reply.kind is ReplyKind.DIGEST and reply.ephemeral is False
 
@@ -193,11 +194,11 @@ async def test_ranking_prefers_subscription_matches_then_recency(
     clock.now = old + timedelta(hours=10)
     await add(engine, MACBOOK, source="Verge")
     clock.now = old + timedelta(hours=12)
-    reply, _ = await digest_now(engine, destination=HERE, post=False)
+    reply, _ = await digest_now(digest_kit(engine), destination=HERE, post=False)
     assert reply is not None and [i.title for i in reply.items] == [MACBOOK[0], OIL[0]]
     subscribed = await engine.handle_command("subscribe channel oil imports", ADMIN)
     assert not subscribed.is_error, subscribed.text
-    reply, _ = await digest_now(engine, destination=HERE, post=False)
+    reply, _ = await digest_now(digest_kit(engine), destination=HERE, post=False)
     assert reply is not None and [i.title for i in reply.items] == [OIL[0], MACBOOK[0]]
     assert "matched: oil imports" in reply.items[0].note
 
@@ -225,7 +226,7 @@ async def test_at_most_max_items(make_engine: Callable[..., Any], config: Config
     for i in range(8):
         await add(engine, (f"Unrelated headline number {i} about topic{i}",
                            (f"Sentence about subject{i} and thing{i}.",)), source=f"S{i}")
-    reply, _ = await digest_now(engine, destination=HERE, post=False)
+    reply, _ = await digest_now(digest_kit(engine), destination=HERE, post=False)
     assert reply is not None and len(reply.items) == 3
     assert "3 stories since" in reply.text and "(the top 3 of 8)" in reply.text
 
@@ -426,7 +427,7 @@ async def test_pass_shares_articles_between_many_channels(
     await add(engine, ROCKETS_AP, source="AP", feed_id=ap)
     await add(engine, OIL, source="Reuters")
     await engine.store.feeds.link_channel_feed(platform="console", channel_id="C0", feed_id=ap)
-    digest_pass = DigestPass(engine, now=clock(), channels=50)
+    digest_pass = DigestPass(digest_kit(engine), now=clock(), channels=50)
     assert digest_pass.use_pool
     only_ap, _ = await digest_pass.build(platform="console", channel_id="C0", last=None,
                                          rule=None)
@@ -490,7 +491,7 @@ async def test_a_big_pass_clusters_once_and_keeps_each_channels_feeds_and_period
                                                    feed_id=feed)
     await add(engine, OIL, source="Reuters")
     c2 = Destination(platform="console", channel_id="C2")
-    await digest_now(engine, destination=c2, post=True)  # C2 already saw the oil story
+    await digest_now(digest_kit(engine), destination=c2, post=True)  # C2 already saw the oil story
     clock.advance(minutes=30)
     await add(engine, ROCKETS_AP, source="AP", feed_id=ap)
     await add(engine, ROCKETS_BBC, source="BBC", feed_id=bbc)
@@ -498,7 +499,7 @@ async def test_a_big_pass_clusters_once_and_keeps_each_channels_feeds_and_period
     pub(engine).sent.clear()
     clock.now = utc(2026, 3, 2, 8)
     with caplog.at_level(logging.DEBUG, logger="bot.digests.build"):
-        result = await DigestScheduler(engine).run_due()
+        result = await DigestScheduler(digest_kit(engine)).run_due()
     assert "digest pass: 4 articles in 3 stories shared by the due channels" in caplog.text
     assert sorted(result.sent) == sorted(f"console:{c}" for c in channels)
     got = {d.channel_id: [(i.title, i.note) for i in r.items] for d, r in pub(engine).sent}
@@ -516,13 +517,13 @@ async def test_a_digest_never_reaches_back_past_max_lookback_days(
                                                               max_lookback_days=1.0)))
     clock.now = utc(2026, 3, 1, 8)
     await add(engine, MACBOOK, source="Verge")
-    await digest_now(engine, destination=HERE, post=True)
+    await digest_now(digest_kit(engine), destination=HERE, post=True)
     clock.now = utc(2026, 3, 2, 8)
     await add(engine, OIL, source="AP")  # 3 days before the next digest
     clock.now = utc(2026, 3, 4, 20)
     await add(engine, ROCKETS_AP, source="AP")
     clock.now = utc(2026, 3, 5, 8)
-    reply, built = await digest_now(engine, destination=HERE, post=False)
+    reply, built = await digest_now(digest_kit(engine), destination=HERE, post=False)
     assert reply is not None and [i.title for i in reply.items] == [ROCKETS_AP[0]]
     assert built.period_start == utc(2026, 3, 4, 8)
     assert "since Wed 04 Mar 2026 08:00 UTC" in reply.text

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.alerts.query import compile_query
+from bot.app import digest_kit
 from bot.digests import build
 from bot.digests.build import ArticleWindow, Ranking, TermCache, cluster_terms, shared_state
 from bot.engine import BriefingEngine
@@ -175,8 +176,8 @@ async def test_a_repeated_preview_reuses_the_clusters(engine: BriefingEngine) ->
     state = shared_state(engine.store)
     state.clusters.clear()
     here = Destination(platform="console", channel_id="C1")
-    first, built = await digest_now(engine, destination=here, post=False)
+    first, built = await digest_now(digest_kit(engine), destination=here, post=False)
     assert len(state.clusters) == 1 and built.considered > 0
-    again, _ = await digest_now(engine, destination=here, post=False)
+    again, _ = await digest_now(digest_kit(engine), destination=here, post=False)
     assert len(state.clusters) == 1
     assert first is not None and again is not None and first.items == again.items

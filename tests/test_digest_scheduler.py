@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import app_of
 
-from bot.app import open_app
+from bot.app import digest_kit, open_app
 from bot.config import Config
 from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
@@ -96,7 +96,7 @@ async def test_daily_0800_stays_0800_local_across_dst(
     clock.now = start
     engine = await make_engine(chatty)
     await set_digest(engine, f"08:00 {zone}")
-    posted = await follow_schedule(engine, clock, DigestScheduler(engine),
+    posted = await follow_schedule(engine, clock, DigestScheduler(digest_kit(engine)),
                                    until=start + timedelta(days=days))
     local = [t.astimezone(ZoneInfo(zone)) for t in posted]
     assert len(posted) == days
@@ -114,14 +114,14 @@ async def test_nonexistent_and_ambiguous_times(make_engine: Callable[..., Any], 
     clock.now = utc(2026, 3, 27, 12)
     engine = await make_engine(chatty)
     await set_digest(engine, "02:30 Europe/Berlin")
-    posted = await follow_schedule(engine, clock, DigestScheduler(engine),
+    posted = await follow_schedule(engine, clock, DigestScheduler(digest_kit(engine)),
                                    until=utc(2026, 3, 31, 12))
     assert [t.astimezone(berlin).strftime("%d %H:%M") for t in posted] == [
         "28 02:30", "29 03:00", "30 02:30", "31 02:30"]  # 02:30 did not exist on the 29th
 
     clock.now = utc(2026, 10, 23, 12)
     await set_digest(engine, "02:30 Europe/Berlin")
-    posted = await follow_schedule(engine, clock, DigestScheduler(engine),
+    posted = await follow_schedule(engine, clock, DigestScheduler(digest_kit(engine)),
                                    until=utc(2026, 10, 26, 12))
     shown = [t.astimezone(berlin).strftime("%d %H:%M %Z") for t in posted]
     assert shown == ["24 02:30 CEST", "25 02:30 CEST", "26 02:30 CET"]  # the 25th once
@@ -132,7 +132,7 @@ async def test_weekdays_only(make_engine: Callable[..., Any], chatty: Config,
     clock.now = utc(2026, 3, 1, 12)  # a Sunday
     engine = await make_engine(chatty)
     await set_digest(engine, "08:30 UTC weekdays")
-    posted = await follow_schedule(engine, clock, DigestScheduler(engine),
+    posted = await follow_schedule(engine, clock, DigestScheduler(digest_kit(engine)),
                                    until=utc(2026, 3, 15, 12))
     assert [t.strftime("%a %d") for t in posted] == [
         "Mon 02", "Tue 03", "Wed 04", "Thu 05", "Fri 06",
@@ -149,7 +149,8 @@ async def test_two_schedulers_racing_on_one_database_post_once(
     for channel in channels:
         await set_digest(first, "08:00 UTC", channel)
     await add_article(first, "Rocket systems sent to Ukraine")
-    a, b = DigestScheduler(first, owner="a"), DigestScheduler(second, owner="b")
+    a = DigestScheduler(digest_kit(first), owner="a")
+    b = DigestScheduler(digest_kit(second), owner="b")
     clock.now = utc(2026, 3, 2, 8)
     results = await asyncio.gather(a.run_due(), b.run_due(), a.run_due(), b.run_due())
     posted = [d.channel_id for d, _ in pub(first).sent + pub(second).sent]
@@ -157,9 +158,9 @@ async def test_two_schedulers_racing_on_one_database_post_once(
     assert sum(len(r.sent) for r in results) == len(channels)
     # a restart (a third engine) finds nothing left to post today
     third = await make_engine()
-    assert (await DigestScheduler(third, owner="c").run_due()).sent == ()
+    assert (await DigestScheduler(digest_kit(third), owner="c").run_due()).sent == ()
     clock.now = utc(2026, 3, 2, 20)
-    assert (await DigestScheduler(third, owner="c").run_due()).sent == ()
+    assert (await DigestScheduler(digest_kit(third), owner="c").run_due()).sent == ()
     assert len(pub(first).sent) + len(pub(second).sent) + len(pub(third).sent) == 12
 
 
@@ -183,11 +184,11 @@ async def test_crash_between_claim_and_post_is_retried_after_the_lease(
     crashed.add_publisher(DyingPublisher(platform="console"))
     clock.now = utc(2026, 3, 2, 8)
     with pytest.raises(BaseExceptionGroup) as died:
-        await DigestScheduler(crashed, owner="crashed").run_due()
+        await DigestScheduler(digest_kit(crashed), owner="crashed").run_due()
     assert died.group_contains(ProcessDied)
 
     restarted = await make_engine(cfg)
-    scheduler = DigestScheduler(restarted, owner="restarted")
+    scheduler = DigestScheduler(digest_kit(restarted), owner="restarted")
     clock.now = utc(2026, 3, 2, 8, 5)  # the claim's lease still runs: hands off
     await add_article(restarted, "Second story after the crash")
     assert (await scheduler.run_due()).sent == ()
@@ -218,7 +219,7 @@ async def test_failed_post_is_retried_with_backoff(
     engine = await make_engine()
     await set_digest(engine, "08:00 UTC")
     await add_article(engine, "Rocket systems sent to Ukraine")
-    scheduler = DigestScheduler(engine)
+    scheduler = DigestScheduler(digest_kit(engine))
     publisher = pub(engine)
     before = {o: posts(o) for o in ("delivered", "retry", "failed")}
     publisher.fail_with = DeliveryError("Slack answered 500", permanent=False)
@@ -257,7 +258,7 @@ async def test_permanent_failure_disables_the_digest_with_its_reason(
     await add_article(engine, "Rocket systems sent to Ukraine")
     publisher = pub(engine)
     publisher.fail_with = DeliveryError("channel_not_found", permanent=True)
-    scheduler = DigestScheduler(engine)
+    scheduler = DigestScheduler(digest_kit(engine))
     clock.now = utc(2026, 3, 2, 8)
     failed = posts("failed")
     assert (await scheduler.run_due()).disabled == ("console:C1",)
@@ -280,7 +281,7 @@ async def test_catch_up_within_the_grace_period_posts_once_marked_late(
     await add_article(engine, "Rocket systems sent to Ukraine")
     # the bot was down at 08:00 CET (07:00 UTC) and comes back at 09:40 CET
     clock.now = utc(2026, 3, 2, 8, 40)
-    scheduler = DigestScheduler(engine)
+    scheduler = DigestScheduler(digest_kit(engine))
     assert (await scheduler.run_due()).sent == ("console:C1",)
     (_, reply), = pub(engine).sent
     assert "late: it was due at 08:00 CET" in reply.text
@@ -296,7 +297,7 @@ async def test_past_the_grace_period_skips_and_says_so_next_time(
     engine = await make_engine()
     await set_digest(engine, "08:00 UTC")
     await add_article(engine, "Rocket systems sent to Ukraine")
-    scheduler = DigestScheduler(engine)
+    scheduler = DigestScheduler(digest_kit(engine))
     clock.now = utc(2026, 3, 2, 8)
     assert (await scheduler.run_due()).sent == ("console:C1",)
     clock.now = utc(2026, 3, 2, 12)
@@ -332,7 +333,7 @@ async def test_service_sleeps_until_due_in_bounded_slices(
         slept.append(seconds)
         clock.advance(seconds=seconds)
 
-    scheduler = DigestScheduler(engine, max_sleep=3600, sleep=fake_sleep)
+    scheduler = DigestScheduler(digest_kit(engine), max_sleep=3600, sleep=fake_sleep)
     await scheduler.sleep_until_due()
     assert slept == [3600, 3600]  # two long sleeps for two hours, no polling
     assert clock.now == utc(2026, 3, 2, 8)
@@ -346,7 +347,7 @@ async def test_service_sleeps_until_due_in_bounded_slices(
         slept.append(seconds)
         clock.now = utc(2026, 3, 3, 8, 0, 30)
 
-    scheduler = DigestScheduler(engine, max_sleep=3600, sleep=jumping_sleep)
+    scheduler = DigestScheduler(digest_kit(engine), max_sleep=3600, sleep=jumping_sleep)
     await scheduler.sleep_until_due()
     assert slept == [3600]
 
@@ -357,7 +358,7 @@ async def test_running_service_wakes_after_a_clock_jump(
     clock.now = utc(2026, 3, 2, 7, 59)
     engine = await make_engine(chatty)
     await set_digest(engine, "08:00 UTC")
-    scheduler = DigestScheduler(engine, max_sleep=0.01)
+    scheduler = DigestScheduler(digest_kit(engine), max_sleep=0.01)
     task = asyncio.create_task(scheduler.run())
     try:
         await asyncio.sleep(0.1)
@@ -387,7 +388,7 @@ async def test_changing_the_time_the_same_day_does_not_post_twice(
     clock.now = utc(2026, 3, 2, 7)
     engine = await make_engine(chatty)
     await set_digest(engine, "08:00 UTC")
-    scheduler = DigestScheduler(engine)
+    scheduler = DigestScheduler(digest_kit(engine))
     clock.now = utc(2026, 3, 2, 8)
     assert (await scheduler.run_due()).sent == ("console:C1",)
     clock.now = utc(2026, 3, 2, 8, 10)
@@ -408,7 +409,7 @@ async def test_a_process_claims_only_platforms_it_can_post_to(
     reply = await engine.handle_command("digest 08:00 UTC", slack_admin)
     assert not reply.is_error
     await set_digest(engine, "09:00 UTC")  # console:C1
-    scheduler = DigestScheduler(engine)
+    scheduler = DigestScheduler(digest_kit(engine))
     # only a console publisher here: the Slack channel's digest is left to a Slack process
     assert await engine.store.digests.next_digest_wake(platforms=("console",)) == utc(2026, 3, 2, 9)
     clock.now = utc(2026, 3, 2, 8, 30)
@@ -424,7 +425,7 @@ import asyncio, json, os, sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from bot.config import default_config
-from bot.app import open_app
+from bot.app import digest_kit, open_app
 from bot.publish import RecordingPublisher
 from bot.digests.scheduler import DigestScheduler
 
@@ -440,7 +441,7 @@ async def main() -> None:
     open(sys.argv[2] + "." + sys.argv[3], "w").close()  # ready
     while not os.path.exists(sys.argv[2]):  # both processes start their pass together
         await asyncio.sleep(0.002)
-    await DigestScheduler(engine, owner=sys.argv[3]).run_due()
+    await DigestScheduler(digest_kit(engine), owner=sys.argv[3]).run_due()
     print(json.dumps([d.channel_id for d, _ in publisher.sent]))
     await app.close()
 
@@ -510,7 +511,7 @@ async def test_a_retry_hands_the_platform_the_same_digest_it_failed(
     engine.add_publisher(flaky)
     await set_digest(engine, "08:00 UTC")
     await add_article(engine, "Rocket systems sent to Ukraine")
-    scheduler = DigestScheduler(engine)
+    scheduler = DigestScheduler(digest_kit(engine))
     clock.now = utc(2026, 3, 2, 8)
     assert (await scheduler.run_due()).failed == ("console:C1",)
     await add_article(engine, "A story that came in after the first attempt")
@@ -539,7 +540,7 @@ async def test_a_retry_after_the_time_was_changed_posts_the_message_it_began(
     engine.add_publisher(flaky)
     await set_digest(engine, "08:00 UTC")
     await add_article(engine, "Rocket systems sent to Ukraine")
-    scheduler = DigestScheduler(engine)
+    scheduler = DigestScheduler(digest_kit(engine))
     clock.now = utc(2026, 3, 2, 8)
     assert (await scheduler.run_due()).failed == ("console:C1",)
     await set_digest(engine, "09:00 UTC")  # later the same day: the same local date
@@ -571,7 +572,7 @@ async def test_a_schedule_that_breaks_a_pass_is_retried_later_not_on_every_pass(
     async def fake_sleep(seconds: float) -> None:
         clock.advance(seconds=max(seconds, 0.001))
 
-    scheduler = DigestScheduler(engine, max_sleep=60, sleep=fake_sleep)
+    scheduler = DigestScheduler(digest_kit(engine), max_sleep=60, sleep=fake_sleep)
     real_run_due = scheduler.run_due
 
     async def counting_run_due() -> Any:

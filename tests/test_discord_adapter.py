@@ -50,6 +50,7 @@ from adapters.discord_adapter import (
 )
 from adapters.discord_render import escape_text, item_embed, render_messages
 from adapters.platforms import DISCORD
+from bot.app import digest_kit
 from bot.commands.router import Context
 from bot.config import Config
 from bot.engine import BriefingEngine
@@ -740,7 +741,7 @@ async def test_digest_set_by_a_manager_arrives_in_its_channel_as_embeds(
         "digest 13:00 UTC", user_id=USER_ID, permissions=BASIC_PERMISSIONS | MANAGE_CHANNELS))
     assert said.callbacks[0]["data"]["content"].startswith("Digest set")
     clock.advance(hours=1)
-    result = await DigestScheduler(engine).run_due()
+    result = await DigestScheduler(digest_kit(engine)).run_due()
     assert result.sent == (f"discord:{CHANNEL_ID}",)
     posted = fake.messages[CHANNEL_ID]
     assert posted[0]["content"].startswith("Daily digest")
@@ -760,7 +761,8 @@ async def test_deleted_channel_gets_its_digest_disabled(
     assert said.callbacks[0]["data"]["content"].startswith("Digest set")
     fake.deleted_channels.add(CHANNEL_ID)
     clock.advance(hours=1)
-    assert (await DigestScheduler(engine).run_due()).disabled == (f"discord:{CHANNEL_ID}",)
+    result = await DigestScheduler(digest_kit(engine)).run_due()
+    assert result.disabled == (f"discord:{CHANNEL_ID}",)
     schedule = await engine.store.digests.get_digest_schedule(platform="discord",
                                                       channel_id=str(CHANNEL_ID))
     assert schedule is not None and not schedule.enabled

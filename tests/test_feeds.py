@@ -16,6 +16,7 @@ import pytest
 from conftest import FixedClock, app_of
 from intake_server import Entry, LocalWeb, article_text, atom, html_page, rss
 
+from bot.app import feed_kit
 from bot.config import Config
 from bot.engine import BriefingEngine
 from bot.ingest.feeds import NotAFeed, html_fragment_text, parse_feed
@@ -59,7 +60,7 @@ def alerted(engine: BriefingEngine) -> list[Article]:
 @pytest.fixture
 async def intake(engine: BriefingEngine) -> AsyncIterator[Intake]:
     async with Fetcher(engine.config.fetch) as fetcher:
-        yield Intake(engine, fetcher, rng=random.Random(7))
+        yield Intake(feed_kit(engine), fetcher, rng=random.Random(7))
 
 
 def entries(n: int, *, start: int = 0, full: bool = True) -> list[Entry]:
@@ -539,7 +540,8 @@ async def test_two_processes_never_poll_one_feed_together(
     two: BriefingEngine = await make_engine()
     await one.store.feeds.add_feed(server.url("/feed"), now=clock(), next_poll_at=clock())
     async with Fetcher(one.config.fetch) as f1, Fetcher(two.config.fetch) as f2:
-        a, b = await asyncio.gather(Intake(one, f1).poll_due(), Intake(two, f2).poll_due())
+        a, b = await asyncio.gather(Intake(feed_kit(one), f1).poll_due(),
+                                    Intake(feed_kit(two), f2).poll_due())
     assert len(a) + len(b) == 1
     assert len(server.hits("/feed")) == 1
 
@@ -786,7 +788,7 @@ async def test_a_bug_reading_one_item_page_never_fails_the_feed(
                    published=NOW - timedelta(hours=1))]
     server.serve_feed("/feed.xml", rss(items))
     async with Fetcher(engine.config.fetch) as fetcher:
-        intake = FlakyIntake(engine, fetcher, rng=random.Random(7))
+        intake = FlakyIntake(feed_kit(engine), fetcher, rng=random.Random(7))
         added = await intake.add_feed(server.url("/feed.xml"))
     report = added.report
     assert report is not None and report.error is None

@@ -14,6 +14,7 @@ from conftest import alerts_of, app_of
 
 from adapters.discord_render import render_messages
 from adapters.slack_blocks import item_blocks
+from bot.app import digest_kit
 from bot.cli import cmd_ingest, main
 from bot.commands import core
 from bot.commands.router import Commands
@@ -180,9 +181,9 @@ async def test_an_admin_stops_a_feed_followed_elsewhere_reaching_their_channel(
     assert "no longer receives" in removed.text
     assert len(await engine.store.feeds.list_feeds()) == 1  # still polled for COTHER
 
-    here, _ = await digest_now(engine, destination=Destination(platform="slack",
+    here, _ = await digest_now(digest_kit(engine), destination=Destination(platform="slack",
                                                                channel_id="C1"), post=False)
-    there, _ = await digest_now(engine, destination=Destination(platform="slack",
+    there, _ = await digest_now(digest_kit(engine), destination=Destination(platform="slack",
                                                                 channel_id="COTHER"), post=False)
     assert here is None or not here.items
     assert there is not None and [i.title for i in there.items] == ["Rocket systems sent"]

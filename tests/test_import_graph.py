@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kernel", (
         "bot", "bot.errors", "bot.models", "bot.clock", "bot.text", "bot.zones", "bot.logs",
         "bot.metrics", "bot.render", "bot.publish", "bot.loop", "bot.progress", "bot.config",
-        "bot.datahome", "bot.ratelimit", "bot.permissions",
+        "bot.datahome", "bot.ratelimit", "bot.permissions", "bot.ports",
         "bot.ingest.urls", "bot.digests.rules", "bot.alerts.query", "bot.alerts.matching",
         "bot.ingest", "bot.digests", "bot.alerts",  # the packages' __init__: docstrings only
     )),
@@ -162,6 +162,17 @@ def test_no_module_imports_a_layer_above_it() -> None:
                               f"({LAYERS[layer_of(module)][0]}) imports {target} "
                               f"({LAYERS[layer_of(target)][0]})")
     assert upward == []
+
+
+def test_features_and_verbs_never_see_the_engine() -> None:
+    """Each feature and each verb module receives what it uses (repositories, settings, the
+    small protocols of :mod:`bot.ports`), wired by ``bot.app``; none imports the engine."""
+    names = {name for _, prefixes in LAYERS if _ in ("features", "commands") for name in prefixes}
+    seeing = sorted(f"{module} imports bot.engine (line {targets['bot.engine']})"
+                    for module, targets in graph().items()
+                    if "bot.engine" in targets and layer_of(module) in {
+                        layer_of(n) for n in names})
+    assert seeing == []
 
 
 def test_the_checker_sees_hidden_imports(tmp_path: Path) -> None:

@@ -48,8 +48,8 @@ class FakeAdapter:
 @pytest.fixture
 async def monitor(engine: BriefingEngine) -> AsyncIterator[tuple[MonitoringServer, FakeAdapter]]:
     chat = FakeAdapter("slack")
-    server = MonitoringServer(engine, adapters=[chat], loops=["feed-poller", "alerts"],
-                              listen="127.0.0.1:0")
+    server = MonitoringServer(engine.store.platform, engine.config.monitoring, adapters=[chat],
+                              loops=["feed-poller", "alerts"], listen="127.0.0.1:0")
     await server.start()
     yield server, chat
     await server.close()
@@ -98,7 +98,7 @@ async def test_healthz_ok_then_503_when_an_adapter_drops_or_a_loop_stalls(
 
 async def test_healthz_503_when_the_database_is_gone(config: Config, clock: FixedClock) -> None:
     engine = (await open_app(config, clock=clock)).engine
-    server = MonitoringServer(engine, listen="127.0.0.1:0")
+    server = MonitoringServer(engine.store.platform, engine.config.monitoring, listen="127.0.0.1:0")
     await server.start()
     try:
         assert (await get(server, "/healthz"))[0] == 200
@@ -264,6 +264,6 @@ async def test_stale_seconds_come_from_the_config(make_engine: Callable[..., Any
                                                   config: Config) -> None:
     engine = await make_engine(replace(config, monitoring=replace(config.monitoring,
                                                                   stale_seconds=42.0)))
-    server = MonitoringServer(engine, listen="127.0.0.1:0")
+    server = MonitoringServer(engine.store.platform, engine.config.monitoring, listen="127.0.0.1:0")
     assert server.stale_seconds == 42.0
     await asyncio.sleep(0)

@@ -27,6 +27,7 @@ from adapters.platforms import PLATFORMS, SLACK
 from adapters.slack_adapter import ADMIN_HINT, SlackAdapter
 from adapters.slack_blocks import MAX_BLOCKS, MAX_MESSAGE_CHARS, escape, render_reply
 from adapters.slack_config import SlackConfig
+from bot.app import digest_kit
 from bot.config import Config, Secrets
 from bot.engine import BriefingEngine
 from bot.errors import ConfigError, DeliveryError
@@ -687,7 +688,7 @@ async def test_scheduled_digest_arrives_in_its_channel_as_block_kit(
     assert (await brief(http_adapter, fake, "digest 13:00 UTC", user="UWSADMIN",
                         channel="CNEWS")).startswith("Digest set")
     clock.advance(hours=1)
-    result = await DigestScheduler(slack_engine).run_due()
+    result = await DigestScheduler(digest_kit(slack_engine)).run_due()
     assert result.sent == ("slack:CNEWS",)
     (post,) = fake.calls_to("chat.postMessage")
     assert post.args["channel"] == "CNEWS"
@@ -708,7 +709,7 @@ async def test_channel_the_bot_was_removed_from_gets_its_digest_disabled(
                         channel="CGONE")).startswith("Digest set")
     fake.removed_channels["CGONE"] = "not_in_channel"
     clock.advance(hours=1)
-    scheduler = DigestScheduler(slack_engine)
+    scheduler = DigestScheduler(digest_kit(slack_engine))
     assert (await scheduler.run_due()).disabled == ("slack:CGONE",)
     schedule = await slack_engine.store.digests.get_digest_schedule(platform="slack",
                                                             channel_id="CGONE")

@@ -31,6 +31,7 @@ from fakes.slack import BOT_TOKEN, CLIENT_ID, CLIENT_SECRET, FakeSlack
 
 from adapters.platforms import SLACK
 from adapters.slack_adapter import BOT_SCOPES, HOME_TEAM_KEY, SlackAdapter
+from bot.app import digest_kit
 from bot.config import Config
 from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
@@ -235,7 +236,7 @@ async def test_two_workspaces_each_get_only_their_own_digest_and_alerts_with_the
     await engine.ingest(rocket(1))
     await deliver_alerts(engine, clock)
     clock.advance(hours=1, minutes=1)
-    await DigestScheduler(engine).run_due()
+    await DigestScheduler(digest_kit(engine)).run_due()
 
     for n, token in (("1", t1_token), ("2", t2_token)):
         dms = fake.posts(f"DUADMIN{n}")
@@ -276,7 +277,7 @@ async def test_uninstall_pauses_one_workspace_and_reinstall_resumes_it(
     await engine.ingest(rocket(1))
     await deliver_alerts(engine, clock)
     clock.advance(hours=1, minutes=1)
-    await DigestScheduler(engine).run_due()
+    await DigestScheduler(digest_kit(engine)).run_due()
     new_calls = fake.calls[calls_before:]
     assert sorted(c.args["channel"] for c in new_calls if c.method == "chat.postMessage") == [
         "C1", "DUADMIN1"]
@@ -293,7 +294,7 @@ async def test_uninstall_pauses_one_workspace_and_reinstall_resumes_it(
     await engine.ingest(rocket(2))
     await deliver_alerts(engine, clock)
     clock.advance(hours=1)
-    await DigestScheduler(engine).run_due()
+    await DigestScheduler(digest_kit(engine)).run_due()
     (new_token,) = fake.tokens_of("T2")
     (dm,) = [c for c in fake.posts("DUADMIN2") if "number 2" in json.dumps(c.blocks)]
     assert dm.token == new_token
@@ -325,7 +326,7 @@ async def test_revoked_token_during_a_digest_pauses_only_that_workspace(
     await engine.ingest(rocket(1))
     fake.uninstall("T2")  # the token stops working, and no event arrives (yet)
     clock.advance(hours=1, minutes=1)
-    await DigestScheduler(engine).run_due()
+    await DigestScheduler(digest_kit(engine)).run_due()
     assert len(fake.posts("C1")) == 1
     schedule = await engine.store.digests.get_digest_schedule(platform="slack", channel_id="T2:C2")
     assert schedule is not None and not schedule.enabled
@@ -451,7 +452,7 @@ async def test_bot_tokens_are_never_logged(
         await engine.ingest(rocket(1))
         await deliver_alerts(engine, clock)
         clock.advance(hours=1, minutes=1)
-        await DigestScheduler(engine).run_due()
+        await DigestScheduler(digest_kit(engine)).run_due()
     assert fake.posts("C1") and fake.posts("C2")
     for token in fake.tokens_of("T1") + fake.tokens_of("T2"):
         assert token not in caplog.text
@@ -504,7 +505,7 @@ async def test_single_workspace_data_carries_on_in_the_home_workspace(
         (t1_token,) = fake.tokens_of("T1")
         await engine.ingest(rocket(1))
         clock.advance(hours=1, minutes=1)
-        await DigestScheduler(engine).run_due()
+        await DigestScheduler(digest_kit(engine)).run_due()
         (digest,) = fake.posts("C1")
         assert digest.token == t1_token  # the old channel, with its workspace's new token
     finally:

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import pytest
 
+from bot.app import digest_kit
 from bot.errors import SchemaTooNewError, StoreError
 from bot.models import ArticleDraft
 from bot.store.postgres import PostgresStore, open_postgres_store
@@ -328,7 +329,7 @@ async def test_a_digest_posts_an_article_whose_id_committed_late(
             content_hash="early", canonical_url=None, ingested_at=clock.now)
         assert late is not None and early is not None and late.id < early.id
         clock.now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-        scheduler = DigestScheduler(engine, owner="p1")
+        scheduler = DigestScheduler(digest_kit(engine), owner="p1")
         digest = asyncio.create_task(scheduler.run_due())
         await asyncio.sleep(0.3)
         await tx.commit()

@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from bot import metrics
 from bot.alerts.matching import SubscriptionIndex
@@ -42,7 +42,10 @@ from bot.render import to_item
 from bot.store.ports import AlertBatch, ClaimedAlert, Subscription
 
 if TYPE_CHECKING:
-    from bot.engine import BriefingEngine
+    from bot.clock import Clock
+    from bot.config import AlertsConfig
+    from bot.ports import Deliver, Offload
+    from bot.store.ports import AlertStore, ArticleStore, FeedStore, PlatformStateStore
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +64,44 @@ class TrialResult:
     scanned: int
 
 
+class AlertRepos(Protocol):
+    """The repositories alerts use (a :class:`~bot.store.ports.Store` is one)."""
+
+    @property
+    def alerts(self) -> AlertStore: ...
+
+    @property
+    def feeds(self) -> FeedStore: ...
+
+    @property
+    def articles(self) -> ArticleStore: ...
+
+    @property
+    def platform(self) -> PlatformStateStore: ...  # the outbox: posted parts (bot.outbox)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertKit:
+    """What the alerts feature uses (wired by :mod:`bot.app`)."""
+
+    store: AlertRepos
+    settings: AlertsConfig
+    language: str  # [summarizer] language: how queries and articles are analysed
+    clock: Clock
+    deliver: Deliver
+    offload: Offload  # CPU work (compiling, matching) off the event loop
+
+
 class AlertService:
     name = "alerts"
 
-    def __init__(self, engine: BriefingEngine) -> None:
-        self.engine = engine
-        self.config = engine.config.alerts
-        self.language = engine.config.summarizer.language
+    def __init__(self, kit: AlertKit) -> None:
+        self.store = kit.store
+        self.config = kit.settings
+        self.language = kit.language
+        self.clock = kit.clock
+        self.deliver = kit.deliver
+        self.offload = kit.offload
         self.index = SubscriptionIndex(language=self.language)
         self._loaded_max_id = 0
         self._broken: set[int] = set()  # stored queries that no longer compile
@@ -87,7 +121,7 @@ class AlertService:
     async def sync_index(self) -> None:
         """Bring the index in step with the store: new and resumed subscriptions in, removed
         and paused ones out."""
-        store = self.engine.store
+        store = self.store
         async with self._sync_lock:
             signature = await store.alerts.subscriptions_signature()
             if signature == self._signature:
@@ -96,7 +130,7 @@ class AlertService:
                 page = await store.alerts.subscriptions_after(self._loaded_max_id)
                 if not page:
                     break
-                compiled = await self.engine.summarizer.run(self._compile_page, page)
+                compiled = await self.offload(self._compile_page, page)
                 self.index.add_many(compiled)
                 self._loaded_max_id = page[-1].id
             count = signature[0]
@@ -110,7 +144,7 @@ class AlertService:
                 resumed = stored - self.index.ids() - self._broken
                 if resumed:
                     page = await store.alerts.subscriptions_by_ids(sorted(resumed))
-                    compiled = await self.engine.summarizer.run(self._compile_page, page)
+                    compiled = await self.offload(self._compile_page, page)
                     self.index.add_many(compiled)
             self._signature = signature
             log.debug("alert index holds %d subscriptions", len(self.index))
@@ -138,17 +172,17 @@ class AlertService:
         await self.sync_index()
         matches: list[tuple[int, tuple[str, ...]]] = []
         if len(self.index):
-            matches = await self.engine.summarizer.run(
+            matches = await self.offload(
                 partial(self.index.match, title=article.title, text=article.text))
-        now = self.engine.clock()
+        now = self.clock()
         if not matches:  # still recorded as matched, so a restart does not look at it again
-            await self.engine.store.alerts.record_alerts(article_id=article.id, matches=(), now=now,
+            await self.store.alerts.record_alerts(article_id=article.id, matches=(), now=now,
                                                   due=now)
             return 0
         # channels whose admin removed the article's feed while others follow it hear nothing
-        muted = (await self.engine.store.feeds.channels_muting_feed(article.feed_id)
+        muted = (await self.store.feeds.channels_muting_feed(article.feed_id)
                  if article.feed_id is not None else frozenset())
-        created = await self.engine.store.alerts.record_alerts(
+        created = await self.store.alerts.record_alerts(
             article_id=article.id, matches=matches, now=now,
             due=now + timedelta(seconds=self.config.batch_seconds), muted_channels=muted)
         log.info("article %d matched subscriptions %s (%d new alerts)", article.id,
@@ -160,9 +194,9 @@ class AlertService:
     async def catch_up(self) -> int:
         """Match the articles stored but never matched (the process stopped in between, or
         matching failed), from the last ``[alerts] catch_up_hours``; returns new alerts."""
-        since = self.engine.clock() - timedelta(hours=self.config.catch_up_hours)
+        since = self.clock() - timedelta(hours=self.config.catch_up_hours)
         created = 0
-        while articles := await self.engine.store.articles.unmatched_articles(since=since,
+        while articles := await self.store.articles.unmatched_articles(since=since,
                                                                               limit=200):
             for article in articles:
                 created += await self.match_article(article)
@@ -177,12 +211,12 @@ class AlertService:
         total = scanned = 0
         page_size = 200
         while scanned < self.config.test_scan_limit:
-            page = await self.engine.store.articles.newest_articles(
+            page = await self.store.articles.newest_articles(
                 limit=min(page_size, self.config.test_scan_limit - scanned), offset=scanned)
             if not page:
                 break
             scanned += len(page)
-            hits = await self.engine.summarizer.run(_match_page, compiled, page)
+            hits = await self.offload(_match_page, compiled, page)
             total += len(hits)
             found.extend(hits[: max(0, limit - len(found))])
         return TrialResult(compiled, tuple(found), total, scanned)
@@ -213,7 +247,7 @@ class AlertService:
         # (oldest first), one message at a time, whatever the database's latency.
         async with self._turns.take(batch.destination):
             try:
-                keys = await self.engine.store.alerts.assign_delivery_keys(
+                keys = await self.store.alerts.assign_delivery_keys(
                     ids, key=f"alerts:{uuid.uuid4().hex}")
             except Exception:
                 log.exception("alerts %s to %s: could not record their delivery", ids,
@@ -234,16 +268,16 @@ class AlertService:
         return delivered
 
     async def _deliver_one(self, batch: AlertBatch, *, key: str | None) -> bool:
-        store = self.engine.store
+        store = self.store
         ids = [a.id for a in batch.alerts]
         try:
             async with asyncio.timeout(DELIVERY_TIMEOUT_SECONDS):
                 reply = self.render(batch)
                 if key is not None:
                     begun = await begin(store.platform, key=key, destination=batch.destination,
-                                        reply=reply, note="", now=self.engine.clock())
+                                        reply=reply, note="", now=self.clock())
                     reply = begun.reply
-                await self.engine.deliver(batch.destination, reply)
+                await self.deliver(batch.destination, reply)
         except TimeoutError:
             log.warning("alerts %s to %s timed out, will retry", ids, batch.destination)
             metrics.ALERT_DELIVERIES.labels("retry").inc()
@@ -266,7 +300,7 @@ class AlertService:
             metrics.ALERT_DELIVERIES.labels("retry").inc()
             await self._retry(ids, "internal error while delivering")
             return False
-        await store.alerts.mark_alerts_sent(ids, now=self.engine.clock())
+        await store.alerts.mark_alerts_sent(ids, now=self.clock())
         metrics.ALERT_DELIVERIES.labels("delivered").inc()
         log.info("delivered alerts %s to %s", ids, batch.destination)
         return True
@@ -274,16 +308,16 @@ class AlertService:
     async def _pause(self, destination: Destination, reason: str) -> None:
         """The destination is gone for good: pause its subscriptions (no more matching, no
         more alerts) until the owner resumes them; ``/brief alerts`` shows the reason."""
-        paused = await self.engine.store.alerts.pause_destination(
+        paused = await self.store.alerts.pause_destination(
             destination, reason=reason or "the platform refused the message",
-            now=self.engine.clock())
+            now=self.clock())
         # the index drops them at its next sync (every article syncs first), in every process
         if paused:
             log.warning("paused subscriptions %s of %s: %s", paused, destination, reason)
 
     async def _retry(self, ids: list[int], error: str) -> None:
-        await self.engine.store.alerts.mark_alerts_retry(
-            ids, error=error, now=self.engine.clock(),
+        await self.store.alerts.mark_alerts_retry(
+            ids, error=error, now=self.clock(),
             base_seconds=self.config.retry_base_seconds,
             max_seconds=self.config.retry_max_seconds, max_attempts=self.config.max_attempts)
 
@@ -377,7 +411,7 @@ class AlertService:
         if not held:
             return 0
         try:
-            await self.engine.store.alerts.release_alerts(held, now=self.engine.clock())
+            await self.store.alerts.release_alerts(held, now=self.clock())
         except Exception:  # the database may be what failed; the lease still runs out
             log.exception("alerts %s: could not release the claims", held)
             return 0
@@ -389,10 +423,10 @@ class AlertService:
         slot, a retry time) or the next due time."""
         self._wake.clear()
         await self._start_due(inflight)
-        due = await self.engine.store.alerts.next_alert_due()
+        due = await self.store.alerts.next_alert_due()
         delay = IDLE_SECONDS
         if due is not None:
-            delay = min(IDLE_SECONDS, max(0.05, (due - self.engine.clock()).total_seconds()))
+            delay = min(IDLE_SECONDS, max(0.05, (due - self.clock()).total_seconds()))
         woken = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({woken, *inflight}, timeout=delay,
@@ -406,8 +440,8 @@ class AlertService:
         (added to ``inflight`` until it is done); returns the tasks it started."""
         started: list[asyncio.Task[bool]] = []
         while len(inflight) < MAX_DELIVERIES_IN_FLIGHT and not self._stopping:
-            batches = await self.engine.store.alerts.claim_due_alerts(
-                now=self.engine.clock(), window_seconds=self.config.batch_seconds,
+            batches = await self.store.alerts.claim_due_alerts(
+                now=self.clock(), window_seconds=self.config.batch_seconds,
                 lease_seconds=self.config.lease_seconds,
                 max_per_destination=self.config.max_per_message,
                 max_destinations=MAX_DELIVERIES_IN_FLIGHT - len(inflight))

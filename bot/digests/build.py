@@ -80,7 +80,10 @@ from bot.store.ports import ArticleStore, DigestArticle, LastDigest, MissedDiges
 from bot.text import language_kit, words
 
 if TYPE_CHECKING:
-    from bot.engine import BriefingEngine
+    from bot.clock import Clock
+    from bot.config import DigestConfig
+    from bot.ports import Deliver, Offload, Platforms
+    from bot.store.ports import AlertStore, DigestStore, FeedStore, PlatformStateStore
 
 log = logging.getLogger(__name__)
 
@@ -583,16 +586,49 @@ class _Channel:
     queries: tuple[str, ...]           # its alert subscriptions' query texts
 
 
+class DigestRepos(Protocol):
+    """The repositories digests use (a :class:`~bot.store.ports.Store` is one)."""
+
+    @property
+    def articles(self) -> ArticleStore: ...
+
+    @property
+    def digests(self) -> DigestStore: ...
+
+    @property
+    def feeds(self) -> FeedStore: ...
+
+    @property
+    def alerts(self) -> AlertStore: ...
+
+    @property
+    def platform(self) -> PlatformStateStore: ...  # the outbox: posted parts (bot.outbox)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestKit:
+    """What the digests feature uses (wired by :mod:`bot.app`): :class:`DigestPass` uses the
+    store, settings, language and offload; :func:`digest_now` and the scheduler also post."""
+
+    store: DigestRepos
+    settings: DigestConfig
+    language: str  # [summarizer] language: terms, clustering, subscription matching
+    clock: Clock
+    deliver: Deliver
+    platforms: Platforms  # the platforms this process can post to
+    offload: Offload  # clustering and ranking off the event loop
+
+
 class DigestPass:
     """Builds the digests due at one instant, sharing the work between channels: the article
     pool, each article's terms, the clusters of channels that see the same articles, and (for
     a pass over many channels) each channel's feeds and subscriptions, read once for all."""
 
-    def __init__(self, engine: BriefingEngine, *, now: datetime, channels: int = 1) -> None:
-        self.engine = engine
+    def __init__(self, kit: DigestKit, *, now: datetime, channels: int = 1) -> None:
+        self.kit = kit
         self.now = now
         self.use_pool = channels >= POOL_THRESHOLD
-        self._shared = shared_state(engine.store)
+        self._shared = shared_state(kit.store)
         self._through: int | None = None
         self._watermarks: dict[datetime, int] = {}
         self._rankings: dict[tuple[Any, ...], asyncio.Future[Ranking]] = {}
@@ -611,8 +647,8 @@ class DigestPass:
         id): the due channels, whose feeds and subscriptions are then read in one go."""
         if not self.use_pool:
             return
-        store = self.engine.store
-        cfg = self.engine.config
+        store = self.kit.store
+        cfg = self.kit.settings
         if channels:
             await self._load_channels(channels)
         through = await self._through_id()
@@ -620,7 +656,7 @@ class DigestPass:
         floors = [] if lowest is None else [lowest]
         if any_first or lowest is None:
             floors.append(await self._watermark(self.now - timedelta(hours=FIRST_DIGEST_HOURS)))
-        lookback = await self._watermark(self.now - timedelta(days=cfg.digest.max_lookback_days))
+        lookback = await self._watermark(self.now - timedelta(days=cfg.max_lookback_days))
         after = max(min(floors), lookback)
         if after >= through:
             return
@@ -632,7 +668,7 @@ class DigestPass:
                   len(loaded), len(clusters))
 
     async def _load_channels(self, channels: Sequence[tuple[str, str]]) -> None:
-        store = self.engine.store
+        store = self.kit.store
         keys = sorted(set(channels))
         follows = await store.feeds.channels_feed_ids(keys)
         mutes = await store.feeds.channels_muted_feed_ids(keys)
@@ -646,7 +682,7 @@ class DigestPass:
         found = self._channels.get((platform, channel_id))
         if found is not None:
             return found
-        store = self.engine.store
+        store = self.kit.store
         feeds = await store.feeds.channel_feed_ids(platform=platform, channel_id=channel_id)
         muted = await store.feeds.channel_muted_feed_ids(platform=platform,
                                                          channel_id=channel_id)
@@ -657,19 +693,19 @@ class DigestPass:
 
     async def _through_id(self) -> int:
         if self._through is None:
-            self._through = await self.engine.store.articles.max_article_id()
+            self._through = await self.kit.store.articles.max_article_id()
         return self._through
 
     async def _watermark(self, since: datetime) -> int:
         if since not in self._watermarks:
-            self._watermarks[since] = await self.engine.store.articles.article_id_watermark(
+            self._watermarks[since] = await self.kit.store.articles.article_id_watermark(
                 since=since)
         return self._watermarks[since]
 
     def _queries(self, platform: str, channel_id: str, texts: Sequence[str]
                  ) -> list[tuple[str, Matcher]]:
         """The channel's alert subscriptions, compiled (once per pass for each text)."""
-        language = self.engine.config.summarizer.language
+        language = self.kit.language
         compiled: list[tuple[str, Matcher]] = []
         for text in texts:
             if text not in self._compiled:
@@ -689,20 +725,20 @@ class DigestPass:
                         ) -> list[list[DigestArticle]]:
         """The clusters of ``articles`` (the window ``key``), computed off the event loop
         unless they are few, or taken from the store's latest clusterings."""
-        cfg = self.engine.config
-        key = (*key, cfg.digest.cluster_similarity, cfg.summarizer.language)
+        cfg, language = self.kit.settings, self.kit.language
+        key = (*key, cfg.cluster_similarity, language)
         found = self._shared.clustered(key)
         if found is not None:
             return found
         terms = self._shared.terms
 
         def work() -> list[list[DigestArticle]]:
-            return cluster_articles(articles, threshold=cfg.digest.cluster_similarity,
-                                    language=cfg.summarizer.language, cache=terms)
+            return cluster_articles(articles, threshold=cfg.cluster_similarity,
+                                    language=language, cache=terms)
 
         # A few dozen articles cost less than the hop to the worker thread.
         clusters = (work() if len(articles) <= INLINE_ARTICLES
-                    else await self.engine.summarizer.run(work))
+                    else await self.kit.offload(work))
         self._shared.remember(key, clusters)
         return clusters
 
@@ -730,7 +766,7 @@ class DigestPass:
                     now, facts = self.now, self._facts
                     result = (Ranking(clusters, now=now, facts=facts)
                               if len(articles) <= INLINE_ARTICLES
-                              else await self.engine.summarizer.run(
+                              else await self.kit.offload(
                                   lambda: Ranking(clusters, now=now, facts=facts)))
             except BaseException as exc:
                 del self._rankings[key]
@@ -743,7 +779,7 @@ class DigestPass:
     def _matches(self, text: str, matcher: Matcher, article: DigestArticle) -> bool:
         """Whether ``article`` matches a subscription: each article analysed once a pass,
         and each (query, article) answered once for the store (neither ever changes)."""
-        language = self.engine.config.summarizer.language
+        language = self.kit.language
         key = (text, language, article.id)
         found = self._shared.matched.get(key)
         if found is None:
@@ -775,8 +811,8 @@ class DigestPass:
     ) -> tuple[Reply | None, BuiltDigest]:
         """The digest for one channel as of ``now``: a Reply (None when there is nothing to
         post) and what it covers."""
-        cfg = self.engine.config.digest
-        store = self.engine.store
+        cfg = self.kit.settings
+        store = self.kit.store
         now = self.now
         through = await self._through_id()
         lookback = await self._watermark(now - timedelta(days=cfg.max_lookback_days))
@@ -870,18 +906,18 @@ def compose_reply(
 
 
 async def digest_now(
-    engine: BriefingEngine, *, destination: Destination, post: bool, owner: str = "on-demand",
+    kit: DigestKit, *, destination: Destination, post: bool, owner: str = "on-demand",
 ) -> tuple[Reply | None, BuiltDigest]:
     """Build the channel's digest as of now. ``post``: deliver it to ``destination`` and
     record it as the channel's latest digest (the next one starts after it); otherwise a
     preview that records nothing."""
-    store = engine.store
+    store = kit.store
     assert destination.channel_id is not None
     platform, channel_id = destination.platform, destination.channel_id
     schedule = await store.digests.get_digest_schedule(platform=platform, channel_id=channel_id)
     rule = DailyTime.of(schedule) if schedule is not None and schedule.enabled else None
-    now = engine.clock()
-    digest_pass = DigestPass(engine, now=now)
+    now = kit.clock()
+    digest_pass = DigestPass(kit, now=now)
     if not post:
         last = await store.digests.last_digest(platform=platform, channel_id=channel_id)
         return await digest_pass.build(platform=platform, channel_id=channel_id, last=last,
@@ -892,15 +928,15 @@ async def digest_now(
         reply, built = await digest_pass.build(platform=platform, channel_id=channel_id,
                                                last=last, rule=rule, on_demand=True)
         if reply is not None:
-            await engine.deliver(destination, reply)
+            await kit.deliver(destination, reply)
     except Exception as exc:
         await store.digests.abandon_manual_digest(run_id=run_id,
                                                   error=str(exc) or type(exc).__name__,
-                                          now=engine.clock())
+                                          now=kit.clock())
         raise
     await store.digests.finish_digest(
         run_id=run_id, owner=owner, sent=reply is not None, period_start=built.period_start,
         period_end=built.period_end, through_article_id=built.through_article_id,
-        items=len(built.items), late=False, now=engine.clock(),
+        items=len(built.items), late=False, now=kit.clock(),
     )
     return reply, built

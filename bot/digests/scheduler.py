@@ -39,8 +39,7 @@ from bot.loop import Sleeper, run_forever
 from bot.models import Destination
 
 if TYPE_CHECKING:
-    from bot.digests.build import BuiltDigest, DigestPass
-    from bot.engine import BriefingEngine
+    from bot.digests.build import BuiltDigest, DigestKit, DigestPass
     from bot.models import Reply
     from bot.store.ports import DigestClaim, DigestSchedule
 
@@ -102,15 +101,18 @@ class DigestScheduler:
 
     def __init__(
         self,
-        engine: BriefingEngine,
+        kit: DigestKit,
         *,
         owner: str | None = None,
         max_sleep: float | None = None,
         sleep: Sleeper | None = None,
     ) -> None:
-        self.engine = engine
+        self.kit = kit
+        self.store = kit.store
+        self.clock = kit.clock
+        self.deliver = kit.deliver
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        cfg = engine.config.digest
+        cfg = kit.settings
         self.max_sleep = cfg.wake_interval_seconds if max_sleep is None else max_sleep
         self._sleep: Sleeper = sleep or asyncio.sleep
         self.passes = 0
@@ -153,10 +155,10 @@ class DigestScheduler:
         parts already posted are known to the database (:mod:`bot.outbox`)."""
         held = list(self._held)
         self._held.clear()
-        now = self.engine.clock()
+        now = self.clock()
         for run_id in held:
             try:
-                await self.engine.store.digests.fail_digest(
+                await self.store.digests.fail_digest(
                     run_id=run_id, owner=self.owner, retry_at=now, now=now,
                     error="released: the process stopped while posting it")
             except Exception:  # the database may be what failed; the lease still runs out
@@ -173,7 +175,7 @@ class DigestScheduler:
         return 0.0
 
     def _platforms(self) -> tuple[str, ...]:
-        return tuple(sorted(self.engine.publishers))
+        return tuple(sorted(self.kit.platforms()))
 
     async def sleep_until_due(self, *, min_sleep: float = 0.0) -> None:
         """Sleep until the earliest due time in the store, in slices of at most
@@ -182,8 +184,8 @@ class DigestScheduler:
         Only platforms this process can post to count."""
         while True:
             metrics.tick(self.name)
-            now = self.engine.clock()
-            wake = await self.engine.store.digests.next_digest_wake(platforms=self._platforms())
+            now = self.clock()
+            wake = await self.store.digests.next_digest_wake(platforms=self._platforms())
             if wake is not None and wake <= now:
                 if min_sleep > 0:
                     await self._sleep(min_sleep)
@@ -197,14 +199,14 @@ class DigestScheduler:
         from bot.digests.build import DigestPass
 
         self.passes += 1
-        now = self.engine.clock()
-        cfg = self.engine.config.digest
-        due = await self.engine.store.digests.due_digest_schedules(now=now,
+        now = self.clock()
+        cfg = self.kit.settings
+        due = await self.store.digests.due_digest_schedules(now=now,
                                                                    platforms=self._platforms())
         if not due:
             return PassResult()
         log.debug("digest pass %d: %d schedules due", self.passes, len(due))
-        digest_pass = DigestPass(self.engine, now=now, channels=len(due))
+        digest_pass = DigestPass(self.kit, now=now, channels=len(due))
         await digest_pass.prepare(platforms=self._platforms(),
                                   channels=[(s.platform, s.channel_id) for s in due])
         outcomes: dict[str, list[str]] = {k: [] for k in PassResult.__slots__}
@@ -231,8 +233,8 @@ class DigestScheduler:
                       digest_pass: DigestPass) -> str | None:
         from bot.store.ports import ClaimState
 
-        store = self.engine.store
-        cfg = self.engine.config.digest
+        store = self.store
+        cfg = self.kit.settings
         rule = DailyTime.of(schedule)
         grace = max(timedelta(hours=cfg.grace_hours), ON_TIME)
         # Walk to the latest occurrence that is due; the ones before it were missed.
@@ -304,7 +306,7 @@ class DigestScheduler:
         platform adapter posts only the parts not yet recorded as accepted."""
         from bot.outbox import begin, reply_from_json
 
-        store = self.engine.store
+        store = self.store
         assert claim.run_id is not None
         key = f"digest:{claim.run_id}"
         destination = Destination(platform=schedule.platform, channel_id=schedule.channel_id)
@@ -327,7 +329,7 @@ class DigestScheduler:
                 reply = begun.reply
                 if begun.resumed:
                     note = _Note.parse(begun.note)
-                await self.engine.deliver(destination, reply)
+                await self.deliver(destination, reply)
         except DeliveryError as exc:
             if exc.permanent:
                 await store.digests.disable_digest_after_failure(
@@ -360,7 +362,7 @@ class DigestScheduler:
             run_id=claim.run_id, owner=self.owner, sent=reply is not None,
             period_start=note.period_start, period_end=note.period_end,
             through_article_id=note.through_article_id, items=note.items,
-            late=late, now=self.engine.clock(), following=nxt,
+            late=late, now=self.clock(), following=nxt,
         )
         if not kept:
             log.warning("digest for %s:%s on %s was posted after its lease expired",
@@ -376,9 +378,9 @@ class DigestScheduler:
     async def _defer(self, schedule: DigestSchedule, *, now: datetime) -> None:
         """A schedule that broke a pass before it was claimed (a time zone this machine does
         not know, say) is looked at again after ``retry_seconds``, not on every pass."""
-        until = now + timedelta(seconds=max(self.engine.config.digest.retry_seconds, 1.0))
+        until = now + timedelta(seconds=max(self.kit.settings.retry_seconds, 1.0))
         try:
-            await self.engine.store.digests.defer_digest_schedule(
+            await self.store.digests.defer_digest_schedule(
                 platform=schedule.platform, channel_id=schedule.channel_id,
                 expected_local_date=schedule.next_local_date, until=until)
         except Exception:
@@ -386,5 +388,5 @@ class DigestScheduler:
                           schedule.channel_id)
 
     def _backoff(self, attempts: int) -> timedelta:
-        base = self.engine.config.digest.retry_seconds
+        base = self.kit.settings.retry_seconds
         return timedelta(seconds=min(base * 2 ** max(0, attempts - 1), 1800.0))

@@ -26,10 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bot import metrics
-from bot.engine import BriefingEngine
 from bot.errors import FetchError, InputError, RefusedURL, UserError
 from bot.ingest.feeds import (
     FUTURE_SLACK,
@@ -51,8 +50,13 @@ from bot.ingest.pages import (
 )
 from bot.ingest.urls import canonical_url, check_url, unwrap_link
 from bot.models import Article, ArticleDraft, Destination, parse_id
-from bot.store.ports import KNOWN_STATUSES, Feed, FeedStore, SeenItem
+from bot.store.ports import KNOWN_STATUSES, ArticleStore, Feed, FeedStore, SeenItem
 from bot.text import cap_text
+
+if TYPE_CHECKING:
+    from bot.clock import Clock
+    from bot.config import FeedsConfig, FetchConfig, IngestConfig
+    from bot.ports import Ingest, Offload
 
 log = logging.getLogger(__name__)
 
@@ -141,15 +145,45 @@ def backoff_delay(*, failures: int, interval: timedelta, max_backoff: timedelta,
     return delay
 
 
+class FeedRepos(Protocol):
+    """The repositories the feeds feature uses (a :class:`~bot.store.ports.Store` is one)."""
+
+    @property
+    def articles(self) -> ArticleStore: ...
+
+    @property
+    def feeds(self) -> FeedStore: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSettings:
+    """The config sections the feeds feature reads."""
+
+    ingest: IngestConfig
+    feeds: FeedsConfig
+    fetch: FetchConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedKit:
+    """What the feeds feature (:class:`Intake`, the poller) uses (wired by :mod:`bot.app`)."""
+
+    store: FeedRepos
+    settings: FeedSettings
+    clock: Clock
+    ingest: Ingest  # store an article (summarised once) and tell the listeners
+    offload: Offload  # parsing and extraction off the event loop
+
+
 class Intake:
     """Links and feeds in, articles out, over one :class:`Fetcher`."""
 
-    def __init__(self, engine: BriefingEngine, fetcher: Fetcher, *,
+    def __init__(self, kit: FeedKit, fetcher: Fetcher, *,
                  rng: random.Random | None = None) -> None:
-        self.engine = engine
-        self.store = engine.store
+        self.kit = kit
+        self.store = kit.store
         self.fetcher = fetcher
-        self.config = engine.config
+        self.config = kit.settings
         self.rng = rng or random.Random()
 
     # -- pages -----------------------------------------------------------------------------
@@ -168,8 +202,8 @@ class Intake:
         elif sniffed == "html" and result.content_type in _SNIFFED_TYPES:
             result = replace(result, content_type="text/html")  # a mislabelled page
         if result.content_type == "text/plain":
-            text = await self.engine.summarizer.run(_plain_text, result)
-            draft: ArticleDraft = await self.engine.summarizer.run(partial(
+            text = await self.kit.offload(_plain_text, result)
+            draft: ArticleDraft = await self.kit.offload(partial(
                 parse_plain, text, title_limit=ingest.title_max_chars, source=None))
             if len(draft.text) < ingest.min_text_chars:
                 raise NotAnArticle(f"The text at that link is too short to summarise "
@@ -183,7 +217,7 @@ class Intake:
             kind = re.sub(r"[^a-z0-9.+-]", "", result.content_type.split("/")[-1])[:30]
             raise NotAnArticle(f"That link is {f'a {kind} file' if kind else 'a file'}, not a "
                                "web page.", reason="empty")
-        draft = await self.engine.summarizer.run(partial(
+        draft = await self.kit.offload(partial(
             article_from_page, result.body, url=result.url, charset=result.charset,
             min_text_chars=ingest.min_text_chars, title_limit=ingest.title_max_chars))
         return draft
@@ -196,7 +230,7 @@ class Intake:
         if known is not None:
             return LinkBrief(article=known, known=True)
         draft = await self.read_page(url)
-        result = await self.engine.ingest(draft)
+        result = await self.kit.ingest(draft)
         await self._remember_urls(result.article, typed)
         return LinkBrief(article=result.article, known=not result.created)
 
@@ -208,9 +242,9 @@ class Intake:
     # -- feeds: adding -----------------------------------------------------------------------
 
     async def _parse(self, result: FetchResult) -> ParsedFeed:
-        parsed: ParsedFeed = await self.engine.summarizer.run(partial(
+        parsed: ParsedFeed = await self.kit.offload(partial(
             parse_feed, result.body, url=result.url, content_type=result.content_type,
-            charset=result.charset, now=self.engine.clock()))
+            charset=result.charset, now=self.kit.clock()))
         return parsed
 
     async def add_feed(self, url: str, *, channel: Destination | None = None) -> AddedFeed:
@@ -230,7 +264,7 @@ class Intake:
             except NotAFeed as exc:
                 if not exc.is_html:
                     raise
-                found: list[str] = await self.engine.summarizer.run(partial(
+                found: list[str] = await self.kit.offload(partial(
                     page_feed_links, result.body, charset=result.charset, page_url=result.url))
                 if not found:
                     raise NotAFeed("That is a web page, not an RSS or Atom feed, and it names "
@@ -242,7 +276,7 @@ class Intake:
                     result = await self.fetcher.fetch(feed_url, accept=FEED_ACCEPT)
                     parsed = await self._parse(result)
             if feed is None:
-                now = self.engine.clock()
+                now = self.kit.clock()
                 feed, created = await self.store.feeds.add_feed(
                     feed_url, now=now, next_poll_at=now + CLAIM_LEASE, title=parsed.title)
                 if created:
@@ -257,7 +291,7 @@ class Intake:
     async def add_config_feeds(self) -> int:
         """Add the feeds listed in ``[feeds] urls`` (polled, backlog taken, at the next round)."""
         added = 0
-        now = self.engine.clock()
+        now = self.kit.clock()
         for url in self.config.feeds.urls:
             try:
                 check_url(url)
@@ -272,7 +306,7 @@ class Intake:
     # -- feeds: polling ----------------------------------------------------------------------
 
     async def poll_due(self) -> list[PollReport]:
-        now = self.engine.clock()
+        now = self.kit.clock()
         feeds = await self.store.feeds.claim_due_feeds(now=now, lease_until=now + CLAIM_LEASE)
         return await self.poll_feeds(feeds)
 
@@ -281,7 +315,7 @@ class Intake:
                        ) -> list[PollReport]:
         """Poll every feed once, due or not (``briefbot poll``); ``on_start`` gets how many,
         ``on_report`` each feed's report as soon as it is done (progress)."""
-        now = self.engine.clock()
+        now = self.kit.clock()
         feeds = await self.store.feeds.claim_due_feeds(now=now, lease_until=now + CLAIM_LEASE,
                                                  all_feeds=True)
         if on_start is not None:
@@ -318,7 +352,7 @@ class Intake:
         due = await self.store.feeds.next_feed_poll_at()
         if due is None:
             return at_most
-        return max(0.0, min(at_most, (due - self.engine.clock()).total_seconds()))
+        return max(0.0, min(at_most, (due - self.kit.clock()).total_seconds()))
 
     def _next_success(self, now: datetime) -> datetime:
         interval = timedelta(minutes=self.config.feeds.poll_interval_minutes)
@@ -326,7 +360,7 @@ class Intake:
 
     async def poll_feed(self, feed: Feed) -> PollReport:
         """Poll one feed; every failure ends in its health record, never in an exception."""
-        now = self.engine.clock()
+        now = self.kit.clock()
         try:
             result = await self.fetcher.fetch(
                 feed.url, accept=FEED_ACCEPT,
@@ -460,7 +494,7 @@ class Intake:
             return outcome.kind, None, outcome.note
         assert outcome.draft is not None
         try:
-            result = await self.engine.ingest(outcome.draft, notify=notify)
+            result = await self.kit.ingest(outcome.draft, notify=notify)
         except asyncio.CancelledError:
             raise
         except InputError as exc:

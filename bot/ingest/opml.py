@@ -93,13 +93,12 @@ async def import_feeds(intake: Intake, feeds: Sequence[OpmlFeed], *,
                        concurrency: int = 4) -> list[ImportOutcome]:
     """Add each of ``feeds`` not followed yet (as ``feeds add`` does, through ``intake``),
     ``concurrency`` at a time, calling ``report`` with each outcome as it is known."""
-    engine = intake.engine
     outcomes: list[ImportOutcome] = []
     bound = asyncio.Semaphore(concurrency)
 
     async def one(feed: OpmlFeed) -> ImportOutcome:
         try:
-            known = await engine.store.feeds.find_feed(canonical_url(feed.url))
+            known = await intake.store.feeds.find_feed(canonical_url(feed.url))
         except ValueError:
             known = None
         if known is not None:

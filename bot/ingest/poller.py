@@ -13,9 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from functools import partial
 
-from bot.engine import BriefingEngine
 from bot.ingest.fetch import Fetcher
-from bot.ingest.intake import CLAIM_LEASE, Intake, PollReport
+from bot.ingest.intake import CLAIM_LEASE, FeedKit, Intake, PollReport
 from bot.loop import run_forever
 
 log = logging.getLogger(__name__)
@@ -29,9 +28,9 @@ class FeedPoller:
 
     name = "feed-poller"
 
-    def __init__(self, engine: BriefingEngine, *, idle_seconds: float = 60.0,
+    def __init__(self, kit: FeedKit, *, idle_seconds: float = 60.0,
                  rng: random.Random | None = None) -> None:
-        self.engine = engine
+        self.kit = kit
         self.idle_seconds = idle_seconds
         self.rng = rng
         self.rounds = 0
@@ -44,14 +43,14 @@ class FeedPoller:
         if self._fetcher is not None:
             yield self._fetcher
             return
-        async with Fetcher(self.engine.config.fetch, clock=self.engine.clock) as fetcher:
+        async with Fetcher(self.kit.settings.fetch, clock=self.kit.clock) as fetcher:
             yield fetcher
 
     @contextlib.asynccontextmanager
     async def intake(self) -> AsyncIterator[Intake]:
         """An :class:`Intake` over the borrowed fetcher (see :meth:`borrow_fetcher`)."""
         async with self.borrow_fetcher() as fetcher:
-            yield Intake(self.engine, fetcher, rng=self.rng)
+            yield Intake(self.kit, fetcher, rng=self.rng)
 
     async def poll_every_feed_once(
             self, *, on_start: Callable[[int], None] | None = None,
@@ -63,10 +62,10 @@ class FeedPoller:
             return await intake.poll_all(on_start=on_start, on_report=on_report)
 
     async def run(self) -> None:
-        async with Fetcher(self.engine.config.fetch, clock=self.engine.clock) as fetcher:
+        async with Fetcher(self.kit.settings.fetch, clock=self.kit.clock) as fetcher:
             self._fetcher = fetcher
             try:
-                intake = Intake(self.engine, fetcher, rng=self.rng)
+                intake = Intake(self.kit, fetcher, rng=self.rng)
                 added = await intake.add_config_feeds()
                 if added:
                     log.info("added %d feeds from [feeds] urls", added)
@@ -84,8 +83,8 @@ class FeedPoller:
             return 0
         ids, lease_until = claimed
         try:
-            released = await self.engine.store.feeds.release_feed_claims(
-                ids, lease_until=lease_until, now=self.engine.clock())
+            released = await self.kit.store.feeds.release_feed_claims(
+                ids, lease_until=lease_until, now=self.kit.clock())
         except Exception:  # the database may be what failed; the lease still runs out
             log.exception("feeds %s: could not release the claims", ids)
             return 0
@@ -97,9 +96,9 @@ class FeedPoller:
         """Poll the feeds that are due; the seconds until the next is due. The claim (the
         feeds' lease) is released if the poll is cancelled (a stop): see :meth:`run`."""
         try:
-            now = self.engine.clock()
+            now = self.kit.clock()
             lease_until = now + CLAIM_LEASE
-            feeds = await self.engine.store.feeds.claim_due_feeds(now=now,
+            feeds = await self.kit.store.feeds.claim_due_feeds(now=now,
                                                                   lease_until=lease_until)
             self._claimed = ([f.id for f in feeds], lease_until)
             reports = await intake.poll_feeds(feeds)
