@@ -8,7 +8,7 @@ A repository that must write another's table inside its own transaction calls th
 repository's helper with the transaction's connection.
 
 Opening: WAL, foreign keys, busy timeout, numbered migrations. Migrations are the files
-``bot/store/migrations/NNNN_name.sql``, applied in order; the schema version
+``bot/store/sqlite/migrations/NNNN_name.sql``, applied in order; the schema version
 (``PRAGMA user_version``) is the number of the last one applied. A database written by a newer
 briefbot (a higher version than this one knows) is refused with a clear error before anything
 is written to it (not even the switch to WAL).
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 
-MIGRATIONS = load_migrations("bot.store")
+MIGRATIONS = load_migrations("bot.store.sqlite")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
