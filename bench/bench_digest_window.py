@@ -29,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,8 +40,9 @@ sys.path.insert(0, str(ROOT))
 from bot.alerts.query import compile_query  # noqa: E402
 from bot.app import digest_kit, open_app  # noqa: E402
 from bot.config import default_config  # noqa: E402
-from bot.digests import build  # noqa: E402
-from bot.digests.build import Ranking, TermCache, digest_now  # noqa: E402
+from bot.digests import stories as stories_module  # noqa: E402
+from bot.digests.build import Ranking, Story, digest_now  # noqa: E402
+from bot.digests.stories import StoryIndex, TermCache  # noqa: E402
 from bot.models import ArticleDraft, Destination  # noqa: E402
 from bot.store import open_store  # noqa: E402
 from bot.store.ports import DigestArticle, NewArticle  # noqa: E402
@@ -73,11 +75,18 @@ def stories(eval_dir: Path) -> list[tuple[str, list[str]]]:
     return out
 
 
-def window(count: int, feeds: int, eval_dir: Path, seed: int = 17) -> list[NewArticle]:
+def window(count: int, feeds: int, eval_dir: Path, seed: int = 17, *, spread: float = 0.0,
+           hours: float = 24.0) -> tuple[list[NewArticle], list[int]]:
+    """``count`` reports, oldest first, and the story each tells (an index into the eval
+    sets). ``spread`` 0: a story's reports are stored one after another; else each report
+    comes a random time after the story breaks (exponential, mean ``spread`` hours), so
+    stories interleave as they do in a real feed."""
     rng = random.Random(seed)
+    span = hours * 3600 - 400
     pool = stories(eval_dir)
     rng.shuffle(pool)
     reports: list[tuple[str, tuple[str, ...], int]] = []
+    truth: list[int] = []
     i = 0
     while len(reports) < count:
         title, sentences = pool[i % len(pool)]
@@ -89,8 +98,16 @@ def window(count: int, feeds: int, eval_dir: Path, seed: int = 17) -> list[NewAr
             start = rng.randrange(max(1, len(sentences) - 3))
             reports.append((" ".join(words), tuple(sentences[start:start + 3]),
                             rng.randrange(feeds)))
-    times = sorted(NOW - timedelta(seconds=rng.random() * 86_000) for _ in reports)
-    # reports of a story come close together: order by story, with jitter
+            truth.append((i - 1) % len(pool))
+    times = sorted(NOW - timedelta(seconds=rng.random() * span) for _ in reports)
+    if spread:  # each story breaks at some time; its reports follow it, later
+        breaks: dict[int, float] = {}
+        ages = [max(0.0, breaks.setdefault(t, rng.random() * span)
+                    - rng.expovariate(1 / (spread * 3600))) for t in truth]
+        order = sorted(range(len(reports)), key=lambda r: -ages[r])
+        reports = [reports[r] for r in order]
+        truth = [truth[r] for r in order]
+        times = [NOW - timedelta(seconds=ages[r]) for r in order]
     out = []
     for n, ((title, summary, feed), at) in enumerate(zip(reports, times, strict=True)):
         url = f"https://source{feed}.example/{n}"
@@ -101,7 +118,7 @@ def window(count: int, feeds: int, eval_dir: Path, seed: int = 17) -> list[NewAr
             title=title, summary=summary,
             content_hash=hashlib.sha256(url.encode()).hexdigest(), canonical_url=url,
             ingested_at=at))
-    return out
+    return out, truth
 
 
 def as_digest_articles(batch: list[NewArticle]) -> list[DigestArticle]:
@@ -118,7 +135,7 @@ def compare(articles: list[DigestArticle], *, max_items: int) -> None:
     old = reference.cluster_terms(bags, threshold=0.3)
     old_ms = (time.process_time() - t0) * 1000
     t0 = time.process_time()
-    new = build.cluster_terms(bags, threshold=0.3)
+    new = stories_module.cluster_terms(bags, threshold=0.3)
     new_ms = (time.process_time() - t0) * 1000
     same = old == new
     print(f"clusters: {len(new):,} stories from {len(articles):,} articles, "
@@ -147,6 +164,157 @@ def compare(articles: list[DigestArticle], *, max_items: int) -> None:
     if not same:
         raise SystemExit("the digest chose different stories than the reference")
     print(f"same stories: all {checks} rankings and the clusters are identical")
+
+
+def quality(groups: list[list[DigestArticle]], truth: dict[int, int]) -> tuple[float, float]:
+    """B-cubed precision and recall of ``groups`` against the stories the reports tell."""
+    told = Counter(truth[a.id] for g in groups for a in g)
+    n = sum(told.values())
+    precision = recall = 0.0
+    for g in groups:
+        here = Counter(truth[a.id] for a in g)
+        for story, k in here.items():
+            precision += k * k / len(g)
+            recall += k * k / told[story]
+    return precision / n, recall / n
+
+
+def exactly_told(story: Story, groups_of: dict[int, int], truth: dict[int, int]) -> bool:
+    """Whether a shown story holds every report of one story among the digest's, and no
+    other: its "+N sources" is right."""
+    stories = {truth[a.id] for a in story.articles}
+    return len(stories) == 1 and groups_of[truth[story.lead.id]] == len(story.articles)
+
+
+def compare_kept(articles: list[DigestArticle], truth_list: list[int], *, max_items: int,
+                 channels: int, seed: int = 5) -> None:
+    """The stories kept as articles arrive (new) against clustering each digest's articles at
+    once (before), over the day as the bot sees it: the stories start on the first hour's
+    articles, grow hour by hour and start again when due; digests at 12:00 and 24:00 of the
+    day for the whole window, each single feed and random sets of 2-5 feeds, covering the
+    day so far or its last 6 hours. Compared: each digest's top ``max_items`` (the same
+    stories in the same order; the same stories; how many of the shown stories are told
+    exactly, against the stories the reports really tell) and the whole digest's clusters."""
+    rng = random.Random(seed)
+    truth = {a.id: t for a, t in zip(articles, truth_list, strict=True)}
+    bags = dict(zip((a.id for a in articles), TermCache().bags(articles, language="english"),
+                    strict=True))
+    start = articles[0].ingested_at
+    hour_of = {a.id: int((a.ingested_at - start).total_seconds() // 3600) for a in articles}
+    feeds = sorted({a.feed_id for a in articles if a.feed_id is not None})
+    sets: list[tuple[str, frozenset[int] | None]] = [("all", None)]
+    sets += [(f"feed {f}", frozenset((f,))) for f in feeds]
+    for _ in range(channels):
+        chosen = frozenset(rng.sample(feeds, rng.randint(2, 5)))
+        sets.append((f"feeds {sorted(chosen)}", chosen))
+    index = StoryIndex(threshold=0.3)
+    rebuilds, added_ms, rebuild_ms = 0, 0.0, 0.0
+    totals: Counter[str] = Counter()
+    scores: Counter[str] = Counter()  # B-cubed sums
+    kinds: dict[str, Counter[str]] = {k: Counter() for k in ("whole window", "one feed",
+                                                             "2-5 feeds")}
+    diffs: list[str] = []
+    held: list[DigestArticle] = []
+    for hour in range(25):
+        newer = [a for a in articles if hour_of[a.id] == hour]
+        t0 = time.process_time()
+        if not held:
+            held += newer
+            index.rebuild([a.id for a in held], [bags[a.id] for a in held], lo=0)
+            rebuilds += 1
+            rebuild_ms += (time.process_time() - t0) * 1000
+        elif newer:
+            held += newer
+            index.extend([a.id for a in newer], [bags[a.id] for a in newer])
+            added_ms += (time.process_time() - t0) * 1000
+            if index.due_rebuild():
+                t0 = time.process_time()
+                index.rebuild([a.id for a in held], [bags[a.id] for a in held], lo=0)
+                rebuilds += 1
+                rebuild_ms += (time.process_time() - t0) * 1000
+        if hour not in (12, 24):
+            continue
+        now = held[-1].ingested_at
+        pool = stories_module.cluster_terms([bags[a.id] for a in held], threshold=0.3)
+        pool_of = {held[i].id: n for n, c in enumerate(pool) for i in c}
+        for since in (0, hour - 6):
+            period = [a for a in held if hour_of[a.id] >= since]
+            for name, chosen_feeds in sets:
+                mine = [a for a in period if chosen_feeds is None or a.feed_id in chosen_feeds]
+                if not mine:
+                    continue
+                at_once = stories_module.cluster_terms([bags[a.id] for a in mine],
+                                                       threshold=0.3)
+                before_groups = [[mine[i] for i in c] for c in at_once]
+                after_groups = index.group(mine)
+                before = reference.rank_stories(before_groups, now=now)[:max_items]
+                after = Ranking(after_groups, now=now).top(max_items)
+                told = Counter(truth[a.id] for a in mine)
+                kind = ("whole window" if chosen_feeds is None else
+                        "one feed" if len(chosen_feeds) == 1 else "2-5 feeds")
+                kinds[kind]["digests"] += 1
+                kinds[kind]["same set"] += {s.lead.id for s in before} == {
+                    s.lead.id for s in after}
+                kinds[kind]["exact before"] += sum(exactly_told(s, told, truth) for s in before)
+                kinds[kind]["exact after"] += sum(exactly_told(s, told, truth) for s in after)
+                kinds[kind]["shown"] += len(before)
+                pooled: dict[int, list[DigestArticle]] = {}
+                for a in mine:
+                    pooled.setdefault(pool_of[a.id], []).append(a)
+                in_pass = reference.rank_stories(list(pooled.values()), now=now)[:max_items]
+                kinds[kind]["pass same set"] += {s.lead.id for s in before} == {
+                    s.lead.id for s in in_pass}
+                kinds[kind]["exact pass"] += sum(exactly_told(s, told, truth) for s in in_pass)
+                totals["digests"] += 1
+                same_order = ([(s.lead.id, s.sources) for s in before]
+                              == [(s.lead.id, s.sources) for s in after])
+                same_set = {s.lead.id for s in before} == {s.lead.id for s in after}
+                totals["same order"] += same_order
+                totals["same set"] += same_set
+                totals["overlap"] += len({s.lead.id for s in before}
+                                         & {s.lead.id for s in after})
+                totals["shown"] += len(before)
+                totals["exact before"] += sum(exactly_told(s, told, truth) for s in before)
+                totals["exact after"] += sum(exactly_told(s, told, truth) for s in after)
+                for label, groups in (("before", before_groups), ("after", after_groups)):
+                    p, r = quality(groups, truth)
+                    scores[f"P {label}"] += p
+                    scores[f"R {label}"] += r
+                if not same_set and len(diffs) < 12 and kind != "one feed":
+                    gone = [s for s in before if s.lead.id not in {x.lead.id for x in after}]
+                    came = [s for s in after if s.lead.id not in {x.lead.id for x in before}]
+                    diffs.append(
+                        f"{hour}:00 {name} since {since}:00: only before "
+                        + ", ".join(f"{s.lead.id} ({s.sources} sources, exact "
+                                    f"{exactly_told(s, told, truth)})" for s in gone)
+                        + "; only now " + ", ".join(
+                            f"{s.lead.id} ({s.sources} sources, exact "
+                            f"{exactly_told(s, told, truth)})" for s in came))
+    d = totals["digests"]
+    print(f"\nstories kept as articles arrive vs each digest's articles clustered at once "
+          f"({d} digests: {len(sets)} channels x 2 periods x 2 times; the stories started "
+          f"{rebuilds} times, {rebuild_ms:.0f} ms, and took the other articles one at a time, "
+          f"{added_ms:.0f} ms in all):")
+    print(f"| top {max_items} | share of digests |")
+    print("|---|---|")
+    print(f"| the same stories in the same order | {totals['same order'] / d:.1%} |")
+    print(f"| the same stories | {totals['same set'] / d:.1%} |")
+    print(f"| stories shown by both | {totals['overlap'] / totals['shown']:.1%} of those shown |")
+    print(f"stories shown that are told exactly (every report of one real story, no other): "
+          f"before {totals['exact before']:,} of {totals['shown']:,}, now "
+          f"{totals['exact after']:,}")
+    print(f"clusters against the real stories (B-cubed, mean over digests): before precision "
+          f"{scores['P before'] / d:.4f} recall {scores['R before'] / d:.4f}; now precision "
+          f"{scores['P after'] / d:.4f} recall {scores['R after'] / d:.4f}")
+    for kind, counts in kinds.items():
+        n = max(1, counts["digests"])
+        print(f"  {kind}: {counts['digests']} digests, the same top {max_items} in "
+              f"{counts['same set'] / n:.1%} (a big pass before, its articles clustered with "
+              f"the whole day's: {counts['pass same set'] / n:.1%}); told exactly: before "
+              f"{counts['exact before']} of {counts['shown']} (big pass "
+              f"{counts['exact pass']}), now {counts['exact after']}")
+    for line in diffs:
+        print("  differs:", line)
 
 
 async def one_channel(batch: list[NewArticle], *, feeds: int, repeat: int) -> None:
@@ -206,11 +374,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
     parser.add_argument("--no-compare", action="store_true")
+    parser.add_argument("--spread", type=float, default=0.0,
+                        help="hours (mean) a story's reports follow it; 0: one after another")
+    parser.add_argument("--channels", type=int, default=20,
+                        help="channels following random sets of feeds in the comparison")
     args = parser.parse_args()
     print(f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    batch = window(args.articles, args.feeds, args.eval_dir)
+    batch, truth = window(args.articles, args.feeds, args.eval_dir, spread=args.spread)
     if not args.no_compare:
-        compare(as_digest_articles(batch), max_items=default_config().digest.max_items)
+        articles = as_digest_articles(batch)
+        max_items = default_config().digest.max_items
+        compare(articles, max_items=max_items)
+        compare_kept(articles, truth, max_items=max_items, channels=args.channels)
     asyncio.run(one_channel(batch, feeds=args.feeds, repeat=args.repeat))
 
 

@@ -1,6 +1,9 @@
-"""The digest's clustering and ranking as they were before issue 17 (item 4), kept verbatim
-to prove the faster ones choose the same stories: a norm recomputed over the whole centroid
-for every member, every story scored and fully sorted, matches applied to every story."""
+"""The digest's clustering and ranking as they were before issue 17 (item 4), kept verbatim:
+a norm recomputed over the whole centroid for every member, every story scored and fully
+sorted, matches applied to every story. The faster clustering of a set at once
+(``bot.digests.stories.cluster_terms``) and the faster ranking must choose exactly these
+stories; the stories kept as articles arrive (``StoryIndex.extend``) are compared with these
+in ``bench/bench_digest_window.py``."""
 
 from __future__ import annotations
 
@@ -10,16 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from bot.digests.build import (
-    MAX_CANDIDATES,
-    MIN_IDF_DOCS,
-    RARE_TERM_MAX_DF,
-    RECENT_CLUSTERS,
-    Matcher,
-    Story,
-    score_story,
-    source_key,
-)
+from bot.digests.build import Matcher, Story, score_story, source_key
+from bot.digests.stories import MAX_CANDIDATES, MIN_IDF_DOCS, RARE_TERM_MAX_DF, RECENT_CLUSTERS
 from bot.store.ports import DigestArticle
 
 

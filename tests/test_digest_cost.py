@@ -12,8 +12,9 @@ import pytest
 
 from bot.alerts.query import compile_query
 from bot.app import digest_kit
-from bot.digests import build
-from bot.digests.build import ArticleWindow, Ranking, TermCache, cluster_terms, shared_state
+from bot.digests import build, stories
+from bot.digests.build import ArticleWindow, Ranking, shared_state
+from bot.digests.stories import StoryIndex, TermCache, cluster_terms
 from bot.engine import BriefingEngine
 from bot.models import ArticleDraft
 from bot.store.ports import DigestArticle, NewArticle
@@ -81,13 +82,13 @@ def test_the_top_stories_are_the_same_as_a_full_ranking(queries: tuple[str, ...]
 
 def test_story_terms_are_computed_once_per_article(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = build.story_terms
+    real = stories.story_terms
 
     def counted(title: str, summary: tuple[str, ...], *, language: str) -> dict[str, float]:
         calls.append(title)
         return real(title, summary, language=language)
 
-    monkeypatch.setattr(build, "story_terms", counted)
+    monkeypatch.setattr(stories, "story_terms", counted)
     articles = corpus(60)
     cache = TermCache(size=50)
     first = cache.bags(articles, language="english")
@@ -168,16 +169,66 @@ async def test_a_pass_reads_its_channels_settings_in_one_go(engine: BriefingEngi
     assert await store.feeds.channels_feed_ids([]) == {}
 
 
-async def test_a_repeated_preview_reuses_the_clusters(engine: BriefingEngine) -> None:
+async def test_previews_keep_the_stories_and_add_new_articles_to_them(
+    engine: BriefingEngine,
+) -> None:
     from bot.digests.build import digest_now
     from bot.models import Destination
 
     await _store_articles(engine, 30)
     state = shared_state(engine.store)
-    state.clusters.clear()
     here = Destination(platform="console", channel_id="C1")
     first, built = await digest_now(digest_kit(engine), destination=here, post=False)
-    assert len(state.clusters) == 1 and built.considered > 0
+    held = built.considered  # the 30 articles but the backlog
+    assert state.rebuilds == 1 and state.stories is not None and len(state.stories) == held
     again, _ = await digest_now(digest_kit(engine), destination=here, post=False)
-    assert len(state.clusters) == 1
+    assert state.rebuilds == 1
     assert first is not None and again is not None and first.items == again.items
+    # another report of "Story 29" arrives: added to the stories, which do not start again
+    feeds = await engine.store.feeds.list_feeds()
+    url = "https://elsewhere.example/29"
+    await engine.store.articles.add_articles([NewArticle(
+        draft=ArticleDraft(text="Story 29 text.", title="Story 29", url=url, source="Other",
+                           feed_id=feeds[0].id),
+        title="Story 29", summary=("Story 29 text.",),
+        content_hash=hashlib.sha256(url.encode()).hexdigest(), canonical_url=url,
+        ingested_at=NOW)])
+    grown, built = await digest_now(digest_kit(engine), destination=here, post=False)
+    assert state.rebuilds == 1 and len(state.stories) == held + 1
+    assert built.considered == held + 1
+    assert grown is not None and grown.items[0].title == "Story 29"
+    assert grown.items[0].note == "+1 source"
+
+
+def test_stories_kept_as_articles_arrive_are_those_of_clustering_at_once() -> None:
+    """On a day of reports, the stories kept as the last fifth arrive one at a time are the
+    ones clustering the whole day at once makes (the weights hardly move)."""
+    articles = corpus(1500, seed=11)
+    ids = [a.id for a in articles]
+    bags = TermCache().bags(articles, language="english")
+    whole = cluster_terms(bags, threshold=0.3)
+    index = StoryIndex(threshold=0.3)
+    index.rebuild(ids[:1200], bags[:1200], lo=0)
+    assert index.stories() == [[ids[i] for i in c]
+                               for c in cluster_terms(bags[:1200], threshold=0.3)]
+    assert not index.due_rebuild()
+    index.extend(ids[1200:], bags[1200:])
+    assert len(index) == 1500 and index.hi == ids[-1]
+    at_once = {ids[i]: frozenset(ids[j] for j in c) for c in whole for i in c}
+    kept = {a: frozenset(m) for m in index.stories() for a in m}
+    same = sum(kept[a] == at_once[a] for a in ids[1200:])
+    assert same >= 0.95 * 300
+    assert any(min(m) <= ids[1199] < max(m) for m in index.stories())  # joined older stories
+    # as many added one at a time as clustered at once: due to start again
+    index.extend([ids[-1] + n for n in range(1, 901)], bags[:900])
+    assert index.due_rebuild()
+
+
+def test_a_report_identical_to_one_kept_joins_its_story() -> None:
+    articles = corpus(200, seed=4)
+    bags = TermCache().bags(articles, language="english")
+    index = StoryIndex(threshold=0.3)
+    index.rebuild([a.id for a in articles], bags, lo=0)
+    index.extend([1000, 1001], [dict(bags[150]), {"zzyzx": 2.0, "quokka": 1.0}])
+    assert index.story_of[1000] == index.story_of[articles[150].id]
+    assert index.stories()[index.story_of[1001]] == [1001]

@@ -34,7 +34,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("engine", ("bot.engine",)),
     ("features", (
         "bot.ingest.intake", "bot.ingest.poller", "bot.ingest.opml", "bot.alerts.service",
-        "bot.digests.build", "bot.digests.scheduler", "bot.monitoring", "bot.retention",
+        "bot.digests.build", "bot.digests.stories", "bot.digests.scheduler", "bot.monitoring",
+        "bot.retention",
         "bot.outbox", "bot.ingest.following", "bot.alerts.subscriptions", "bot.digests.settings",
     )),
     ("commands", ("bot.commands",)),

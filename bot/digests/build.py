@@ -6,18 +6,12 @@ repeated); the first digest covers the last 24 hours, and no digest looks back f
 ``[digest] max_lookback_days``. A channel that follows feeds sees only their articles; one
 that follows none sees all. Summaries are the ones stored at ingest: never re-summarised.
 
-**Clustering** (the same story from several sources becomes one item). Each article is a
-bag of terms from its title (weight 2) and stored summary (weight 1): words lower-cased,
-stop words dropped, stemmed with the summarizer language's Snowball stemmer. Terms are
-weighted by inverse document frequency over the articles being clustered, with the set
-treated as at least :data:`MIN_IDF_DOCS` documents so a small set does not penalise the very
-words two reports share. Articles are taken oldest first; each joins the existing cluster
-whose centroid is most similar (cosine) if that similarity is at least ``[digest]
-cluster_similarity`` (default 0.3), else it starts a new cluster. Candidate clusters are
-found through an inverted index of the article's rarer terms (a named entity, a number) among
-recent clusters, so clustering stays near-linear on thousands of articles. When many channels
-are due at once, a pass loads and clusters the articles they need once; each channel sees
-those clusters restricted to its own articles (its feeds, its period).
+**Clustering** (the same story from several sources becomes one item): see
+:mod:`bot.digests.stories`. Each article is a bag of stemmed terms from its title and stored
+summary, weighted by inverse document frequency; oldest first, each joins the story whose
+centroid is most similar (cosine, at least ``[digest] cluster_similarity``, default 0.3) or
+starts one. The stories of the articles digests read are kept per store and grown as
+articles arrive; each digest sees them restricted to its own articles (its feeds, its period).
 
 **Ranking.** Each story (cluster) scores::
 
@@ -32,15 +26,14 @@ the cluster's first-stored article (linked title, source, time, stored summary) 
 **Cost** (issue 17). Nothing a digest reads changes once stored, so the work is kept per
 store between passes and previews (:func:`shared_state`): the window of articles digests
 read (:class:`ArticleWindow`: each pass reads from the store only what was stored since),
-each article's story terms (:class:`TermCache`: stemmed once per article), the latest
-clusterings by article set, and whether an article matches a subscription query. Clustering
-keeps each centroid's squared norm up to date as members join (no norm recomputed over the
-centroid) and indexes only the rare terms that propose candidates. Ranking scores each story
-once per article set and takes each channel's best ``max_items`` with a partial sort
-(:class:`Ranking`), looking at subscription matches only for stories that could still reach
-the top. A pass over many channels reads their feeds, mutes and subscriptions in one read
-each. The faster clustering and ranking choose exactly the stories the full ones did
-(``tests/digest_reference.py``, ``bench/bench_digest_window.py``).
+each article's story terms (stemmed once per article), the stories (new articles added one
+at a time, :class:`~bot.digests.stories.StoryIndex`), and whether an article matches a
+subscription query. Ranking scores each story once per article set and takes each channel's
+best ``max_items`` with a partial sort (:class:`Ranking`), looking at subscription matches
+only for stories that could still reach the top. A pass over many channels reads their
+feeds, mutes and subscriptions in one read each. The ranking chooses exactly the stories a
+full sort did (``tests/digest_reference.py``); how the kept stories compare with clustering
+each digest's articles at once is in ``bench/bench_digest_window.py``.
 
 **Splitting.** The digest is one :class:`~bot.models.Reply`; each adapter splits it into
 platform messages with its own renderer (``adapters/slack_blocks.py``,
@@ -54,15 +47,11 @@ import bisect
 import heapq
 import logging
 import math
-import threading
 import weakref
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
-from itertools import chain, repeat
-from operator import add, itemgetter, mul
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -75,9 +64,9 @@ from bot.digests.rules import (
     format_local,
     next_occurrence,
 )
+from bot.digests.stories import StoryIndex, TermCache, cluster_terms
 from bot.models import Destination, Item, Reply, ReplyKind
 from bot.store.ports import ArticleStore, DigestArticle, LastDigest, MissedDigest
-from bot.text import language_kit, words
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -88,10 +77,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FIRST_DIGEST_HOURS = 24
-MIN_IDF_DOCS = 50
-RARE_TERM_MAX_DF = 100
-RECENT_CLUSTERS = 100
-MAX_CANDIDATES = 8
 RECENCY_HALF_LIFE_HOURS = 12.0
 SOURCES_WEIGHT = 0.5
 MATCH_WEIGHT = 1.0
@@ -101,146 +86,11 @@ POOL_THRESHOLD = 20
 INLINE_ARTICLES = 150
 # Kept between passes, per store: the newest articles digests read, and their story terms.
 WINDOW_ARTICLES = 100_000
-TERM_CACHE_SIZE = 200_000
 LOAD_CHUNK = 20_000
-KEPT_CLUSTERINGS = 8
 KEPT_MATCHES = 200_000
 
 
 # -- terms and clustering --------------------------------------------------------------------
-
-
-@lru_cache(maxsize=200_000)
-def _stem(language: str, word: str) -> str:
-    return str(language_kit(language).stemmer(word))
-
-
-def story_terms(title: str, summary: Sequence[str], *, language: str) -> dict[str, float]:
-    """Stemmed content terms of a title (weight 2) and summary (weight 1)."""
-    stop = language_kit(language).stop_words
-    terms: dict[str, float] = {}
-    for weight, text in ((2.0, title), (1.0, " ".join(summary))):
-        for word in words(text):
-            w = word.lower()
-            if w in stop or (len(w) < 2 and not w.isdigit()):
-                continue
-            term = _stem(language, w)
-            if terms.get(term, 0.0) < weight:
-                terms[term] = weight
-    return terms
-
-
-class TermCache:
-    """Each stored article's story terms, computed once (an article never changes once
-    stored) and kept for the newest :data:`TERM_CACHE_SIZE` articles, per language. Shared by
-    every pass and preview on one store; safe to fill from the worker threads."""
-
-    def __init__(self, size: int = 0) -> None:
-        self.size = size or TERM_CACHE_SIZE
-        self._lock = threading.Lock()
-        self._by_language: dict[str, dict[int, dict[str, float]]] = {}
-
-    def bags(self, articles: Sequence[DigestArticle], *, language: str
-             ) -> list[dict[str, float]]:
-        """The terms of each of ``articles`` (computed for those not seen before)."""
-        with self._lock:
-            known = self._by_language.setdefault(language, {})
-        get = known.get
-        out: list[dict[str, float]] = []
-        fresh: dict[int, dict[str, float]] = {}
-        for a in articles:
-            bag = get(a.id)
-            if bag is None:
-                bag = fresh[a.id] = story_terms(a.title, a.summary, language=language)
-            out.append(bag)
-        if fresh:
-            with self._lock:
-                known.update(fresh)
-                if len(known) > self.size:  # forget the oldest articles (lowest ids)
-                    for key in sorted(known)[: len(known) - self.size]:
-                        del known[key]
-        return out
-
-
-class _Cluster:
-    """A story being grown: the sum of its members' unit vectors and that sum's squared
-    length, kept up to date as members join (|c + v|^2 = |c|^2 + 2 c.v + |v|^2: the dot
-    product is the one that chose the cluster, so no norm is recomputed per member)."""
-
-    __slots__ = ("centroid", "members", "norm", "norm_sq")
-
-    def __init__(self, vector: dict[str, float], member: int) -> None:
-        self.centroid = dict(vector)
-        self.members = [member]
-        self.norm = 1.0
-        self.norm_sq = 1.0
-
-    def add(self, keys: list[str], values: list[float], member: int, *, dot: float,
-            square: float) -> None:
-        centroid = self.centroid
-        centroid.update(zip(keys, map(add, map(centroid.get, keys, repeat(0.0)), values),
-                            strict=True))
-        self.members.append(member)
-        self.norm_sq += 2.0 * dot + square
-        self.norm = math.sqrt(self.norm_sq)
-
-
-_first_item = itemgetter(0)
-_second = itemgetter(1)
-
-
-def cluster_terms(bags: Sequence[dict[str, float]], *, threshold: float) -> list[list[int]]:
-    """Group bags of terms (oldest first) into clusters of the same story; see the module
-    docstring. Returns lists of indexes into ``bags``, each in input order."""
-    n = len(bags)
-    df: Counter[str] = Counter(chain.from_iterable(bags))
-    docs = max(n, MIN_IDF_DOCS)
-    idf = {t: math.log(1.0 + docs / d) for t, d in df.items()}
-    # Terms in more articles than this do not propose candidates (they still count in the
-    # similarity); the same story's reports share a rarer term (a name, a number).
-    rare_df = max(3, min(n // 20, RARE_TERM_MAX_DF))
-    rare = {t for t, d in df.items() if d <= rare_df}
-    idf_of = idf.__getitem__
-    clusters: list[_Cluster] = []
-    # rare term -> the clusters holding it, in order of creation (only rare terms propose)
-    index: dict[str, list[int]] = {}
-    for i, bag in enumerate(bags):
-        keys = list(bag)
-        weighted = list(map(mul, bag.values(), map(idf_of, keys)))
-        length = math.sqrt(sum(map(mul, weighted, weighted))) or 1.0
-        values = [w / length for w in weighted]
-        proposed: list[int] = []
-        for term in keys:
-            if term in rare:
-                postings = index.get(term)
-                if postings:
-                    # reports of one story come close together: the latest clusters only
-                    proposed += postings[-RECENT_CLUSTERS:]
-        best, best_sim, best_dot = -1, threshold, 0.0
-        if proposed:
-            # the full similarity only for the clusters sharing the most rare terms (the
-            # order of Counter.most_common, by a sort done in C: stable, first seen first)
-            shared = sorted(Counter(proposed).items(), key=_second, reverse=True)
-            for c, _ in shared[:MAX_CANDIDATES]:
-                cluster = clusters[c]
-                dot = sum(map(mul, values, map(cluster.centroid.get, keys, repeat(0.0))))
-                sim = dot / cluster.norm
-                if sim >= best_sim:
-                    best, best_sim, best_dot = c, sim, dot
-        if best < 0:
-            best = len(clusters)
-            clusters.append(_Cluster(dict(zip(keys, values, strict=True)), i))
-        else:
-            clusters[best].add(keys, values, i, dot=best_dot,
-                               square=sum(map(mul, values, values)))
-        for term in keys:
-            if term in rare:
-                postings = index.get(term)
-                if postings is None:
-                    index[term] = [best]
-                elif postings[-1] != best:
-                    postings.append(best)
-    return [c.members for c in clusters]
 
 
 def source_key(article: DigestArticle) -> str:
@@ -305,6 +155,7 @@ def _score(recency: float, sources: int, matched: int) -> float:
 # what ranking needs of an article, computed once a pass: its time (capped at now), that
 # time's recency, minus its timestamp (the tie-break), its source
 _Facts = tuple[datetime, float, float, str]
+_first_item = itemgetter(0)
 
 
 class Ranking:
@@ -499,6 +350,12 @@ class ArticleWindow:
                 self._by_feed = None
         return chosen
 
+    def between(self, after_id: int, through_id: int) -> list[DigestArticle] | None:
+        """Every article ``after_id < id <= through_id``, if the window holds them all."""
+        if after_id < self.lo or through_id > self.hi:
+            return None
+        return self._select(after_id, through_id, None)
+
     def _select(self, after_id: int, through_id: int,
                 feed_ids: Sequence[int] | None) -> list[DigestArticle]:
         ids = self.ids
@@ -540,13 +397,20 @@ async def _load(store: ArticleStore, after_id: int, through_id: int) -> list[Dig
 
 @dataclass
 class _Shared:
-    """What digests keep between passes, per store: the window of articles and their terms."""
+    """What digests keep between passes, per store: the window of articles, their terms and
+    the stories they make."""
 
     window: ArticleWindow = field(default_factory=ArticleWindow)
     terms: TermCache = field(default_factory=TermCache)
-    # the clusters of the latest article sets clustered (same articles, same clusters: a
-    # preview repeated, or a pass after a preview, does not cluster them again)
-    clusters: dict[tuple[Any, ...], list[list[DigestArticle]]] = field(default_factory=dict)
+    # the stories of the window's articles (for one similarity threshold and language),
+    # kept as articles arrive; see bot/digests/stories.py
+    stories: StoryIndex | None = None
+    stories_key: tuple[float, str] = (0.0, "")
+    # the earliest article a digest asked for since the stories last started: where they
+    # start again from when they are due to (StoryIndex.due_rebuild)
+    wanted_after: int | None = None
+    stories_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    rebuilds: int = 0  # times the stories started again (for tests and benchmarks)
 
     # whether an article matches a subscription query: (query, language, article id) -> bool
     matched: dict[tuple[str, str, int], bool] = field(default_factory=dict)
@@ -556,14 +420,6 @@ class _Shared:
         if len(self.matched) > KEPT_MATCHES:  # forget the oldest half
             for old in list(self.matched)[: KEPT_MATCHES // 2]:
                 del self.matched[old]
-
-    def clustered(self, key: tuple[Any, ...]) -> list[list[DigestArticle]] | None:
-        return self.clusters.get(key)
-
-    def remember(self, key: tuple[Any, ...], clusters: list[list[DigestArticle]]) -> None:
-        self.clusters[key] = clusters
-        while len(self.clusters) > KEPT_CLUSTERINGS:
-            del self.clusters[next(iter(self.clusters))]
 
 
 _SHARED: weakref.WeakKeyDictionary[object, _Shared] = weakref.WeakKeyDictionary()
@@ -632,7 +488,6 @@ class DigestPass:
         self._through: int | None = None
         self._watermarks: dict[datetime, int] = {}
         self._rankings: dict[tuple[Any, ...], asyncio.Future[Ranking]] = {}
-        self._cluster_of: dict[int, int] | None = None
         self._channels: dict[tuple[str, str], _Channel] = {}
         self._compiled: dict[str, Matcher | None] = {}
         self._items: dict[tuple[int, int, int], Item] = {}
@@ -662,10 +517,10 @@ class DigestPass:
             return
         loaded = await self._shared.window.select(store.articles, after_id=after,
                                                   through_id=through)
-        clusters = await self._clusters((after, through, None, ()), loaded)
-        self._cluster_of = {a.id: i for i, members in enumerate(clusters) for a in members}
-        log.debug("digest pass: %d articles in %d stories shared by the due channels",
-                  len(loaded), len(clusters))
+        stories = await self._stories(after, through)
+        if stories is not None and log.isEnabledFor(logging.DEBUG):
+            log.debug("digest pass: %d articles in %d stories shared by the due channels",
+                      len(loaded), len({stories.story_of[a.id] for a in loaded}))
 
     async def _load_channels(self, channels: Sequence[tuple[str, str]]) -> None:
         store = self.kit.store
@@ -721,53 +576,89 @@ class DigestPass:
                 compiled.append((str(text), matcher))
         return compiled
 
-    async def _clusters(self, key: tuple[Any, ...], articles: list[DigestArticle]
-                        ) -> list[list[DigestArticle]]:
-        """The clusters of ``articles`` (the window ``key``), computed off the event loop
-        unless they are few, or taken from the store's latest clusterings."""
+    async def _stories(self, after: int, through: int) -> StoryIndex | None:
+        """The store's stories, brought up to date so that they hold every article
+        ``after < id <= through`` (which the window holds: the caller just selected them);
+        None when the window does not hold them (a digest reaching back past it).
+
+        New articles are added to the stories one at a time (off the event loop when there
+        are many); the stories start again (clustered at once, off the event loop) when
+        there are none yet, when a digest reaches back before them, or when they are due to
+        (:meth:`StoryIndex.due_rebuild`: as many articles added one at a time as were
+        clustered at once), from the earliest article a digest asked for since."""
         cfg, language = self.kit.settings, self.kit.language
-        key = (*key, cfg.cluster_similarity, language)
-        found = self._shared.clustered(key)
-        if found is not None:
-            return found
-        terms = self._shared.terms
+        shared = self._shared
+        key = (cfg.cluster_similarity, language)
+        terms = shared.terms
+        async with shared.stories_lock:
+            index = shared.stories if shared.stories_key == key else None
+            wanted = after if shared.wanted_after is None else min(after, shared.wanted_after)
+            if index is not None and index.lo <= after and through <= index.hi:
+                shared.wanted_after = wanted
+                return index
+            newer = (shared.window.between(index.hi, through)
+                     if index is not None and index.lo <= after else None)
+            if index is not None and newer is not None and not index.due_rebuild():
+                shared.wanted_after = wanted
 
-        def work() -> list[list[DigestArticle]]:
-            return cluster_articles(articles, threshold=cfg.cluster_similarity,
-                                    language=language, cache=terms)
+                def add() -> None:
+                    assert index is not None and newer is not None
+                    index.extend([a.id for a in newer], terms.bags(newer, language=language))
 
-        # A few dozen articles cost less than the hop to the worker thread.
-        clusters = (work() if len(articles) <= INLINE_ARTICLES
-                    else await self.kit.offload(work))
-        self._shared.remember(key, clusters)
-        return clusters
+                if len(newer) <= INLINE_ARTICLES:
+                    add()
+                else:
+                    await self.kit.offload(add)
+                index.hi = max(index.hi, through)
+                return index
+            if index is not None and index.lo <= after:
+                after = max(wanted, shared.window.lo)  # due: start again from what was asked
+            elif index is not None:
+                after = min(after, index.lo)  # reaching back: keep what it held too
+            chosen = shared.window.between(after, through)
+            if chosen is None:
+                return None
+            fresh = StoryIndex(threshold=cfg.cluster_similarity)
+            lo = after
 
-    async def _ranked(self, key: tuple[Any, ...], articles: list[DigestArticle]) -> Ranking:
-        """The stories among ``articles``, scored without subscriptions; computed once per
-        distinct article set in a pass (channels following the same feeds share it)."""
+            def rebuild() -> None:
+                fresh.rebuild([a.id for a in chosen], terms.bags(chosen, language=language),
+                              lo=lo)
+
+            if len(chosen) <= INLINE_ARTICLES:
+                rebuild()
+            else:
+                await self.kit.offload(rebuild)
+            fresh.hi = max(fresh.hi, through)
+            shared.stories, shared.stories_key = fresh, key
+            shared.wanted_after = after
+            shared.rebuilds += 1
+            return fresh
+
+    async def _ranked(self, key: tuple[Any, ...], articles: list[DigestArticle],
+                      after: int, through: int) -> Ranking:
+        """The stories among ``articles`` (those ``after < id <= through`` of one channel),
+        scored without subscriptions; computed once per distinct article set in a pass
+        (channels following the same feeds share it)."""
         future = self._rankings.get(key)
         if future is None:
             future = asyncio.get_running_loop().create_future()
             self._rankings[key] = future
-            cluster_of = self._cluster_of
+            now, facts = self.now, self._facts
             try:
-                if cluster_of is not None and all(a.id in cluster_of for a in articles):
-                    # the pass's clusters, restricted to these articles
-                    groups: dict[int, list[DigestArticle]] = {}
-                    for a in articles:
-                        group = groups.get(cluster_of[a.id])
-                        if group is None:
-                            groups[cluster_of[a.id]] = [a]
-                        else:
-                            group.append(a)
-                    result = Ranking(groups.values(), now=self.now, facts=self._facts)
-                else:
-                    clusters = await self._clusters(key, articles)
-                    now, facts = self.now, self._facts
-                    result = (Ranking(clusters, now=now, facts=facts)
-                              if len(articles) <= INLINE_ARTICLES
-                              else await self.kit.offload(
-                                  lambda: Ranking(clusters, now=now, facts=facts)))
+                stories = await self._stories(after, through)
+                if stories is not None:  # the store's stories, restricted to these articles
+                    result = Ranking(stories.group(articles), now=now, facts=facts)
+                else:  # older than the window: cluster them here
+                    threshold, language = self.kit.settings.cluster_similarity, self.kit.language
+
+                    def work() -> Ranking:
+                        clusters = cluster_articles(articles, threshold=threshold,
+                                                    language=language, cache=self._shared.terms)
+                        return Ranking(clusters, now=now, facts=facts)
+
+                    result = (work() if len(articles) <= INLINE_ARTICLES
+                              else await self.kit.offload(work))
             except BaseException as exc:
                 del self._rankings[key]
                 future.set_exception(exc)
@@ -833,7 +724,7 @@ class DigestPass:
             articles = [a for a in articles if a.feed_id not in channel.muted]
         queries = self._queries(platform, channel_id, channel.queries)
         key = (after, through, channel.feed_ids, tuple(sorted(channel.muted)))
-        ranking = await self._ranked(key, articles) if articles else None
+        ranking = await self._ranked(key, articles, after, through) if articles else None
         stories = (ranking.top(cfg.max_items, queries=queries, matches=self._matches)
                    if ranking is not None else [])
         items = tuple(self._item(s, cfg.summary_sentences) for s in stories)

@@ -1,0 +1,311 @@
+"""Stories: the digest's clustering of articles that report the same story (issue 17, item 4).
+
+**Terms.** Each article is a bag of terms from its title (weight 2) and stored summary
+(weight 1): words lower-cased, stop words dropped, stemmed with the summarizer language's
+Snowball stemmer (:func:`story_terms`; computed once per article, :class:`TermCache`).
+
+**Clustering a set at once** (:func:`cluster_terms`, :meth:`StoryIndex.rebuild`). Terms are
+weighted by inverse document frequency over the articles being clustered, with the set
+treated as at least :data:`MIN_IDF_DOCS` documents so a small set does not penalise the very
+words two reports share. Articles are taken oldest first; each joins the existing cluster
+whose centroid is most similar (cosine) if that similarity is at least the threshold
+(``[digest] cluster_similarity``), else it starts a new cluster. Candidate clusters are found
+through an inverted index of the article's rarer terms (a named entity, a number) among
+recent clusters, so clustering stays near-linear on thousands of articles. This is the
+algorithm digests used before issue 17 (``tests/digest_reference.py`` keeps it verbatim).
+
+**Clustering as articles arrive** (:meth:`StoryIndex.extend`). A set's weights depend on
+every article in it, so clustering it at once cannot take one more article without starting
+again (seconds for a day of news). A :class:`StoryIndex` keeps the stories of the articles
+digests read instead, and each digest takes them restricted to its own articles (its feeds,
+its period), as a pass over many channels always did. Its document frequencies are a table
+over the articles it holds, updated as one arrives (only the new article's terms change); a
+new article is weighed with the table as it then stands and joins a story exactly as above.
+The stories already made are not revisited. The index starts by clustering its articles at
+once (after a restart, when a digest reaches back before the articles it holds) and starts
+again, from the earliest article a digest asked for since, once as many articles were added
+one at a time as were clustered at once (:meth:`StoryIndex.due_rebuild`): amortised, one more
+clustering of each article. How close this comes to clustering each digest's articles at
+once is measured in ``bench/bench_digest_window.py`` (BENCHMARKS.md, "Digests without
+re-reading the day").
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from itertools import chain, repeat
+from operator import add, itemgetter, mul
+
+from bot.store.ports import DigestArticle
+from bot.text import language_kit, words
+
+MIN_IDF_DOCS = 50
+RARE_TERM_MAX_DF = 100
+RECENT_CLUSTERS = 100
+MAX_CANDIDATES = 8
+TERM_CACHE_SIZE = 200_000
+@lru_cache(maxsize=200_000)
+def _stem(language: str, word: str) -> str:
+    return str(language_kit(language).stemmer(word))
+
+
+def story_terms(title: str, summary: Sequence[str], *, language: str) -> dict[str, float]:
+    """Stemmed content terms of a title (weight 2) and summary (weight 1)."""
+    stop = language_kit(language).stop_words
+    terms: dict[str, float] = {}
+    for weight, text in ((2.0, title), (1.0, " ".join(summary))):
+        for word in words(text):
+            w = word.lower()
+            if w in stop or (len(w) < 2 and not w.isdigit()):
+                continue
+            term = _stem(language, w)
+            if terms.get(term, 0.0) < weight:
+                terms[term] = weight
+    return terms
+
+
+class TermCache:
+    """Each stored article's story terms, computed once (an article never changes once
+    stored) and kept for the newest :data:`TERM_CACHE_SIZE` articles, per language. Shared by
+    every pass and preview on one store; safe to fill from the worker threads."""
+
+    def __init__(self, size: int = 0) -> None:
+        self.size = size or TERM_CACHE_SIZE
+        self._lock = threading.Lock()
+        self._by_language: dict[str, dict[int, dict[str, float]]] = {}
+
+    def bags(self, articles: Sequence[DigestArticle], *, language: str
+             ) -> list[dict[str, float]]:
+        """The terms of each of ``articles`` (computed for those not seen before)."""
+        with self._lock:
+            known = self._by_language.setdefault(language, {})
+        get = known.get
+        out: list[dict[str, float]] = []
+        fresh: dict[int, dict[str, float]] = {}
+        for a in articles:
+            bag = get(a.id)
+            if bag is None:
+                bag = fresh[a.id] = story_terms(a.title, a.summary, language=language)
+            out.append(bag)
+        if fresh:
+            with self._lock:
+                known.update(fresh)
+                if len(known) > self.size:  # forget the oldest articles (lowest ids)
+                    for key in sorted(known)[: len(known) - self.size]:
+                        del known[key]
+        return out
+
+
+class _Cluster:
+    """A story being grown: the sum of its members' unit vectors and that sum's squared
+    length, kept up to date as members join (|c + v|^2 = |c|^2 + 2 c.v + |v|^2: the dot
+    product is the one that chose the cluster, so no norm is recomputed per member)."""
+
+    __slots__ = ("centroid", "members", "norm", "norm_sq")
+
+    def __init__(self, vector: dict[str, float], member: int) -> None:
+        self.centroid = vector
+        self.members = [member]
+        self.norm = 1.0
+        self.norm_sq = 1.0
+
+    def add(self, keys: list[str], values: list[float], member: int, *, dot: float,
+            square: float) -> None:
+        centroid = self.centroid
+        centroid.update(zip(keys, map(add, map(centroid.get, keys, repeat(0.0)), values),
+                            strict=True))
+        self.members.append(member)
+        self.norm_sq += 2.0 * dot + square
+        self.norm = math.sqrt(self.norm_sq)
+
+
+_second = itemgetter(1)
+
+
+def _rare_df(n: int) -> int:
+    """Terms in more articles than this do not propose candidates (they still count in the
+    similarity); the same story's reports share a rarer term (a name, a number)."""
+    return max(3, min(n // 20, RARE_TERM_MAX_DF))
+
+
+class StoryIndex:
+    """The stories of a run of articles (ids ascending), kept as articles arrive; see the
+    module docstring. ``story_of`` maps each article id it holds to its story's number."""
+
+    def __init__(self, *, threshold: float) -> None:
+        self.threshold = threshold
+        self.story_of: dict[int, int] = {}
+        self.lo = self.hi = 0   # it holds the articles lo < id <= hi it was given
+        self.batch_size = 0     # articles clustered at once when it last started
+        self.added = 0          # articles added one at a time since
+        self._df: dict[str, int] = {}
+        self._n = 0
+        self._clusters: list[_Cluster] = []
+        self._index: dict[str, list[int]] = {}  # rare term -> clusters holding it, in order
+        self._bags: dict[int, dict[str, float]] = {}  # each article's terms
+
+    def __len__(self) -> int:
+        return self._n
+
+    def stories(self) -> list[list[int]]:
+        """Every story's member ids, in the order the stories started."""
+        return [c.members for c in self._clusters]
+
+    def due_rebuild(self) -> bool:
+        """Whether as many articles were added one at a time as were clustered at once when
+        it last started: starting again then costs, per article added, one clustering of
+        an article (amortised), and keeps the weights of the whole set."""
+        return self.added >= max(self.batch_size, MIN_IDF_DOCS)
+
+    def rebuild(self, ids: Sequence[int], bags: Sequence[dict[str, float]], *, lo: int
+                ) -> None:
+        """Start again from ``ids`` (ascending, all > ``lo``) clustered at once, with the
+        weights of the whole set (the clusters of :func:`cluster_terms`)."""
+        self.story_of, self._clusters, self._index = {}, [], {}
+        self._bags = dict(zip(ids, bags, strict=True))
+        self.lo, self.hi = lo, (ids[-1] if len(ids) else lo)
+        self.batch_size = self._n = n = len(bags)
+        self.added = 0
+        df: Counter[str] = Counter(chain.from_iterable(bags))
+        self._df = dict(df)
+        docs = max(n, MIN_IDF_DOCS)
+        idf_of = {t: math.log(1.0 + docs / d) for t, d in df.items()}.__getitem__
+        rare_df = _rare_df(n)
+        rare = {t for t, d in df.items() if d <= rare_df}
+        place = self._place
+        for member, bag in zip(ids, bags, strict=True):
+            keys = list(bag)
+            weighted = list(map(mul, bag.values(), map(idf_of, keys)))
+            place(member, keys, weighted, [t for t in keys if t in rare])
+
+    def extend(self, ids: Sequence[int], bags: Sequence[dict[str, float]]) -> None:
+        """Add newer articles (ids ascending, above :attr:`hi`), one at a time: each counted
+        in the document frequencies, weighed with them as they then stand (the weights of
+        the articles already placed are not revisited), and placed."""
+        df = self._df
+        place = self._place
+        log = math.log
+        n = self._n
+        self._bags.update(zip(ids, bags, strict=True))
+        for member, bag in zip(ids, bags, strict=True):
+            keys = list(bag)
+            for t in keys:
+                df[t] = df.get(t, 0) + 1
+            n += 1
+            docs = max(n, MIN_IDF_DOCS)
+            counts = list(map(df.__getitem__, keys))
+            weighted = [w * log(1.0 + docs / d) for w, d in zip(bag.values(), counts,
+                                                                 strict=True)]
+            rare_df = _rare_df(n)
+            place(member, keys, weighted,
+                  [t for t, d in zip(keys, counts, strict=True) if d <= rare_df])
+            self.hi = member
+        self.added += n - self._n
+        self._n = n
+
+    def group(self, articles: Iterable[DigestArticle]) -> list[list[DigestArticle]]:
+        """``articles`` (all held, ascending) by story, in the order of each story's first
+        article among them. Where they hold only some of a story's members (a channel's
+        feeds, its period), those are clustered again among themselves with the weights as
+        they stand: what held a story together may be reports the channel does not see, and
+        its own reports alone may tell two stories."""
+        story_of, clusters = self.story_of, self._clusters
+        groups: dict[int, list[DigestArticle]] = {}
+        for a in articles:
+            s = story_of[a.id]
+            found = groups.get(s)
+            if found is None:
+                groups[s] = [a]
+            else:
+                found.append(a)
+        out: list[list[DigestArticle]] = []
+        for s, members in groups.items():
+            if len(members) == 1 or len(members) == len(clusters[s].members):
+                out.append(members)
+            else:
+                out += self._split(members)
+        return out
+
+    def _split(self, members: list[DigestArticle]) -> list[list[DigestArticle]]:
+        """``members`` clustered among themselves, oldest first (as :meth:`rebuild` does,
+        every part a candidate: they are few)."""
+        df, bags = self._df, self._bags
+        docs = max(self._n, MIN_IDF_DOCS)
+        log = math.log
+        rare_df = _rare_df(self._n)
+        parts: list[tuple[dict[str, float], list[float], list[DigestArticle]]] = []
+        for a in members:
+            bag = bags[a.id]
+            keys = list(bag)
+            weighted = [w * log(1.0 + docs / df[t]) for t, w in bag.items()]
+            length = math.sqrt(sum(map(mul, weighted, weighted))) or 1.0
+            values = [w / length for w in weighted]
+            rare = [t for t in keys if df[t] <= rare_df]
+            best, best_sim = -1, self.threshold
+            for p, (centroid, norm, _) in enumerate(parts):
+                if not any(t in centroid for t in rare):  # as in rebuild: a rare term shared
+                    continue
+                sim = sum(map(mul, values, map(centroid.get, keys, repeat(0.0)))) / norm[0]
+                if sim >= best_sim:
+                    best, best_sim = p, sim
+            if best < 0:
+                parts.append((dict(zip(keys, values, strict=True)), [1.0], [a]))
+            else:
+                centroid, norm, part = parts[best]
+                centroid.update(zip(keys, map(add, map(centroid.get, keys, repeat(0.0)),
+                                              values), strict=True))
+                norm[0] = math.sqrt(sum(map(mul, centroid.values(), centroid.values())))
+                part.append(a)
+        return [part for _, _, part in parts]
+
+    def _place(self, member: int, keys: list[str], weighted: list[float],
+               rare_keys: list[str]) -> None:
+        """Put one article (its terms and their weights) in the story it is most similar
+        to, or in a new one."""
+        index, clusters = self._index, self._clusters
+        length = math.sqrt(sum(map(mul, weighted, weighted))) or 1.0
+        values = [w / length for w in weighted]
+        proposed: list[int] = []
+        for term in rare_keys:
+            postings = index.get(term)
+            if postings:
+                # reports of one story come close together: the latest clusters only
+                proposed += postings[-RECENT_CLUSTERS:]
+        best, best_sim, best_dot = -1, self.threshold, 0.0
+        if proposed:
+            # the full similarity only for the clusters sharing the most rare terms (the
+            # order of Counter.most_common, by a sort done in C: stable, first seen first)
+            shared = sorted(Counter(proposed).items(), key=_second, reverse=True)
+            for c, _ in shared[:MAX_CANDIDATES]:
+                cluster = clusters[c]
+                dot = sum(map(mul, values, map(cluster.centroid.get, keys, repeat(0.0))))
+                sim = dot / cluster.norm
+                if sim >= best_sim:
+                    best, best_sim, best_dot = c, sim, dot
+        if best < 0:
+            best = len(clusters)
+            clusters.append(_Cluster(dict(zip(keys, values, strict=True)), member))
+        else:
+            clusters[best].add(keys, values, member, dot=best_dot,
+                               square=sum(map(mul, values, values)))
+        self.story_of[member] = best
+        for term in rare_keys:
+            postings = index.get(term)
+            if postings is None:
+                index[term] = [best]
+            elif postings[-1] != best:
+                postings.append(best)
+                if len(postings) > 2 * RECENT_CLUSTERS:  # only the latest are looked at
+                    del postings[:-RECENT_CLUSTERS]
+
+
+def cluster_terms(bags: Sequence[dict[str, float]], *, threshold: float) -> list[list[int]]:
+    """Group bags of terms (oldest first) into clusters of the same story, all at once; see
+    the module docstring. Returns lists of indexes into ``bags``, each in input order."""
+    index = StoryIndex(threshold=threshold)
+    index.rebuild(range(len(bags)), bags, lo=-1)
+    return index.stories()
