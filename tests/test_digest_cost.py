@@ -232,3 +232,22 @@ def test_a_report_identical_to_one_kept_joins_its_story() -> None:
     index.extend([1000, 1001], [dict(bags[150]), {"zzyzx": 2.0, "quokka": 1.0}])
     assert index.story_of[1000] == index.story_of[articles[150].id]
     assert index.stories()[index.story_of[1001]] == [1001]
+
+
+def test_a_digest_seeing_part_of_a_story_clusters_its_reports_again() -> None:
+    """Two stories glued by a third report that joins both: a channel that does not see the
+    third gets them as two items, not one false "+1 source"."""
+    def article(i: int, feed: int) -> DigestArticle:
+        return DigestArticle(id=i, title=f"t{i}", summary=(), url=f"https://s{i}.example/",
+                             source=f"S{i}", published_at=NOW, ingested_at=NOW, feed_id=feed)
+
+    a, glue, c = article(1, 1), article(2, 2), article(3, 1)
+    index = StoryIndex(threshold=0.3)
+    index.rebuild([1, 2, 3], [{"xenon": 2.0, "yak": 1.0},
+                              {"xenon": 2.0, "yak": 1.0, "zebu": 2.0, "wren": 1.0},
+                              {"zebu": 2.0, "wren": 1.0}], lo=0)
+    assert index.stories() == [[1, 2, 3]]
+    assert index.group([a, glue, c]) == [[a, glue, c]]  # the whole story: as it is
+    assert index.group([a, c]) == [[a], [c]]
+    assert index.group([a, glue]) == [[a, glue]]
+    assert index.group([a, c]) == [[a], [c]]  # kept, the same answer

@@ -50,7 +50,8 @@ import math
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -69,6 +70,8 @@ from bot.models import Destination, Item, Reply, ReplyKind
 from bot.store.ports import ArticleStore, DigestArticle, LastDigest, MissedDigest
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from bot.clock import Clock
     from bot.config import DigestConfig
     from bot.ports import Deliver, Offload, Platforms
@@ -177,18 +180,22 @@ class Ranking:
             return found
 
         entries: list[tuple[float, float, int, int, Sequence[DigestArticle], datetime, int]] = []
+        append = entries.append
+        get = known.get
         for members in clusters:
-            if len(members) == 1:
+            if len(members) == 1:  # most stories: one report, scored by its recency alone
                 lead = members[0]
-                newest, recency, neg_ts, _ = fact(lead)
-                sources = 1
-            else:
-                lead = min(members, key=_article_id)
-                seen = [fact(a) for a in members]
-                newest, recency, neg_ts, _ = max(seen, key=_first_item)
-                sources = len({f[3] for f in seen})
-            entries.append((-_score(recency, sources, 0), neg_ts, lead.id, len(entries),
-                            members, newest, sources))
+                found = get(lead.id)
+                newest, recency, neg_ts, _ = found if found is not None else fact(lead)
+                # _score(recency, 1, 0) is recency + 0.0 + 0: the same float
+                append((-recency, neg_ts, lead.id, len(entries), members, newest, 1))
+                continue
+            lead = min(members, key=_article_id)
+            seen = [fact(a) for a in members]
+            newest, recency, neg_ts, _ = max(seen, key=_first_item)
+            sources = len({f[3] for f in seen})
+            append((-_score(recency, sources, 0), neg_ts, lead.id, len(entries), members,
+                    newest, sources))
         self._entries = entries
         self.count = len(entries)
         self._best: list[tuple[float, float, int, int, Sequence[DigestArticle], datetime,
@@ -406,9 +413,6 @@ class _Shared:
     # kept as articles arrive; see bot/digests/stories.py
     stories: StoryIndex | None = None
     stories_key: tuple[float, str] = (0.0, "")
-    # the earliest article a digest asked for since the stories last started: where they
-    # start again from when they are due to (StoryIndex.due_rebuild)
-    wanted_after: int | None = None
     stories_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     rebuilds: int = 0  # times the stories started again (for tests and benchmarks)
 
@@ -582,24 +586,22 @@ class DigestPass:
         None when the window does not hold them (a digest reaching back past it).
 
         New articles are added to the stories one at a time (off the event loop when there
-        are many); the stories start again (clustered at once, off the event loop) when
-        there are none yet, when a digest reaches back before them, or when they are due to
-        (:meth:`StoryIndex.due_rebuild`: as many articles added one at a time as were
-        clustered at once), from the earliest article a digest asked for since."""
+        are many). The stories start again, clustered at once (off the event loop), when
+        there are none yet; when a digest reaches back before them (then from there); and
+        when they are due to (:meth:`StoryIndex.due_rebuild`: as many articles would have
+        been added one at a time as were clustered at once), from this digest's first
+        article: a pass over many channels asks from the earliest any of them needs."""
         cfg, language = self.kit.settings, self.kit.language
         shared = self._shared
         key = (cfg.cluster_similarity, language)
         terms = shared.terms
         async with shared.stories_lock:
             index = shared.stories if shared.stories_key == key else None
-            wanted = after if shared.wanted_after is None else min(after, shared.wanted_after)
             if index is not None and index.lo <= after and through <= index.hi:
-                shared.wanted_after = wanted
                 return index
             newer = (shared.window.between(index.hi, through)
                      if index is not None and index.lo <= after else None)
-            if index is not None and newer is not None and not index.due_rebuild():
-                shared.wanted_after = wanted
+            if index is not None and newer is not None and not index.due_rebuild(len(newer)):
 
                 def add() -> None:
                     assert index is not None and newer is not None
@@ -611,9 +613,7 @@ class DigestPass:
                     await self.kit.offload(add)
                 index.hi = max(index.hi, through)
                 return index
-            if index is not None and index.lo <= after:
-                after = max(wanted, shared.window.lo)  # due: start again from what was asked
-            elif index is not None:
+            if index is not None and index.lo > after:
                 after = min(after, index.lo)  # reaching back: keep what it held too
             chosen = shared.window.between(after, through)
             if chosen is None:
@@ -631,7 +631,6 @@ class DigestPass:
                 await self.kit.offload(rebuild)
             fresh.hi = max(fresh.hi, through)
             shared.stories, shared.stories_key = fresh, key
-            shared.wanted_after = after
             shared.rebuilds += 1
             return fresh
 
@@ -745,6 +744,23 @@ class DigestPass:
         return reply, built
 
 
+# A pass composes thousands of digests due at one instant: the same few dates and times.
+@lru_cache(maxsize=1024)
+def _day_text(day: date) -> str:
+    return day.strftime("%a %d %b %Y")
+
+
+@lru_cache(maxsize=4096)
+def _local_text(when: datetime, zone: ZoneInfo) -> str:
+    return format_local(when, zone)
+
+
+@lru_cache(maxsize=4096)
+def _next_line(rule: DailyTime, local_date: date) -> str:
+    upcoming = following_occurrence(rule, local_date)
+    return f"Next digest: {format_local(upcoming.due_at, rule.zone)}."
+
+
 def compose_reply(
     built: BuiltDigest, *, rule: DailyTime | None, occurrence: Occurrence | None,
     late: bool, on_demand: bool, missed: Sequence[MissedDigest], empty_message: str,
@@ -763,9 +779,9 @@ def compose_reply(
     else:
         title = "Daily digest" if rule is None or rule.weekdays == EVERY_DAY else "Digest"
     day = (occurrence.local_date if occurrence else built.period_end.astimezone(zone).date())
-    header = f"{title} · {day.strftime('%a %d %b %Y')}"
+    header = f"{title} · {_day_text(day)}"
     if n:
-        since = (f" since {format_local(built.period_start, zone)}"
+        since = (f" since {_local_text(built.period_start, zone)}"
                  if built.period_start else "")
         header += f" · {n} {'story' if n == 1 else 'stories'}{since}"
         if built.total_stories > n:
@@ -786,9 +802,10 @@ def compose_reply(
             f" covers {'them' if many else 'it'} too."
         )
     if rule is not None:
-        upcoming = (following_occurrence(rule, occurrence.local_date) if occurrence
-                    else next_occurrence(rule, after=built.period_end))
-        footer_lines.append(f"Next digest: {format_local(upcoming.due_at, zone)}.")
+        footer_lines.append(_next_line(rule, occurrence.local_date) if occurrence else
+                            "Next digest: " + format_local(
+                                next_occurrence(rule, after=built.period_end).due_at, zone)
+                            + ".")
     return Reply(text=header, items=built.items, kind=ReplyKind.DIGEST, ephemeral=False,
                  footer="\n".join(footer_lines))
 

@@ -18,15 +18,18 @@ algorithm digests used before issue 17 (``tests/digest_reference.py`` keeps it v
 every article in it, so clustering it at once cannot take one more article without starting
 again (seconds for a day of news). A :class:`StoryIndex` keeps the stories of the articles
 digests read instead, and each digest takes them restricted to its own articles (its feeds,
-its period), as a pass over many channels always did. Its document frequencies are a table
-over the articles it holds, updated as one arrives (only the new article's terms change); a
-new article is weighed with the table as it then stands and joins a story exactly as above.
-The stories already made are not revisited. The index starts by clustering its articles at
-once (after a restart, when a digest reaches back before the articles it holds) and starts
-again, from the earliest article a digest asked for since, once as many articles were added
-one at a time as were clustered at once (:meth:`StoryIndex.due_rebuild`): amortised, one more
-clustering of each article. How close this comes to clustering each digest's articles at
-once is measured in ``bench/bench_digest_window.py`` (BENCHMARKS.md, "Digests without
+its period), as a pass over many channels always did; where a digest holds only some of a
+story's reports, those are clustered again among themselves (:meth:`StoryIndex.group`), so
+reports a channel does not see do not glue its own into one item. The document frequencies
+are a table over the articles the index holds, updated as one arrives (only the new
+article's terms change); a new article is weighed with the table as it then stands and joins
+a story exactly as above. The stories already made are not revisited. The index starts by
+clustering its articles at once (after a restart, when a digest reaches back before the
+articles it holds) and starts again once as many articles would have been added one at a
+time as were clustered at once (:meth:`StoryIndex.due_rebuild`): amortised, one more
+clustering of each article; a daily pass over many channels that finds a day of new articles
+clusters them at once, as before. How close this comes to clustering each digest's articles
+at once is measured in ``bench/bench_digest_window.py`` (BENCHMARKS.md, "Digests without
 re-reading the day").
 """
 
@@ -47,6 +50,7 @@ MIN_IDF_DOCS = 50
 RARE_TERM_MAX_DF = 100
 RECENT_CLUSTERS = 100
 MAX_CANDIDATES = 8
+SPLITS_KEPT = 100_000
 TERM_CACHE_SIZE = 200_000
 @lru_cache(maxsize=200_000)
 def _stem(language: str, word: str) -> str:
@@ -147,6 +151,9 @@ class StoryIndex:
         self._clusters: list[_Cluster] = []
         self._index: dict[str, list[int]] = {}  # rare term -> clusters holding it, in order
         self._bags: dict[int, dict[str, float]] = {}  # each article's terms
+        # kept while the document frequencies stay as they are (see group)
+        self._vectors: dict[int, tuple[list[str], list[float], list[str]]] = {}
+        self._splits: dict[tuple[int, ...], list[list[int]]] = {}
 
     def __len__(self) -> int:
         return self._n
@@ -155,11 +162,12 @@ class StoryIndex:
         """Every story's member ids, in the order the stories started."""
         return [c.members for c in self._clusters]
 
-    def due_rebuild(self) -> bool:
-        """Whether as many articles were added one at a time as were clustered at once when
-        it last started: starting again then costs, per article added, one clustering of
-        an article (amortised), and keeps the weights of the whole set."""
-        return self.added >= max(self.batch_size, MIN_IDF_DOCS)
+    def due_rebuild(self, more: int = 0) -> bool:
+        """Whether, with ``more`` articles added, as many would have been added one at a time
+        as were clustered at once when it last started: starting again then costs, per
+        article added, one more clustering of an article (amortised), and the weights are
+        again those of the whole set."""
+        return self.added + more >= max(self.batch_size, MIN_IDF_DOCS)
 
     def rebuild(self, ids: Sequence[int], bags: Sequence[dict[str, float]], *, lo: int
                 ) -> None:
@@ -167,6 +175,7 @@ class StoryIndex:
         weights of the whole set (the clusters of :func:`cluster_terms`)."""
         self.story_of, self._clusters, self._index = {}, [], {}
         self._bags = dict(zip(ids, bags, strict=True))
+        self._vectors, self._splits = {}, {}
         self.lo, self.hi = lo, (ids[-1] if len(ids) else lo)
         self.batch_size = self._n = n = len(bags)
         self.added = 0
@@ -191,6 +200,8 @@ class StoryIndex:
         log = math.log
         n = self._n
         self._bags.update(zip(ids, bags, strict=True))
+        if ids:
+            self._vectors, self._splits = {}, {}
         for member, bag in zip(ids, bags, strict=True):
             keys = list(bag)
             for t in keys:
@@ -223,28 +234,30 @@ class StoryIndex:
             else:
                 found.append(a)
         out: list[list[DigestArticle]] = []
+        splits = self._splits
         for s, members in groups.items():
             if len(members) == 1 or len(members) == len(clusters[s].members):
                 out.append(members)
+                continue
+            key = tuple(a.id for a in members)
+            parts = splits.get(key)
+            if parts is None:
+                parts = splits[key] = self._split(key)
+                if len(splits) > SPLITS_KEPT:
+                    del splits[next(iter(splits))]
+            if len(parts) == 1:
+                out.append(members)
             else:
-                out += self._split(members)
+                by_id = {a.id: a for a in members}
+                out += [[by_id[i] for i in part] for part in parts]
         return out
 
-    def _split(self, members: list[DigestArticle]) -> list[list[DigestArticle]]:
-        """``members`` clustered among themselves, oldest first (as :meth:`rebuild` does,
-        every part a candidate: they are few)."""
-        df, bags = self._df, self._bags
-        docs = max(self._n, MIN_IDF_DOCS)
-        log = math.log
-        rare_df = _rare_df(self._n)
-        parts: list[tuple[dict[str, float], list[float], list[DigestArticle]]] = []
-        for a in members:
-            bag = bags[a.id]
-            keys = list(bag)
-            weighted = [w * log(1.0 + docs / df[t]) for t, w in bag.items()]
-            length = math.sqrt(sum(map(mul, weighted, weighted))) or 1.0
-            values = [w / length for w in weighted]
-            rare = [t for t in keys if df[t] <= rare_df]
+    def _split(self, members: tuple[int, ...]) -> list[list[int]]:
+        """``members`` (article ids, ascending) clustered among themselves, oldest first, as
+        :meth:`rebuild` places an article (every part a candidate: they are few)."""
+        parts: list[tuple[dict[str, float], list[float], list[int]]] = []
+        for member in members:
+            keys, values, rare = self._vector(member)
             best, best_sim = -1, self.threshold
             for p, (centroid, norm, _) in enumerate(parts):
                 if not any(t in centroid for t in rare):  # as in rebuild: a rare term shared
@@ -253,14 +266,30 @@ class StoryIndex:
                 if sim >= best_sim:
                     best, best_sim = p, sim
             if best < 0:
-                parts.append((dict(zip(keys, values, strict=True)), [1.0], [a]))
+                parts.append((dict(zip(keys, values, strict=True)), [1.0], [member]))
             else:
                 centroid, norm, part = parts[best]
                 centroid.update(zip(keys, map(add, map(centroid.get, keys, repeat(0.0)),
                                               values), strict=True))
                 norm[0] = math.sqrt(sum(map(mul, centroid.values(), centroid.values())))
-                part.append(a)
+                part.append(member)
         return [part for _, _, part in parts]
+
+    def _vector(self, member: int) -> tuple[list[str], list[float], list[str]]:
+        """An article's terms, their unit-length weights and its rare terms, with the
+        document frequencies as they stand (kept until they change)."""
+        found = self._vectors.get(member)
+        if found is None:
+            df, bag = self._df, self._bags[member]
+            docs = max(self._n, MIN_IDF_DOCS)
+            log = math.log
+            keys = list(bag)
+            weighted = [w * log(1.0 + docs / df[t]) for t, w in bag.items()]
+            length = math.sqrt(sum(map(mul, weighted, weighted))) or 1.0
+            rare_df = _rare_df(self._n)
+            found = self._vectors[member] = (keys, [w / length for w in weighted],
+                                             [t for t in keys if df[t] <= rare_df])
+        return found
 
     def _place(self, member: int, keys: list[str], weighted: list[float],
                rare_keys: list[str]) -> None:
