@@ -613,8 +613,8 @@ class DigestPass:
                     await self.kit.offload(add)
                 index.hi = max(index.hi, through)
                 return index
-            if index is not None and index.lo > after:
-                after = min(after, index.lo)  # reaching back: keep what it held too
+            if index is not None and index.lo > after:  # reaching back: keep what it held
+                through = max(through, min(index.hi, shared.window.hi))
             chosen = shared.window.between(after, through)
             if chosen is None:
                 return None
