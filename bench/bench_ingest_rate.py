@@ -101,6 +101,7 @@ async def run(sets: list[str], limit: int | None, subscriptions: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             apps = {a: await bot(Path(tmp), a, subscriptions) for a in ("news", "lexrank")}
             for app in apps.values():
+                await app.warm_up()  # as `briefbot run` starts (Sumy, the language detector)
                 await app.engine.ingest(ArticleDraft(text="Warm up. The tokenizer loads.",
                                                      title="Warm up"))
             spent = {"news": 0.0, "lexrank": 0.0, "summary": 0.0, "matching": 0.0}

@@ -35,7 +35,7 @@ import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -43,7 +43,7 @@ import numpy as np
 from sumy.models.dom import ObjectDocumentModel, Sentence
 from sumy.summarizers.lex_rank import LexRankSummarizer
 
-from bot.text import LanguageKit, words
+from bot.text import LanguageKit, cached_stem, words
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,10 @@ def opens_dangling(sentence: str) -> bool:
     return not (len(word) > 1 and word.isupper())
 
 
+_OPENING_QUOTE = re.compile(r"(?:^|[\s(\[])[‘'](?=\w)")
+_CLOSING_QUOTE = re.compile(r"[.,!?;:][’'](?=\s|$)")
+
+
 def is_quote_fragment(sentence: str) -> bool:
     """True if ``sentence`` is part of a quotation split across sentences.
 
@@ -172,17 +176,18 @@ def is_quote_fragment(sentence: str) -> bool:
         return True
     if text.count("“") != text.count("”") or text.count('"') % 2:
         return True
-    opening = len(re.findall(r"(?:^|[\s(\[])[‘'](?=\w)", text))
-    closing = len(re.findall(r"[.,!?;:][’'](?=\s|$)", text))
+    opening = len(_OPENING_QUOTE.findall(text))
+    closing = len(_CLOSING_QUOTE.findall(text))
     return closing > opening or (opening > closing and text[0] in "‘'")
 
 
+_QUOTE_MARKS = re.compile("[“\"‘']")
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"|(?:^|(?<=\s))‘[^’]*[.,!?]’|(?:^|(?<=\s))'[^']*[.,!?]'")
 
 
 def quoted_share(sentence: str) -> float:
     """The share of ``sentence`` inside quotation marks (a quote is colour, not news)."""
-    if not sentence:
+    if not sentence or not _QUOTE_MARKS.search(sentence):  # every match holds one of them
         return 0.0
     return sum(len(m.group(0)) for m in _QUOTED.finditer(sentence)) / len(sentence)
 
@@ -364,13 +369,24 @@ def restates(title: str | None, sentence: str) -> bool:
     ("Dame Alicia Markova, who has died…")."""
     if not title:
         return False
+    return _restates(_title_words(title), [w.casefold() for w in words(sentence)])
+
+
+@lru_cache(maxsize=256)
+def _title_words(title: str) -> tuple[list[str], frozenset[str], bool]:
+    """What :func:`restates` needs of a title: its words casefolded, as a set, and whether it
+    was cut ("…"); once per title, not once per sentence it is compared with."""
     head = [w.casefold() for w in words(title.removesuffix("…"))]
-    body = [w.casefold() for w in words(sentence)]
+    return head, frozenset(head), title.endswith("…")
+
+
+def _restates(title: tuple[list[str], frozenset[str], bool], body: list[str]) -> bool:
+    head, shown, cut = title
     if not head or not body:
         return False
-    if title.endswith("…") and body[: len(head)] == head:
+    if cut and body[: len(head)] == head:
         return True
-    shown, said = set(head), set(body)
+    said = set(body)
     if sum(w in shown for w in body) >= 0.8 * len(body):
         return True  # the sentence adds (almost) nothing to the title
     # a standfirst that says the headline again with a word or two more
@@ -378,16 +394,26 @@ def restates(title: str | None, sentence: str) -> bool:
             and len(body) <= 1.6 * len(head) + 2)
 
 
+_DASHES = re.compile("[-–—]")
+
+
 def clean_sentence(sentence: str) -> str:
     """Cut datelines ("LONDON (Reuters) -", "(CNN)", "Frankfurt/Main (dpa) -", "(EFE).-"),
     glued furniture from the front and credit parentheses ("(Foto: dpa)") from inside."""
     text = _BULLET.sub("", sentence.strip())
-    text = _CREDIT_PARENS.sub("", text).strip()
-    text = _SIGN_OFF.sub("", text)
+    # the credit, sign-off and dateline patterns all need a "(" (the second dateline shape a
+    # dash): without one they cannot match, and their backtracking is skipped
+    parens = "(" in text
+    if parens:
+        text = _CREDIT_PARENS.sub("", text).strip()
+        text = _SIGN_OFF.sub("", text)
+    dashes = parens or _DASHES.search(text) is not None
     for _ in range(2):
         cut = _FURNITURE_PREFIX.sub("", text, count=1)
-        cut = _DATELINE.sub("", cut, count=1)
-        cut = _ANY_DATELINE.sub("", cut, count=1)
+        if dashes:
+            cut = _DATELINE.sub("", cut, count=1)
+        if parens:
+            cut = _ANY_DATELINE.sub("", cut, count=1)
         if cut == text:
             break
         text = cut.strip()
@@ -403,6 +429,7 @@ class _Candidate:
     sentence: Sentence
     text: str
     words: int
+    tokens: tuple[str, ...]  # bot.text.words(text)
     clean: bool  # no caption, no quote fragment: fit to stand alone in a summary
     eligible: bool  # clean and long enough
     dangling: bool
@@ -439,29 +466,35 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
 
     def _candidates(self, document: ObjectDocumentModel) -> list[_Candidate]:
         out: list[_Candidate] = []
+        title = _title_words(self._title) if self._title else None
         for sentence in document.sentences:
             raw = str(sentence)
             if is_boilerplate(raw):
                 continue
+            unchanged = raw.strip()
             for text in split_glued(clean_sentence(raw)):
-                if is_boilerplate(text) or restates(self._title, text):
+                # the raw sentence was just found no boilerplate: the same text is not either
+                if text != unchanged and is_boilerplate(text):
                     continue
-                count = len(words(text))
+                tokens = words(text)
+                if title is not None and _restates(title, [w.casefold() for w in tokens]):
+                    continue
+                count = len(tokens)
                 if count == 0:  # "." or a row of underscores: nothing to read
                     continue
                 clean = (not is_quote_fragment(text) and not _CAPTION.search(text)
                          and not unfinished(text))
                 eligible = clean and count >= self.params.min_words
-                out.append(_Candidate(len(out), sentence, text, count, clean, eligible,
+                out.append(_Candidate(len(out), sentence, text, count, tokens, clean, eligible,
                                       opens_dangling(text)))
         return out
 
-    def _bag(self, text: str) -> list[str]:
-        """The terms of ``text``, normalised and stemmed as Sumy's LexRank does
-        (``_to_words_set``), each word normalised once where Sumy does it twice (its
-        ``stem_word`` normalises again; lower-casing twice changes nothing)."""
+    def _bag(self, text: str, tokens: Sequence[str] | None = None) -> list[str]:
+        """The terms of ``text`` (its ``tokens`` when already split), normalised and stemmed
+        as Sumy's LexRank does (``_to_words_set``), each word normalised once where Sumy does
+        it twice (its ``stem_word`` normalises again; lower-casing twice changes nothing)."""
         stop_words, stemmer = self._stop_words, self._stemmer
-        lowered = (word.lower() for word in words(text))  # Sumy's normalize_word for a str
+        lowered = (word.lower() for word in (words(text) if tokens is None else tokens))
         return [_stem(stemmer, word) for word in lowered if word not in stop_words]
 
     def _vectors(self, bags: Sequence[Sequence[str]], title: Sequence[str], *,
@@ -518,7 +551,7 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
         """Scores of the first :data:`RANK_WINDOW` candidates and their similarities."""
         p = self.params
         n = min(len(candidates), RANK_WINDOW)
-        bags = [self._bag(c.text) for c in candidates]
+        bags = [self._bag(c.text, c.tokens) for c in candidates]
         vectors, tail = self._vectors(bags, self._bag(title), rows=n)
         body, title_vec = vectors[:-1], vectors[-1]
         similarity = body @ body.T
@@ -585,10 +618,9 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
         return [candidates[i] for i in picked]
 
 
-@lru_cache(maxsize=65_536)
-def _stem(stemmer: Callable[[str], str], word: str) -> str:
-    # Snowball stemming is most of the cost of a summary, and news repeats its words
-    return stemmer(word)
+# Snowball stemming is most of the cost of a summary, and news repeats its words (one cache
+# with the alert analyser's)
+_stem = cached_stem
 
 
 @lru_cache(maxsize=8)

@@ -32,7 +32,7 @@ from sumy.summarizers.text_rank import TextRankSummarizer
 
 from bot.config import SummarizerConfig
 from bot.errors import InputError
-from bot.language import AUTO, resolve_language
+from bot.language import AUTO, resolve_language, warm_detector
 from bot.newsum import news_factory, restates
 from bot.text import (
     LanguageKit,
@@ -68,7 +68,7 @@ def build_document(text: str, *, title: str | None, kit: LanguageKit,
             break
         split = (list(tok.to_sentences(para)) if room is None else
                  first_sentences(para, room, max_chars=MAX_PARAGRAPH_CHARS,
-                                 language=tok.language))
+                                 language=tok.language, normalized=True))
         if room is not None:
             room -= len(split)
         sentences = [Sentence(s, tok) for s in split]
@@ -213,6 +213,8 @@ class Summarizer:
         self.config = config
         if config.language != AUTO:
             language_kit(config.language)  # fail at start-up, not at the first article
+        else:  # load the language detector's model now (~1.5 s), not inside the first ingest
+            warm_detector()
         self._own_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(
             max_workers=config.workers, thread_name_prefix="summarize"

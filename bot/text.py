@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,9 @@ _NO_BREAK_AFTER = frozenset(
     u.k e.g i.e""".split()
 )
 _LAST_TOKEN = re.compile(r"(\S+)\.[\"'’”)]*$")
-_WORD = re.compile(r"[^\W_](?:[^\W_]|['’\-](?=[^\W_]))*", re.UNICODE)
+# letters, joined by single inner apostrophes or hyphens (never ending on one); written as runs
+# of letters rather than one letter at a time: the same tokens, ~2x faster
+_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*", re.UNICODE)
 # "voted no. The bill": lower-case "no" ends a sentence; "No. 10" is handled by _should_join
 _LOWER_NO_BREAK = re.compile(r"(?<=\bno\.)\s+(?=[A-Z][a-z])")
 _SPACE = re.compile(r"\s+")
@@ -197,6 +200,10 @@ def stop_words(language: str) -> frozenset[str]:
     return _stop_words("english" if language == "auto" else language)
 
 
+_NUMBER_ALONE = re.compile(r"\d{1,3}\.")
+_APOSTROPHE = re.compile(r"['’]")
+
+
 def _should_join(previous: str, following: str, language: str = "english") -> bool:
     if not following:
         return False
@@ -205,12 +212,12 @@ def _should_join(previous: str, following: str, language: str = "english") -> bo
         return True
     if _ordinal_joins(previous, following, language):
         return True
-    if re.fullmatch(r"\d{1,3}\.", previous):
+    if _NUMBER_ALONE.fullmatch(previous):
         return True  # "1." + "FC Köln …": a number alone is no sentence
     match = _LAST_TOKEN.search(previous)
     if match is None:
         return False
-    original = re.split(r"['’]", match.group(1).lstrip("(\"'“‘"))[-1]  # "l'art." -> "art"
+    original = _APOSTROPHE.split(match.group(1).lstrip("(\"'“‘"))[-1]  # "l'art." -> "art"
     token = original.lower()
     if original == "no":  # "voted no." ends a sentence; "No." numbers things
         return False
@@ -223,10 +230,13 @@ def _should_join(previous: str, following: str, language: str = "english") -> bo
     return token in {"no", "nos", "fig", "nr", "núm"} and first.isdigit()
 
 
-def split_sentences(paragraph: str, *, language: str = "english") -> list[str]:
+def split_sentences(paragraph: str, *, language: str = "english",
+                    normalized: bool = False) -> list[str]:
     """Split one paragraph into sentences, in order, whitespace-normalised, by the rules of
-    ``language`` (a Sumy language name; other names get the English rules)."""
-    paragraph = normalize_space(paragraph)
+    ``language`` (a Sumy language name; other names get the English rules). ``normalized``:
+    the paragraph is already :func:`normalize_space`'s output (it is not normalised again)."""
+    if not normalized:
+        paragraph = normalize_space(paragraph)
     if not paragraph:
         return []
     tokenizer = _news_tokenizer(language not in _LANGUAGE_ABBREVIATIONS)
@@ -300,10 +310,11 @@ def title_from_text(text: str, *, limit: int, language: str = "english") -> str:
 
 
 def first_sentences(paragraph: str, count: int, *, max_chars: int | None = None,
-                    language: str = "english") -> list[str]:
+                    language: str = "english", normalized: bool = False) -> list[str]:
     """``split_sentences(paragraph)[:count]``, splitting no more of ``paragraph`` than needed
     (a paragraph can be a whole 200,000-character file on one line). With ``max_chars``, only
-    that much of the paragraph is read (its last sentence may then be cut short)."""
+    that much of the paragraph is read (its last sentence may then be cut short).
+    ``normalized``: as for :func:`split_sentences` (a cut part is normalised all the same)."""
     size = 8_192
     while len(paragraph) > size:
         # a sentence is whole when another one follows it inside the part that was split
@@ -311,7 +322,7 @@ def first_sentences(paragraph: str, count: int, *, max_chars: int | None = None,
         if len(split) > count or (max_chars is not None and size >= max_chars):
             return split[:count]
         size *= 2
-    return split_sentences(paragraph, language=language)[:count]
+    return split_sentences(paragraph, language=language, normalized=normalized)[:count]
 
 
 def split_paragraphs(text: str) -> list[str]:
@@ -330,6 +341,15 @@ def cap_text(text: str, limit: int = MAX_ARTICLE_CHARS) -> str:
         if cut > limit // 2:
             return head[:cut + (1 if mark == ". " else 0)].rstrip()
     return head
+
+
+@lru_cache(maxsize=65_536)
+def cached_stem(stemmer: Callable[[str], str], word: str) -> str:
+    """``stemmer(word)``, remembered: Snowball stemming is ~10-40 us a word, and news repeats
+    its words; the summarizer and the alert and digest analysers share this one cache (a
+    stemmer is one language, so the key is (language, word)). Bounded: the least recently
+    used words are forgotten."""
+    return stemmer(word)
 
 
 def words(text: str) -> tuple[str, ...]:

@@ -88,3 +88,34 @@ def test_a_language_without_sumy_stop_words_still_summarises() -> None:
 def test_auto_summaries_split_german_by_german_rules() -> None:
     summary = summarize_text(GERMAN, sentences=5, language="auto", algorithm="lead")
     assert not any(s.endswith((" 14.", " 15.", " 1.")) for s in summary[:3]), summary
+
+
+def test_fast_detection_counts_and_scores_as_py3langid_does() -> None:
+    """The vectorised feature count gives py3langid's own counts, in its order, and the same
+    language and confidence to the last bit (bot.language._fast_identifier_class)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier, visit_counts
+
+    from bot.language import _identifier
+
+    fast = _identifier()
+    assert type(fast) is not LanguageIdentifier  # the fast path is in use on this py3langid
+    slow = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    samples = [
+        GERMAN,
+        "Le gouvernement a présenté mercredi un projet de loi sur l'énergie.",
+        "El Sr. García llegó a EE.UU. el 3 de mayo. La Sra. López no vino.",
+        "Москва — столица России, крупнейший по численности населения город страны.",
+        "東京は日本の首都であり、世界最大の都市圏を持つ。",
+        "Αθήνα είναι η πρωτεύουσα της Ελλάδας.",
+        "SHOUTING HEADLINE IN CAPITALS ABOUT THE ELECTION",
+        "ab", "", "!!! ??? ...", "\u00e9", "x" * 5,
+        "The minister said on Tuesday that the budget would be balanced by 2027. " * 40,
+    ]
+    for text in samples:
+        data = slow._encode(text)
+        counts = visit_counts(slow.tk_nextmove, slow._rowbase, slow.tk_output, data)
+        ours = fast._raw_score(data)
+        theirs = slow._raw_score(data)
+        assert ours.dtype == theirs.dtype and ours.tobytes() == theirs.tobytes(), text[:40]
+        assert fast.classify(text) == slow.classify(text), text[:40]
+        assert counts is None or len(counts) > 0

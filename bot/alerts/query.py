@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from bot.errors import QueryError, inert
-from bot.text import language_kit
+from bot.text import cached_stem, language_kit
 
 MAX_QUERY_CHARS = 200
 
@@ -44,6 +44,8 @@ MAX_QUERY_CHARS = 200
 # A word: letters/digits, with inner apostrophes ("don't", "Ukraine's"); hyphens, dots and
 # other punctuation separate words (so "Russia-Ukraine" holds "Ukraine").
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+# the same words, kept by re.split with the text between them: [gap, word, gap, word, ..., gap]
+_TOKEN_SPLIT = re.compile(r"([^\W_]+(?:['’][^\W_]+)*)")
 _POSSESSIVE = re.compile(r"['’]s$")
 _SENTENCE_END = re.compile(r"[.!?;]['\"’”)\]]*\s|\n\s*\n")
 # After these a "." is an abbreviation, not a sentence end ("Mr. Smith", "U.S. Army").
@@ -121,7 +123,7 @@ class Analyzer:
         if found is not None:
             return found
         exact = _POSSESSIVE.sub("", _fold(word)) or _fold(word)
-        stem = _fold(str(self._stem(exact)))
+        stem = _fold(str(cached_stem(self._stem, exact)))  # shared with the summarizer
         keys = (stem, "=" + exact)
         with self._lock:
             if len(self._cache) >= self._CACHE_LIMIT:
@@ -135,33 +137,32 @@ class Analyzer:
     def analyze_field(self, text: str) -> Field:
         """Positions of every key in ``text`` and the sentence each word belongs to."""
         text = strip_markup(text).translate(_INVISIBLE)
-        positions: dict[str, list[int]] = {}
-        stems: list[str] = []
-        exacts: list[str] = []
+        parts = _TOKEN_SPLIT.split(text)
+        found = parts[1::2]  # the words; parts[2 * i] is the text before word i
+        count = len(found)
+        # word i opens a new sentence when the text before it holds a sentence end (a mark and
+        # a space: longer than one character) that is no abbreviation's full stop
+        starts = [
+            i for i, gap in enumerate(parts[0 : 2 * count : 2])
+            if len(gap) > 1 and _SENTENCE_END.search(gap) and not (
+                gap[0] == "." and "\n" not in gap and i > 0
+                and (len(previous := found[i - 1]) == 1
+                     or previous.casefold() in _ABBREVIATIONS))
+        ]
         sentences: list[int] = []
-        sentence = 0
-        previous_end = 0
-        previous_word = ""
-        keys = self.keys
-        for i, match in enumerate(_TOKEN.finditer(text)):
-            start = match.start()
-            if start - previous_end > 1:  # a sentence end needs a mark and a space
-                gap = text[previous_end:start]
-                if _SENTENCE_END.search(gap) and not (
-                    gap.startswith(".") and "\n" not in gap
-                    and (len(previous_word) == 1 or previous_word.casefold() in _ABBREVIATIONS)
-                ):
-                    sentence += 1
-            word = match.group()
-            stem, exact = keys(word)
-            positions.setdefault(stem, []).append(i)
-            positions.setdefault(exact, []).append(i)
-            stems.append(stem)
-            exacts.append(exact)
-            sentences.append(sentence)
-            previous_end = match.end()
-            previous_word = word
-        return Field(positions, sentences, stems, exacts)
+        before = 0
+        for number, start in enumerate(starts):
+            sentences.extend([number] * (start - before))
+            before = start
+        sentences.extend([len(starts)] * (count - before))
+        cache, keys = self._cache, self.keys
+        pairs = [cache.get(word) or keys(word) for word in found]
+        positions: dict[str, list[int]] = {}
+        add = positions.setdefault
+        for i, (stem, exact) in enumerate(pairs):
+            add(stem, []).append(i)
+            add(exact, []).append(i)
+        return Field(positions, sentences, [p[0] for p in pairs], [p[1] for p in pairs])
 
     def analyze(self, *, title: str, text: str) -> Document:
         return Document(self.analyze_field(title), self.analyze_field(text))
