@@ -21,6 +21,7 @@ from bot.app import digest_kit
 from bot.errors import SchemaTooNewError, StoreError
 from bot.models import ArticleDraft
 from bot.store.postgres import PostgresStore, open_postgres_store
+from bot.store.postgres import articles as pg_articles
 from bot.store.postgres.articles import insert_article
 from bot.store.postgres.base import check_server_version
 from bot.store.postgres.migrate import SCHEMA_VERSION
@@ -165,6 +166,41 @@ async def test_search_weights_the_title_and_never_passes_syntax(pg: PostgresStor
             ] == ["One"]
     assert {a.title for a in await pg.articles.search_articles('"prime minister', limit=5)
             } == {"One", "Two"}
+
+
+async def test_a_very_common_word_is_answered_by_recency_as_on_sqlite(
+        pg: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/test_store_scale.py's SQLite case: a word in more than RANK_WINDOW articles is
+    answered newest first (title matches first among the newest), a rarer one by rank."""
+    monkeypatch.setattr(pg_articles, "RANK_WINDOW", 5)
+    # the oldest article is the best ranked match (the word in its title, twice in its text)
+    await add(pg, "Officials said it twice: said.", h="0", title="Said")
+    for i in range(1, 20):
+        await add(pg, f"Story {i}. A spokesman said little more about it today.", h=f"{i}",
+                  title="Said again" if i == 17 else f"Story {i}")
+    found = await pg.articles.search_articles("said", limit=3)
+    assert [a.title for a in found] == ["Said again", "Story 19", "Story 18"]
+    rare = await pg.articles.search_articles("officials", limit=3)
+    assert [a.title for a in rare] == ["Said"]
+    # several words: title first only for one word or phrase (as on SQLite)
+    assert [a.title for a in await pg.articles.search_articles("said spokesman", limit=3)
+            ] == ["Story 19", "Story 18", "Said again"]
+
+
+async def test_a_phrase_of_common_words_is_checked_among_the_newest_candidates(
+        pg: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_articles, "RANK_WINDOW", 3)
+    monkeypatch.setattr(pg_articles, "RECENT_CANDIDATES", 6)
+    await add(pg, "The prime minister spoke first.", h="old", title="Oldest")
+    for i in range(1, 9):
+        text = ("The prime minister spoke." if i % 2 else
+                "The minister was prime suspect.")
+        await add(pg, text, h=f"p{i}", title=f"Story {i}")
+    found = await pg.articles.search_articles('"prime minister"', limit=5)
+    # the phrase among the 6 newest articles holding both words: 7, 5, 3 (not 1 nor Oldest)
+    assert [a.title for a in found] == ["Story 7", "Story 5", "Story 3"]
+    assert [a.title for a in await pg.articles.search_articles("prime minister", limit=2)
+            ] == ["Story 8", "Story 7"]
 
 
 # -- claims and limits under concurrency -----------------------------------------------------

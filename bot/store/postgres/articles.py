@@ -1,9 +1,10 @@
 """Articles on PostgreSQL: dedupe by constraint, full-text search, and a *safe* id watermark.
 
-Search: ``articles.search`` is a stored ``tsvector`` (title weight A, body B) under a GIN index,
-ranked by ``ts_rank`` with the title counting 5x the body (SQLite: bm25 5:1); all words first,
-then any word. The typed words are turned into a query by ``plainto_tsquery`` /
-``websearch_to_tsquery``, which never raise on user text. "Did you mean" compares the typed word
+Search: ``articles.search`` is a stored ``tsvector`` (title weight A, body B, accents folded by
+``briefbot_fold``) under a GIN index, ranked by ``ts_rank`` with the title counting 5x the body
+(SQLite: bm25 5:1); all words first, then any word; a query with a common word by recency, as
+on SQLite (:meth:`PgArticles.search_articles`). The typed words are turned into a query by
+``websearch_to_tsquery``, which never raises on user text. "Did you mean" compares the typed word
 with the stemmed words of the index (table ``article_terms``, filled after each insert
 commits), as SQLite's fts5vocab does.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -40,12 +42,24 @@ _MAX_QUERY_WORDS = 24
 _PHRASE = re.compile(r'"([^"]+)"')
 # a possessive is its word: "Yukos's" and "Yukos'" find Yukos
 _POSSESSIVE = re.compile(r"['’]s?$", re.IGNORECASE)
-RANK_WINDOW = 2000  # only the newest matches of a query are ranked (cost flat in the store)
+# A word in more articles than this is "common" (as on SQLite): a query with one is answered by
+# recency, not by rank, and only the newest RANK_WINDOW matches of any query are ranked.
+RANK_WINDOW = 2000
+# Answered by recency, a query with a phrase: its matches among the newest this many articles
+# holding all its words (a phrase needs each article's positions: cost flat in the store)...
+RECENT_CANDIDATES = 1000
+# ...with the title matches first among the newest this many matches (one word or phrase).
+TITLE_WINDOW = 200
 # the advisory lock (key) that orders article commits before a watermark is read
 INSERT_LOCK = 0x62726965666964  # "briefid"
 WATERMARK_LOCK_TIMEOUT = "30s"
 # ts_rank weights {D, C, B, A}: the title (A) counts 5x the body (B)
 _WEIGHTS = "{0.1, 0.1, 0.2, 1.0}"
+
+# Accents folded before the words are indexed and searched (café finds cafe, as SQLite's FTS5
+# remove_diacritics does): decomposed, the combining diacritical marks dropped. The index does
+# it in SQL (briefbot_fold, migration 0006); this is the same for "did you mean".
+_MARKS = re.compile("[\u0300-\u036f]")
 
 
 def article_from_row(row: asyncpg.Record) -> Article:
@@ -85,10 +99,15 @@ async def insert_article(
     return None if row is None else article_from_row(row)
 
 
-def web_query(text: str, *, joiner: str) -> str | None:
-    """User text -> ``websearch_to_tsquery`` input of quoted words and phrases, joined by
-    ``joiner`` (" ": all of them; " or ": any): nothing typed is read as an operator."""
-    parts: list[str] = []
+def fold(text: str) -> str:
+    """``text`` with its accents folded as the index folds them (``briefbot_fold`` in SQL)."""
+    return _MARKS.sub("", unicodedata.normalize("NFD", text))
+
+
+def search_units(text: str) -> list[tuple[str, bool]]:
+    """User text -> ``websearch_to_tsquery`` inputs, one per word or phrase (quoted, so
+    nothing typed is read as an operator), each with whether it is a phrase."""
+    units: list[tuple[str, bool]] = []
     budget = _MAX_QUERY_WORDS
 
     def add(chunk: str, *, phrase: bool) -> None:
@@ -96,10 +115,10 @@ def web_query(text: str, *, joiner: str) -> str | None:
         terms = [t for t in (_POSSESSIVE.sub("", w.replace('"', ""))
                              for w in words(chunk)[:budget]) if t]
         budget -= len(terms)
-        if terms and phrase:
-            parts.append('"' + " ".join(terms) + '"')
+        if terms and phrase and len(terms) > 1:
+            units.append(('"' + " ".join(terms) + '"', True))
         else:
-            parts.extend(f'"{t}"' for t in terms)
+            units.extend((f'"{t}"', False) for t in terms)
 
     last = 0
     for match in _PHRASE.finditer(text):
@@ -107,7 +126,14 @@ def web_query(text: str, *, joiner: str) -> str | None:
         add(match.group(1), phrase=True)
         last = match.end()
     add(text[last:], phrase=False)
-    return joiner.join(parts) if parts else None
+    return units
+
+
+def web_query(text: str, *, joiner: str) -> str | None:
+    """User text -> one ``websearch_to_tsquery`` input, its words and phrases joined by
+    ``joiner`` (" ": all of them; " or ": any)."""
+    units = search_units(text)
+    return joiner.join(u for u, _ in units) if units else None
 
 
 class PgArticles(PgBase):
@@ -238,20 +264,29 @@ class PgArticles(PgBase):
         return int(await self._fetchval("SELECT count(*) FROM articles"))
 
     async def search_articles(self, text: str, *, limit: int) -> list[Article]:
-        """Best matches first (title 5x the body); all words first, then any word; words in
-        double quotes stay together as a phrase. Only the newest :data:`RANK_WINDOW` matches
-        are ranked, so a very common word costs no more than a rare one (as on SQLite)."""
-        for mode in (" ", " or "):
-            typed = web_query(text, joiner=mode)
-            if typed is None:
-                return []
+        """Best matches first; all words first, then any word; words in double quotes stay
+        together as a phrase. As on SQLite: a query whose words each appear in at most
+        :data:`RANK_WINDOW` articles is ranked (``ts_rank``, the title 5x the body) over its
+        matches; a query with a *common* word is answered by recency: the title matches first
+        among the newest :data:`TITLE_WINDOW` matches (one word or phrase), then the newest.
+        With a phrase, recency looks at the newest :data:`RECENT_CANDIDATES` articles holding
+        all its words (SQLite's index holds positions and looks further: an old phrase made
+        of common words may be found there and not here). The work is ``briefbot_search``
+        (PG migration 0006): one round trip for each of the two tries."""
+        units = search_units(text)
+        if not units:
+            return []
+        typed = [u for u, _ in units]
+        words_of = [u.strip('"') if phrase else u for u, phrase in units]
+        phrases = any(phrase for _, phrase in units)
+        window = min(TITLE_WINDOW, RANK_WINDOW)  # as on SQLite
+        for mode in (" ", " or ") if len(units) > 1 else (" ",):
             rows = await self._fetch(
-                f"SELECT {A_COLUMNS} FROM (SELECT id, search FROM articles"
-                " WHERE search @@ websearch_to_tsquery('english', $1) ORDER BY id DESC"
-                " LIMIT $3) m JOIN articles a ON a.id = m.id,"
-                " websearch_to_tsquery('english', $1) q"
-                f" ORDER BY ts_rank('{_WEIGHTS}', m.search, q, 1) DESC, a.id DESC LIMIT $2",
-                typed, limit, RANK_WINDOW)
+                f"SELECT {A_COLUMNS} FROM briefbot_search($1, $2, $3, $4, $5, $6, $7, $8, $9) s"
+                " JOIN articles a ON a.id = s.id ORDER BY s.ord",
+                mode.join(typed), mode.join(words_of), words_of, limit, RANK_WINDOW, window,
+                RECENT_CANDIDATES if phrases else max(window, 2 * limit), len(units) == 1,
+                phrases)
             if rows:
                 return [article_from_row(r) for r in rows]
         return []
@@ -261,7 +296,7 @@ class PgArticles(PgBase):
         the articles write them (the index holds stems)."""
         suggestions: list[str] = []
         for word in words(text)[:_MAX_QUERY_WORDS]:
-            w = _POSSESSIVE.sub("", word).lower()
+            w = fold(_POSSESSIVE.sub("", word).lower())
             if len(w) < 3:
                 continue
             rows = await self._fetch(
@@ -288,7 +323,7 @@ class PgArticles(PgBase):
         forms: dict[str, int] = {}
         for word in words(f"{row['title']} {row['head']}"):
             bare = _POSSESSIVE.sub("", word)
-            if (bare.lower().startswith(stem[:max(3, len(stem) - 1)])
+            if (fold(bare.lower()).startswith(stem[:max(3, len(stem) - 1)])
                     and len(bare) <= len(stem) + 4):
                 forms[bare] = forms.get(bare, 0) + 1
         if not forms:

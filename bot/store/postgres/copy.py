@@ -146,6 +146,11 @@ async def copy_database(source_path: str, target: str, *,
     try:
         uri = (await asyncio.to_thread(path.resolve)).as_uri() + "?mode=ro"
         async with aiosqlite.connect(uri, uri=True) as source:
-            return await copy_sqlite_to_postgres(source, pg, progress=progress)
+            copied = await copy_sqlite_to_postgres(source, pg, progress=progress)
+        # the planner's statistics now, not when autovacuum next looks: topic search plans by
+        # how common each word is (bot/store/postgres/articles.py), as after any bulk load
+        async with pg.pool.acquire() as conn:
+            await conn.execute("ANALYZE")
+        return copied
     finally:
         await pg.close()
