@@ -251,3 +251,5 @@ def test_a_digest_seeing_part_of_a_story_clusters_its_reports_again() -> None:
     assert index.group([a, c]) == [[a], [c]]
     assert index.group([a, glue]) == [[a, glue]]
     assert index.group([a, c]) == [[a], [c]]  # kept, the same answer
+    stray = article(99, 1)  # never given to the index: a story alone
+    assert index.group([a, glue, stray]) == [[a, glue], [stray]]

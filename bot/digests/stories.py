@@ -227,7 +227,10 @@ class StoryIndex:
         story_of, clusters = self.story_of, self._clusters
         groups: dict[int, list[DigestArticle]] = {}
         for a in articles:
-            s = story_of[a.id]
+            s = story_of.get(a.id)
+            if s is None:  # never given to the index (read past the window): a story alone
+                groups[-a.id] = [a]
+                continue
             found = groups.get(s)
             if found is None:
                 groups[s] = [a]
