@@ -49,7 +49,7 @@ NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parent.parent
 
 WORKER = """
-import asyncio, json, os, sys, time
+import asyncio, json, os, resource, sys, time
 from dataclasses import replace
 from datetime import datetime
 from bot.config import default_config
@@ -65,13 +65,16 @@ async def main() -> None:
     engine = app.engine
     publisher = RecordingPublisher(platform="slack")
     engine.add_publisher(publisher)
+    engine.summarizer.load()  # as `briefbot run` does at start: not the pass's cost
     open(sys.argv[2] + "." + sys.argv[3], "w").close()
     while not os.path.exists(sys.argv[2]):
         await asyncio.sleep(0.005)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     result = await DigestScheduler(digest_kit(engine), owner=sys.argv[3]).run_due()
+    used = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"sent": len(result.sent), "empty": len(result.empty),
-                      "seconds": time.perf_counter() - started}))
+                      "seconds": time.perf_counter() - started,
+                      "cpu": used.ru_utime - cpu.ru_utime + used.ru_stime - cpu.ru_stime}))
     await app.close()
 
 asyncio.run(main())
@@ -164,7 +167,36 @@ async def bench_slots(database: str, label: str, n: int = 2000) -> None:
         await store.close()
 
 
-def digest_pass(database: str, processes: int, label: str, tmp: Path) -> None:
+def server_cpu(data_dir: str | None) -> float:
+    """CPU seconds used so far by the PostgreSQL server (the postmaster, its live processes
+    and the backends it has reaped), from /proc: the server runs on this machine's cores."""
+    if not data_dir:
+        return 0.0
+    try:
+        postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, ppid = int(stat.parent.name), int(fields[1])
+            if pid == postmaster:
+                total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+            elif ppid == postmaster:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+    except (OSError, ValueError):
+        return 0.0
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def digest_pass(database: str, processes: int, label: str, tmp: Path,
+                data_dir: str | None = None) -> None:
     go = tmp / f"go-{label.replace(' ', '_')}-{processes}"
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, database, str(go), f"p{i}",
                                NOW.isoformat()], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -174,6 +206,7 @@ def digest_pass(database: str, processes: int, label: str, tmp: Path) -> None:
         if any(p.poll() is not None for p in procs):
             raise SystemExit(procs[0].communicate()[1])
         time.sleep(0.01)
+    before, load_before = server_cpu(data_dir), load()
     started = time.perf_counter()
     go.touch()
     results = []
@@ -183,10 +216,15 @@ def digest_pass(database: str, processes: int, label: str, tmp: Path) -> None:
             raise SystemExit(err)
         results.append(json.loads(out.strip().splitlines()[-1]))
     wall = time.perf_counter() - started
+    time.sleep(0.5)  # the server reaps the closed connections' backends
+    server = server_cpu(data_dir) - before
     sent = sum(r["sent"] + r["empty"] for r in results)
+    handled = ", ".join(str(r["sent"] + r["empty"]) for r in results)
+    cpu = ", ".join(f"{r['cpu']:.1f}" for r in results)
+    on_server = f"; server CPU {server:.1f} s" if data_dir else ""
     print(f"{label}: digest pass, {processes} process(es): {sent} channels handled in "
-          f"{wall:.1f} s wall ({', '.join(str(r['sent'] + r['empty']) for r in results)} "
-          "per process)")
+          f"{wall:.1f} s wall ({handled} per process; CPU s per process {cpu}{on_server}; "
+          f"load {load_before} -> {load()})")
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -240,9 +278,21 @@ async def main_async(args: argparse.Namespace) -> None:
             for label in backends:
                 await bench_slots(await fresh(label), label)
         if "digests" in parts:
+            data_dir = None
+            if "postgres" in backends:
+                import asyncpg
+
+                conn = await asyncpg.connect(admin_url)
+                try:
+                    data_dir = await conn.fetchval("SHOW data_directory")
+                except asyncpg.PostgresError:  # not allowed to see it: no server CPU
+                    data_dir = None
+                finally:
+                    await conn.close()
             for label in backends:
                 for processes in (1, 3):
-                    digest_pass(await fresh(label), processes, label, tmp)
+                    digest_pass(await fresh(label), processes, label, tmp,
+                                data_dir if label == "postgres" else None)
     finally:
         if server is not None:
             server.cleanup()

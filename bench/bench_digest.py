@@ -115,6 +115,7 @@ async def bench(args: argparse.Namespace) -> None:
         engine = (await open_app(config, clock=lambda: clock_now[0])).engine
         publisher = RecordingPublisher(platform="slack")
         engine.add_publisher(publisher)
+        engine.summarizer.load()  # as `briefbot run` does at start: not the pass's cost
         scheduler = DigestScheduler(digest_kit(engine), owner="bench")
         try:
             for label, at in (("first digests (last 24 h)", now),

@@ -21,9 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from bot.models import Destination, Item, Reply, ReplyKind
-from bot.store.ports import PlatformStateStore
+from bot.store.ports import Delivery, NewDelivery, PlatformStateStore
 
-__all__ = ["Begun", "begin", "reply_from_json", "reply_to_json"]
+__all__ = ["Begun", "begin", "begin_many", "reply_from_json", "reply_to_json"]
 
 
 def _time(value: datetime | None) -> str | None:
@@ -68,11 +68,32 @@ async def begin(platform: PlatformStateStore, *, key: str, destination: Destinat
                 reply: Reply, note: str, now: datetime) -> Begun:
     """Store ``reply`` for the claim ``key`` unless an earlier attempt stored one: that one is
     delivered instead (see the module docstring)."""
-    where = destination.user_id if destination.is_direct else destination.channel_id
     stored = await platform.begin_delivery(
-        key, platform=destination.platform,
-        destination=f"{'user' if destination.is_direct else 'channel'}:{where}",
+        key, platform=destination.platform, destination=_where(destination),
         reply=reply_to_json(reply), note=note, now=now)
+    return _begun(key, reply, note, stored)
+
+
+async def begin_many(platform: PlatformStateStore,
+                     messages: list[tuple[str, Destination, Reply, str]], *,
+                     now: datetime) -> list[Begun]:
+    """:func:`begin` for each ``(key, destination, reply, note)``, in one trip to the
+    database (a digest pass begins a batch of digests together)."""
+    stored = await platform.begin_deliveries(
+        [NewDelivery(key=key, platform=where.platform, destination=_where(where),
+                     reply=reply_to_json(reply), note=note)
+         for key, where, reply, note in messages], now=now)
+    return [_begun(key, reply, note, s)
+            for (key, _, reply, note), s in zip(messages, stored, strict=True)]
+
+
+def _where(destination: Destination) -> str:
+    if destination.is_direct:
+        return f"user:{destination.user_id}"
+    return f"channel:{destination.channel_id}"
+
+
+def _begun(key: str, reply: Reply, note: str, stored: Delivery) -> Begun:
     if not stored.resumed:
         return Begun(replace(reply, delivery_key=key), note, False)
     return Begun(replace(reply_from_json(stored.reply), delivery_key=key), stored.note, True)

@@ -58,12 +58,15 @@ from bot.store.records import (
     Delivery,
     DigestArticle,
     DigestClaim,
+    DigestClaimRequest,
+    DigestFinish,
     DigestSchedule,
     Due,
     Feed,
     LastDigest,
     MissedDigest,
     NewArticle,
+    NewDelivery,
     OwnerKind,
     SeenItem,
     Subscription,
@@ -513,6 +516,18 @@ class DigestStore(Protocol):
         on ``platforms`` if given (a process claims only what it can post)."""
         ...
 
+    async def reserve_due_digests(
+        self, *, now: datetime, until: datetime, platforms: Sequence[str] | None = None,
+        limit: int,
+    ) -> list[DigestSchedule]:
+        """Take up to ``limit`` of the schedules :meth:`due_digest_schedules` would list
+        (earliest due first) and hide them from every process's due list until ``until``
+        (their ``not_before``), in one atomic step: processes reserving at once get disjoint
+        sets (on PostgreSQL ``FOR UPDATE SKIP LOCKED``: none waits for another). A
+        reservation is only a hint; the claim is what makes an occurrence one process's. A
+        process that dies holding reservations delays those schedules until ``until``."""
+        ...
+
     async def digest_pool_floor(
         self, *, now: datetime, platforms: Sequence[str] | None = None,
     ) -> tuple[int | None, bool]:
@@ -544,6 +559,15 @@ class DigestStore(Protocol):
         """
         ...
 
+    async def claim_digests(
+        self, requests: Sequence[DigestClaimRequest], *, owner: str, now: datetime,
+        lease_until: datetime,
+    ) -> list[DigestClaim]:
+        """:meth:`claim_digest` for each of ``requests`` (answers in the same order), in one
+        trip to the database: each occurrence is claimed (or found held, done or stale)
+        exactly as a :meth:`claim_digest` call would; none waits for another process."""
+        ...
+
     async def finish_digest(
         self, *, run_id: int, owner: str, sent: bool, period_start: datetime | None,
         period_end: datetime, through_article_id: int, items: int, late: bool,
@@ -554,6 +578,12 @@ class DigestStore(Protocol):
         feature computes: the store keeps time rules, it does not evaluate them). Without
         ``following`` the schedule stays put and its next claim finds the occurrence done.
         False when ``owner`` had lost the claim."""
+        ...
+
+    async def finish_digests(self, finishes: Sequence[DigestFinish], *, owner: str
+                             ) -> list[bool]:
+        """:meth:`finish_digest` for each of ``finishes`` (answers in the same order), in one
+        trip to the database."""
         ...
 
     async def fail_digest(self, *, run_id: int, owner: str, error: str, retry_at: datetime,
@@ -570,7 +600,8 @@ class DigestStore(Protocol):
 
     async def defer_digest_schedule(self, *, platform: str, channel_id: str,
                                     expected_local_date: date, until: datetime) -> None:
-        """Look at the schedule again only from ``until`` (a pass could not handle it)."""
+        """Look at the schedule again only from ``until`` (a pass that reserved it could not
+        handle it: ``until`` replaces the reservation's time)."""
         ...
 
     async def skip_digests(
@@ -665,6 +696,12 @@ class PlatformStateStore(Protocol):
         :data:`DELIVERY_KEEP_DAYS` are removed on the way (a few at a time)."""
         ...
 
+    async def begin_deliveries(self, deliveries: Sequence[NewDelivery], *, now: datetime
+                               ) -> list[Delivery]:
+        """:meth:`begin_delivery` for each of ``deliveries`` (answers in the same order), in
+        one trip to the database (a digest pass begins a batch of channels' digests)."""
+        ...
+
     async def get_delivery(self, key: str) -> Delivery | None:
         """Delivery ``key`` as it stands (parts posted, attempts), None if never begun."""
         ...
@@ -728,6 +765,8 @@ __all__ = [
     "Delivery",
     "DigestArticle",
     "DigestClaim",
+    "DigestClaimRequest",
+    "DigestFinish",
     "DigestSchedule",
     "DigestStore",
     "Due",
@@ -736,6 +775,7 @@ __all__ = [
     "LastDigest",
     "MissedDigest",
     "NewArticle",
+    "NewDelivery",
     "OwnerKind",
     "PlatformStateStore",
     "SeenItem",

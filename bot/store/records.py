@@ -114,6 +114,18 @@ class AlertBatch:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NewDelivery:
+    """One message to begin in :meth:`PlatformStateStore.begin_deliveries` (the arguments of
+    :meth:`PlatformStateStore.begin_delivery` that differ from message to message)."""
+
+    key: str
+    platform: str
+    destination: str
+    reply: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Delivery:
     """A message a claim is delivering (:meth:`PlatformStateStore.begin_delivery`).
 
@@ -234,6 +246,35 @@ class DigestClaim:
     attempts: int = 0
     last: LastDigest | None = None
     missed: tuple[MissedDigest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestClaimRequest:
+    """One occurrence to claim in :meth:`DigestStore.claim_digests` (the arguments of
+    :meth:`DigestStore.claim_digest` that differ from channel to channel)."""
+
+    platform: str
+    channel_id: str
+    local_date: date
+    due_at: datetime
+    next_local_date: date   # where the schedule moves if the occurrence is done already
+    next_due_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestFinish:
+    """One run to record in :meth:`DigestStore.finish_digests` (as
+    :meth:`DigestStore.finish_digest`'s arguments)."""
+
+    run_id: int
+    sent: bool
+    period_start: datetime | None
+    period_end: datetime
+    through_article_id: int
+    items: int
+    late: bool
+    now: datetime
+    following: Due | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

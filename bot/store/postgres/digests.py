@@ -26,6 +26,8 @@ from bot.store.postgres.base import (
 from bot.store.records import (
     ClaimState,
     DigestClaim,
+    DigestClaimRequest,
+    DigestFinish,
     DigestSchedule,
     Due,
     LastDigest,
@@ -59,6 +61,29 @@ def schedule_from_row(row: asyncpg.Record) -> DigestSchedule:
         next_due_at=at(row["next_due_at"]), not_before=from_ts(row["not_before"]),
         updated_by=row["updated_by"], updated_at=at(row["updated_at"]),
     )
+
+
+_S_COLUMNS = ", ".join(f"s.{c.strip()}" for c in SCHEDULE_COLUMNS.split(","))
+
+
+def _claim_from_row(row: asyncpg.Record) -> DigestClaim:
+    """A claim from the OUT columns of ``briefbot_claim_digest``."""
+    state = ClaimState(row["o_state"])
+    if state is not ClaimState.WON:
+        return DigestClaim(state=state)
+    last = None
+    if row["o_last_id"] is not None:
+        last = LastDigest(
+            run_id=row["o_last_id"], through_article_id=row["o_last_through"],
+            period_end=from_ts(row["o_last_period_end"]),
+            finished_at=from_ts(row["o_last_finished"]), items=row["o_last_items"] or 0,
+            status=row["o_last_status"])
+    missed = tuple(
+        MissedDigest(local_date=date.fromisoformat(day), due_at=from_ts(due), error=error)
+        for day, due, error in zip(row["o_missed_dates"] or (), row["o_missed_due"] or (),
+                                   row["o_missed_errors"] or (), strict=True))
+    return DigestClaim(state=ClaimState.WON, run_id=row["o_run_id"],
+                       attempts=row["o_attempts"], last=last, missed=missed)
 
 
 def _last(row: asyncpg.Record) -> LastDigest:
@@ -136,6 +161,26 @@ class PgDigests(PgBase):
             ts(now), _platforms(platforms), limit)
         return [schedule_from_row(r) for r in rows]
 
+    async def reserve_due_digests(
+        self, *, now: datetime, until: datetime, platforms: Sequence[str] | None = None,
+        limit: int,
+    ) -> list[DigestSchedule]:
+        """Take up to ``limit`` due schedules and hide them from every due list until
+        ``until``, in one statement: rows another process is reserving right now are
+        skipped (``FOR UPDATE SKIP LOCKED``), so processes take disjoint sets, none waits."""
+        rows = await self._fetch(
+            "UPDATE digest_schedules s SET not_before = $2 FROM (SELECT platform, channel_id"
+            " FROM digest_schedules WHERE enabled AND next_due_at <= $1"
+            " AND coalesce(not_before, 0) <= $1"
+            " AND ($3::text[] IS NULL OR platform = ANY($3::text[]))"
+            " ORDER BY next_due_at, platform, channel_id LIMIT $4 FOR UPDATE SKIP LOCKED) AS d"
+            " WHERE s.platform = d.platform AND s.channel_id = d.channel_id"
+            f" RETURNING {_S_COLUMNS}",
+            ts(now), ts(until), _platforms(platforms), limit)
+        taken = [schedule_from_row(r) for r in rows]
+        taken.sort(key=lambda s: (s.next_due_at, s.platform, s.channel_id))
+        return taken
+
     async def digest_pool_floor(
         self, *, now: datetime, platforms: Sequence[str] | None = None,
     ) -> tuple[int | None, bool]:
@@ -169,29 +214,42 @@ class PgDigests(PgBase):
         owner: str, now: datetime, lease_until: datetime,
         next_local_date: date, next_due_at: datetime,
     ) -> DigestClaim:
-        # one call, one round trip: briefbot_claim_digest (PostgreSQL migration 0004) locks
-        # the channel's schedule row, then inserts or takes over the run, as documented above
+        # one call, one round trip: briefbot_claim_digest (PostgreSQL migrations 0004, 0005)
+        # locks the channel's schedule row, then inserts or takes over the run, as documented
+        # above
         row = await self._fetchrow(
             "SELECT * FROM briefbot_claim_digest($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             platform, channel_id, local_date.isoformat(), ts(due_at), owner, ts(lease_until),
             ts(now), next_local_date.isoformat(), ts(next_due_at))
         assert row is not None
-        state = ClaimState(row["o_state"])
-        if state is not ClaimState.WON:
-            return DigestClaim(state=state)
-        last = None
-        if row["o_last_id"] is not None:
-            last = LastDigest(
-                run_id=row["o_last_id"], through_article_id=row["o_last_through"],
-                period_end=from_ts(row["o_last_period_end"]),
-                finished_at=from_ts(row["o_last_finished"]), items=row["o_last_items"] or 0,
-                status=row["o_last_status"])
-        missed = tuple(
-            MissedDigest(local_date=date.fromisoformat(day), due_at=from_ts(due), error=error)
-            for day, due, error in zip(row["o_missed_dates"] or (), row["o_missed_due"] or (),
-                                       row["o_missed_errors"] or (), strict=True))
-        return DigestClaim(state=ClaimState.WON, run_id=row["o_run_id"],
-                           attempts=row["o_attempts"], last=last, missed=missed)
+        return _claim_from_row(row)
+
+    async def claim_digests(
+        self, requests: Sequence[DigestClaimRequest], *, owner: str, now: datetime,
+        lease_until: datetime,
+    ) -> list[DigestClaim]:
+        """:meth:`claim_digest` for each request: one statement calling the same function
+        once per request (in channel order, so two batches lock schedule rows in one order;
+        the function skips a row another process holds rather than wait for it)."""
+        if not requests:
+            return []
+        order = sorted(range(len(requests)),
+                       key=lambda i: (requests[i].platform, requests[i].channel_id))
+        chosen = [requests[i] for i in order]
+        rows = await self._fetch(
+            "SELECT c.* FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[],"
+            " $5::text[], $6::float8[]) WITH ORDINALITY AS u(platform, channel, day, due,"
+            " next_day, next_due, i) CROSS JOIN LATERAL briefbot_claim_digest(u.platform,"
+            " u.channel, u.day, u.due, $7, $8, $9, u.next_day, u.next_due) AS c ORDER BY u.i",
+            [r.platform for r in chosen], [r.channel_id for r in chosen],
+            [r.local_date.isoformat() for r in chosen], [ts(r.due_at) for r in chosen],
+            [r.next_local_date.isoformat() for r in chosen],
+            [ts(r.next_due_at) for r in chosen], owner, ts(lease_until), ts(now))
+        assert len(rows) == len(chosen)
+        out: list[DigestClaim] = [DigestClaim(state=ClaimState.STALE)] * len(requests)
+        for i, row in zip(order, rows, strict=True):
+            out[i] = _claim_from_row(row)
+        return out
 
     async def finish_digest(
         self, *, run_id: int, owner: str, sent: bool, period_start: datetime | None,
@@ -205,6 +263,33 @@ class PgDigests(PgBase):
             following.local_date.isoformat() if following is not None else None,
             ts(following.due_at) if following is not None else None)
         return bool(kept)
+
+    async def finish_digests(self, finishes: Sequence[DigestFinish], *, owner: str
+                             ) -> list[bool]:
+        """:meth:`finish_digest` for each run: one statement calling the same function once
+        per run (in run order: two batches lock schedule rows in one order)."""
+        if not finishes:
+            return []
+        order = sorted(range(len(finishes)), key=lambda i: finishes[i].run_id)
+        chosen = [finishes[i] for i in order]
+        rows = await self._fetch(
+            "SELECT briefbot_finish_digest(u.run, $1, u.status, u.p_start, u.p_end, u.through,"
+            " u.items, u.late, u.now, u.next_day, u.next_due) AS kept FROM unnest($2::bigint[],"
+            " $3::text[], $4::float8[], $5::float8[], $6::bigint[], $7::int[], $8::bool[],"
+            " $9::float8[], $10::text[], $11::float8[]) WITH ORDINALITY AS u(run, status,"
+            " p_start, p_end, through, items, late, now, next_day, next_due, i) ORDER BY u.i",
+            owner, [f.run_id for f in chosen], ["sent" if f.sent else "empty" for f in chosen],
+            [to_ts(f.period_start) for f in chosen], [ts(f.period_end) for f in chosen],
+            [f.through_article_id for f in chosen], [f.items for f in chosen],
+            [f.late for f in chosen], [ts(f.now) for f in chosen],
+            [None if f.following is None else f.following.local_date.isoformat()
+             for f in chosen],
+            [None if f.following is None else ts(f.following.due_at) for f in chosen])
+        assert len(rows) == len(chosen)
+        out = [False] * len(finishes)
+        for i, row in zip(order, rows, strict=True):
+            out[i] = bool(row["kept"])
+        return out
 
     async def fail_digest(self, *, run_id: int, owner: str, error: str, retry_at: datetime,
                           now: datetime) -> None:
@@ -242,7 +327,7 @@ class PgDigests(PgBase):
                                     expected_local_date: date, until: datetime) -> None:
         await self._execute(
             "UPDATE digest_schedules SET not_before = $1 WHERE platform = $2"
-            " AND channel_id = $3 AND next_local_date = $4 AND coalesce(not_before, 0) < $1",
+            " AND channel_id = $3 AND next_local_date = $4",
             ts(until), platform, channel_id, expected_local_date.isoformat())
 
     async def skip_digests(

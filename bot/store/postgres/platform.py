@@ -7,11 +7,12 @@ message a claim is posting and how many of its parts the platform accepted) and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 
-from bot.store.ports import DELIVERY_KEEP_DAYS, Delivery
+from bot.store.ports import DELIVERY_KEEP_DAYS, Delivery, NewDelivery
 from bot.store.postgres.base import PgBase, affected, at, ts
 
 # One statement takes a slot and moves the bucket on: read-and-write under the row's lock, on
@@ -111,24 +112,34 @@ class PgPlatformState(PgBase):
     async def begin_delivery(self, key: str, *, platform: str, destination: str, reply: str,
                              note: str, now: datetime) -> Delivery:
         t = ts(now)
-        async with self.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM deliveries WHERE key IN (SELECT key FROM deliveries"
-                " WHERE updated_at < $1 ORDER BY updated_at LIMIT 100)",
-                t - DELIVERY_KEEP_DAYS * 86400.0)
-            row = await conn.fetchrow(
-                "INSERT INTO deliveries (key, platform, destination, reply, note, attempts,"
-                " began_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)"
-                " ON CONFLICT (key) DO UPDATE SET attempts = deliveries.attempts + 1,"
-                " updated_at = excluded.updated_at,"
-                " reply = CASE WHEN deliveries.reply = '' THEN excluded.reply"
-                " ELSE deliveries.reply END,"
-                " note = CASE WHEN deliveries.reply = '' THEN excluded.note"
-                " ELSE deliveries.note END"
-                f" RETURNING {_DELIVERY_COLUMNS}",
-                key, platform, destination, reply, note, t)
+        # one statement, one round trip: the oldest expired deliveries go in the same
+        # statement (never the one being begun)
+        row = await self._fetchrow(
+            f"WITH pruned AS ({_PRUNE_DELIVERIES.format('key <> $1')})"
+            " INSERT INTO deliveries (key, platform, destination, reply, note, attempts,"
+            f" began_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6) {_BEGIN_CONFLICT}",
+            key, platform, destination, reply, note, t, t - DELIVERY_KEEP_DAYS * 86400.0)
         assert row is not None
         return _delivery(row)
+
+    async def begin_deliveries(self, deliveries: Sequence[NewDelivery], *, now: datetime
+                               ) -> list[Delivery]:
+        """:meth:`begin_delivery` for each, in one statement (keys are distinct: each is a
+        claim's)."""
+        if not deliveries:
+            return []
+        t = ts(now)
+        rows = await self._fetch(
+            f"WITH pruned AS ({_PRUNE_DELIVERIES.format('key <> ALL($1::text[])')})"
+            " INSERT INTO deliveries (key, platform, destination, reply, note, attempts,"
+            " began_at, updated_at) SELECT key, platform, destination, reply, note, 1, $6, $6"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
+            f" AS u(key, platform, destination, reply, note) {_BEGIN_CONFLICT}",
+            [d.key for d in deliveries], [d.platform for d in deliveries],
+            [d.destination for d in deliveries], [d.reply for d in deliveries],
+            [d.note for d in deliveries], t, t - DELIVERY_KEEP_DAYS * 86400.0)
+        by_key = {str(r["key"]): _delivery(r) for r in rows}
+        return [by_key[d.key] for d in deliveries]
 
     async def get_delivery(self, key: str) -> Delivery | None:
         row = await self._fetchrow(
@@ -146,6 +157,18 @@ class PgPlatformState(PgBase):
 
 
 _DELIVERY_COLUMNS = "key, reply, note, posted, total, attempts, began_at"
+# the oldest deliveries unchanged for DELIVERY_KEEP_DAYS ($7: the cutoff), a few at a time,
+# never one being begun ({}: that condition)
+_PRUNE_DELIVERIES = (
+    "DELETE FROM deliveries WHERE key IN (SELECT key FROM deliveries WHERE updated_at < $7"
+    " AND {} ORDER BY updated_at LIMIT 100)")
+# an earlier attempt's message and note are kept; the attempt is counted
+_BEGIN_CONFLICT = (
+    "ON CONFLICT (key) DO UPDATE SET attempts = deliveries.attempts + 1,"
+    " updated_at = excluded.updated_at,"
+    " reply = CASE WHEN deliveries.reply = '' THEN excluded.reply ELSE deliveries.reply END,"
+    " note = CASE WHEN deliveries.reply = '' THEN excluded.note ELSE deliveries.note END"
+    f" RETURNING {_DELIVERY_COLUMNS}")
 
 
 def _delivery(row: asyncpg.Record) -> Delivery:

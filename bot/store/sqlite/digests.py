@@ -18,6 +18,8 @@ from datetime import date, datetime
 from bot.store.records import (
     ClaimState,
     DigestClaim,
+    DigestClaimRequest,
+    DigestFinish,
     DigestSchedule,
     Due,
     LastDigest,
@@ -111,6 +113,30 @@ class SQLiteDigests:
         )
         return [_schedule(r) for r in rows]
 
+    async def reserve_due_digests(
+        self, *, now: datetime, until: datetime, platforms: Sequence[str] | None = None,
+        limit: int,
+    ) -> list[DigestSchedule]:
+        """Take up to ``limit`` due schedules and hide them from every due list until
+        ``until``: one write transaction (SQLite has one writer: reservations never overlap)."""
+        now_ts = to_ts(now)
+        where, params = _platforms_filter(platforms)
+
+        def reserve(db: sqlite3.Connection) -> list[sqlite3.Row]:  # one trip
+            return db.execute(
+                "UPDATE digest_schedules SET not_before = ? WHERE (platform, channel_id) IN"
+                " (SELECT platform, channel_id FROM digest_schedules"
+                " WHERE enabled = 1 AND next_due_at <= ? AND coalesce(not_before, 0) <= ?"
+                f"{where} ORDER BY next_due_at, platform, channel_id LIMIT ?)"
+                f" RETURNING {_SCHEDULE_COLUMNS}",
+                (to_ts(until), now_ts, now_ts, *params, limit),
+            ).fetchall()
+
+        rows = await self._db.write(reserve)
+        taken = [_schedule(r) for r in rows]
+        taken.sort(key=lambda s: (s.next_due_at, s.platform, s.channel_id))
+        return taken
+
     async def digest_pool_floor(
         self, *, now: datetime, platforms: Sequence[str] | None = None,
     ) -> tuple[int | None, bool]:
@@ -161,61 +187,23 @@ class SQLiteDigests:
         occurrence turns out to be done already. A won claim carries the channel's last
         digest and the occurrences skipped since it (what the digest must mention).
         """
-        day = local_date.isoformat()
+        request = DigestClaimRequest(
+            platform=platform, channel_id=channel_id, local_date=local_date, due_at=due_at,
+            next_local_date=next_local_date, next_due_at=next_due_at)
+        return (await self.claim_digests([request], owner=owner, now=now,
+                                          lease_until=lease_until))[0]
 
-        def claim(db: sqlite3.Connection) -> DigestClaim:  # one trip to the writer's thread
-            sched = db.execute(
-                "SELECT enabled, next_local_date FROM digest_schedules"
-                " WHERE platform = ? AND channel_id = ?",
-                (platform, channel_id),
-            ).fetchall()
-            if not sched or not sched[0]["enabled"] or sched[0]["next_local_date"] != day:
-                return DigestClaim(state=ClaimState.STALE)
-            won = db.execute(
-                "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
-                " claimed_by, lease_until, attempts, created_at)"
-                " VALUES (?, ?, ?, ?, 'claimed', ?, ?, 1, ?)"
-                " ON CONFLICT (platform, channel_id, local_date) DO UPDATE SET"
-                " status = 'claimed', claimed_by = excluded.claimed_by,"
-                " lease_until = excluded.lease_until, attempts = digest_runs.attempts + 1"
-                " WHERE digest_runs.status IN ('claimed', 'failed')"
-                " AND coalesce(digest_runs.lease_until, 0) <= ?"
-                " RETURNING id, attempts",
-                (platform, channel_id, day, to_ts(due_at), owner, to_ts(lease_until),
-                 to_ts(now), to_ts(now)),
-            ).fetchall()
-            if won:
-                db.execute(
-                    "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
-                    " AND channel_id = ?",
-                    (to_ts(lease_until), platform, channel_id),
-                )
-                last_rows = db.execute(_LAST_SQL, (platform, channel_id)).fetchall()
-                last = _last(last_rows[0]) if last_rows else None
-                missed = db.execute(
-                    _MISSED_SQL, (platform, channel_id, last.run_id if last else 0)).fetchall()
-                return DigestClaim(state=ClaimState.WON, run_id=won[0]["id"],
-                                   attempts=won[0]["attempts"], last=last,
-                                   missed=tuple(_missed(r) for r in missed))
-            existing = db.execute(
-                "SELECT status, lease_until FROM digest_runs WHERE platform = ?"
-                " AND channel_id = ? AND local_date = ?",
-                (platform, channel_id, day),
-            ).fetchall()
-            assert existing
-            if existing[0]["status"] in _FINAL:
-                db.execute(
-                    "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
-                    " not_before = NULL WHERE platform = ? AND channel_id = ?",
-                    (next_local_date.isoformat(), to_ts(next_due_at), platform, channel_id),
-                )
-                return DigestClaim(state=ClaimState.DONE)
-            db.execute(
-                "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
-                " AND channel_id = ?",
-                (existing[0]["lease_until"], platform, channel_id),
-            )
-            return DigestClaim(state=ClaimState.HELD)
+    async def claim_digests(
+        self, requests: Sequence[DigestClaimRequest], *, owner: str, now: datetime,
+        lease_until: datetime,
+    ) -> list[DigestClaim]:
+        """:meth:`claim_digest` for each request, in one transaction (one trip)."""
+        if not requests:
+            return []
+
+        def claim(db: sqlite3.Connection) -> list[DigestClaim]:
+            return [_claim(db, r, owner=owner, now=to_ts(now), lease=to_ts(lease_until))
+                    for r in requests]
 
         return await self._db.write(claim)
 
@@ -229,29 +217,19 @@ class SQLiteDigests:
         feature computes: the store keeps time rules, it does not evaluate them). Without
         ``following`` the schedule stays put and its next claim finds the occurrence done.
         False when ``owner`` had lost the claim."""
+        finish = DigestFinish(run_id=run_id, sent=sent, period_start=period_start,
+                              period_end=period_end, through_article_id=through_article_id,
+                              items=items, late=late, now=now, following=following)
+        return (await self.finish_digests([finish], owner=owner))[0]
 
-        def finish(db: sqlite3.Connection) -> bool:  # one trip to the writer's thread
-            rows = db.execute(
-                "UPDATE digest_runs SET status = ?, period_start = ?, period_end = ?,"
-                " through_article_id = ?, items = ?, late = ?, finished_at = ?,"
-                " lease_until = NULL, error = NULL"
-                " WHERE id = ? AND claimed_by = ? AND status = 'claimed'"
-                " RETURNING platform, channel_id, local_date",
-                ("sent" if sent else "empty", to_ts(period_start), to_ts(period_end),
-                 through_article_id, items, int(late), to_ts(now), run_id, owner),
-            ).fetchall()
-            if not rows:
-                return False
-            row = rows[0]
-            if row["local_date"] is not None and following is not None:
-                db.execute(
-                    "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
-                    " not_before = NULL WHERE platform = ? AND channel_id = ?"
-                    " AND next_local_date = ?",
-                    (following.local_date.isoformat(), to_ts(following.due_at),
-                     row["platform"], row["channel_id"], row["local_date"]),
-                )
-            return True
+    async def finish_digests(self, finishes: Sequence[DigestFinish], *, owner: str
+                             ) -> list[bool]:
+        """:meth:`finish_digest` for each run, in one transaction (one trip)."""
+        if not finishes:
+            return []
+
+        def finish(db: sqlite3.Connection) -> list[bool]:
+            return [_finish(db, f, owner=owner) for f in finishes]
 
         return await self._db.write(finish)
 
@@ -294,14 +272,13 @@ class SQLiteDigests:
 
     async def defer_digest_schedule(self, *, platform: str, channel_id: str,
                                     expected_local_date: date, until: datetime) -> None:
-        """Look at the schedule again only from ``until`` (a pass could not handle it)."""
+        """Look at the schedule again only from ``until`` (a pass could not handle it; it
+        had reserved it, so ``until`` replaces the reservation's time)."""
         async with self._db.transaction() as db:
             await db.execute(
                 "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
-                " AND channel_id = ? AND next_local_date = ?"
-                " AND coalesce(not_before, 0) < ?",
-                (to_ts(until), platform, channel_id, expected_local_date.isoformat(),
-                 to_ts(until)),
+                " AND channel_id = ? AND next_local_date = ?",
+                (to_ts(until), platform, channel_id, expected_local_date.isoformat()),
             )
 
     async def skip_digests(
@@ -446,3 +423,86 @@ def _last(row: sqlite3.Row) -> LastDigest:
         period_end=from_ts(row["period_end"]), finished_at=from_ts(row["finished_at"]),
         items=row["items"] or 0, status=row["status"],
     )
+
+
+def _claim(db: sqlite3.Connection, r: DigestClaimRequest, *, owner: str, now: float | None,
+           lease: float | None) -> DigestClaim:
+    """One claim (see :meth:`SQLiteDigests.claim_digest`) inside the caller's transaction."""
+    day = r.local_date.isoformat()
+    platform, channel_id = r.platform, r.channel_id
+    sched = db.execute(
+        "SELECT enabled, next_local_date FROM digest_schedules"
+        " WHERE platform = ? AND channel_id = ?",
+        (platform, channel_id),
+    ).fetchall()
+    if not sched or not sched[0]["enabled"] or sched[0]["next_local_date"] != day:
+        return DigestClaim(state=ClaimState.STALE)
+    won = db.execute(
+        "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
+        " claimed_by, lease_until, attempts, created_at)"
+        " VALUES (?, ?, ?, ?, 'claimed', ?, ?, 1, ?)"
+        " ON CONFLICT (platform, channel_id, local_date) DO UPDATE SET"
+        " status = 'claimed', claimed_by = excluded.claimed_by,"
+        " lease_until = excluded.lease_until, attempts = digest_runs.attempts + 1"
+        " WHERE digest_runs.status IN ('claimed', 'failed')"
+        " AND coalesce(digest_runs.lease_until, 0) <= ?"
+        " RETURNING id, attempts",
+        (platform, channel_id, day, to_ts(r.due_at), owner, lease, now, now),
+    ).fetchall()
+    if won:
+        db.execute(
+            "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
+            " AND channel_id = ?",
+            (lease, platform, channel_id),
+        )
+        last_rows = db.execute(_LAST_SQL, (platform, channel_id)).fetchall()
+        last = _last(last_rows[0]) if last_rows else None
+        missed = db.execute(
+            _MISSED_SQL, (platform, channel_id, last.run_id if last else 0)).fetchall()
+        return DigestClaim(state=ClaimState.WON, run_id=won[0]["id"],
+                           attempts=won[0]["attempts"], last=last,
+                           missed=tuple(_missed(m) for m in missed))
+    existing = db.execute(
+        "SELECT status, lease_until FROM digest_runs WHERE platform = ?"
+        " AND channel_id = ? AND local_date = ?",
+        (platform, channel_id, day),
+    ).fetchall()
+    assert existing
+    if existing[0]["status"] in _FINAL:
+        db.execute(
+            "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
+            " not_before = NULL WHERE platform = ? AND channel_id = ?",
+            (r.next_local_date.isoformat(), to_ts(r.next_due_at), platform, channel_id),
+        )
+        return DigestClaim(state=ClaimState.DONE)
+    db.execute(
+        "UPDATE digest_schedules SET not_before = ? WHERE platform = ?"
+        " AND channel_id = ?",
+        (existing[0]["lease_until"], platform, channel_id),
+    )
+    return DigestClaim(state=ClaimState.HELD)
+
+
+def _finish(db: sqlite3.Connection, f: DigestFinish, *, owner: str) -> bool:
+    """One finish (see :meth:`SQLiteDigests.finish_digest`) inside the caller's transaction."""
+    rows = db.execute(
+        "UPDATE digest_runs SET status = ?, period_start = ?, period_end = ?,"
+        " through_article_id = ?, items = ?, late = ?, finished_at = ?,"
+        " lease_until = NULL, error = NULL"
+        " WHERE id = ? AND claimed_by = ? AND status = 'claimed'"
+        " RETURNING platform, channel_id, local_date",
+        ("sent" if f.sent else "empty", to_ts(f.period_start), to_ts(f.period_end),
+         f.through_article_id, f.items, int(f.late), to_ts(f.now), f.run_id, owner),
+    ).fetchall()
+    if not rows:
+        return False
+    row = rows[0]
+    if row["local_date"] is not None and f.following is not None:
+        db.execute(
+            "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
+            " not_before = NULL WHERE platform = ? AND channel_id = ?"
+            " AND next_local_date = ?",
+            (f.following.local_date.isoformat(), to_ts(f.following.due_at),
+             row["platform"], row["channel_id"], row["local_date"]),
+        )
+    return True

@@ -8,9 +8,10 @@ several workspaces: one row each, the platform's own record as JSON, bot token i
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 
-from bot.store.ports import DELIVERY_KEEP_DAYS, Delivery
+from bot.store.ports import DELIVERY_KEEP_DAYS, Delivery, NewDelivery
 from bot.store.sqlite.db import Database, to_ts, ts
 
 
@@ -109,28 +110,39 @@ class SQLitePlatformState:
 
     async def begin_delivery(self, key: str, *, platform: str, destination: str, reply: str,
                              note: str, now: datetime) -> Delivery:
+        one = NewDelivery(key=key, platform=platform, destination=destination, reply=reply,
+                          note=note)
+        return (await self.begin_deliveries([one], now=now))[0]
+
+    async def begin_deliveries(self, deliveries: Sequence[NewDelivery], *, now: datetime
+                               ) -> list[Delivery]:
+        if not deliveries:
+            return []
         t = to_ts(now)
         assert t is not None
-        async with self._db.transaction() as db:
-            await db.execute(
+
+        def begin(db: sqlite3.Connection) -> list[sqlite3.Row]:  # one trip, one transaction
+            db.execute(
                 "DELETE FROM deliveries WHERE key IN (SELECT key FROM deliveries"
                 " WHERE updated_at < ? ORDER BY updated_at LIMIT 100)",
                 (t - DELIVERY_KEEP_DAYS * 86400.0,))
-            async with db.execute(
-                "INSERT INTO deliveries (key, platform, destination, reply, note, attempts,"
-                " began_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET attempts = deliveries.attempts + 1,"
-                " updated_at = excluded.updated_at,"
-                " reply = CASE WHEN deliveries.reply = '' THEN excluded.reply"
-                " ELSE deliveries.reply END,"
-                " note = CASE WHEN deliveries.reply = '' THEN excluded.note"
-                " ELSE deliveries.note END"
-                f" RETURNING {_DELIVERY_COLUMNS}",
-                (key, platform, destination, reply, note, t, t),
-            ) as cur:
-                row = await cur.fetchone()
-        assert row is not None
-        return _delivery(row)
+            rows: list[sqlite3.Row] = []
+            for d in deliveries:
+                rows += db.execute(
+                    "INSERT INTO deliveries (key, platform, destination, reply, note,"
+                    " attempts, began_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET attempts = deliveries.attempts + 1,"
+                    " updated_at = excluded.updated_at,"
+                    " reply = CASE WHEN deliveries.reply = '' THEN excluded.reply"
+                    " ELSE deliveries.reply END,"
+                    " note = CASE WHEN deliveries.reply = '' THEN excluded.note"
+                    " ELSE deliveries.note END"
+                    f" RETURNING {_DELIVERY_COLUMNS}",
+                    (d.key, d.platform, d.destination, d.reply, d.note, t, t),
+                ).fetchall()
+            return rows
+
+        return [_delivery(r) for r in await self._db.write(begin)]
 
     async def get_delivery(self, key: str) -> Delivery | None:
         row = await self._db.fetchone(
@@ -140,14 +152,17 @@ class SQLitePlatformState:
     async def record_posted_part(self, key: str, *, part: int, total: int,
                                  now: datetime) -> None:
         t = to_ts(now)
-        async with self._db.transaction() as db:
-            await db.execute(
+
+        def record(db: sqlite3.Connection) -> None:  # one trip to the writer's thread
+            db.execute(
                 "INSERT INTO deliveries (key, platform, destination, reply, total, posted,"
                 " began_at, updated_at) VALUES (?, '', '', '', ?, ?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET total = excluded.total,"
                 " posted = max(deliveries.posted, excluded.posted),"
                 " updated_at = excluded.updated_at",
                 (key, total, part + 1, t, t))
+
+        await self._db.write(record)
 
 
 _DELIVERY_COLUMNS = "key, reply, note, posted, total, attempts, began_at"

@@ -1,0 +1,167 @@
+"""A digest pass in batches (issue 17 item 4, issue 12): due schedules reserved by disjoint
+batches, claimed and recorded in one trip per batch, on both backends.
+
+What the batches must keep: every claim answers as the single claim would (won, held, done,
+stale, in the caller's order); processes reserving at once never get the same schedule; a
+pass over many channels makes a few trips per batch rather than several per channel; and
+three schedulers on one database still post each digest once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.app import digest_kit
+from bot.digests import scheduler as scheduler_module
+from bot.digests.rules import DailyTime, following_occurrence, next_occurrence
+from bot.digests.scheduler import DigestScheduler
+from bot.engine import BriefingEngine
+from bot.models import ArticleDraft
+from bot.publish import RecordingPublisher
+from bot.store.ports import ClaimState, DigestClaimRequest, DigestFinish, Store
+from tests.conftest import FixedClock
+
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+RULE = DailyTime(hour=8, minute=0, timezone="UTC")
+FIRST = next_occurrence(RULE, after=NOW - timedelta(minutes=1))
+FOLLOWING = following_occurrence(RULE, FIRST.local_date)
+
+
+async def schedule(store: Store, *channels: str) -> None:
+    for channel in channels:
+        await store.digests.set_digest_schedule(platform="console", channel_id=channel,
+                                                rule=RULE, first=FIRST, by="U1",
+                                                now=NOW - timedelta(hours=1))
+
+
+def request(channel: str) -> DigestClaimRequest:
+    return DigestClaimRequest(platform="console", channel_id=channel,
+                              local_date=FIRST.local_date, due_at=FIRST.due_at,
+                              next_local_date=FOLLOWING.local_date,
+                              next_due_at=FOLLOWING.due_at)
+
+
+def finish(run_id: int, *, sent: bool = True) -> DigestFinish:
+    return DigestFinish(run_id=run_id, sent=sent, period_start=None, period_end=NOW,
+                        through_article_id=0, items=1 if sent else 0, late=False, now=NOW,
+                        following=FOLLOWING)
+
+
+async def test_a_claim_batch_answers_each_request_as_a_single_claim_would(
+        engine: BriefingEngine) -> None:
+    store = engine.store
+    await schedule(store, "C1", "C2", "C3", "C4")
+    lease = NOW + timedelta(minutes=5)
+    # C4: another process holds it; C3: another process posted it (schedule left on the day)
+    held, = await store.digests.claim_digests([request("C4")], owner="x", now=NOW,
+                                              lease_until=lease)
+    done, = await store.digests.claim_digests([request("C3")], owner="x", now=NOW,
+                                              lease_until=lease)
+    assert held.run_id is not None and done.run_id is not None
+    assert await store.digests.finish_digest(
+        run_id=done.run_id, owner="x", sent=True, period_start=None, period_end=NOW,
+        through_article_id=0, items=1, late=False, now=NOW)
+    # C2: turned off since the pass read it
+    assert await store.digests.disable_digest(platform="console", channel_id="C2", reason="off",
+                                              by="U1", now=NOW)
+    claims = await store.digests.claim_digests(
+        [request("C4"), request("C1"), request("C3"), request("C2")], owner="me", now=NOW,
+        lease_until=lease)
+    assert [c.state for c in claims] == [ClaimState.HELD, ClaimState.WON, ClaimState.DONE,
+                                         ClaimState.STALE]
+    won = claims[1]
+    assert won.run_id is not None and won.attempts == 1 and won.last is None
+    # the done one moved on to its next occurrence, as a single claim moves it
+    moved = await store.digests.get_digest_schedule(platform="console", channel_id="C3")
+    assert moved is not None and moved.next_local_date == FOLLOWING.local_date
+
+    # finishes: in order; one whose claim this owner does not hold is refused
+    assert await store.digests.finish_digests([finish(held.run_id), finish(won.run_id)],
+                                              owner="me") == [False, True]
+    after = await store.digests.get_digest_schedule(platform="console", channel_id="C1")
+    assert after is not None and after.next_local_date == FOLLOWING.local_date
+    assert after.not_before is None
+    last = await store.digests.last_digest(platform="console", channel_id="C1")
+    assert last is not None and last.run_id == won.run_id and last.status == "sent"
+    assert await store.digests.claim_digests([], owner="me", now=NOW, lease_until=lease) == []
+    assert await store.digests.finish_digests([], owner="me") == []
+
+
+async def test_reservations_made_at_once_never_overlap(
+        make_engine: Callable[..., Any], clock: FixedClock) -> None:
+    clock.now = NOW
+    engines = [await make_engine() for _ in range(3)]  # three processes, one database
+    channels = [f"C{i:02d}" for i in range(10)]
+    await schedule(engines[0].store, *channels)
+    until = NOW + timedelta(minutes=1)
+    taken = await asyncio.gather(*(e.store.digests.reserve_due_digests(
+        now=NOW, until=until, limit=4) for e in engines))
+    got = [s.channel_id for batch in taken for s in batch]
+    assert sorted(got) == channels  # 4 + 4 + 2, whoever came first
+    assert sorted(len(batch) for batch in taken) == [2, 4, 4]
+    for batch in taken:  # earliest due first, then by channel
+        assert [s.channel_id for s in batch] == sorted(s.channel_id for s in batch)
+    # reserved: hidden from every due list until ``until``, then due again
+    assert await engines[0].store.digests.reserve_due_digests(now=NOW, until=until,
+                                                              limit=4) == []
+    assert await engines[1].store.digests.due_digest_schedules(now=NOW) == []
+    later = await engines[2].store.digests.due_digest_schedules(now=until)
+    assert len(later) == len(channels)
+    assert await engines[0].store.digests.reserve_due_digests(
+        now=NOW, until=until, limit=4, platforms=["slack"]) == []
+
+
+def count_trips(engine: BriefingEngine, trips: dict[str, list[int]]) -> None:
+    """Count the batch calls this engine's scheduler makes (each is one trip): a spy around the
+    real store methods, which still do the work."""
+    digests = engine.store.digests
+    for name in ("reserve_due_digests", "claim_digests", "finish_digests"):
+        real = getattr(digests, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            trips.setdefault(_name, []).append(len(args[0]) if args else kwargs["limit"])
+            return _real(*args, **kwargs)
+
+        setattr(digests, name, spy)
+
+
+async def test_three_schedulers_take_disjoint_batches_and_post_each_digest_once(
+        make_engine: Callable[..., Any], clock: FixedClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scheduler_module, "CLAIM_BATCH", 8)
+    clock.now = NOW - timedelta(hours=1)
+    engines = [await make_engine() for _ in range(3)]
+    channels = [f"C{i:02d}" for i in range(60)]
+    await schedule(engines[0].store, *channels)
+    await engines[0].store.articles.add_article(
+        ArticleDraft(text="Rocket systems were sent.", title="Rockets", source="Wire"),
+        title="Rockets", summary=("Rocket systems were sent.",), content_hash="r",
+        canonical_url=None, ingested_at=NOW - timedelta(minutes=30))
+    trips: dict[str, list[int]] = {}
+    for e in engines:
+        count_trips(e, trips)
+    clock.now = NOW
+    results = await asyncio.gather(*(DigestScheduler(digest_kit(e), owner=f"p{i}").run_due()
+                                     for i, e in enumerate(engines)))
+    posted = []
+    for e in engines:
+        publisher = e.publishers["console"]
+        assert isinstance(publisher, RecordingPublisher)
+        posted += [d.channel_id for d, _ in publisher.sent]
+    assert sorted(posted) == channels
+    assert sorted(c for r in results for c in r.sent) == [f"console:{c}" for c in channels]
+    # no process asked to claim a channel another had reserved: 60 requests for 60 digests
+    assert sum(trips["claim_digests"]) == len(channels)
+    # one claim trip per batch of 8 (a process's last batch may be short)
+    assert len(trips["claim_digests"]) <= len(channels) // 8 + 3
+    # records of posted digests go together, not one trip a channel
+    assert sum(trips["finish_digests"]) == len(channels)
+    assert len(trips["finish_digests"]) <= len(channels) // 4
+    # the next pass, a minute later in any process, finds nothing due
+    clock.now = NOW + timedelta(minutes=1)
+    assert (await DigestScheduler(digest_kit(engines[1]), owner="p9").run_due()).sent == ()
