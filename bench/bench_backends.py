@@ -12,10 +12,12 @@ PostgreSQL server is a throwaway ``pgserver`` (dev extra) unless ``--postgres UR
 - search: ``/brief WORDS`` as the engine runs it (all words, then any word), median and p95.
 - slots: what taking a deployment-wide rate-limit slot costs a post (bot/ratelimit.py).
 - digests: one scheduler pass over every due channel, in 1 and in 3 ``DigestScheduler``
-  processes started together (each on its own connection; a channel is posted once in all).
+  processes started together (each on its own connection; a channel is posted once in all),
+  with each process's CPU seconds, the PostgreSQL server's CPU and the load.
 
     python bench/bench_backends.py [--articles 100000] [--channels 10000] [--postgres URL]
                                    [--parts search,ingest,slots,digests]
+                                   [--runs sqlite:1,sqlite:3,postgres:1,postgres:3]
 """
 
 from __future__ import annotations
@@ -289,8 +291,10 @@ async def main_async(args: argparse.Namespace) -> None:
                     data_dir = None
                 finally:
                     await conn.close()
-            for label in backends:
-                for processes in (1, 3):
+            runs = [(label, int(n)) for label, _, n in (r.partition(":") for r in
+                                                         args.runs.split(","))]
+            for label, processes in runs:
+                if label in backends:
                     digest_pass(await fresh(label), processes, label, tmp,
                                 data_dir if label == "postgres" else None)
     finally:
@@ -309,6 +313,10 @@ def main() -> None:
                         help="which measures, comma-separated (default: all four)")
     parser.add_argument("--backends", default="sqlite,postgres",
                         help="which backends, comma-separated (default: both)")
+    parser.add_argument("--runs", default="sqlite:1,sqlite:3,postgres:1,postgres:3",
+                        help="digest passes to time, BACKEND:PROCESSES in order, comma-separated"
+                             " (sqlite:1,postgres:3,postgres:3,sqlite:1 alternates the two the"
+                             " issue compares, so a load that drifts weighs on both)")
     parser.add_argument("--postgres", metavar="URL", default=os.environ.get(
         "BRIEFBOT_TEST_POSTGRES_URL", ""))
     asyncio.run(main_async(parser.parse_args()))

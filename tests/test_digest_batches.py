@@ -14,12 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from bot.app import digest_kit
-from bot.digests import scheduler as scheduler_module
 from bot.digests.rules import DailyTime, following_occurrence, next_occurrence
-from bot.digests.scheduler import DigestScheduler
+from bot.digests.scheduler import CLAIM_BATCH, DigestScheduler, batch_size
 from bot.engine import BriefingEngine
 from bot.models import ArticleDraft
 from bot.publish import RecordingPublisher
@@ -131,12 +128,12 @@ def count_trips(engine: BriefingEngine, trips: dict[str, list[int]]) -> None:
 
 
 async def test_three_schedulers_take_disjoint_batches_and_post_each_digest_once(
-        make_engine: Callable[..., Any], clock: FixedClock,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scheduler_module, "CLAIM_BATCH", 8)
+        make_engine: Callable[..., Any], clock: FixedClock) -> None:
     clock.now = NOW - timedelta(hours=1)
     engines = [await make_engine() for _ in range(3)]
     channels = [f"C{i:02d}" for i in range(60)]
+    assert engines[0].config.digest.concurrency == 8
+    assert batch_size(len(channels), 8) == 8  # few due: small batches, shared
     await schedule(engines[0].store, *channels)
     await engines[0].store.articles.add_article(
         ArticleDraft(text="Rocket systems were sent.", title="Rockets", source="Wire"),
@@ -165,3 +162,11 @@ async def test_three_schedulers_take_disjoint_batches_and_post_each_digest_once(
     # the next pass, a minute later in any process, finds nothing due
     clock.now = NOW + timedelta(minutes=1)
     assert (await DigestScheduler(digest_kit(engines[1]), owner="p9").run_due()).sent == ()
+
+
+def test_a_big_pass_takes_big_batches_a_small_one_shares() -> None:
+    assert batch_size(10_000, 8) == CLAIM_BATCH == 64  # 10,000 channels: 157 batches
+    assert batch_size(45, 8) == 8  # 45 due in three processes: each gets some
+    assert batch_size(200, 4) == 12
+    assert batch_size(3, 1) == 1
+    assert batch_size(10, 300) == 300  # never below what the posters can post at once

@@ -14,11 +14,12 @@ passes it sleeps until the next due time, in bounded slices that re-read the clo
 jump of the machine's clock is noticed within one slice rather than after a long ``sleep``
 computed from the old time.
 
-Batches (issue 17): a pass takes the due schedules :data:`CLAIM_BATCH` at a time
+Batches (issue 17): a pass takes the due schedules a batch at a time (:func:`batch_size`:
+up to :data:`CLAIM_BATCH`, smaller when few are due so that processes share them)
 (``reserve_due_digests``: processes on one database take disjoint batches, none waits for
 another), claims a batch in one trip to the database (``claim_digests``), builds and posts
 each digest (``[digest] concurrency`` at a time), and records the posted ones together
-(``finish_digests``), when :data:`CLAIM_BATCH` are waiting, when no post is under way, or
+(``finish_digests``), when a batch's worth is waiting, when no post is under way, or
 when the oldest has waited a quarter of the lease. A posted digest whose record is still
 waiting is safe: its parts are recorded as they are accepted (:mod:`bot.outbox`), so if the
 process dies, the claim's retry after the lease posts nothing again and records it.
@@ -60,6 +61,13 @@ MAX_SKIPPED_RECORDED = 31
 CLAIM_BATCH = 64
 # How long a reserved batch is hidden from other processes' due lists before it is claimed.
 RESERVE_SECONDS = 60.0
+
+def batch_size(due: int, concurrency: int) -> int:
+    """How many due digests a pass reserves at once: :data:`CLAIM_BATCH` for a big pass (a
+    few trips per batch instead of several per channel), down to ``[digest] concurrency`` for
+    a small one, so that processes starting together each get a share of a few dozen."""
+    return max(1, concurrency, min(CLAIM_BATCH, due // 16))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PassResult:
@@ -265,7 +273,8 @@ class DigestScheduler:
         await digest_pass.prepare(platforms=platforms,
                                   channels=[(s.platform, s.channel_id) for s in due])
         outcomes: dict[str, list[str]] = {k: [] for k in PassResult.__slots__}
-        queue: asyncio.Queue[_Job | None] = asyncio.Queue(CLAIM_BATCH)
+        batch = batch_size(len(due), cfg.concurrency)
+        queue: asyncio.Queue[_Job | None] = asyncio.Queue(batch)
         busy = [0]
 
         async def poster() -> None:
@@ -277,7 +286,7 @@ class DigestScheduler:
                     busy[0] -= 1
                 # record what waits when no post is under way, or enough or long enough
                 if self._posted and (
-                        len(self._posted) >= CLAIM_BATCH or (busy[0] == 0 and queue.empty())
+                        len(self._posted) >= batch or (busy[0] == 0 and queue.empty())
                         or self._loop_time() - self._posted[0].since > cfg.lease_seconds / 4):
                     await self._flush_logged()
 
@@ -289,12 +298,12 @@ class DigestScheduler:
                 group.create_task(poster())
             try:
                 # a few batches more than a whole pass would take, should schedules reappear
-                for _ in range(len(due) // CLAIM_BATCH * 3 + 3):
+                for _ in range(len(due) // batch * 3 + 3):
                     if self._stopping:  # draining: what is not claimed is left to the next start
                         break
                     taken = await digests.reserve_due_digests(
                         now=now, until=self.clock() + reserve, platforms=platforms,
-                        limit=CLAIM_BATCH)
+                        limit=batch)
                     if not taken:
                         break
                     won = await self._claim(taken, now=now, outcomes=outcomes)
