@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from bot.app import digest_kit
 from bot.digests.rules import DailyTime, following_occurrence, next_occurrence
 from bot.digests.scheduler import CLAIM_BATCH, DigestScheduler, batch_size
@@ -170,3 +172,47 @@ def test_a_big_pass_takes_big_batches_a_small_one_shares() -> None:
     assert batch_size(200, 4) == 12
     assert batch_size(3, 1) == 1
     assert batch_size(10, 300) == 300  # never below what the posters can post at once
+
+
+async def test_a_reserved_channel_locked_for_an_instant_is_still_posted_in_the_pass(
+        make_engine: Callable[..., Any], clock: FixedClock, backend: str,
+        database_url: str) -> None:
+    """On PostgreSQL the claim skips a schedule row another transaction holds ("held"):
+    another process's reservation scan can hold a row this process reserved for an instant.
+    The pass asks again shortly instead of leaving the channel until its reservation ends
+    (bench_backends: 56 of 10,000 channels were left so)."""
+    if backend != "postgres":
+        pytest.skip("SQLite has one writer: no row is ever held by another transaction")
+    import asyncpg
+
+    clock.now = NOW - timedelta(hours=1)
+    engine = await make_engine()
+    channels = [f"C{i:02d}" for i in range(6)]
+    await schedule(engine.store, *channels)
+    other = await asyncpg.connect(database_url)
+    locked = asyncio.Event()
+    digests = engine.store.digests
+    real = digests.claim_digests
+
+    async def release_soon(tx: Any) -> None:
+        await asyncio.sleep(0.2)
+        await tx.rollback()
+
+    async def racing_claim(requests: Any, **kwargs: Any) -> Any:
+        if not locked.is_set():  # the first batch: another transaction holds two of its rows
+            locked.set()
+            tx = other.transaction()
+            await tx.start()
+            await other.execute("SELECT 1 FROM digest_schedules WHERE channel_id IN"
+                                " ('C01', 'C04') FOR UPDATE")
+            asyncio.get_running_loop().create_task(release_soon(tx))
+        return await real(requests, **kwargs)
+
+    digests.claim_digests = racing_claim  # type: ignore[method-assign]
+    try:
+        clock.now = NOW
+        result = await DigestScheduler(digest_kit(engine), owner="p").run_due()
+    finally:
+        await other.close()
+    assert locked.is_set()
+    assert sorted(result.sent + result.empty) == [f"console:{c}" for c in channels]

@@ -61,6 +61,8 @@ MAX_SKIPPED_RECORDED = 31
 CLAIM_BATCH = 64
 # How long a reserved batch is hidden from other processes' due lists before it is claimed.
 RESERVE_SECONDS = 60.0
+# Pauses before a reserved schedule whose claim came back "held" is asked again (None: done).
+HELD_RETRIES: tuple[float | None, ...] = (0.05, 0.5, None)
 
 def batch_size(due: int, concurrency: int) -> int:
     """How many due digests a pass reserves at once: :data:`CLAIM_BATCH` for a big pass (a
@@ -345,23 +347,35 @@ class DigestScheduler:
                 outcomes[plan].append(f"{schedule.platform}:{schedule.channel_id}")
         if not planned or self._stopping:
             return []
-        claimed_at = self.clock()
-        claims = await self.store.digests.claim_digests(
-            [DigestClaimRequest(platform=p.schedule.platform, channel_id=p.schedule.channel_id,
-                                local_date=p.current.local_date, due_at=p.current.due_at,
-                                next_local_date=p.following.local_date,
-                                next_due_at=p.following.due_at) for p in planned],
-            owner=self.owner, now=claimed_at,
-            lease_until=claimed_at + timedelta(seconds=self.kit.settings.lease_seconds))
         won: list[tuple[_Planned, DigestClaim]] = []
-        for plan, claim in zip(planned, claims, strict=True):
-            if claim.state is not ClaimState.WON:
+        for pause in HELD_RETRIES:
+            claimed_at = self.clock()
+            claims = await self.store.digests.claim_digests(
+                [DigestClaimRequest(platform=p.schedule.platform,
+                                    channel_id=p.schedule.channel_id,
+                                    local_date=p.current.local_date, due_at=p.current.due_at,
+                                    next_local_date=p.following.local_date,
+                                    next_due_at=p.following.due_at) for p in planned],
+                owner=self.owner, now=claimed_at,
+                lease_until=claimed_at + timedelta(seconds=self.kit.settings.lease_seconds))
+            held: list[_Planned] = []
+            for plan, claim in zip(planned, claims, strict=True):
+                if claim.state is ClaimState.WON:
+                    assert claim.run_id is not None
+                    self._held[claim.run_id] = now
+                    won.append((plan, claim))
+                    continue
                 log.debug("digest for %s:%s on %s not claimed: %s", plan.schedule.platform,
                           plan.schedule.channel_id, plan.current.local_date, claim.state.value)
-                continue
-            assert claim.run_id is not None
-            self._held[claim.run_id] = now
-            won.append((plan, claim))
+                if claim.state is ClaimState.HELD:
+                    held.append(plan)
+            # This process reserved these schedules: "held" is then mostly another process's
+            # reservation scan holding the row for an instant (PostgreSQL: SKIP LOCKED in the
+            # claim); asked again shortly, rather than left until the reservation runs out.
+            if not held or pause is None or self._stopping:
+                break
+            planned = held
+            await asyncio.sleep(pause)
         return won
 
     async def _plan(self, schedule: DigestSchedule, *, now: datetime) -> _Planned | str | None:
