@@ -136,7 +136,9 @@ class Analyzer:
 
     def analyze_field(self, text: str) -> Field:
         """Positions of every key in ``text`` and the sentence each word belongs to."""
-        text = strip_markup(text).translate(_INVISIBLE)
+        text = strip_markup(text)
+        if any(chr(code) in text for code in _INVISIBLE):  # rare: skip the copy without them
+            text = text.translate(_INVISIBLE)
         parts = _TOKEN_SPLIT.split(text)
         found = parts[1::2]  # the words; parts[2 * i] is the text before word i
         count = len(found)
