@@ -273,3 +273,23 @@ def test_other_languages_use_their_stemmer() -> None:
     assert query.match(title="", text="Zwei Raketen gestartet") == ("Rakete",)
     assert query.match(title="", text="Raketen bei der Übung") is None
     assert query.match(title="", text="Raketentest") is None
+
+
+def test_phrase_candidates_are_the_pairs_that_start_with_a_phrase_word() -> None:
+    """The index looks up only the article's pairs whose first word opens a phrase anchor:
+    the same pairs as filtering every pair of the article, and none once they are gone."""
+    index = SubscriptionIndex()
+    queries = ['"prime minister"', '"rocket systems"', "long-range", '"the minister"',
+               '"U.S. Army"', '"prime time"']
+    for i, query in enumerate(queries):
+        index.add(i, compile_query(query))
+    doc = index.analyzer.analyze(
+        title="Prime minister visits", text="The prime minister said the U.S. Army's "
+        "long-range rocket systems, the minister's prime time show. Prime ministers met.")
+    heads = index._pair_heads
+    assert set(doc.pairs_from(heads)) == {p for p in doc.pairs() if p.split(" ")[0] in heads}
+    assert {"=prime =minister", "=s =army", "long rang"} <= set(doc.pairs_from(heads))
+    assert [i for i, _ in index.match(title="Prime minister visits", text="")] == [0]
+    for i in range(len(queries)):
+        index.discard(i)
+    assert index._pair_heads == {} and index.candidates(doc) == {}

@@ -26,6 +26,7 @@ class SubscriptionIndex:
         self._queries: dict[int, CompiledQuery] = {}
         self._by_anchor: dict[str, dict[int, CompiledQuery]] = {}
         self._pair_anchors = 0  # anchors that are "a b" pairs: articles then list theirs
+        self._pair_heads: dict[str, int] = {}  # the first words of those pairs, how many
         self._lock = threading.Lock()
 
     @property
@@ -52,7 +53,10 @@ class SubscriptionIndex:
             self._queries[key] = query
             for anchor in query.anchors:
                 self._by_anchor.setdefault(anchor, {})[key] = query
-                self._pair_anchors += " " in anchor
+                if " " in anchor:
+                    self._pair_anchors += 1
+                    head = anchor.split(" ", 1)[0]
+                    self._pair_heads[head] = self._pair_heads.get(head, 0) + 1
 
     def add_many(self, items: Iterable[tuple[int, CompiledQuery]]) -> None:
         for key, query in items:
@@ -67,7 +71,13 @@ class SubscriptionIndex:
         if old is None:
             return
         for anchor in old.anchors:
-            self._pair_anchors -= " " in anchor
+            if " " in anchor:
+                self._pair_anchors -= 1
+                head = anchor.split(" ", 1)[0]
+                if self._pair_heads[head] <= 1:
+                    del self._pair_heads[head]
+                else:
+                    self._pair_heads[head] -= 1
             bucket = self._by_anchor.get(anchor)
             if bucket is not None:
                 bucket.pop(key, None)
@@ -82,7 +92,8 @@ class SubscriptionIndex:
             if bucket:
                 found.update(bucket)
         if self._pair_anchors:
-            for pair in doc.pairs():
+            # only the article's pairs that start with the first word of a pair anchor
+            for pair in doc.pairs_from(self._pair_heads):
                 bucket = by_anchor.get(pair)
                 if bucket:
                     found.update(bucket)

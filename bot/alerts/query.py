@@ -30,7 +30,7 @@ import itertools
 import re
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -190,13 +190,38 @@ class Field:
             self._pairs.update(f"{a} {b}" for a, b in itertools.pairwise(exacts))
         return self._pairs
 
-    def has_phrase(self, keys: tuple[str, ...]) -> bool:
-        adjacent = self.adjacent()
-        if not all(f"{a} {b}" in adjacent for a, b in itertools.pairwise(keys)):
-            return False  # the common case, decided without looking at positions
+    def pairs_from(self, heads: Collection[str]) -> Iterator[str]:
+        """The keys of :meth:`adjacent` whose first word is one of ``heads`` (maybe
+        repeated), found from the heads' positions without building every pair of the text."""
         positions = self.positions
-        first = positions[keys[0]]
-        sets = [set(positions[k]) for k in keys[1:]]
+        stems, exacts = self._stems_exacts
+        last = len(stems) - 1
+        present = ([h for h in heads if h in positions] if len(heads) < len(positions)
+                   else [k for k in positions if k in heads])
+        for head in present:
+            # a stem key is never an exact key (those start with "="): the pair is of its kind
+            following = exacts if head.startswith("=") else stems
+            for at in positions[head]:
+                if at < last:
+                    yield f"{head} {following[at + 1]}"
+
+    def has_phrase(self, keys: tuple[str, ...]) -> bool:
+        positions = self.positions
+        if len({key.startswith("=") for key in keys}) == 1:
+            # all stems or all exact forms (a phrase is one or the other): a word's stem key
+            # and exact key differ by the "=", so an occurrence at ``start`` below is these
+            # keys side by side, and a key that is missing decides at once
+            found = [positions.get(key) for key in keys]
+            if any(f is None for f in found):
+                return False
+            first = found[0] or []
+            sets = [set(f or ()) for f in found[1:]]
+        else:
+            adjacent = self.adjacent()
+            if not all(f"{a} {b}" in adjacent for a, b in itertools.pairwise(keys)):
+                return False  # the common case, decided without looking at positions
+            first = positions[keys[0]]
+            sets = [set(positions[k]) for k in keys[1:]]
         last = len(keys) - 1
         for start in first:
             if (all(start + n in s for n, s in enumerate(sets, start=1))
@@ -220,6 +245,11 @@ class Document:
         """Two-word keys ("a b") of neighbouring words: what phrase queries are filed under."""
         yield from self.title.adjacent()
         yield from self.body.adjacent()
+
+    def pairs_from(self, heads: Collection[str]) -> Iterator[str]:
+        """Those of :meth:`pairs` whose first word is one of ``heads`` (maybe repeated)."""
+        yield from self.title.pairs_from(heads)
+        yield from self.body.pairs_from(heads)
 
     def has(self, key: str, *, title_only: bool) -> bool:
         return key in self.title.positions or (
