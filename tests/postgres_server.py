@@ -17,12 +17,14 @@ under CI (``CI`` set), where that is an error: CI must run both backends.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
 import os
 import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -115,30 +117,87 @@ def _require_password_auth(hba_file: str) -> None:
         f.write(f"local all {PASSWORD_USER} scram-sha-256\n" + rules)
 
 
+def _run_folder() -> str:
+    """This run's folder: one per run, shared by pytest-xdist's workers (each worker of a run
+    has the same ``PYTEST_XDIST_TESTRUNUID``), else a new one."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+    if not run:
+        return tempfile.mkdtemp(prefix="briefbot-pg-")
+    return os.path.join(tempfile.gettempdir(), f"briefbot-pg-{run}")
+
+
+@contextmanager
+def _locked(folder: str) -> Iterator[None]:
+    """One process at a time starts, prepares, joins or leaves the run's server. The last to
+    leave deletes the folder (lock file included) under the lock: a process that was waiting
+    for the lock then starts over in a new folder."""
+    path = os.path.join(folder, "lock")
+    while True:
+        os.makedirs(folder, exist_ok=True)
+        with open(path, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if os.path.exists(path) and os.stat(path).st_ino == os.fstat(lock.fileno()).st_ino:
+                    yield
+                    return
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _users(folder: str, change: int) -> int:
+    """The processes using the run's server, after ``change`` (under the lock)."""
+    path = os.path.join(folder, "users")
+    try:
+        with open(path, encoding="utf-8") as f:
+            users = int(f.read() or 0)
+    except FileNotFoundError:
+        users = 0
+    users += change
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(str(users))
+    return users
+
+
 def start_server() -> tuple[PostgresServer | None, str, object]:
-    """(server, why not, handle to keep alive)."""
+    """(server, why not, handle for :func:`stop_server`). Under pytest-xdist every worker
+    calls this: the first starts and prepares the server, the others join it; the last to
+    leave stops it (pgserver counts the processes using its data folder as well)."""
     url = os.environ.get(ENV_URL, "").strip()
+    handle: object = None
     if url:
         server = PostgresServer(admin_url=url, password_auth=False)
-        asyncio.run(_prepare(server, own=False))
-        return server, "", None
-    try:
-        folder = tempfile.mkdtemp(prefix="briefbot-pg-")
-        uri, handle = _start_pgserver(folder)
-    except ImportError:
-        return None, f"no PostgreSQL: pip install -e '.[dev]' (pgserver) or set {ENV_URL}", None
-    server = PostgresServer(admin_url=uri, password_auth=True)
-    _require_password_auth(os.path.join(folder, "pg_hba.conf"))
-    asyncio.run(_prepare(server, own=True))
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import pgserver  # noqa: F401
+        except ImportError:
+            return None, (f"no PostgreSQL: pip install -e '.[dev]' (pgserver) or set {ENV_URL}"
+                          ), None
+    folder = _run_folder()
+    data = os.path.join(folder, "data")
+    with _locked(folder):
+        first = _users(folder, +1) == 1
+        if not url:
+            os.makedirs(data, exist_ok=True)
+            uri, handle = _start_pgserver(data)
+            server = PostgresServer(admin_url=uri, password_auth=True)
+            if first:
+                _require_password_auth(os.path.join(data, "pg_hba.conf"))
+        if first:
+            asyncio.run(_prepare(server, own=not url))
     return server, "", (handle, folder)
 
 
 def stop_server(handle: object) -> None:
     if handle is None:
         return
-    server, folder = handle  # type: ignore[misc]
-    server.cleanup()
-    shutil.rmtree(folder, ignore_errors=True)
+    pg, folder = handle  # type: ignore[misc]
+    with _locked(folder):
+        if pg is not None:
+            pg.cleanup()  # pgserver stops the server when its last user lets go
+        if _users(folder, -1) == 0:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def unavailable(reason: str) -> None:

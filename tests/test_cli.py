@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from tests.in_process import run_briefbot
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "2022-05-31-us-rocket-systems-ukraine.txt"
@@ -38,7 +39,7 @@ def test_summarize_options_and_stdin(capsys: pytest.CaptureFixture[str],
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["summarize", str(SAMPLE), "--sentences", "1", "--algorithm", "luhn"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 1
-    done = run_cli("summarize", "-", "-n", "2", stdin=SAMPLE.read_text(encoding="utf-8"))
+    done = run_briefbot("summarize", "-", "-n", "2", stdin=SAMPLE.read_text(encoding="utf-8"))
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.strip().splitlines()) == 2
 
@@ -73,7 +74,7 @@ def test_summarize_jsonl_streams_records(tmp_path: Path) -> None:
     ]
     src.write_text("\n".join(json.dumps(r) for r in records) + "\nnot json\n")
     out = tmp_path / "out.jsonl"
-    done = run_cli("summarize", "--jsonl", str(src), "-o", str(out), "-n", "2")
+    done = run_briefbot("summarize", "--jsonl", str(src), "-o", str(out), "-n", "2")
     assert done.returncode == 1  # one bad line
     assert "line 3 is not JSON" in done.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -96,7 +97,7 @@ def test_summarize_jsonl_takes_saved_pages(tmp_path: Path) -> None:
         {"id": "p1", "html": html, "url": "https://herald.example/tram"},
         {"id": "p2", "url": "https://herald.example/empty"},
     ]) + "\n")
-    done = run_cli("summarize", "--jsonl", str(src), "-n", "2")
+    done = run_briefbot("summarize", "--jsonl", str(src), "-n", "2")
     assert done.returncode == 1
     assert 'line 2 has neither a "text" nor an "html" string' in done.stderr
     [row] = [json.loads(line) for line in done.stdout.splitlines()]
@@ -107,22 +108,22 @@ def test_summarize_jsonl_takes_saved_pages(tmp_path: Path) -> None:
 
 def test_ingest_brief_and_restart(tmp_path: Path) -> None:
     db = str(tmp_path / "cli.db")
-    first = run_cli("--db", db, "ingest", str(SAMPLE))
+    first = run_briefbot("--db", db, "ingest", str(SAMPLE))
     assert first.returncode == 0, first.stderr
     assert "(stored)" in first.stdout
-    second = run_cli("--db", db, "ingest", str(SAMPLE))
+    second = run_briefbot("--db", db, "ingest", str(SAMPLE))
     assert "(already known)" in second.stdout
-    brief = run_cli("--db", db, "brief", "Severodonetsk")
+    brief = run_briefbot("--db", db, "brief", "Severodonetsk")
     assert brief.returncode == 0
     assert "rocket systems" in brief.stdout
     assert brief.stdout.count("\n  - ") == 3  # the stored three-sentence summary
-    missing = run_cli("--db", db, "ingest", str(tmp_path / "nope.txt"))
+    missing = run_briefbot("--db", db, "ingest", str(tmp_path / "nope.txt"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
 
 def test_run_console_reads_brief_lines_until_end_of_input(tmp_path: Path) -> None:
     db = str(tmp_path / "console.db")
-    run_cli("--db", db, "ingest", str(SAMPLE))
+    assert run_briefbot("--db", db, "ingest", str(SAMPLE)).returncode == 0
     # piped lines: --console (with no terminal, `run` is headless: see test_newcomer_run)
     done = run_cli("--db", db, "run", "--console",
                    stdin="/brief help\n\n/brief Severodonetsk\n",
@@ -185,28 +186,28 @@ def test_ingest_a_folder_of_articles(tmp_path: Path) -> None:
         + "</article></body></html>")
     (folder / ".hidden.txt").write_text("Never read.")
     (folder / "notes.bin").write_bytes(b"\x00\x01")
-    done = run_cli("--db", str(tmp_path / "f.db"), "ingest", str(folder))
+    done = run_briefbot("--db", str(tmp_path / "f.db"), "ingest", str(folder))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 2 and all(line.endswith("(stored)") for line in lines)
     assert "Bridge reopens" in done.stdout
     empty = tmp_path / "empty"
     empty.mkdir()
-    nothing = run_cli("--db", str(tmp_path / "f.db"), "ingest", str(empty))
+    nothing = run_briefbot("--db", str(tmp_path / "f.db"), "ingest", str(empty))
     assert nothing.returncode == 2 and "holds no .txt or .html files" in nothing.stderr
     assert "1 stored" not in nothing.stderr
 
 
 def test_brief_digest_now_posts_the_console_digest_on_standard_output(tmp_path: Path) -> None:
     db = str(tmp_path / "now.db")
-    assert run_cli("--db", db, "ingest", str(SAMPLE)).returncode == 0
-    done = run_cli("--db", db, "brief", "digest", "now")
+    assert run_briefbot("--db", db, "ingest", str(SAMPLE)).returncode == 0
+    done = run_briefbot("--db", db, "brief", "digest", "now")
     assert done.returncode == 0, done.stderr
     assert "--- digest for #console ---" in done.stdout
     assert "rocket systems" in done.stdout
     assert "Posted a digest here: 1 story." in done.stdout
     assert "no adapter" not in done.stdout
-    again = run_cli("--db", db, "brief", "digest", "now")  # recorded: nothing new since
+    again = run_briefbot("--db", db, "brief", "digest", "now")  # recorded: nothing new since
     assert again.returncode == 0 and "Nothing new since" in again.stdout
 
 
@@ -278,14 +279,14 @@ def test_run_warns_when_slack_tokens_lack_the_bot_token(tmp_path: Path) -> None:
 
 def test_global_options_work_after_the_command_too(tmp_path: Path) -> None:
     db = str(tmp_path / "after.db")
-    done = run_cli("ingest", str(SAMPLE), "--db", db)
+    done = run_briefbot("ingest", str(SAMPLE), "--db", db)
     assert done.returncode == 0 and "(stored)" in done.stdout, done.stderr
-    assert "rocket systems" in run_cli("--db", db, "brief", "rocket").stdout
-    listed = run_cli("feeds", "list", "--db", db, "-v")
+    assert "rocket systems" in run_briefbot("--db", db, "brief", "rocket").stdout
+    listed = run_briefbot("feeds", "list", "--db", db, "-v")
     assert listed.returncode == 0 and "No feeds yet" in listed.stdout
     assert "aiosqlite" not in listed.stderr  # -v shows briefbot's messages, not every SQL call
     # after `brief` every word is the /brief text, so an option there is explained
-    misplaced = run_cli("brief", "rocket", "--db", db, cwd=tmp_path)
+    misplaced = run_briefbot("brief", "rocket", "--db", db, cwd=tmp_path)
     assert misplaced.returncode == 2
     assert not (tmp_path / "briefbot.db").exists()  # refused before any database is opened
     assert misplaced.stderr.strip() == (

@@ -24,6 +24,7 @@ from bot.digests.rules import DailyTime, next_occurrence
 from bot.models import ArticleDraft
 from bot.store.postgres import open_postgres_store
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
+from tests.processes import stop_processes
 
 REPO = Path(__file__).resolve().parent.parent
 CHANNELS = [f"CD{i:02d}" for i in range(24)]
@@ -128,15 +129,7 @@ async def test_three_processes_one_killed_post_each_digest_and_alert_once(
         assert all(r["status"] == "sent" and r["attempts"] >= 2 for r in rows)
         assert not any(r["claimed_by"].split(":")[1] == victim_pid for r in rows)
     finally:
-        for p in procs:
-            if p.returncode is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                await asyncio.wait_for(p.wait(), 30)
-            except TimeoutError:
-                p.kill()
-                await p.wait()
+        await stop_processes(*procs)
         await fake.close()
         for log in logs:
             log.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from bot.datahome import choose_database
 from bot.engine import BriefingEngine
 from bot.models import ArticleDraft, Caller
+from tests.in_process import run_briefbot
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "2022-05-31-us-rocket-systems-ukraine.txt"
@@ -22,9 +22,7 @@ CALLER = Caller(platform="console", user_id="console", channel_id="console", is_
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None
         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd, check=False,
-                          env={**os.environ, "BRIEFBOT_CONFIG": "", **(env or {})})
+    return run_briefbot(*args, cwd=cwd, env={"BRIEFBOT_CONFIG": "", **(env or {})})
 
 
 def test_the_database_is_the_same_from_every_folder(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from tests.postgres_server import (
     PostgresServer,
     with_database,
 )
+from tests.processes import stop_processes
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "2022-05-31-us-rocket-systems-ukraine.txt"
@@ -182,13 +182,7 @@ async def test_a_server_lost_while_running_costs_one_log_line_and_no_work(
         per_channel = Counter(c.args.get("channel") for c in fake.posts())
         assert per_channel == Counter({c: 1 for c in before + during})
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await stop_processes(proc)
         await proxy.close()
         await fake.close()
     text = log_path.read_text(encoding="utf-8", errors="replace")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from bot.digests.rules import DailyTime, next_occurrence
 from bot.models import ArticleDraft
 from bot.store.postgres import open_postgres_store
 from tests.discord_fake import FakeDiscord
+from tests.processes import stop_processes
 
 REPO = Path(__file__).resolve().parent.parent
 RATE = 10
@@ -94,15 +94,7 @@ async def test_three_processes_keep_to_one_discord_rate(tmp_path: Path,
         # limiter per process gives 19-30 here)
         assert rate <= RATE * 1.1
     finally:
-        for p in procs:
-            if p.returncode is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                await asyncio.wait_for(p.wait(), 30)
-            except TimeoutError:
-                p.kill()
-                await p.wait()
+        await stop_processes(*procs)
         await fake.close()
         for log in logs:
             log.close()
