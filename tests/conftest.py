@@ -88,16 +88,25 @@ def _private_data_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     monkeypatch.delenv("BRIEFBOT_DB", raising=False)
 
 
-# Tests that run real processes for many seconds (most of it waiting on them). They go first,
-# so that under pytest-xdist they overlap the many short tests instead of ending the run alone.
-SLOW_FIRST = ("test_exactly_once.py", "test_multiprocess.py", "test_rate_across_processes.py",
-              "test_postgres_faults.py", "test_fast_start.py", "test_newcomer_progress.py",
-              "test_summary_cost.py")
+# Tests that take many seconds (most of it waiting on real processes, leases and timers), as
+# node id fragments, longest first. They start first, so that under pytest-xdist (one test at a
+# time to each worker: --maxschedchunk 1) they overlap the many short tests instead of ending
+# the run alone.
+SLOW_FIRST = (
+    "test_exactly_once.py", "test_multiprocess.py", "test_newcomer_progress.py",
+    "test_rate_across_processes.py", "test_postgres_faults.py", "test_fast_start.py",
+    "::test_briefbot_run_", "test_real_pages.py", "test_newcomer_monitoring.py",
+    "test_cli.py::test_run_", "::test_two_bot_processes_", "test_summary_cost.py",
+    "test_digest_cost.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    order = {name: rank for rank, name in enumerate(SLOW_FIRST)}
-    items.sort(key=lambda item: order.get(item.path.name, len(order)))  # stable: else as found
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, part in enumerate(SLOW_FIRST) if part in item.nodeid),
+                    len(SLOW_FIRST))
+
+    items.sort(key=rank)  # stable: the rest as collected
 
 
 _exit_status: list[int] = []

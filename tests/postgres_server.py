@@ -220,6 +220,7 @@ class CuttableProxy:
         self.port = 0
         self._server: asyncio.base_events.Server | None = None
         self._pipes: set[asyncio.StreamWriter] = set()
+        self._cuts = 0  # a connection accepted before a cut must not live through it
 
     def url(self, database: str) -> str:
         return f"postgresql://{self._user}@127.0.0.1:{self.port}/{database}"
@@ -229,6 +230,7 @@ class CuttableProxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        cuts = self._cuts
         try:
             if self._socket_dir:
                 up_r, up_w = await asyncio.open_unix_connection(
@@ -237,6 +239,14 @@ class CuttableProxy:
                 up_r, up_w = await asyncio.open_connection(*self._target)
         except OSError:
             writer.close()
+            return
+        if cuts != self._cuts or self._server is None:  # cut while this one was connecting
+            # (it was not among the pipes the cut closed: a query through it would succeed
+            # during the outage, seen 1 run in 3 under load)
+            up_w.close()
+            transport = writer.transport
+            if isinstance(transport, asyncio.Transport):
+                transport.abort()
             return
         self._pipes.update((writer, up_w))
 
@@ -256,6 +266,7 @@ class CuttableProxy:
     async def cut(self) -> None:
         """The server goes away: refuse new connections, reset the open ones."""
         assert self._server is not None
+        self._cuts += 1
         self._server.close()
         for pipe in list(self._pipes):
             transport = pipe.transport

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from bot.progress import Progress
+from tests.in_process import run_briefbot
 
 BODY = ("The council approved the {n} budget on Monday after a long debate in the chamber. "
         "Members said the {n} plan would pay for new roads and two schools in the district. "
@@ -81,8 +82,7 @@ def test_ctrl_c_during_folder_ingest_then_the_same_command_continues(tmp_path: P
     assert err.rstrip().endswith("run the same command to continue")
     done_before = 1 + len(rest.splitlines())
     assert done_before < 120
-    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300,
-                           check=False)
+    again = run_briefbot(*cmd[3:], env={"BRIEFBOT_CONFIG": ""})  # in this process: quicker
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("(already known)") >= done_before - 1
     stored = again.stdout.count("(stored)")
@@ -112,8 +112,7 @@ def test_summarize_jsonl_totals_and_ctrl_c_then_continue(tmp_path: Path) -> None
     assert err.rstrip().endswith("run the same command to continue")
     first = len(out.read_text().splitlines())
     assert 3 <= first < 400
-    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600,
-                           check=False)
+    again = run_briefbot(*cmd[3:], env={"BRIEFBOT_CONFIG": ""})  # in this process: quicker
     assert again.returncode == 1, again.stderr  # the line that is no JSON
     assert f"already holds {first} summaries" in again.stderr or \
         f"already holds {first - 1} summaries" in again.stderr  # a line cut by Ctrl-C

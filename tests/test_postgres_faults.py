@@ -23,6 +23,7 @@ from bot.digests.rules import DailyTime, next_occurrence
 from bot.models import ArticleDraft
 from bot.store.postgres import open_postgres_store
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
+from tests.in_process import run_briefbot
 from tests.postgres_server import (
     PASSWORD_USER,
     CuttableProxy,
@@ -43,10 +44,12 @@ def _free_port() -> int:
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None
         ) -> subprocess.CompletedProcess[str]:
+    """``briefbot ARGS``: ``briefbot run`` in a new process, other commands in this one."""
+    env = {"BRIEFBOT_CONFIG": "", "SLACK_BOT_TOKEN": "", "DISCORD_TOKEN": "", **(env or {})}
+    if "run" not in args:
+        return run_briefbot(*args, cwd=cwd, env=env)
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd, check=False,
-                          env={**os.environ, "BRIEFBOT_CONFIG": "", "SLACK_BOT_TOKEN": "",
-                               "DISCORD_TOKEN": "", **(env or {})})
+                          timeout=120, cwd=cwd, check=False, env={**os.environ, **env})
 
 
 @pytest.mark.parametrize("command", [["run", "--no-console"], ["status"], ["stats"],
