@@ -101,8 +101,10 @@ async def test_reservations_made_at_once_never_overlap(
     taken = await asyncio.gather(*(e.store.digests.reserve_due_digests(
         now=NOW, until=until, limit=4) for e in engines))
     got = [s.channel_id for batch in taken for s in batch]
-    assert sorted(got) == channels  # 4 + 4 + 2, whoever came first
-    assert sorted(len(batch) for batch in taken) == [2, 4, 4]
+    # disjoint, all of them, none over the limit (4 + 4 + 2 in turn; scans at the same
+    # instant on PostgreSQL skip each other's rows and may split 4 + 3 + 3)
+    assert sorted(got) == channels
+    assert max(len(batch) for batch in taken) == 4
     for batch in taken:  # earliest due first, then by channel
         assert [s.channel_id for s in batch] == sorted(s.channel_id for s in batch)
     # reserved: hidden from every due list until ``until``, then due again
@@ -115,15 +117,19 @@ async def test_reservations_made_at_once_never_overlap(
         now=NOW, until=until, limit=4, platforms=["slack"]) == []
 
 
-def count_trips(engine: BriefingEngine, trips: dict[str, list[int]]) -> None:
-    """Count the batch calls this engine's scheduler makes (each is one trip): a spy around the
-    real store methods, which still do the work."""
+def count_trips(engine: BriefingEngine, trips: dict[str, list[int]],
+                asked: set[str]) -> None:
+    """Count the batch calls this engine's scheduler makes (each is one trip), and the
+    channels it asked to claim: a spy around the real store methods, which still do the
+    work."""
     digests = engine.store.digests
     for name in ("reserve_due_digests", "claim_digests", "finish_digests"):
         real = getattr(digests, name)
 
         def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
             trips.setdefault(_name, []).append(len(args[0]) if args else kwargs["limit"])
+            if _name == "claim_digests":
+                asked.update(r.channel_id for r in args[0])
             return _real(*args, **kwargs)
 
         setattr(digests, name, spy)
@@ -142,8 +148,9 @@ async def test_three_schedulers_take_disjoint_batches_and_post_each_digest_once(
         title="Rockets", summary=("Rocket systems were sent.",), content_hash="r",
         canonical_url=None, ingested_at=NOW - timedelta(minutes=30))
     trips: dict[str, list[int]] = {}
-    for e in engines:
-        count_trips(e, trips)
+    asked: list[set[str]] = [set(), set(), set()]
+    for e, channels_asked in zip(engines, asked, strict=True):
+        count_trips(e, trips, channels_asked)
     clock.now = NOW
     results = await asyncio.gather(*(DigestScheduler(digest_kit(e), owner=f"p{i}").run_due()
                                      for i, e in enumerate(engines)))
@@ -154,10 +161,11 @@ async def test_three_schedulers_take_disjoint_batches_and_post_each_digest_once(
         posted += [d.channel_id for d, _ in publisher.sent]
     assert sorted(posted) == channels
     assert sorted(c for r in results for c in r.sent) == [f"console:{c}" for c in channels]
-    # no process asked to claim a channel another had reserved: 60 requests for 60 digests
-    assert sum(trips["claim_digests"]) == len(channels)
-    # one claim trip per batch of 8 (a process's last batch may be short)
-    assert len(trips["claim_digests"]) <= len(channels) // 8 + 3
+    # no process asked to claim a channel another had reserved
+    assert sum(len(a) for a in asked) == len(set().union(*asked)) == len(channels)
+    # about one claim trip per batch of 8 (a process's last batch may be short; a claim
+    # found "held" for an instant is asked again), not one a channel
+    assert len(trips["claim_digests"]) <= len(channels) // 4
     # records of posted digests go together, not one trip a channel
     assert sum(trips["finish_digests"]) == len(channels)
     assert len(trips["finish_digests"]) <= len(channels) // 4
