@@ -169,11 +169,15 @@ class PgDigests(PgBase):
         ``until``, in one statement: rows another process is reserving right now are
         skipped (``FOR UPDATE SKIP LOCKED``), so processes take disjoint sets, none waits."""
         rows = await self._fetch(
-            "UPDATE digest_schedules s SET not_before = $2 FROM (SELECT platform, channel_id"
+            # MATERIALIZED: the locking subquery runs once. Inlined into the UPDATE's join,
+            # PostgreSQL may rescan it, and each rescan with SKIP LOCKED can lock further
+            # rows: one call was seen reserving 10 schedules with a limit of 4.
+            "WITH d AS MATERIALIZED (SELECT platform, channel_id"
             " FROM digest_schedules WHERE enabled AND next_due_at <= $1"
             " AND coalesce(not_before, 0) <= $1"
             " AND ($3::text[] IS NULL OR platform = ANY($3::text[]))"
-            " ORDER BY next_due_at, platform, channel_id LIMIT $4 FOR UPDATE SKIP LOCKED) AS d"
+            " ORDER BY next_due_at, platform, channel_id LIMIT $4 FOR UPDATE SKIP LOCKED)"
+            " UPDATE digest_schedules s SET not_before = $2 FROM d"
             " WHERE s.platform = d.platform AND s.channel_id = d.channel_id"
             f" RETURNING {_S_COLUMNS}",
             ts(now), ts(until), _platforms(platforms), limit)
