@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 import threading
@@ -31,6 +32,12 @@ from tests.postgres_server import (
     stop_server,
     unavailable,
 )
+
+# A shell starts a background job (`cmd &` without job control) with SIGINT ignored, and every
+# process it starts inherits that: the Ctrl-C tests' `briefbot` children would never see the
+# signal. Tests run the way a terminal runs them.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "2022-05-31-us-rocket-systems-ukraine.txt"
