@@ -50,7 +50,7 @@ from bot.app import digest_kit, open_app  # noqa: E402
 from bot.config import default_config  # noqa: E402
 from bot.digests import stories as stories_module  # noqa: E402
 from bot.digests.build import Ranking, Story, digest_now, shared_state  # noqa: E402
-from bot.digests.stories import StoryIndex, TermCache  # noqa: E402
+from bot.digests.stories import StoryIndex, TermCache, decode_terms, encode_terms  # noqa: E402
 from bot.models import ArticleDraft, Destination  # noqa: E402
 from bot.store import open_store  # noqa: E402
 from bot.store.ports import DigestArticle, NewArticle  # noqa: E402
@@ -195,14 +195,18 @@ def exactly_told(story: Story, groups_of: dict[int, int], truth: dict[int, int])
 
 
 def compare_kept(articles: list[DigestArticle], truth_list: list[int], *, max_items: int,
-                 channels: int, seed: int = 5) -> None:
+                 channels: int, seed: int = 5, stored: bool = True) -> None:
     """The stories kept as articles arrive (new) against clustering each digest's articles at
     once (before), over the day as the bot sees it: the stories start on the first hour's
     articles, grow hour by hour and start again when due; digests at 12:00 and 24:00 of the
     day for the whole window, each single feed and random sets of 2-5 feeds, covering the
     day so far or its last 6 hours. Compared: each digest's top ``max_items`` (the same
     stories in the same order; the same stories; how many of the shown stories are told
-    exactly, against the stories the reports really tell) and the whole digest's clusters."""
+    exactly, against the stories the reports really tell) and the whole digest's clusters.
+
+    ``stored`` (the bot since session 4): the stories start once and then only grow, and at
+    8:00 the process restarts and reads them back (terms and story ids, as stored); else
+    (session 3) they start again, clustered at once, whenever due."""
     rng = random.Random(seed)
     truth = {a.id: t for a, t in zip(articles, truth_list, strict=True)}
     bags = dict(zip((a.id for a in articles), TermCache().bags(articles, language="english"),
@@ -226,7 +230,13 @@ def compare_kept(articles: list[DigestArticle], truth_list: list[int], *, max_it
     for hour in range(25):
         newer = [a for a in articles if hour_of[a.id] == hour]
         t0 = time.process_time()
-        if not held or (newer and index.due_rebuild(len(newer))):
+        if stored and hour == 8 and held:  # a restart: the stories read back from the store
+            kept_ids = [a.id for a in held]
+            again = StoryIndex(threshold=0.3)
+            again.load(kept_ids, [decode_terms(encode_terms(bags[i])) for i in kept_ids],
+                       [index.story(i) for i in kept_ids], lo=0, hi=kept_ids[-1])
+            index = again
+        if not held or (newer and not stored and index.due_rebuild(len(newer))):
             held += newer
             index.rebuild([a.id for a in held], [bags[a.id] for a in held], lo=0)
             rebuilds += 1
@@ -294,7 +304,9 @@ def compare_kept(articles: list[DigestArticle], truth_list: list[int], *, max_it
                             f"{s.lead.id} ({s.sources} sources, exact "
                             f"{exactly_told(s, told, truth)})" for s in came))
     d = totals["digests"]
-    print(f"\nstories kept as articles arrive vs each digest's articles clustered at once "
+    print(f"\nstories kept as articles arrive ("
+          f"{'stored: started once, read back at 8:00' if stored else 'started again when due'}"
+          f") vs each digest's articles clustered at once "
           f"({d} digests: {len(sets)} channels x 2 periods x 2 times; the stories started "
           f"{rebuilds} times, {rebuild_ms:.0f} ms, and took the other articles one at a time, "
           f"{added_ms:.0f} ms in all):")
@@ -363,19 +375,53 @@ async def one_channel(batch: list[NewArticle], *, feeds: int, repeat: int) -> No
             rebuilds = shared_state(engine.store).rebuilds
         finally:
             await app.close()
+        # restarts (a new process each): the stories and their terms are read from the
+        # database, not made again
+        restarts: list[tuple[float, float]] = []
+        for _ in range(repeat):
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--restart-db", str(path),
+                stdout=asyncio.subprocess.PIPE)
+            out, _ = await child.communicate()
+            assert child.returncode == 0
+            got = json.loads(out.decode().strip().splitlines()[-1])
+            restarts.append((got["cpu"], got["wall"]))
     print(f"\none channel's digest over a {built.considered:,}-article window "
           f"({built.total_stories:,} stories, {len(built.items)} shown, one subscription):")
     print("| digest | CPU ms | wall ms |")
     print("|---|---|---|")
-    print(f"| first after start (window read, terms computed, clustered at once) | "
+    print(f"| first ever (window read, terms computed, clustered at once, stored) | "
           f"{cpu[0]:.0f} | {wall[0]:.0f} |")
+    print(f"| first after a restart (a new process, median of {repeat}: window and stored "
+          f"stories read) | "
+          f"{statistics.median(c for c, _ in restarts):.0f} | "
+          f"{statistics.median(w for _, w in restarts):.0f} |")
     print(f"| the same again (median of {repeat}: stories kept) | "
           f"{statistics.median(cpu[1:]):.0f} | {statistics.median(wall[1:]):.0f} |")
     for count, new_cpu, new_wall, considered in after:
         print(f"| after {count} new articles ({considered:,}: window read on, each added to "
               f"the stories) | {new_cpu:.0f} | {new_wall:.0f} |")
-    print(f"(the stories started {rebuilds} time(s); they start again once as many articles "
-          f"arrived as were clustered at once: a clustering at once, see above)")
+    print(f"(the stories started {rebuilds} time(s): they are stored and then only grow; "
+          f"a restart reads them)")
+
+
+async def restart(path: Path) -> None:
+    """One digest in a process that just started on a database holding the stories: CPU and
+    wall milliseconds as JSON (the app opened and the summarizer's thread started first, as
+    ``briefbot run`` does before any digest)."""
+    base = default_config()
+    config = replace(base, storage=replace(base.storage, path=str(path)))
+    app = await open_app(config, clock=lambda: NOW)
+    try:
+        await app.engine.summarizer.run(lambda: None)
+        channel = Destination(platform="console", channel_id="C1")
+        c0, t0 = time.process_time(), time.perf_counter()
+        await digest_now(digest_kit(app.engine), destination=channel, post=False)
+        cpu, wall = (time.process_time() - c0) * 1000, (time.perf_counter() - t0) * 1000
+        assert shared_state(app.engine.store).rebuilds == 0
+    finally:
+        await app.close()
+    print(json.dumps({"cpu": cpu, "wall": wall}))
 
 
 def main() -> None:
@@ -387,15 +433,25 @@ def main() -> None:
     parser.add_argument("--no-compare", action="store_true")
     parser.add_argument("--spread", type=float, default=0.0,
                         help="hours (mean) a story's reports follow it; 0: one after another")
+    parser.add_argument("--session3", action="store_true",
+                        help="also compare the stories as session 3 kept them (started again"
+                             " when due)")
     parser.add_argument("--channels", type=int, default=20,
                         help="channels following random sets of feeds in the comparison")
+    parser.add_argument("--restart-db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.restart_db:
+        asyncio.run(restart(args.restart_db))
+        return
     print(f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     batch, truth = window(args.articles, args.feeds, args.eval_dir, spread=args.spread)
     if not args.no_compare:
         articles = as_digest_articles(batch)
         max_items = default_config().digest.max_items
         compare(articles, max_items=max_items)
+        if args.session3:
+            compare_kept(articles, truth, max_items=max_items, channels=args.channels,
+                         stored=False)
         compare_kept(articles, truth, max_items=max_items, channels=args.channels)
     asyncio.run(one_channel(batch, feeds=args.feeds, repeat=args.repeat))
 

@@ -35,10 +35,10 @@ TEMPLATE = "briefbot_test_template"
 # a role that must log in with a password (pgserver trusts every other local connection)
 PASSWORD_USER, PASSWORD = "briefbot_pw", "right-horse-battery"
 
-TABLES = ("alerts", "subscriptions", "digest_runs", "digest_schedules", "feed_items",
-          "article_urls", "channel_feeds", "channel_feed_mutes", "feeds", "article_terms",
-          "articles", "meta", "installations", "oauth_states", "seen_requests",
-          "deliveries", "send_slots")
+TABLES = ("article_stories", "story_state", "alerts", "subscriptions", "digest_runs",
+          "digest_schedules", "feed_items", "article_urls", "channel_feeds",
+          "channel_feed_mutes", "feeds", "article_terms", "articles", "meta", "installations",
+          "oauth_states", "seen_requests", "deliveries", "send_slots")
 
 
 def with_database(url: str, database: str) -> str:

@@ -68,6 +68,13 @@ async def _fill(path: Path) -> dict[str, int]:
             through_article_id=ids["article2"], items=3, late=False, now=NOW)
         ids["day"] = first.local_date.toordinal()
         await store.platform.set_meta("discord.commands", "abc", now=NOW)
+        # the digests' stories: terms and story of each placed article, and their state
+        assert await store.stories.claim_stories(owner="old", now=NOW,
+                                                 lease_until=NOW + timedelta(minutes=1))
+        assert await store.stories.save_stories(
+            [(ids["article0"], ids["article0"], "rocket\tstori"),
+             (ids["article1"], ids["article0"], "rocket\t")], owner="old",
+            setting="english 0.3", generation=1, lo=0, hi=ids["article1"], now=NOW)
         return ids
     finally:
         await store.close()
@@ -96,6 +103,12 @@ async def test_copy_keeps_ids_and_the_bot_carries_on(tmp_path: Path, postgres_ur
         assert feed.etag == '"e1"' and feed.primed and feed.last_result == "2 new"
         assert await pg.feeds.channel_feed_ids(platform="slack", channel_id="C1") == [feed.id]
         assert await pg.platform.get_meta("discord.commands") == "abc"
+        assert await pg.stories.story_rows(after_id=0, through_id=ids["article2"]) == [
+            (ids["article0"], ids["article0"], "rocket\tstori"),
+            (ids["article1"], ids["article0"], "rocket\t")]
+        stories = await pg.stories.story_state()
+        assert stories is not None and (stories.generation, stories.hi, stories.owner) == (
+            1, ids["article1"], None)
         # the sent alert stays sent; the posted digest stays posted
         assert await pg.alerts.claim_due_alerts(
             now=NOW + timedelta(hours=1), window_seconds=0, lease_seconds=60,

@@ -164,15 +164,18 @@ def test_the_sqlite_repositories_implement_every_port_method() -> None:
     store_cls = {
         ports.ArticleStore: "articles", ports.FeedStore: "feeds", ports.AlertStore: "alerts",
         ports.DigestStore: "digests", ports.PlatformStateStore: "platform",
+        ports.StoryStore: "stories",
     }
     from bot.store.sqlite.alerts import SQLiteAlerts
     from bot.store.sqlite.articles import SQLiteArticles
     from bot.store.sqlite.digests import SQLiteDigests
     from bot.store.sqlite.feeds import SQLiteFeeds
     from bot.store.sqlite.platform import SQLitePlatformState
+    from bot.store.sqlite.stories import SQLiteStories
 
     impls = {"articles": SQLiteArticles, "feeds": SQLiteFeeds, "alerts": SQLiteAlerts,
-             "digests": SQLiteDigests, "platform": SQLitePlatformState}
+             "digests": SQLiteDigests, "platform": SQLitePlatformState,
+             "stories": SQLiteStories}
     for proto, name in store_cls.items():
         wanted = {n for n, v in vars(proto).items()
                   if inspect.iscoroutinefunction(v) and not n.startswith("_")}
@@ -190,6 +193,7 @@ _OWNERS = {
     "alerts.py": {"subscriptions", "alerts"},
     "digests.py": {"digest_schedules", "digest_runs"},
     "platform.py": {"meta", "installations", "oauth_states", "seen_requests"},
+    "stories.py": {"article_stories", "story_state"},
 }
 _TABLE_REF = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+([a-z_]+)\b")
 

@@ -314,10 +314,11 @@ def test_the_postgres_repositories_implement_every_port_method() -> None:
     from bot.store.postgres.digests import PgDigests
     from bot.store.postgres.feeds import PgFeeds
     from bot.store.postgres.platform import PgPlatformState
+    from bot.store.postgres.stories import PgStories
 
     impls = {ports.ArticleStore: PgArticles, ports.FeedStore: PgFeeds,
              ports.AlertStore: PgAlerts, ports.DigestStore: PgDigests,
-             ports.PlatformStateStore: PgPlatformState}
+             ports.PlatformStateStore: PgPlatformState, ports.StoryStore: PgStories}
     for proto, impl in impls.items():
         wanted = {n for n, v in vars(proto).items()
                   if inspect.iscoroutinefunction(v) and not n.startswith("_")}

@@ -47,13 +47,14 @@ import bisect
 import heapq
 import logging
 import math
+import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from bot.alerts.query import CompiledQuery, Document, analyzer_for, compile_query
@@ -65,9 +66,22 @@ from bot.digests.rules import (
     format_local,
     next_occurrence,
 )
-from bot.digests.stories import StoryIndex, TermCache, cluster_terms
+from bot.digests.stories import (
+    StoryIndex,
+    TermCache,
+    cluster_terms,
+    decode_terms,
+    encode_terms,
+)
 from bot.models import Destination, Item, Reply, ReplyKind
-from bot.store.ports import ArticleStore, DigestArticle, LastDigest, MissedDigest
+from bot.store.ports import (
+    ArticleStore,
+    DigestArticle,
+    LastDigest,
+    MissedDigest,
+    StoryRow,
+    StoryState,
+)
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -75,7 +89,13 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import DigestConfig
     from bot.ports import Deliver, Offload, Platforms
-    from bot.store.ports import AlertStore, DigestStore, FeedStore, PlatformStateStore
+    from bot.store.ports import (
+        AlertStore,
+        DigestStore,
+        FeedStore,
+        PlatformStateStore,
+        StoryStore,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +113,22 @@ LOAD_CHUNK = 20_000
 KEPT_MATCHES = 200_000
 
 
+# The stories kept in the database: one process places new articles at a time, holding a
+# lease; the others ask again after a pause (doubling) and read what it stored.
+LEASE_SECONDS = 120.0
+LEASE_POLL_SECONDS = 0.05
+LEASE_POLL_MAX_SECONDS = 1.0
+
+T = TypeVar("T")
+
+
 # -- terms and clustering --------------------------------------------------------------------
+
+
+def _covers(state: StoryState | None, setting: str, after: int, through: int) -> bool:
+    """Whether the stored stories hold every article ``after < id <= through``."""
+    return (state is not None and state.generation > 0 and state.setting == setting
+            and state.lo <= after and through <= state.hi)
 
 
 def source_key(article: DigestArticle) -> str:
@@ -415,6 +450,8 @@ class _Shared:
     stories_key: tuple[float, str] = (0.0, "")
     stories_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     rebuilds: int = 0  # times the stories started again (for tests and benchmarks)
+    loads: int = 0     # times they were read from the database afresh
+    owner: str = field(default_factory=lambda: f"stories-{uuid.uuid4().hex}")  # its lease
 
     # whether an article matches a subscription query: (query, language, article id) -> bool
     matched: dict[tuple[str, str, int], bool] = field(default_factory=dict)
@@ -463,6 +500,9 @@ class DigestRepos(Protocol):
 
     @property
     def platform(self) -> PlatformStateStore: ...  # the outbox: posted parts (bot.outbox)
+
+    @property
+    def stories(self) -> StoryStore: ...  # the stories kept in the database
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -585,54 +625,169 @@ class DigestPass:
         ``after < id <= through`` (which the window holds: the caller just selected them);
         None when the window does not hold them (a digest reaching back past it).
 
-        New articles are added to the stories one at a time (off the event loop when there
-        are many). The stories start again, clustered at once (off the event loop), when
-        there are none yet; when a digest reaches back before them (then from there); and
-        when they are due to (:meth:`StoryIndex.due_rebuild`: as many articles would have
-        been added one at a time as were clustered at once), from this digest's first
-        article: a pass over many channels asks from the earliest any of them needs."""
-        cfg, language = self.kit.settings, self.kit.language
+        The stories are kept in the database (:class:`~bot.store.ports.StoryStore`): each
+        placed article's terms and story, and what they cover. This process keeps a copy
+        (:class:`StoryIndex`) and reads what others stored (a restart reads them too: no
+        stemming, no clustering). New articles are placed by one process at a time, holding
+        the stories' lease: it reads what was stored meanwhile, adds the new articles one at a
+        time (off the event loop when there are many) and stores them; the others wait for
+        the lease and read. The stories start again, clustered at once, only when there are
+        none for this language and threshold, or when a digest reaches back before them or
+        past a gap after them (then from its first article)."""
         shared = self._shared
-        key = (cfg.cluster_similarity, language)
-        terms = shared.terms
         async with shared.stories_lock:
-            index = shared.stories if shared.stories_key == key else None
+            index = shared.stories if shared.stories_key == self._stories_key() else None
             if index is not None and index.lo <= after and through <= index.hi:
                 return index
-            newer = (shared.window.between(index.hi, through)
-                     if index is not None and index.lo <= after else None)
-            if index is not None and newer is not None and not index.due_rebuild(len(newer)):
+            return await self._sync_stories(index, after, through)
 
-                def add() -> None:
-                    assert index is not None and newer is not None
-                    index.extend([a.id for a in newer], terms.bags(newer, language=language))
+    def _stories_key(self) -> tuple[float, str]:
+        return (self.kit.settings.cluster_similarity, self.kit.language)
 
-                if len(newer) <= INLINE_ARTICLES:
-                    add()
-                else:
-                    await self.kit.offload(add)
-                index.hi = max(index.hi, through)
-                return index
-            if index is not None and index.lo > after:  # reaching back: keep what it held
-                through = max(through, min(index.hi, shared.window.hi))
+    def _setting(self) -> str:
+        return f"{self.kit.language} {self.kit.settings.cluster_similarity!r}"
+
+    async def _sync_stories(self, index: StoryIndex | None, after: int, through: int
+                            ) -> StoryIndex | None:
+        repo = self.kit.store.stories
+        setting = self._setting()
+        state = await repo.story_state()
+        if _covers(state, setting, after, through):
+            assert state is not None
+            return await self._read_stories(index, state, after)
+        owner = self._shared.owner
+        pause = LEASE_POLL_SECONDS
+        while True:
+            now = datetime.now(UTC)  # leases outlive processes: real time, not the kit clock
+            state = await repo.claim_stories(
+                owner=owner, now=now, lease_until=now + timedelta(seconds=LEASE_SECONDS))
+            if state is not None:
+                break
+            await asyncio.sleep(pause)  # another process is placing articles: wait, read
+            pause = min(pause * 2, LEASE_POLL_MAX_SECONDS)
+            state = await repo.story_state()
+            if _covers(state, setting, after, through):
+                assert state is not None
+                return await self._read_stories(index, state, after)
+        try:
+            return await self._place_stories(index, state, after, through)
+        finally:
+            await asyncio.shield(repo.release_stories(owner=owner))  # if not given back
+
+    async def _read_stories(self, index: StoryIndex | None, state: StoryState, after: int
+                            ) -> StoryIndex:
+        """This process's copy of the stored stories, holding ``after < id <= state.hi``:
+        the copy it has, with what was stored since, or read again from ``after`` (when it
+        has none, of another generation, starting after ``after``, or holding more articles
+        before ``after`` than from it: it does not grow for ever)."""
+        shared = self._shared
+        repo = self.kit.store.stories
+        threshold = self.kit.settings.cluster_similarity
+        keep = (index is not None and index.generation == state.generation
+                and index.lo <= after and index.hi <= state.hi
+                and 2 * index.held_through(after) <= len(index))
+        if keep and index is not None:
+            if index.hi < state.hi:
+                rows = await repo.story_rows(after_id=index.hi, through_id=state.hi)
+                held = index
+
+                def adopt() -> None:
+                    held.adopt([r[0] for r in rows], [decode_terms(r[2]) for r in rows],
+                               [r[1] for r in rows])
+                    held.hi = state.hi
+
+                await self._work(adopt, len(rows))
+            return index
+        lo = max(after, state.lo)
+        rows = await repo.story_rows(after_id=lo, through_id=state.hi)
+        fresh = StoryIndex(threshold=threshold)
+
+        def load() -> None:
+            fresh.load([r[0] for r in rows], [decode_terms(r[2]) for r in rows],
+                       [r[1] for r in rows], lo=lo, hi=state.hi)
+
+        await self._work(load, len(rows) // 10)  # reading is ~10x cheaper than placing
+        fresh.generation = state.generation
+        shared.stories, shared.stories_key = fresh, self._stories_key()
+        shared.loads += 1
+        return fresh
+
+    async def _place_stories(self, index: StoryIndex | None, state: StoryState, after: int,
+                             through: int) -> StoryIndex | None:
+        """Holding the lease: the stories made to cover ``after < id <= through`` and stored
+        (None, nothing stored, when the window does not hold the articles to place)."""
+        shared, repo, language = self._shared, self.kit.store.stories, self.kit.language
+        setting = self._setting()
+        terms = shared.terms
+        if _covers(state, setting, after, through):  # placed while we waited for the lease
+            return await self._read_stories(index, state, after)
+        same = state.generation > 0 and state.setting == setting
+        newer = (shared.window.between(state.hi, through)
+                 if same and state.lo <= after else None)
+        if newer is not None:
+            # add the new articles to the stories as stored
+            index = await self._read_stories(index, state, min(after, state.hi))
+            held = index
+
+            def add() -> list[StoryRow]:
+                bags = terms.bags(newer, language=language)
+                ids = [a.id for a in newer]
+                held.extend(ids, bags)
+                return [(i, held.story(i), encode_terms(b))
+                        for i, b in zip(ids, bags, strict=True)]
+
+            rows = await self._work(add, len(newer))
+            index.hi = max(index.hi, through)
+            generation, lo = state.generation, state.lo
+        else:
+            # start again, clustered at once: none for this setting, or reaching back before
+            # them (then keep what they held), or after a gap the window does not hold
+            if same and after < state.lo:
+                through = max(through, min(state.hi, shared.window.hi))
             chosen = shared.window.between(after, through)
             if chosen is None:
                 return None
-            fresh = StoryIndex(threshold=cfg.cluster_similarity)
+            stored: dict[int, str] = {}
+            if state.generation > 0 and state.setting.split(" ")[0] == language:
+                # the terms they hold are this language's: not computed again
+                stored = {r[0]: r[2] for r in await repo.story_rows(
+                    after_id=max(after, state.lo), through_id=min(through, state.hi))}
+            fresh = StoryIndex(threshold=self.kit.settings.cluster_similarity)
             lo = after
 
-            def rebuild() -> None:
-                fresh.rebuild([a.id for a in chosen], terms.bags(chosen, language=language),
-                              lo=lo)
+            def rebuild() -> list[StoryRow]:
+                missing = [a for a in chosen if a.id not in stored]
+                computed = dict(zip((a.id for a in missing),
+                                    terms.bags(missing, language=language), strict=True))
+                ids = [a.id for a in chosen]
+                bags = [computed[i] if i in computed else decode_terms(stored[i]) for i in ids]
+                fresh.rebuild(ids, bags, lo=lo)
+                return [(i, fresh.story(i), stored.get(i) or encode_terms(b))
+                        for i, b in zip(ids, bags, strict=True)]
 
-            if len(chosen) <= INLINE_ARTICLES:
-                rebuild()
-            else:
-                await self.kit.offload(rebuild)
+            rows = await self._work(rebuild, len(chosen))
             fresh.hi = max(fresh.hi, through)
-            shared.stories, shared.stories_key = fresh, key
+            generation = state.generation + 1
+            index = fresh
             shared.rebuilds += 1
-            return fresh
+        index.generation = generation
+        if not await repo.save_stories(rows, owner=shared.owner, setting=setting,
+                                       generation=generation, lo=lo, hi=index.hi,
+                                       now=datetime.now(UTC)):
+            # the lease ran out and another process took it: keep ours for this digest only
+            log.warning("digest stories: the lease ran out while placing %d articles;"
+                        " another process places them", len(rows))
+            shared.stories = None
+            return index
+        shared.stories, shared.stories_key = index, self._stories_key()
+        return index
+
+    async def _work(self, func: Callable[[], T], size: int) -> T:
+        """``func()`` inline when it is small, else off the event loop."""
+        if size <= INLINE_ARTICLES:
+            return func()
+        result: T = await self.kit.offload(func)
+        return result
 
     async def _ranked(self, key: tuple[Any, ...], articles: list[DigestArticle],
                       after: int, through: int) -> Ranking:

@@ -35,6 +35,7 @@ re-reading the day").
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from collections import Counter
@@ -70,6 +71,24 @@ def story_terms(title: str, summary: Sequence[str], *, language: str) -> dict[st
             if terms.get(term, 0.0) < weight:
                 terms[term] = weight
     return terms
+
+
+def encode_terms(bag: dict[str, float]) -> str:
+    """A bag of :func:`story_terms` as stored: the title's terms (weight 2), a tab, the
+    summary's other terms (weight 1), each run space-separated in the bag's order (the
+    title's terms come first in every bag, so the order survives)."""
+    title = [t for t, w in bag.items() if w == 2.0]
+    rest = [t for t, w in bag.items() if w != 2.0]
+    return " ".join(title) + "\t" + " ".join(rest)
+
+
+def decode_terms(text: str) -> dict[str, float]:
+    """:func:`encode_terms`' bag again (the same terms, weights and order)."""
+    title, _, rest = text.partition("\t")
+    bag = dict.fromkeys(title.split(), 2.0)
+    if rest:
+        bag.update(dict.fromkeys(rest.split(), 1.0))
+    return bag
 
 
 class TermCache:
@@ -109,13 +128,15 @@ class _Cluster:
     length, kept up to date as members join (|c + v|^2 = |c|^2 + 2 c.v + |v|^2: the dot
     product is the one that chose the cluster, so no norm is recomputed per member)."""
 
-    __slots__ = ("centroid", "members", "norm", "norm_sq")
+    __slots__ = ("centroid", "members", "norm", "norm_sq", "story")
 
-    def __init__(self, vector: dict[str, float], member: int) -> None:
+    def __init__(self, vector: dict[str, float], member: int, story: int | None = None
+                 ) -> None:
         self.centroid = vector
         self.members = [member]
         self.norm = 1.0
         self.norm_sq = 1.0
+        self.story = member if story is None else story  # its first article, for good
 
     def add(self, keys: list[str], values: list[float], member: int, *, dot: float,
             square: float) -> None:
@@ -138,17 +159,23 @@ def _rare_df(n: int) -> int:
 
 class StoryIndex:
     """The stories of a run of articles (ids ascending), kept as articles arrive; see the
-    module docstring. ``story_of`` maps each article id it holds to its story's number."""
+    module docstring. ``story_of`` maps each article id it holds to its story's number (an
+    index into :meth:`stories`); :meth:`story` gives the story's lasting id (its first
+    article's id), the one stored (:meth:`load`, :meth:`adopt`)."""
 
     def __init__(self, *, threshold: float) -> None:
         self.threshold = threshold
         self.story_of: dict[int, int] = {}
         self.lo = self.hi = 0   # it holds the articles lo < id <= hi it was given
+        self.generation = 0     # the stored stories' generation it mirrors (0: none)
         self.batch_size = 0     # articles clustered at once when it last started
         self.added = 0          # articles added one at a time since
-        self._df: dict[str, int] = {}
+        self._ids: list[int] = []
+        self._df: dict[str, int] | None = {}
         self._n = 0
         self._clusters: list[_Cluster] = []
+        self._by_story: dict[int, int] = {}  # a story's id -> its number
+        self._placing = True  # the clusters' centroids and rare-term postings are current
         self._index: dict[str, list[int]] = {}  # rare term -> clusters holding it, in order
         self._bags: dict[int, dict[str, float]] = {}  # each article's terms
         # kept while the document frequencies stay as they are (see group)
@@ -162,6 +189,17 @@ class StoryIndex:
         """Every story's member ids, in the order the stories started."""
         return [c.members for c in self._clusters]
 
+    def story(self, member: int) -> int:
+        """The lasting id of the story article ``member`` (held) is in: its first article's."""
+        return self._clusters[self.story_of[member]].story
+
+    def bag(self, member: int) -> dict[str, float]:
+        return self._bags[member]
+
+    def held_through(self, article_id: int) -> int:
+        """How many of the articles it holds have ids up to ``article_id``."""
+        return bisect.bisect_right(self._ids, article_id)
+
     def due_rebuild(self, more: int = 0) -> bool:
         """Whether, with ``more`` articles added, as many would have been added one at a time
         as were clustered at once when it last started: starting again then costs, per
@@ -169,18 +207,24 @@ class StoryIndex:
         again those of the whole set."""
         return self.added + more >= max(self.batch_size, MIN_IDF_DOCS)
 
+    def _reset(self, ids: Sequence[int], bags: Sequence[dict[str, float]], *, lo: int) -> None:
+        self.story_of, self._clusters, self._index, self._by_story = {}, [], {}, {}
+        self._ids = list(ids)
+        self._bags = dict(zip(ids, bags, strict=True))
+        self._vectors, self._splits = {}, {}
+        self.lo, self.hi = lo, (ids[-1] if len(ids) else lo)
+        self.batch_size = self._n = len(bags)
+        self.added = 0
+
     def rebuild(self, ids: Sequence[int], bags: Sequence[dict[str, float]], *, lo: int
                 ) -> None:
         """Start again from ``ids`` (ascending, all > ``lo``) clustered at once, with the
         weights of the whole set (the clusters of :func:`cluster_terms`)."""
-        self.story_of, self._clusters, self._index = {}, [], {}
-        self._bags = dict(zip(ids, bags, strict=True))
-        self._vectors, self._splits = {}, {}
-        self.lo, self.hi = lo, (ids[-1] if len(ids) else lo)
-        self.batch_size = self._n = n = len(bags)
-        self.added = 0
+        self._reset(ids, bags, lo=lo)
+        n = self._n
         df: Counter[str] = Counter(chain.from_iterable(bags))
         self._df = dict(df)
+        self._placing = True
         docs = max(n, MIN_IDF_DOCS)
         idf_of = {t: math.log(1.0 + docs / d) for t, d in df.items()}.__getitem__
         rare_df = _rare_df(n)
@@ -191,18 +235,74 @@ class StoryIndex:
             weighted = list(map(mul, bag.values(), map(idf_of, keys)))
             place(member, keys, weighted, [t for t in keys if t in rare])
 
+    def load(self, ids: Sequence[int], bags: Sequence[dict[str, float]],
+             stories: Sequence[int], *, lo: int, hi: int) -> None:
+        """Start from stories made before (stored): article ``ids[i]`` (ascending, all >
+        ``lo``) with terms ``bags[i]`` is in the story whose id is ``stories[i]``. Cheap: the
+        document frequencies, centroids and rare-term postings are computed when first needed
+        (to split a story a digest sees part of, or to place newer articles), with the
+        weights of the whole set, as :meth:`rebuild` weighs them."""
+        self._reset(ids, bags, lo=lo)
+        self.hi = max(self.hi, hi)
+        self.batch_size = 0
+        self._df, self._placing = None, False
+        self._join(ids, stories)
+
+    def _join(self, ids: Sequence[int], stories: Sequence[int]) -> None:
+        """Members of stories whose ids are given (centroids left to :meth:`_ensure_placing`)."""
+        clusters, by_story, story_of = self._clusters, self._by_story, self.story_of
+        for member, story in zip(ids, stories, strict=True):
+            c = by_story.get(story)
+            if c is None:
+                c = by_story[story] = len(clusters)
+                cluster = _Cluster({}, member, story)
+                clusters.append(cluster)
+            else:
+                clusters[c].members.append(member)
+            story_of[member] = c
+
+    def adopt(self, ids: Sequence[int], bags: Sequence[dict[str, float]],
+              stories: Sequence[int]) -> None:
+        """Newer articles (ids ascending, above :attr:`hi`) placed elsewhere (by another
+        process, stored): each counted and put in its given story."""
+        if not ids:
+            return
+        self._vectors, self._splits = {}, {}
+        self._ids += ids
+        self._bags.update(zip(ids, bags, strict=True))
+        if not self._placing:  # the centroids are computed when first needed, from all
+            if self._df is not None:
+                df = self._df
+                for bag in bags:
+                    for t in bag:
+                        df[t] = df.get(t, 0) + 1
+            self._n += len(ids)
+            self._join(ids, stories)
+        else:
+            self._add(ids, bags, stories)
+            self.added -= len(ids)
+        self.hi = max(self.hi, ids[-1])
+
     def extend(self, ids: Sequence[int], bags: Sequence[dict[str, float]]) -> None:
         """Add newer articles (ids ascending, above :attr:`hi`), one at a time: each counted
         in the document frequencies, weighed with them as they then stand (the weights of
         the articles already placed are not revisited), and placed."""
+        if not ids:
+            return
+        self._ensure_placing()
+        self._vectors, self._splits = {}, {}
+        self._ids += ids
+        self._bags.update(zip(ids, bags, strict=True))
+        self._add(ids, bags, None)
+
+    def _add(self, ids: Sequence[int], bags: Sequence[dict[str, float]],
+             stories: Sequence[int] | None) -> None:
         df = self._df
+        assert df is not None
         place = self._place
         log = math.log
         n = self._n
-        self._bags.update(zip(ids, bags, strict=True))
-        if ids:
-            self._vectors, self._splits = {}, {}
-        for member, bag in zip(ids, bags, strict=True):
+        for i, (member, bag) in enumerate(zip(ids, bags, strict=True)):
             keys = list(bag)
             for t in keys:
                 df[t] = df.get(t, 0) + 1
@@ -213,10 +313,57 @@ class StoryIndex:
                                                                  strict=True)]
             rare_df = _rare_df(n)
             place(member, keys, weighted,
-                  [t for t, d in zip(keys, counts, strict=True) if d <= rare_df])
+                  [t for t, d in zip(keys, counts, strict=True) if d <= rare_df],
+                  None if stories is None else stories[i])
             self.hi = member
         self.added += n - self._n
         self._n = n
+
+    def _ensure_df(self) -> dict[str, int]:
+        if self._df is None:
+            self._df = dict(Counter(chain.from_iterable(self._bags.values())))
+        return self._df
+
+    def _ensure_placing(self) -> None:
+        """The centroids and rare-term postings of stories made before (:meth:`load`): each
+        member weighed with the document frequencies of the whole set, as :meth:`rebuild`
+        does, and its unit vector summed into its story's centroid."""
+        if self._placing:
+            return
+        df = self._ensure_df()
+        n = self._n
+        docs = max(n, MIN_IDF_DOCS)
+        idf_of = {t: math.log(1.0 + docs / d) for t, d in df.items()}.__getitem__
+        rare_df = _rare_df(n)
+        rare = {t for t, d in df.items() if d <= rare_df}
+        clusters, index, story_of, bags = self._clusters, self._index, self.story_of, self._bags
+        index.clear()
+        for cluster in clusters:
+            cluster.centroid = {}
+        for member in self._ids:
+            bag = bags[member]
+            keys = list(bag)
+            weighted = list(map(mul, bag.values(), map(idf_of, keys)))
+            length = math.sqrt(sum(map(mul, weighted, weighted))) or 1.0
+            c = story_of[member]
+            centroid = clusters[c].centroid
+            centroid.update(zip(keys, map(add, map(centroid.get, keys, repeat(0.0)),
+                                          (w / length for w in weighted)), strict=True))
+            for term in keys:
+                if term in rare:
+                    postings = index.get(term)
+                    if postings is None:
+                        index[term] = [c]
+                    elif postings[-1] != c:
+                        postings.append(c)
+        for cluster in clusters:
+            values = cluster.centroid.values()
+            cluster.norm_sq = sum(map(mul, values, values)) or 1.0
+            cluster.norm = math.sqrt(cluster.norm_sq)
+        for term, postings in index.items():
+            if len(postings) > 2 * RECENT_CLUSTERS:
+                index[term] = postings[-RECENT_CLUSTERS:]
+        self._placing = True
 
     def group(self, articles: Iterable[DigestArticle]) -> list[list[DigestArticle]]:
         """``articles`` (all held, ascending) by story, in the order of each story's first
@@ -283,7 +430,7 @@ class StoryIndex:
         document frequencies as they stand (kept until they change)."""
         found = self._vectors.get(member)
         if found is None:
-            df, bag = self._df, self._bags[member]
+            df, bag = self._ensure_df(), self._bags[member]
             docs = max(self._n, MIN_IDF_DOCS)
             log = math.log
             keys = list(bag)
@@ -295,32 +442,40 @@ class StoryIndex:
         return found
 
     def _place(self, member: int, keys: list[str], weighted: list[float],
-               rare_keys: list[str]) -> None:
+               rare_keys: list[str], story: int | None = None) -> None:
         """Put one article (its terms and their weights) in the story it is most similar
-        to, or in a new one."""
+        to, or in a new one; in story ``story`` (its id) when given (placed elsewhere)."""
         index, clusters = self._index, self._clusters
         length = math.sqrt(sum(map(mul, weighted, weighted))) or 1.0
         values = [w / length for w in weighted]
-        proposed: list[int] = []
-        for term in rare_keys:
-            postings = index.get(term)
-            if postings:
-                # reports of one story come close together: the latest clusters only
-                proposed += postings[-RECENT_CLUSTERS:]
         best, best_sim, best_dot = -1, self.threshold, 0.0
-        if proposed:
-            # the full similarity only for the clusters sharing the most rare terms (the
-            # order of Counter.most_common, by a sort done in C: stable, first seen first)
-            shared = sorted(Counter(proposed).items(), key=_second, reverse=True)
-            for c, _ in shared[:MAX_CANDIDATES]:
-                cluster = clusters[c]
-                dot = sum(map(mul, values, map(cluster.centroid.get, keys, repeat(0.0))))
-                sim = dot / cluster.norm
-                if sim >= best_sim:
-                    best, best_sim, best_dot = c, sim, dot
+        if story is not None:
+            found = self._by_story.get(story)
+            if found is not None:
+                best = found
+                best_dot = sum(map(mul, values, map(clusters[best].centroid.get, keys,
+                                                    repeat(0.0))))
+        else:
+            proposed: list[int] = []
+            for term in rare_keys:
+                postings = index.get(term)
+                if postings:
+                    # reports of one story come close together: the latest clusters only
+                    proposed += postings[-RECENT_CLUSTERS:]
+            if proposed:
+                # the full similarity only for the clusters sharing the most rare terms (the
+                # order of Counter.most_common, by a sort done in C: stable, first seen first)
+                shared = sorted(Counter(proposed).items(), key=_second, reverse=True)
+                for c, _ in shared[:MAX_CANDIDATES]:
+                    cluster = clusters[c]
+                    dot = sum(map(mul, values, map(cluster.centroid.get, keys, repeat(0.0))))
+                    sim = dot / cluster.norm
+                    if sim >= best_sim:
+                        best, best_sim, best_dot = c, sim, dot
         if best < 0:
             best = len(clusters)
-            clusters.append(_Cluster(dict(zip(keys, values, strict=True)), member))
+            clusters.append(_Cluster(dict(zip(keys, values, strict=True)), member, story))
+            self._by_story[clusters[best].story] = best
         else:
             clusters[best].add(keys, values, member, dot=best_dot,
                                square=sum(map(mul, values, values)))

@@ -69,6 +69,8 @@ from bot.store.records import (
     NewDelivery,
     OwnerKind,
     SeenItem,
+    StoryRow,
+    StoryState,
     Subscription,
     TimeRule,
 )
@@ -638,6 +640,44 @@ class DigestStore(Protocol):
         ...
 
 
+class StoryStore(Protocol):
+    """The digests' stories kept in the database (issue 17): each placed article's story terms
+    and story, and one state row (what they cover, their generation, the placing lease).
+
+    Used by: digests (:mod:`bot.digests.build` and :mod:`bot.digests.stories`). One process at
+    a time places new articles: it takes the lease (:meth:`claim_stories`), reads what others
+    stored, places the rest and stores them with the lease given back (:meth:`save_stories`).
+    The others wait for the lease and read. Rows go with their article (retention)."""
+
+    async def story_state(self) -> StoryState | None:
+        """The state as stored (None: no stories stored yet)."""
+        ...
+
+    async def claim_stories(self, *, owner: str, now: datetime, lease_until: datetime
+                            ) -> StoryState | None:
+        """Take the placing lease for ``owner`` until ``lease_until`` if nobody holds it (or
+        its lease ran out by ``now``, or ``owner`` holds it): the state as it then stands
+        (a fresh one, generation 0 and nothing covered, when none was stored). None when
+        another process holds it."""
+        ...
+
+    async def release_stories(self, *, owner: str) -> None:
+        """Give the lease back without storing anything (if ``owner`` holds it)."""
+        ...
+
+    async def save_stories(self, rows: Sequence[StoryRow], *, owner: str, setting: str,
+                           generation: int, lo: int, hi: int, now: datetime) -> bool:
+        """As the lease holder ``owner``: store ``rows`` (each replaces the article's row;
+        rows of articles deleted meanwhile are dropped), the new state (``setting``,
+        ``generation``, covering ``lo < id <= hi``) and give the lease back, in one
+        transaction. False, with nothing stored, when ``owner`` no longer holds the lease."""
+        ...
+
+    async def story_rows(self, *, after_id: int, through_id: int) -> list[StoryRow]:
+        """The stored rows of articles ``after_id < id <= through_id``, ascending."""
+        ...
+
+
 class PlatformStateStore(Protocol):
     """Small values an adapter keeps between runs (e.g. the last synced command definitions),
     and the installations of an app that several workspaces installed (Slack's "Add to
@@ -732,6 +772,9 @@ class Store(Protocol):
     def platform(self) -> PlatformStateStore: ...
 
     @property
+    def stories(self) -> StoryStore: ...
+
+    @property
     def path(self) -> str:
         """Where the data lives, for log lines and messages (never a password)."""
         ...
@@ -780,6 +823,9 @@ __all__ = [
     "PlatformStateStore",
     "SeenItem",
     "Store",
+    "StoryRow",
+    "StoryState",
+    "StoryStore",
     "Subscription",
     "TimeRule",
 ]

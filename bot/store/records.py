@@ -293,3 +293,22 @@ class DigestArticle:
     @property
     def shown_at(self) -> datetime:
         return self.published_at or self.ingested_at
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoryState:
+    """The stored stories (:class:`bot.store.ports.StoryStore`): what they were made with
+    (``setting``: language and similarity threshold), the article ids they cover (every digest
+    article ``lo < id <= hi`` has its story), their ``generation`` (counted up each time they
+    start again) and who holds the lease to place new articles, until when."""
+
+    setting: str
+    generation: int
+    lo: int
+    hi: int
+    owner: str | None
+    lease_until: datetime
+
+
+# (article id, story: its first article's id, story terms) as stored for one article
+StoryRow = tuple[int, int, str]

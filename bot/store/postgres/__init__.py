@@ -27,6 +27,7 @@ from bot.store.postgres.digests import PgDigests
 from bot.store.postgres.feeds import PgFeeds
 from bot.store.postgres.migrate import SCHEMA_VERSION, migrate
 from bot.store.postgres.platform import PgPlatformState
+from bot.store.postgres.stories import PgStories
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class PostgresStore:
         self.alerts = PgAlerts(pool, outage, self.articles)
         self.digests = PgDigests(pool, outage)
         self.platform = PgPlatformState(pool, outage)
+        self.stories = PgStories(pool, outage)
 
     async def size(self) -> tuple[int, int]:
         """(bytes the database holds, bytes of it free for reuse: unknown here, 0)."""

@@ -24,9 +24,10 @@ from bot.store.postgres.articles import PgArticles
 
 # Parents before children (foreign keys); every table of the PostgreSQL schema but the ones
 # PostgreSQL fills itself.
-COPY_ORDER = ("articles", "article_urls", "feeds", "channel_feeds", "channel_feed_mutes",
-              "feed_items", "subscriptions", "alerts", "digest_schedules", "digest_runs", "meta",
-              "installations", "oauth_states", "seen_requests", "deliveries")
+COPY_ORDER = ("articles", "article_urls", "article_stories", "story_state", "feeds",
+              "channel_feeds", "channel_feed_mutes", "feed_items", "subscriptions", "alerts",
+              "digest_schedules", "digest_runs", "meta", "installations", "oauth_states",
+              "seen_requests", "deliveries")
 # filled by PostgreSQL or by the running bot (rate-limit buckets), not copied
 DERIVED = ("article_terms", "schema_version", "send_slots")
 BATCH = 2000

@@ -3,7 +3,8 @@ connection and one reader connection (see :mod:`bot.store.sqlite.db` for isolati
 
 Every statement on a table lives in that table's repository: ``articles.py`` (articles, their
 FTS index, article_urls), ``feeds.py`` (feeds, channel_feeds, feed_items), ``alerts.py``
-(subscriptions, alerts), ``digests.py`` (digest_schedules, digest_runs), ``platform.py`` (meta).
+(subscriptions, alerts), ``digests.py`` (digest_schedules, digest_runs), ``platform.py``
+(meta), ``stories.py`` (article_stories, story_state).
 A repository that must write another's table inside its own transaction calls that
 repository's helper with the transaction's connection.
 
@@ -25,13 +26,21 @@ import aiosqlite
 
 from bot.errors import SchemaTooNewError, StoreError
 from bot.store.numbered import load_migrations
-from bot.store.ports import AlertStore, ArticleStore, DigestStore, FeedStore, PlatformStateStore
+from bot.store.ports import (
+    AlertStore,
+    ArticleStore,
+    DigestStore,
+    FeedStore,
+    PlatformStateStore,
+    StoryStore,
+)
 from bot.store.sqlite.alerts import SQLiteAlerts
 from bot.store.sqlite.articles import SQLiteArticles
 from bot.store.sqlite.db import Database
 from bot.store.sqlite.digests import SQLiteDigests
 from bot.store.sqlite.feeds import SQLiteFeeds
 from bot.store.sqlite.platform import SQLitePlatformState
+from bot.store.sqlite.stories import SQLiteStories
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +79,7 @@ class SQLiteStore:
         self.alerts: AlertStore = SQLiteAlerts(db, articles)
         self.digests: DigestStore = SQLiteDigests(db)
         self.platform: PlatformStateStore = SQLitePlatformState(db)
+        self.stories: StoryStore = SQLiteStories(db)
 
     async def close(self) -> None:
         await self.db.close()

@@ -206,6 +206,17 @@ class SQLiteArticles:
                 " ON CONFLICT (url) DO NOTHING", (url, article_id))
 
     @staticmethod
+    def stored_ids(db: sqlite3.Connection, ids: Sequence[int]) -> set[int]:
+        """Inside the caller's transaction (in the writer's thread): which of ``ids`` are
+        stored articles (the stories repository keeps rows only for those)."""
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            found.update(r[0] for r in db.execute(
+                f"SELECT id FROM articles WHERE id IN ({marks(len(chunk))})", chunk))
+        return found
+
+    @staticmethod
     def mark_matched(db: sqlite3.Connection, article_id: int, *, now: datetime) -> None:
         """Inside the caller's transaction (in the writer's thread): the article was matched
         against the alerts."""
