@@ -50,7 +50,7 @@ from bot.app import digest_kit, open_app  # noqa: E402
 from bot.config import default_config  # noqa: E402
 from bot.digests import stories as stories_module  # noqa: E402
 from bot.digests.build import Ranking, Story, digest_now, shared_state  # noqa: E402
-from bot.digests.stories import StoryIndex, TermCache, decode_terms, encode_terms  # noqa: E402
+from bot.digests.stories import StoryIndex, TermCache, encode_terms  # noqa: E402
 from bot.models import ArticleDraft, Destination  # noqa: E402
 from bot.store import open_store  # noqa: E402
 from bot.store.ports import DigestArticle, NewArticle  # noqa: E402
@@ -233,7 +233,7 @@ def compare_kept(articles: list[DigestArticle], truth_list: list[int], *, max_it
         if stored and hour == 8 and held:  # a restart: the stories read back from the store
             kept_ids = [a.id for a in held]
             again = StoryIndex(threshold=0.3)
-            again.load(kept_ids, [decode_terms(encode_terms(bags[i])) for i in kept_ids],
+            again.load(kept_ids, [encode_terms(bags[i]) for i in kept_ids],
                        [index.story(i) for i in kept_ids], lo=0, hi=kept_ids[-1])
             index = again
         if not held or (newer and not stored and index.due_rebuild(len(newer))):

@@ -27,8 +27,9 @@ the cluster's first-stored article (linked title, source, time, stored summary) 
 store between passes and previews (:func:`shared_state`): the window of articles digests
 read (:class:`ArticleWindow`: each pass reads from the store only what was stored since),
 each article's story terms (stemmed once per article), the stories (new articles added one
-at a time, :class:`~bot.digests.stories.StoryIndex`), and whether an article matches a
-subscription query. Ranking scores each story once per article set and takes each channel's
+at a time, :class:`~bot.digests.stories.StoryIndex`; terms and stories are also kept in the
+database, so a restart and the other processes of a deployment read them instead of making
+them again), and whether an article matches a subscription query. Ranking scores each story once per article set and takes each channel's
 best ``max_items`` with a partial sort (:class:`Ranking`), looking at subscription matches
 only for stories that could still reach the top. A pass over many channels reads their
 feeds, mutes and subscriptions in one read each. The ranking chooses exactly the stories a
@@ -117,7 +118,10 @@ KEPT_MATCHES = 200_000
 # lease; the others ask again after a pause (doubling) and read what it stored.
 LEASE_SECONDS = 120.0
 LEASE_POLL_SECONDS = 0.05
-LEASE_POLL_MAX_SECONDS = 1.0
+LEASE_POLL_MAX_SECONDS = 0.5
+# A process's copy of the stories is read again from a digest's first article when it holds
+# more articles before that than after it, and at least this many.
+KEPT_BEFORE = 20_000
 
 T = TypeVar("T")
 
@@ -679,34 +683,35 @@ class DigestPass:
         """This process's copy of the stored stories, holding ``after < id <= state.hi``:
         the copy it has, with what was stored since, or read again from ``after`` (when it
         has none, of another generation, starting after ``after``, or holding more articles
-        before ``after`` than from it: it does not grow for ever)."""
+        before ``after`` than from it, and many: it does not grow for ever)."""
         shared = self._shared
         repo = self.kit.store.stories
         threshold = self.kit.settings.cluster_similarity
+        older = index.held_through(after) if index is not None else 0
         keep = (index is not None and index.generation == state.generation
                 and index.lo <= after and index.hi <= state.hi
-                and 2 * index.held_through(after) <= len(index))
+                and (older <= len(index) - older or older < KEPT_BEFORE))
         if keep and index is not None:
             if index.hi < state.hi:
                 rows = await repo.story_rows(after_id=index.hi, through_id=state.hi)
                 held = index
 
                 def adopt() -> None:
-                    held.adopt([r[0] for r in rows], [decode_terms(r[2]) for r in rows],
+                    held.adopt([r[0] for r in rows], [r[2] for r in rows],
                                [r[1] for r in rows])
                     held.hi = state.hi
 
-                await self._work(adopt, len(rows))
+                await self._work(adopt, len(rows) + index.unready)
             return index
         lo = max(after, state.lo)
         rows = await repo.story_rows(after_id=lo, through_id=state.hi)
         fresh = StoryIndex(threshold=threshold)
 
         def load() -> None:
-            fresh.load([r[0] for r in rows], [decode_terms(r[2]) for r in rows],
-                       [r[1] for r in rows], lo=lo, hi=state.hi)
+            fresh.load([r[0] for r in rows], [r[2] for r in rows], [r[1] for r in rows],
+                       lo=lo, hi=state.hi)
 
-        await self._work(load, len(rows) // 10)  # reading is ~10x cheaper than placing
+        load()  # (cheap: the terms are read when first needed)
         fresh.generation = state.generation
         shared.stories, shared.stories_key = fresh, self._stories_key()
         shared.loads += 1
@@ -736,7 +741,7 @@ class DigestPass:
                 return [(i, held.story(i), encode_terms(b))
                         for i, b in zip(ids, bags, strict=True)]
 
-            rows = await self._work(add, len(newer))
+            rows = await self._work(add, len(newer) + index.unready)
             index.hi = max(index.hi, through)
             generation, lo = state.generation, state.lo
         else:

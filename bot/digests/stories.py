@@ -23,14 +23,21 @@ story's reports, those are clustered again among themselves (:meth:`StoryIndex.g
 reports a channel does not see do not glue its own into one item. The document frequencies
 are a table over the articles the index holds, updated as one arrives (only the new
 article's terms change); a new article is weighed with the table as it then stands and joins
-a story exactly as above. The stories already made are not revisited. The index starts by
-clustering its articles at once (after a restart, when a digest reaches back before the
-articles it holds) and starts again once as many articles would have been added one at a
-time as were clustered at once (:meth:`StoryIndex.due_rebuild`): amortised, one more
-clustering of each article; a daily pass over many channels that finds a day of new articles
-clusters them at once, as before. How close this comes to clustering each digest's articles
-at once is measured in ``bench/bench_digest_window.py`` (BENCHMARKS.md, "Digests without
-re-reading the day").
+a story exactly as above. The stories already made are not revisited.
+
+**Kept in the database** (issue 17 item 4, issue 12; :class:`bot.store.ports.StoryStore`,
+driven by ``DigestPass._stories`` in :mod:`bot.digests.build`). Each placed article's terms
+(:func:`encode_terms`) and story (its first article's id, :meth:`StoryIndex.story`) are stored
+with it, so terms are computed once per article for good and a restarted process, or another
+process on the same database, reads the stories (:meth:`StoryIndex.load`, then
+:meth:`StoryIndex.adopt` for what others placed since) instead of stemming and clustering the
+day again. One process at a time places new articles, holding a lease; the others wait for it
+and read. The stories start (clustered at once, :meth:`StoryIndex.rebuild`) only when there
+are none for the language and threshold in use, or a digest reaches back before them; after
+that they only grow. Read back, the document frequencies, centroids and rare-term postings
+are recomputed when first needed from the terms and stories held, with the weights of the
+whole set. How close this comes to clustering each digest's articles at once is measured in
+``bench/bench_digest_window.py`` (BENCHMARKS.md, "Digests without re-reading the day").
 """
 
 from __future__ import annotations
@@ -178,6 +185,7 @@ class StoryIndex:
         self._placing = True  # the clusters' centroids and rare-term postings are current
         self._index: dict[str, list[int]] = {}  # rare term -> clusters holding it, in order
         self._bags: dict[int, dict[str, float]] = {}  # each article's terms
+        self._raw: dict[int, str] = {}  # terms as stored, read when first needed
         # kept while the document frequencies stay as they are (see group)
         self._vectors: dict[int, tuple[list[str], list[float], list[str]]] = {}
         self._splits: dict[tuple[int, ...], list[list[int]]] = {}
@@ -194,7 +202,17 @@ class StoryIndex:
         return self._clusters[self.story_of[member]].story
 
     def bag(self, member: int) -> dict[str, float]:
-        return self._bags[member]
+        """The terms of article ``member`` (held)."""
+        bag = self._bags.get(member)
+        if bag is None:
+            bag = self._bags[member] = decode_terms(self._raw.pop(member))
+        return bag
+
+    @property
+    def unready(self) -> int:
+        """Articles to weigh again before the next one can be placed (those read back, until
+        their centroids are computed)."""
+        return 0 if self._placing else self._n
 
     def held_through(self, article_id: int) -> int:
         """How many of the articles it holds have ids up to ``article_id``."""
@@ -211,6 +229,7 @@ class StoryIndex:
         self.story_of, self._clusters, self._index, self._by_story = {}, [], {}, {}
         self._ids = list(ids)
         self._bags = dict(zip(ids, bags, strict=True))
+        self._raw = {}
         self._vectors, self._splits = {}, {}
         self.lo, self.hi = lo, (ids[-1] if len(ids) else lo)
         self.batch_size = self._n = len(bags)
@@ -235,15 +254,19 @@ class StoryIndex:
             weighted = list(map(mul, bag.values(), map(idf_of, keys)))
             place(member, keys, weighted, [t for t in keys if t in rare])
 
-    def load(self, ids: Sequence[int], bags: Sequence[dict[str, float]],
-             stories: Sequence[int], *, lo: int, hi: int) -> None:
+    def load(self, ids: Sequence[int], terms: Sequence[str], stories: Sequence[int], *,
+             lo: int, hi: int) -> None:
         """Start from stories made before (stored): article ``ids[i]`` (ascending, all >
-        ``lo``) with terms ``bags[i]`` is in the story whose id is ``stories[i]``. Cheap: the
-        document frequencies, centroids and rare-term postings are computed when first needed
-        (to split a story a digest sees part of, or to place newer articles), with the
-        weights of the whole set, as :meth:`rebuild` weighs them."""
-        self._reset(ids, bags, lo=lo)
-        self.hi = max(self.hi, hi)
+        ``lo``) with stored terms ``terms[i]`` (:func:`encode_terms`) is in the story whose id
+        is ``stories[i]``. Cheap: the terms are read, and the document frequencies, centroids
+        and rare-term postings computed, when first needed (to split a story a digest sees
+        part of, or to place newer articles), with the weights of the whole set, as
+        :meth:`rebuild` weighs them."""
+        self._reset([], [], lo=lo)
+        self._ids = list(ids)
+        self._raw = dict(zip(ids, terms, strict=True))
+        self._n = len(self._ids)
+        self.hi = max(ids[-1] if len(ids) else lo, hi)
         self.batch_size = 0
         self._df, self._placing = None, False
         self._join(ids, stories)
@@ -261,24 +284,25 @@ class StoryIndex:
                 clusters[c].members.append(member)
             story_of[member] = c
 
-    def adopt(self, ids: Sequence[int], bags: Sequence[dict[str, float]],
-              stories: Sequence[int]) -> None:
+    def adopt(self, ids: Sequence[int], terms: Sequence[str], stories: Sequence[int]) -> None:
         """Newer articles (ids ascending, above :attr:`hi`) placed elsewhere (by another
-        process, stored): each counted and put in its given story."""
+        process, stored with their ``terms``): each counted and put in its given story."""
         if not ids:
             return
         self._vectors, self._splits = {}, {}
         self._ids += ids
-        self._bags.update(zip(ids, bags, strict=True))
         if not self._placing:  # the centroids are computed when first needed, from all
+            self._raw.update(zip(ids, terms, strict=True))
             if self._df is not None:
                 df = self._df
-                for bag in bags:
-                    for t in bag:
+                for text in terms:
+                    for t in text.split():
                         df[t] = df.get(t, 0) + 1
             self._n += len(ids)
             self._join(ids, stories)
         else:
+            bags = [decode_terms(t) for t in terms]
+            self._bags.update(zip(ids, bags, strict=True))
             self._add(ids, bags, stories)
             self.added -= len(ids)
         self.hi = max(self.hi, ids[-1])
@@ -321,7 +345,9 @@ class StoryIndex:
 
     def _ensure_df(self) -> dict[str, int]:
         if self._df is None:
-            self._df = dict(Counter(chain.from_iterable(self._bags.values())))
+            bags, raw = self._bags, self._raw
+            self._df = dict(Counter(chain.from_iterable(
+                bags[i] if i in bags else raw[i].split() for i in self._ids)))
         return self._df
 
     def _ensure_placing(self) -> None:
@@ -336,12 +362,12 @@ class StoryIndex:
         idf_of = {t: math.log(1.0 + docs / d) for t, d in df.items()}.__getitem__
         rare_df = _rare_df(n)
         rare = {t for t, d in df.items() if d <= rare_df}
-        clusters, index, story_of, bags = self._clusters, self._index, self.story_of, self._bags
+        clusters, index, story_of, bag_of = self._clusters, self._index, self.story_of, self.bag
         index.clear()
         for cluster in clusters:
             cluster.centroid = {}
         for member in self._ids:
-            bag = bags[member]
+            bag = bag_of(member)
             keys = list(bag)
             weighted = list(map(mul, bag.values(), map(idf_of, keys)))
             length = math.sqrt(sum(map(mul, weighted, weighted))) or 1.0
@@ -430,7 +456,7 @@ class StoryIndex:
         document frequencies as they stand (kept until they change)."""
         found = self._vectors.get(member)
         if found is None:
-            df, bag = self._ensure_df(), self._bags[member]
+            df, bag = self._ensure_df(), self.bag(member)
             docs = max(self._n, MIN_IDF_DOCS)
             log = math.log
             keys = list(bag)
