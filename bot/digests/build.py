@@ -29,9 +29,10 @@ read (:class:`ArticleWindow`: each pass reads from the store only what was store
 each article's story terms (stemmed once per article), the stories (new articles added one
 at a time, :class:`~bot.digests.stories.StoryIndex`; terms and stories are also kept in the
 database, so a restart and the other processes of a deployment read them instead of making
-them again), and whether an article matches a subscription query. Ranking scores each story once per article set and takes each channel's
-best ``max_items`` with a partial sort (:class:`Ranking`), looking at subscription matches
-only for stories that could still reach the top. A pass over many channels reads their
+them again), and whether an article matches a subscription query. Ranking scores each story
+once per article set and takes each channel's best ``max_items`` with a partial sort
+(:class:`Ranking`), looking at subscription matches only for stories that could still reach
+the top. A pass over many channels reads their
 feeds, mutes and subscriptions in one read each. The ranking chooses exactly the stories a
 full sort did (``tests/digest_reference.py``); how the kept stories compare with clustering
 each digest's articles at once is in ``bench/bench_digest_window.py``.
