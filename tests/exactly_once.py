@@ -33,6 +33,7 @@ from typing import Any
 from bot.digests.rules import DailyTime, next_occurrence
 from bot.models import ArticleDraft
 from bot.store import open_store
+from tests import processes
 from tests.discord_fake import FakeDiscord
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
 
@@ -287,7 +288,7 @@ async def run_scenario(s: Scenario) -> Outcome:
 
         with log_path.open("ab") as log:
             for index, sig in enumerate([*s.signals, None]):
-                proc = await asyncio.create_subprocess_exec(
+                proc = await processes.create_subprocess_exec(
                     sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(db), "run",
                     "--no-console", env=env, stdin=asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.DEVNULL, stderr=log, cwd=REPO)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from tests import processes
 from tests.in_process import run_briefbot
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,7 +20,7 @@ SAMPLE = REPO / "samples" / "2022-05-31-us-rocket-systems-ukraine.txt"
 
 def run_cli(*args: str, stdin: str = "", cwd: Path | None = None,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return processes.run(
         [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
         timeout=120, cwd=cwd, env={**os.environ, **(env or {})}, check=False,
     )
@@ -154,7 +155,7 @@ def test_run_stops_cleanly_on_a_signal(tmp_path: Path, sig: str) -> None:
     import signal
     import time
 
-    proc = subprocess.Popen(
+    proc = processes.Popen(
         [sys.executable, "-m", "bot", "--db", str(tmp_path / "sig.db"), "run"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "SLACK_BOT_TOKEN": "", "DISCORD_TOKEN": ""},

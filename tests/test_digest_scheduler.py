@@ -26,6 +26,7 @@ from bot.engine import BriefingEngine
 from bot.errors import DeliveryError
 from bot.models import ArticleDraft, Caller, Destination, Reply, ReplyKind
 from bot.publish import RecordingPublisher
+from tests import processes
 from tests.conftest import FixedClock, run_sql
 
 ADMIN = Caller(platform="console", user_id="U1", channel_id="C1", is_admin=True)
@@ -465,9 +466,9 @@ def test_two_bot_processes_on_one_database_post_each_digest_once(  # on both bac
     asyncio.run(prepare())
     go = tmp_path / "go"
     racers = [
-        subprocess.Popen([sys.executable, "-c", RACER, config.storage.database, str(go), name],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         cwd=Path(__file__).resolve().parent.parent)
+        processes.Popen([sys.executable, "-c", RACER, config.storage.database, str(go), name],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                        cwd=Path(__file__).resolve().parent.parent)
         for name in ("one", "two")
     ]
     deadline = time.monotonic() + 120

@@ -56,6 +56,7 @@ from bot.config import Config
 from bot.engine import BriefingEngine
 from bot.errors import BriefbotError, ConfigError, DeliveryError, UserError
 from bot.models import ArticleDraft, Destination, Item, Reply, ReplyKind
+from tests import processes
 
 USER_ID = 930000000000000777
 
@@ -821,11 +822,11 @@ async def test_briefbot_run_serves_discord_and_stops_on_sigterm(
     db = tmp_path / "run.db"
     env = {**os.environ, "DISCORD_TOKEN": token, "SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "",
            "SLACK_SIGNING_SECRET": ""}
-    ingest = await asyncio.create_subprocess_exec(
+    ingest = await processes.create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(db), "ingest",
         str(sample_path), env=env, stdout=asyncio.subprocess.DEVNULL)
     assert await ingest.wait() == 0
-    proc = await asyncio.create_subprocess_exec(
+    proc = await processes.create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(db), "run",
         env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)

@@ -24,7 +24,7 @@ from bot.digests.rules import DailyTime, next_occurrence
 from bot.models import ArticleDraft
 from bot.store.postgres import open_postgres_store
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
-from tests.processes import stop_processes
+from tests.processes import create_subprocess_exec, stop_processes
 
 REPO = Path(__file__).resolve().parent.parent
 CHANNELS = [f"CD{i:02d}" for i in range(24)]
@@ -81,7 +81,7 @@ async def test_three_processes_one_killed_post_each_digest_and_alert_once(
            "SLACK_SIGNING_SECRET": "s3cret", "DISCORD_TOKEN": "",
            "BRIEFBOT_DATABASE_URL": postgres_url}
     logs = [(tmp_path / f"run{i}.log").open("wb") for i in range(3)]
-    procs = [await asyncio.create_subprocess_exec(
+    procs = [await create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(cfg), "run", "--no-console", env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=log, cwd=REPO)

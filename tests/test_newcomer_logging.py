@@ -6,11 +6,11 @@ import io
 import json
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from bot.logs import configure_logging
+from tests import processes
 
 
 def test_json_lines_carry_level_logger_message_and_traceback() -> None:
@@ -49,9 +49,9 @@ def test_cli_logs_json_with_lowercase_level(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[logging]\nlevel = "debug"\nformat = "json"\n'
                       f'[storage]\npath = "{tmp_path / "b.db"}"\n')
-    done = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "-v", "brief"],
-                          capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, "BRIEFBOT_CONFIG": ""})
+    done = processes.run([sys.executable, "-m", "bot", "--config", str(config), "-v", "brief"],
+                         capture_output=True, text=True, timeout=120, check=False,
+                         env={**os.environ, "BRIEFBOT_CONFIG": ""})
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert lines, "-v logs something"

@@ -29,6 +29,7 @@ from bot.errors import ConfigError, DeliveryError
 from bot.models import ArticleDraft, Caller
 from bot.monitoring import MonitoringServer
 from bot.publish import RecordingPublisher
+from tests import processes
 
 BODY = ("The rocket launch went ahead on Tuesday after weeks of delays at the coastal site. "
         "Engineers said the rocket performed as expected during the first minutes of flight. "
@@ -198,7 +199,7 @@ def test_headless_run_serves_healthz_and_metrics_then_stops_on_sigterm(tmp_path:
     config.write_text(f'[monitoring]\nlisten = "127.0.0.1:{port}"\n'
                       '[logging]\nformat = "json"\n')
     env = {**os.environ, "SLACK_BOT_TOKEN": "", "DISCORD_TOKEN": "", "BRIEFBOT_CONFIG": ""}
-    proc = subprocess.Popen(
+    proc = processes.Popen(
         [sys.executable, "-m", "bot", "--config", str(config), "--db", str(tmp_path / "h.db"),
          "run", "--no-console"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -241,7 +242,7 @@ def test_headless_run_serves_healthz_and_metrics_then_stops_on_sigterm(tmp_path:
 
 def test_run_with_no_terminal_is_headless_and_says_so(tmp_path: Path) -> None:
     env = {**os.environ, "SLACK_BOT_TOKEN": "", "DISCORD_TOKEN": "", "BRIEFBOT_CONFIG": ""}
-    proc = subprocess.Popen(
+    proc = processes.Popen(
         [sys.executable, "-m", "bot", "--db", str(tmp_path / "n.db"), "run"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=env)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from bot.progress import Progress
+from tests import processes
 from tests.in_process import run_briefbot
 
 BODY = ("The council approved the {n} budget on Monday after a long debate in the chamber. "
@@ -70,8 +71,8 @@ def test_ctrl_c_during_folder_ingest_then_the_same_command_continues(tmp_path: P
     db = str(tmp_path / "p.db")
     cmd = [sys.executable, "-m", "bot", "--db", db, "ingest", str(folder)]
     env = {**os.environ, "BRIEFBOT_CONFIG": ""}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    proc = processes.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env)
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert first.startswith(str(folder / "story-000.txt") + "\t#1\t") and "(stored)" in first
@@ -99,8 +100,8 @@ def test_summarize_jsonl_totals_and_ctrl_c_then_continue(tmp_path: Path) -> None
     out = tmp_path / "out.jsonl"
     cmd = [sys.executable, "-m", "bot", "summarize", "--jsonl", str(src), "-o", str(out)]
     env = {**os.environ, "BRIEFBOT_CONFIG": ""}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    proc = processes.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env)
     deadline = time.monotonic() + 120
     while not (out.exists() and out.read_text().count("\n") >= 3):
         assert time.monotonic() < deadline and proc.poll() is None

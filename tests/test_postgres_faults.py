@@ -22,6 +22,7 @@ from bot.dburl import parse_database
 from bot.digests.rules import DailyTime, next_occurrence
 from bot.models import ArticleDraft
 from bot.store.postgres import open_postgres_store
+from tests import processes
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
 from tests.in_process import run_briefbot
 from tests.postgres_server import (
@@ -30,7 +31,7 @@ from tests.postgres_server import (
     PostgresServer,
     with_database,
 )
-from tests.processes import stop_processes
+from tests.processes import create_subprocess_exec, stop_processes
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "2022-05-31-us-rocket-systems-ukraine.txt"
@@ -48,8 +49,8 @@ def cli(*args: str, cwd: Path, env: dict[str, str] | None = None
     env = {"BRIEFBOT_CONFIG": "", "SLACK_BOT_TOKEN": "", "DISCORD_TOKEN": "", **(env or {})}
     if "run" not in args:
         return run_briefbot(*args, cwd=cwd, env=env)
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd, check=False, env={**os.environ, **env})
+    return processes.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
+                         timeout=120, cwd=cwd, check=False, env={**os.environ, **env})
 
 
 @pytest.mark.parametrize("command", [["run", "--no-console"], ["status"], ["stats"],
@@ -155,7 +156,7 @@ async def test_a_server_lost_while_running_costs_one_log_line_and_no_work(
            "BRIEFBOT_DATABASE_URL": proxy.url(name)}
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await create_subprocess_exec(
             sys.executable, "-m", "bot", "--config", str(cfg), "run", "--no-console", env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=log,
             cwd=REPO)

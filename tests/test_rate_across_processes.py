@@ -16,7 +16,7 @@ from bot.digests.rules import DailyTime, next_occurrence
 from bot.models import ArticleDraft
 from bot.store.postgres import open_postgres_store
 from tests.discord_fake import FakeDiscord
-from tests.processes import stop_processes
+from tests.processes import create_subprocess_exec, stop_processes
 
 REPO = Path(__file__).resolve().parent.parent
 RATE = 10
@@ -42,7 +42,7 @@ async def test_three_processes_keep_to_one_discord_rate(tmp_path: Path,
     env = {**os.environ, "DISCORD_TOKEN": "fake-token", "SLACK_BOT_TOKEN": "",
            "SLACK_APP_TOKEN": "", "BRIEFBOT_CONFIG": "", "BRIEFBOT_DATABASE_URL": postgres_url}
     logs = [(tmp_path / f"run{i}.log").open("wb") for i in range(3)]
-    procs = [await asyncio.create_subprocess_exec(
+    procs = [await create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(cfg), "run", "--no-console", env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=log,
         cwd=REPO) for log in logs]

@@ -32,6 +32,7 @@ from bot.config import Config, Secrets
 from bot.engine import BriefingEngine
 from bot.errors import ConfigError, DeliveryError
 from bot.models import Caller, Destination, Item, Reply, ReplyKind
+from tests import processes
 
 SECRET = "test-signing-secret"
 
@@ -596,11 +597,11 @@ async def test_briefbot_run_serves_slack_in_socket_mode_and_stops_on_sigterm(
     db = tmp_path / "run.db"
     env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN,
            "SLACK_SIGNING_SECRET": "", "DISCORD_TOKEN": ""}
-    ingest = await asyncio.create_subprocess_exec(
+    ingest = await processes.create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(db), "ingest",
         str(sample_path), env=env, stdout=asyncio.subprocess.DEVNULL)
     assert await ingest.wait() == 0
-    proc = await asyncio.create_subprocess_exec(
+    proc = await processes.create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(db), "run",
         env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
@@ -768,7 +769,7 @@ async def test_briefbot_run_serves_slack_over_http_with_the_signing_secret(
                    'http_port = 0\nhttp_path = "/hooks/slack"\n', encoding="utf-8")
     env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": "",
            "SLACK_SIGNING_SECRET": SECRET, "DISCORD_TOKEN": ""}
-    proc = await asyncio.create_subprocess_exec(
+    proc = await processes.create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(tmp_path / "h.db"),
         "run", env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)

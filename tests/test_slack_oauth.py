@@ -37,6 +37,7 @@ from bot.digests.scheduler import DigestScheduler
 from bot.engine import BriefingEngine
 from bot.errors import ConfigError
 from bot.models import ArticleDraft
+from tests import processes
 
 SECRET = "test-signing-secret"
 REPO = Path(__file__).resolve().parent.parent
@@ -651,7 +652,7 @@ async def test_briefbot_run_serves_the_install_flow_and_each_workspace(
         f"http_port = {port}\npost_interval_seconds = 0.0\n", encoding="utf-8")
     env = {**os.environ, "SLACK_CLIENT_SECRET": CLIENT_SECRET, "SLACK_SIGNING_SECRET": SECRET,
            "SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "", "DISCORD_TOKEN": ""}
-    proc = await asyncio.create_subprocess_exec(
+    proc = await processes.create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(cfg), "--db", str(tmp_path / "run.db"),
         "run", "--no-console", env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
