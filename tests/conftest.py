@@ -25,6 +25,7 @@ from bot.app import App, open_app
 from bot.config import Config, default_config
 from bot.engine import BriefingEngine
 from bot.publish import RecordingPublisher
+from tests import bytecode, processes, shared
 from tests.postgres_server import (
     TABLES,
     PostgresServer,
@@ -124,10 +125,39 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _exit_status.append(int(exitstatus))
 
 
+_written: list[Path] = []
+
+
+def _controller(config: pytest.Config) -> bool:
+    """Whether this process starts pytest-xdist workers (and runs no test itself)."""
+    return (not os.environ.get("PYTEST_XDIST_WORKER")
+            and bool(getattr(config.option, "numprocesses", None))
+            and not getattr(config.option, "collectonly", False))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before the workers start: the run's bytecode (tests/bytecode.py), folder
+    (tests/shared.py) and zygote for ``briefbot`` processes (tests/processes.py), made once
+    instead of once per worker."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    controller = _controller(config)
+    _written.extend(bytecode.compile_run(config, tests=controller))
+    if controller:
+        folder = shared.start_run()
+        if not os.environ.get(processes.FRESH):
+            processes.share_zygote(folder)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """A test that fails before closing a database leaves aiosqlite's (non-daemon) worker
-    thread running, and the interpreter would wait for it forever: say so and exit with the
-    session's status instead of hanging CI."""
+    """The zygote stopped, the run's folder and bytecode removed. Then: a test that fails
+    before closing a database leaves aiosqlite's (non-daemon) worker thread running, and the
+    interpreter would wait for it forever: say so and exit with the session's status instead
+    of hanging CI."""
+    processes.stop_zygote()
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        shared.end_run()
+        bytecode.remove(_written)
     leaked = [t.name for t in threading.enumerate()
               if t is not threading.main_thread() and not t.daemon and t.is_alive()]
     if leaked and _exit_status:
@@ -154,46 +184,74 @@ def postgres_server() -> Iterator[PostgresServer | None]:
 _pg_state: dict[str, str] = {}
 
 
+class _Emptier:
+    """Empties this worker's database before each test, over one connection kept for the
+    session on an event loop of its own (a new connection per test cost ~10 ms of server CPU:
+    a backend started, its catalog caches filled, then dropped)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._loop = asyncio.new_event_loop()
+        self._conn: Any = None
+        self._sql = ""
+
+    def empty(self) -> None:
+        self._loop.run_until_complete(self._empty())
+
+    async def _empty(self) -> None:
+        """Every table emptied and the ids restarted. DELETE, not TRUNCATE: a test leaves a
+        few rows, and TRUNCATE makes new files for every table and index (0.3 s a test under
+        load, against 0.04 s; measured in the issue 12 session-2 note). Children before
+        parents (TABLES' order); the identity sequences restart at 1 as RESTART IDENTITY
+        would."""
+        import asyncpg
+
+        for attempt in (1, 2):
+            try:
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await asyncpg.connect(self.url)
+                if not self._sql:
+                    sequences = [r[0] for r in await self._conn.fetch(
+                        "SELECT pg_get_serial_sequence(quote_ident(table_name), column_name)"
+                        " FROM information_schema.columns"
+                        " WHERE table_schema = current_schema() AND is_identity = 'YES'")]
+                    self._sql = "; ".join([f"DELETE FROM {t}" for t in TABLES]
+                                          + [f"SELECT setval('{q}', 1, false)"
+                                             for q in sequences])
+                await self._conn.execute(self._sql)
+                return
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+                self._conn = None  # a test cut it (a server restart...): once more, anew
+                if attempt == 2:
+                    raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._loop.run_until_complete(self._conn.close())
+        self._loop.close()
+
+
 @pytest.fixture(scope="session")
-def _postgres_worker_db(postgres_server: PostgresServer | None) -> str | None:
+def _postgres_worker_db(postgres_server: PostgresServer | None) -> Iterator[_Emptier | None]:
     if postgres_server is None:
-        return None
-    return postgres_server.url(asyncio.run(postgres_server.create_database()))
+        yield None
+        return
+    emptier = _Emptier(postgres_server.url(asyncio.run(postgres_server.create_database())))
+    try:
+        yield emptier
+    finally:
+        emptier.close()
 
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer | None,
-                 _postgres_worker_db: str | None) -> str:
+                 _postgres_worker_db: _Emptier | None) -> str:
     """A migrated, empty PostgreSQL database for this test (skipped without a server)."""
     if postgres_server is None or _postgres_worker_db is None:
         unavailable(_pg_state.get("why", "no PostgreSQL server"))
         raise AssertionError("unreachable")
-    asyncio.run(_truncate(_postgres_worker_db))
-    return _postgres_worker_db
-
-
-_EMPTY_SQL: list[str] = []
-
-
-async def _truncate(url: str) -> None:
-    """Empty every table and restart the ids. DELETE, not TRUNCATE: a test leaves a few rows,
-    and TRUNCATE makes new files for every table and index (0.3 s a test under load, against
-    0.04 s; measured in the issue 12 session-2 note). Children before parents (TABLES' order);
-    the identity sequences restart at 1 as RESTART IDENTITY would."""
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        if not _EMPTY_SQL:
-            sequences = [r[0] for r in await conn.fetch(
-                "SELECT pg_get_serial_sequence(quote_ident(table_name), column_name)"
-                " FROM information_schema.columns WHERE table_schema = current_schema()"
-                " AND is_identity = 'YES'")]
-            _EMPTY_SQL.append("; ".join([f"DELETE FROM {t}" for t in TABLES]
-                                        + [f"SELECT setval('{q}', 1, false)" for q in sequences]))
-        await conn.execute(_EMPTY_SQL[0])
-    finally:
-        await conn.close()
+    _postgres_worker_db.empty()
+    return _postgres_worker_db.url
 
 
 BACKENDS = ("sqlite", "postgres")

@@ -3,12 +3,12 @@
 ``create_subprocess_exec``, ``Popen`` and ``run`` take what their namesakes in asyncio and
 subprocess take and give back the same objects. For ``[sys.executable, "-m", "bot", ...]`` and
 ``[sys.executable, "-c", CODE, ...]`` the new process is forked from a zygote (tests/zygote.py:
-one per test worker, started at the first use) that has already imported the bot, instead of a
-new interpreter paying ~2 s of CPU for the same imports: a new process all the same (own pid,
-streams, folder, environment, default signal handlers, a real exit status or signal), only
-without the import time. Tests about what a command imports or how fast it starts use new
-interpreters (tests/test_fast_start.py). ``BRIEFBOT_TEST_FRESH_PROCESSES=1`` makes every one a
-new interpreter again.
+one per run, started by pytest-xdist's controller, else at the first use) that has already
+imported the bot and loaded its language model, instead of a new interpreter paying ~3 s of
+CPU for the same: a new process all the same (own pid, streams, folder, environment, default
+signal handlers, a real exit status or signal), only without the start-up cost. Tests about
+what a command imports or how fast it starts use new interpreters (tests/test_fast_start.py).
+``BRIEFBOT_TEST_FRESH_PROCESSES=1`` makes every one a new interpreter again.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 FRESH = "BRIEFBOT_TEST_FRESH_PROCESSES"
+SHARED = "BRIEFBOT_TEST_ZYGOTE"  # the run's zygote (a unix socket path), set by its controller
 ZYGOTE = Path(__file__).resolve().with_name("zygote.py")
 REPO = ZYGOTE.parent.parent
 _START_ENV = dict(os.environ)  # the worker's, before any test changes it
@@ -44,7 +45,9 @@ def _forked(args: Sequence[Any]) -> bool:
 
 
 class _Zygote:
-    """This worker's zygote: started at the first request, stopped when the worker exits."""
+    """The zygote this process asks: the run's (its address in ``SHARED``: the controller of
+    a pytest-xdist run starts one for its workers), else one of its own, started at the first
+    request and stopped when this process exits."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -52,13 +55,23 @@ class _Zygote:
         self._sock: socket.socket | None = None
         self._log: IO[bytes] | None = None
 
+    @property
+    def owner(self) -> bool:
+        return self._proc is not None
+
     def spawn(self, argv: list[str], *, env: dict[str, str], cwd: str,
               fds: list[int]) -> tuple[int, int]:
         """Fork ``argv`` (without the interpreter) with ``fds`` as its stdin, stdout and
         stderr: (pid, the read end of its status pipe)."""
         with self._lock:
             if self._sock is None:
-                self._start()
+                shared = os.environ.get(SHARED, "")
+                if shared:
+                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                    self._sock.connect(shared)
+                    atexit.register(self.close)
+                else:
+                    self.start()
             assert self._sock is not None
             status_r, status_w = os.pipe()
             try:
@@ -74,26 +87,40 @@ class _Zygote:
                 raise RuntimeError(f"the tests' zygote (tests/zygote.py) is gone:\n{self._tail()}")
             return int(json.loads(reply)["pid"]), status_r
 
-    def _start(self) -> None:
+    def start(self, *, listen_in: str = "") -> str:
+        """Start a zygote for this process; with ``listen_in`` (a folder), for other processes
+        too: the address they connect to."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        passed = [theirs]
+        address = ""
+        if listen_in:
+            address = os.path.join(listen_in, "zygote.socket")
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            listener.bind(address)
+            listener.listen(64)
+            passed.append(listener)
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (read back if the zygote dies)
-        with theirs:
+        try:
             self._proc = subprocess.Popen(
-                [sys.executable, str(ZYGOTE), str(theirs.fileno())], pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, cwd=REPO,
-                env=_START_ENV)
+                [sys.executable, str(ZYGOTE), *(str(s.fileno()) for s in passed)],
+                pass_fds=[s.fileno() for s in passed], stdin=subprocess.DEVNULL,
+                stdout=self._log, stderr=self._log, cwd=REPO, env=_START_ENV)
+        finally:
+            for sock in passed:
+                sock.close()
         self._sock = mine
         atexit.register(self.close)
+        return address
 
     def _tail(self) -> str:
         if self._log is None:
-            return ""
+            return "(it belongs to another process: see its output)"
         self._log.seek(0)
         return self._log.read()[-4000:].decode(errors="replace")
 
     def close(self) -> None:
         if self._sock is not None:
-            self._sock.close()  # the zygote exits at the end of its socket
+            self._sock.close()  # the zygote exits at the end of its owner's connection
             self._sock = None
         if self._proc is not None:
             try:
@@ -105,6 +132,19 @@ class _Zygote:
 
 
 _zygote = _Zygote()
+
+
+def share_zygote(folder: str) -> None:
+    """Start the run's zygote in this process (a pytest-xdist controller, before its workers
+    start), listening in ``folder``: the workers inherit its address in ``SHARED``."""
+    os.environ[SHARED] = _zygote.start(listen_in=folder)
+
+
+def stop_zygote() -> None:
+    """Let go of the zygote: stop it if this process started it."""
+    if _zygote.owner:
+        os.environ.pop(SHARED, None)
+    _zygote.close()
 
 
 class ForkedPopen(subprocess.Popen[Any]):

@@ -18,6 +18,7 @@ from bot.models import ArticleDraft
 from bot.newsum import restates
 from bot.summarize import summarize_text
 from bot.text import split_paragraphs, split_sentences
+from tests.shared import once
 
 PAGES = Path(__file__).parent / "data" / "pages"
 SPECS = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in PAGES.glob("*.json")}
@@ -29,9 +30,12 @@ _ENDS_ON_NUMBER = re.compile(r"(?:^|\s)(?:\d{1,2}\.|\d{1,2}(?:er|e|º|ª|\.º|\.
 
 @functools.cache
 def _page(name: str) -> tuple[dict[str, list[str]], ArticleDraft]:
+    """A page read once per run, whichever worker runs its tests (the first page whose date
+    needs dateparser costs ~4.5 s of CPU: its every locale loaded)."""
     spec: dict[str, list[str]] = SPECS[name]
-    draft = article_from_page((PAGES / f"{name}.html").read_bytes(), url=str(spec["url"]),
-                              charset=None, min_text_chars=200, title_limit=120)
+    draft = once(f"real-page-{name}", lambda: article_from_page(
+        (PAGES / f"{name}.html").read_bytes(), url=str(spec["url"]), charset=None,
+        min_text_chars=200, title_limit=120))
     return spec, draft
 
 

@@ -1,20 +1,24 @@
 """A process that has imported what ``briefbot run`` imports and forks a ``briefbot`` for a test
-(tests/processes.py starts one per test worker and talks to it; run as a script, never imported).
+(tests/processes.py starts one per test run and talks to it; run as a script, never imported).
 
-A new interpreter spends ~2 s of CPU importing the bot (aiohttp, slack_bolt, discord.py, Sumy,
-NLTK, numpy) before ``main()`` starts; the suite starts ~35 of them. A child forked from here
-starts at ``main()`` with exactly the modules a new interpreter would have loaded by then (and
-a few more), and is otherwise a new process: its own pid, standard streams, working folder,
+A new interpreter spends ~3 s of CPU before ``briefbot run`` is up (importing aiohttp,
+slack_bolt, discord.py, Sumy, NLTK, numpy; loading the language detector's model); the suite
+starts ~35 of them. A child forked from here starts at ``main()`` with the modules a new
+interpreter would have loaded by then (and a few more) and that read-only model already in
+memory, and is otherwise a new process: its own pid, standard streams, working folder,
 environment, arguments, default signal handlers; it exits as an interpreter does (threads
-joined, atexit handlers, buffers flushed, the exit status or the signal that ended it).
-Start-up itself (what a command imports, how fast) is tested with new interpreters
-(tests/test_fast_start.py), never through here.
+joined, atexit handlers, buffers flushed, the exit status or the signal that ended it). What
+it shares with its siblings: the hash seed (a new interpreter draws its own). Start-up itself
+(what a command imports, how fast) is tested with new interpreters (tests/test_fast_start.py),
+never through here.
 
-Protocol, over a SOCK_SEQPACKET unix socket (fd in argv[1]): the test sends one JSON message
-``{"argv": ["-m", "bot", ...] | ["-c", CODE, ...], "env": {...}, "cwd": "..."}`` with four
-file descriptors (the child's stdin, stdout, stderr, and a pipe for its exit status); the
-zygote answers ``{"pid": N}``, and when the child ends it writes the child's raw wait status
-(decimal) into the status pipe and closes it. End of the socket: the zygote exits.
+Protocol, over SOCK_SEQPACKET unix sockets: the connection to the process that started the
+zygote (fd in argv[1]; its end stops the zygote) and those a listening socket accepts (fd in
+argv[2], optional: the test workers of a run share the zygote their controller started). A
+test sends one JSON message ``{"argv": ["-m", "bot", ...] | ["-c", CODE, ...], "env": {...},
+"cwd": "..."}`` with four file descriptors (the child's stdin, stdout, stderr, and a pipe for
+its exit status); the zygote answers ``{"pid": N}``, and when the child ends it writes the
+child's raw wait status (decimal) into the status pipe and closes it.
 """
 
 import gc
@@ -60,14 +64,19 @@ def _preload() -> None:
         raise SystemExit(f"zygote: threads started while preloading: {threading.enumerate()}")
 
 
-def _serve(ctl: socket.socket) -> tuple[dict, list[int]]:
-    """Answer requests until the socket closes (the zygote exits); returns only in a child."""
+def _serve(owner: socket.socket, listener: socket.socket | None) -> tuple[dict, list[int]]:
+    """Answer requests (on the owner's connection, and on connections the listener accepts:
+    the test workers of a run) until the owner's connection ends, then exit; returns only in a
+    child."""
     poll = select.poll()
-    poll.register(ctl.fileno(), select.POLLIN)
+    conns = {owner.fileno(): owner}
+    for sock in (owner, listener):
+        if sock is not None:
+            poll.register(sock.fileno(), select.POLLIN)
     children: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, status pipe)
     while True:
         for fd, _ in poll.poll():
-            if fd != ctl.fileno():
+            if fd in children:
                 pid, status = children.pop(fd)
                 poll.unregister(fd)
                 os.close(fd)
@@ -75,13 +84,29 @@ def _serve(ctl: socket.socket) -> tuple[dict, list[int]]:
                 os.write(status, str(raw).encode())
                 os.close(status)
                 continue
-            msg, fds, _, _ = socket.recv_fds(ctl, 1 << 20, 4)
+            if listener is not None and fd == listener.fileno():
+                conn, _ = listener.accept()
+                conns[conn.fileno()] = conn
+                poll.register(conn.fileno(), select.POLLIN)
+                continue
+            conn = conns[fd]
+            try:
+                msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 4)
+            except OSError:
+                msg, fds = b"", []
             if not msg:
-                os._exit(0)  # the test worker is gone; its children are the test's to stop
+                if conn is owner:
+                    os._exit(0)  # the tests are over; their children are theirs to stop
+                poll.unregister(fd)
+                del conns[fd]
+                conn.close()
+                continue
             request = json.loads(msg)
             pid = os.fork()
             if pid == 0:
-                ctl.close()
+                for sock in (*conns.values(), listener):
+                    if sock is not None:
+                        sock.close()
                 for pidfd, (_, status) in children.items():
                     os.close(pidfd)
                     os.close(status)
@@ -91,7 +116,7 @@ def _serve(ctl: socket.socket) -> tuple[dict, list[int]]:
             poll.register(pidfd, select.POLLIN)
             for f in set(fds[:3]):
                 os.close(f)
-            ctl.send(json.dumps({"pid": pid}).encode())
+            conn.send(json.dumps({"pid": pid}).encode())
 
 
 def _stream(fd: int, write: bool, env: dict) -> io.TextIOWrapper:
@@ -130,9 +155,10 @@ def _become(request: dict, fds: list[int]) -> list[str]:
 
 
 def main() -> None:
-    ctl = socket.socket(fileno=int(sys.argv[1]))
+    owner = socket.socket(fileno=int(sys.argv[1]))
+    listener = socket.socket(fileno=int(sys.argv[2])) if len(sys.argv) > 2 else None
     _preload()
-    request, fds = _serve(ctl)
+    request, fds = _serve(owner, listener)
     argv = _become(request, fds)
     if argv[:1] == ["-m"]:
         import runpy
