@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
 import random
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -137,20 +139,26 @@ async def subscriptions(store: Store) -> list[int]:
     return [s.id for s in subs]
 
 
-async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, float]:
-    """Median wall and CPU milliseconds (CPU: this process, every thread; on a loaded machine
-    the wall time mostly measures the wait for a core)."""
+Timing = tuple[float, float, float]  # median ms: wall, CPU of this process, CPU of the server
+
+
+async def timed(fn: Callable[[], Awaitable[Any]], repeat: int,
+                server: int | None = None) -> Timing:
+    """Median wall and CPU milliseconds (CPU: this process, every thread, and on PostgreSQL
+    the backend process that answered, ``server``; on a loaded machine the wall time mostly
+    measures the wait for a core)."""
     await fn()  # warm: caches, the first page reads
-    wall, cpu = [], []
+    wall, cpu, spent = [], [], []
     for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
+        s0, t0, c0 = backend_cpu(server), time.perf_counter(), time.process_time()
         await fn()
         wall.append((time.perf_counter() - t0) * 1000)
         cpu.append((time.process_time() - c0) * 1000)
-    return statistics.median(wall), statistics.median(cpu)
+        spent.append((backend_cpu(server) - s0) * 1000)
+    return statistics.median(wall), statistics.median(cpu), statistics.mean(spent)
 
 
-async def reads(store: Store, repeat: int) -> dict[str, tuple[float, float]]:
+async def reads(store: Store, repeat: int, server: int | None = None) -> dict[str, Timing]:
     subs = await subscriptions(store)
     await store.articles.refresh_search_terms()  # what maintenance keeps fresh
     mid = max(1, await store.articles.max_article_id() // 2)
@@ -171,14 +179,16 @@ async def reads(store: Store, repeat: int) -> dict[str, tuple[float, float]]:
             store.feeds.list_feeds(), store.feeds.feed_item_counts()),
         "alerts (subscriptions + stats)": lambda: store.alerts.alert_stats(subs),
     }
-    return {name: await timed(fn, repeat) for name, fn in checks.items()}
+    return {name: await timed(fn, repeat, server) for name, fn in checks.items()}
 
 
-async def ingest_rate(path: Path, count: int, eval_dir: Path) -> float:
+async def ingest_rate(database: str, count: int, eval_dir: Path) -> float:
     """Articles per second through the real engine (news summarizer) into this store."""
     sentences, titles = sentence_pool(eval_dir)
     config = default_config()
-    config = replace(config, storage=replace(config.storage, path=str(path)))
+    pg = database.startswith("postgresql:")
+    config = replace(config, storage=replace(config.storage, url=database if pg else "",
+                                             path=config.storage.path if pg else database))
     app = await open_app(config)  # every feature installed, as `briefbot run` has them
     engine = app.engine
     try:
@@ -242,47 +252,183 @@ async def steady(days: int, per_day: int, keep_days: int, eval_dir: Path) -> Non
             await store.close()
 
 
-async def on_postgres(sqlite_path: Path, url: str, repeat: int) -> dict[str, tuple[float, float]]:
-    """The same reads on PostgreSQL: the built SQLite store copied into a fresh database
-    (``briefbot``'s own copy tool), then read the same way. ``url`` "auto": a throwaway
-    pgserver (the dev extra) in a temporary folder."""
+PG_STATE = Path("/tmp/pgscale")  # the bench's own PostgreSQL: kept for re-runs
+TICKS = os.sysconf("SC_CLK_TCK")
+# the articles' search index: dropped while a big build loads, made again at the end (faster
+# than keeping it up to date row by row)
+SEARCH_INDEX = "articles_search"
+
+
+@contextlib.asynccontextmanager
+async def postgres_server(url: str | None, pgdata: Path) -> AsyncIterator[str]:
+    """An admin URL: ``url`` (a server someone runs), else a pgserver in ``pgdata`` (kept on
+    disk for the next run, stopped when this process ends)."""
+    if url:
+        yield url
+        return
     import warnings
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+    await asyncio.to_thread(partial(pgdata.mkdir, parents=True, exist_ok=True))
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    try:
+        uri = str(server.get_uri())
+        for setting in ("synchronous_commit = off", "max_wal_size = '4GB'",
+                        "maintenance_work_mem = '512MB'"):
+            await _admin(uri, f"ALTER SYSTEM SET {setting}")
+        await _admin(uri, "SELECT pg_reload_conf()")
+        yield uri
+    finally:
+        server.cleanup()
+
+
+async def _admin(url: str, sql: str) -> Any:
     import asyncpg
 
-    from bot.store.backends import open_database
-    from bot.store.postgres.copy import copy_database
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        if url == "auto":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import pgserver
-            server = pgserver.get_server(tmp, cleanup_mode="delete")  # type: ignore[attr-defined]
-            url = server.get_uri()
-        try:
-            admin = await asyncpg.connect(url)
-            try:
-                await admin.execute("DROP DATABASE IF EXISTS scale_bench WITH (FORCE)")
-                await admin.execute("CREATE DATABASE scale_bench")
-            finally:
-                await admin.close()
-            from urllib.parse import urlsplit, urlunsplit
 
-            target = urlunsplit(urlsplit(url)._replace(path="/scale_bench"))
+def _with_db(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+async def pg_database(admin_url: str, articles: int) -> str:
+    name = f"scale_{articles}"
+    if not await _admin(admin_url, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
+        await _admin(admin_url, f"CREATE DATABASE {name}")
+    return _with_db(admin_url, name)
+
+
+async def build_postgres(store: Any, total: int, *, batch_size: int, eval_dir: Path,
+                         state: Path) -> float:
+    """The same articles and feed items as :func:`build` (ids 1..N, as a fresh SQLite store
+    gives them), loaded with COPY in batches, one transaction each (resumable); the "did you
+    mean" words of each batch added with it. A big build drops the search index first and
+    makes it again at the end (its definition kept in ``state`` until then)."""
+    pool = store.pool
+    have = int(await pool.fetchval("SELECT coalesce(max(id), 0) FROM articles"))
+    saved = state / f"{await pool.fetchval('SELECT current_database()')}.{SEARCH_INDEX}.sql"
+    if have < total:
+        sentences, titles = sentence_pool(eval_dir)
+        feeds = await store.feeds.list_feeds()
+        for n in range(len(feeds), FEEDS):
+            await store.feeds.add_feed(f"https://news{n}.example/feed", now=START,
+                                       next_poll_at=START + 2 * YEAR)
+        definition = await pool.fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = $1", SEARCH_INDEX)
+        if definition and total - have > 100_000:
+            await asyncio.to_thread(partial(state.mkdir, parents=True, exist_ok=True))
+            await asyncio.to_thread(saved.write_text, definition)
+            await pool.execute(f"DROP INDEX {SEARCH_INDEX}")
+        t0 = time.perf_counter()
+        done = 0
+        columns = ("id", "title", "text", "summary", "url", "canonical_url", "source",
+                   "author", "published_at", "ingested_at", "content_hash", "feed_id",
+                   "backlog", "alerts_matched_at")
+        item_columns = ("feed_id", "item_key", "guid", "link", "status", "attempts", "note",
+                        "first_seen_at")
+        while have < total:
+            count = min(batch_size, total - have)
+            batch = make_batch(have, count, total, sentences, titles)
+            rows = [(have + k + 1, a.title, a.draft.text, json.dumps(list(a.summary)),
+                     a.draft.url, a.canonical_url, a.draft.source, a.draft.author,
+                     None if a.draft.published_at is None else a.draft.published_at.timestamp(),
+                     a.ingested_at.timestamp(), a.content_hash, a.draft.feed_id, False,
+                     a.ingested_at.timestamp()) for k, a in enumerate(batch)]
+            now = batch[-1].ingested_at.timestamp()
+            items = [(a.draft.feed_id, a.canonical_url, None, a.canonical_url, "backlog", 1,
+                      "scale benchmark", now) for a in batch]
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.copy_records_to_table("articles", records=rows, columns=columns)
+                await conn.copy_records_to_table("feed_items", records=items,
+                                                 columns=item_columns)
+                await conn.execute(
+                    "INSERT INTO article_terms (term) SELECT DISTINCT lexeme FROM articles,"
+                    " unnest(search) AS u(lexeme) WHERE id > $1 AND id <= $2"
+                    " AND length(lexeme) BETWEEN 3 AND 40 ON CONFLICT (term) DO NOTHING",
+                    have, have + count)
+            have += count
+            done += count
+            rate = done / (time.perf_counter() - t0)
+            print(f"  built {have:,}/{total:,} ({rate:,.0f} articles/s)", flush=True)
+        await pool.execute("SELECT setval(pg_get_serial_sequence('articles', 'id'),"
+                           " (SELECT max(id) FROM articles))")
+    else:
+        t0, done = time.perf_counter(), 0
+    if await asyncio.to_thread(saved.is_file):
+        if not await pool.fetchval("SELECT 1 FROM pg_indexes WHERE indexname = $1",
+                                   SEARCH_INDEX):
             started = time.perf_counter()
-            copied = await copy_database(str(sqlite_path), target)
-            print(f"postgres: {sum(c.rows for c in copied):,} rows copied in "
-                  f"{time.perf_counter() - started:.0f} s", flush=True)
-            store = await open_database(target)
-            try:
-                return await reads(store, repeat)
-            finally:
-                await store.close()
+            await pool.execute(await asyncio.to_thread(saved.read_text))
+            print(f"  search index made in {time.perf_counter() - started:.0f} s", flush=True)
+        await asyncio.to_thread(saved.unlink)
+    if done:
+        started = time.perf_counter()
+        await pool.execute("VACUUM ANALYZE")  # as autovacuum would after a bulk load
+        print(f"  VACUUM ANALYZE in {time.perf_counter() - started:.0f} s", flush=True)
+    return done / (time.perf_counter() - t0) if done else 0.0
+
+
+def backend_cpu(pid: int | None) -> float:
+    """CPU seconds of one PostgreSQL backend process (on this machine), from /proc."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+async def on_postgres(args: argparse.Namespace) -> None:
+    """Build (or continue) the store in PostgreSQL and read it as :func:`main` does on SQLite.
+    The server: ``--postgres URL`` or BRIEFBOT_TEST_POSTGRES_URL, else a pgserver of its own
+    in /tmp/pgscale (kept for re-runs; stopped when this ends). One database per size."""
+    from bot.store.backends import open_database
+
+    url = args.postgres if args.postgres != "auto" else ""
+    url = url or os.environ.get("BRIEFBOT_TEST_POSTGRES_URL", "")
+    async with postgres_server(url or None, PG_STATE / "pgdata") as admin_url:
+        database = await pg_database(admin_url, args.articles)
+        store: Any = await open_database(database, pool_size=1)
+        try:
+            rate = await build_postgres(store, args.articles, batch_size=args.batch,
+                                        eval_dir=args.eval_dir, state=PG_STATE)
+            if rate:
+                print(f"built at {rate:,.0f} articles/s (COPY in batches)")
+            async with store.pool.acquire() as conn:
+                backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+            # the server elsewhere: this process's CPU only
+            pid = backend if await asyncio.to_thread(os.path.exists, f"/proc/{backend}") else None
+            results = await reads(store, args.repeat, pid)
+            size, _ = await store.size()
+            settings = {r[0]: r[1] for r in await store.pool.fetch(
+                "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN"
+                " ('shared_buffers', 'work_mem', 'server_version', 'synchronous_commit')")}
         finally:
-            if server is not None:
-                server.cleanup()
+            await store.close()
+        ingest = (await ingest_rate(database, args.ingest, args.eval_dir)
+                  if args.ingest else 0.0)
+    print(f"\n## {args.articles:,} articles on PostgreSQL ({database.split('?')[0]}; "
+          + ", ".join(f"{k} {v}" for k, v in sorted(settings.items())) + ")")
+    report(results, ingest, f"{size / 1e6:,.0f} MB (pg_database_size)")
+
+
+def report(results: dict[str, Timing], ingest: float, size: str) -> None:
+    print("| read | median ms (wall) | median ms (CPU, bot) | mean ms (CPU, server) |")
+    print("|---|---|---|---|")
+    for name, (wall, cpu, server) in results.items():
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {server:.2f} |")
+    print(f"| ingest (engine, news summarizer, sequential) | {ingest:.0f} articles/s | | |")
+    print(f"| database | {size} | | |")
 
 
 async def main() -> None:
@@ -294,9 +440,9 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--ingest", type=int, default=100, help="articles for the ingest rate")
     parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
-    parser.add_argument("--postgres", metavar="URL",
-                        help="also run the reads on PostgreSQL (a copy of the built store); "
-                        "'auto': a throwaway pgserver")
+    parser.add_argument("--postgres", metavar="URL", nargs="?", const="auto",
+                        help="build and read on PostgreSQL instead: the server at URL, else "
+                        "BRIEFBOT_TEST_POSTGRES_URL, else a pgserver kept in /tmp/pgscale")
     parser.add_argument("--steady", type=int, metavar="DAYS",
                         help="instead: retention under a steady feed for DAYS days")
     parser.add_argument("--per-day", type=int, default=1000)
@@ -304,6 +450,9 @@ async def main() -> None:
     args = parser.parse_args()
     if args.steady:
         await steady(args.steady, args.per_day, args.keep_days, args.eval_dir)
+        return
+    if args.postgres:
+        await on_postgres(args)
         return
     path = args.db or HERE / ".scale" / f"scale-{args.articles}.db"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -316,21 +465,9 @@ async def main() -> None:
         size, free = await store.size()
     finally:
         await store.close()
-    ingest = await ingest_rate(path, args.ingest, args.eval_dir) if args.ingest else 0.0
-    pg = await on_postgres(path, args.postgres, args.repeat) if args.postgres else {}
+    ingest = await ingest_rate(str(path), args.ingest, args.eval_dir) if args.ingest else 0.0
     print(f"\n## {args.articles:,} articles ({path})")
-    print("| read | median ms (wall) | median ms (CPU) |")
-    print("|---|---|---|")
-    for name, (wall, cpu) in results.items():
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
-    print(f"| ingest (engine, news summarizer, sequential) | {ingest:.0f} articles/s | |")
-    print(f"| database file | {size / 1e6:,.0f} MB ({free / 1e6:,.0f} MB free) | |")
-    if pg:
-        print(f"\n## {args.articles:,} articles on PostgreSQL (the same store, copied)")
-        print("| read | median ms (wall) | median ms (CPU, this process) |")
-        print("|---|---|---|")
-        for name, (wall, cpu) in pg.items():
-            print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
+    report(results, ingest, f"{size / 1e6:,.0f} MB ({free / 1e6:,.0f} MB free)")
 
 
 if __name__ == "__main__":

@@ -36,9 +36,9 @@ TEMPLATE = "briefbot_test_template"
 PASSWORD_USER, PASSWORD = "briefbot_pw", "right-horse-battery"
 
 TABLES = ("article_stories", "story_state", "alerts", "subscriptions", "digest_runs",
-          "digest_schedules", "feed_items", "article_urls", "channel_feeds",
-          "channel_feed_mutes", "feeds", "article_terms", "articles", "meta", "installations",
-          "oauth_states", "seen_requests", "deliveries", "send_slots")
+          "digest_schedules", "feed_items", "feed_item_counts", "article_urls",
+          "channel_feeds", "channel_feed_mutes", "feeds", "article_terms", "articles", "meta",
+          "installations", "oauth_states", "seen_requests", "deliveries", "send_slots")
 
 
 def with_database(url: str, database: str) -> str:

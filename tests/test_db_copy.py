@@ -102,6 +102,7 @@ async def test_copy_keeps_ids_and_the_bot_carries_on(tmp_path: Path, postgres_ur
         [feed] = await pg.feeds.list_feeds()
         assert feed.etag == '"e1"' and feed.primed and feed.last_result == "2 new"
         assert await pg.feeds.channel_feed_ids(platform="slack", channel_id="C1") == [feed.id]
+        assert await pg.feeds.feed_item_counts() == {feed.id: {"stored": 1}}  # kept by COPY
         assert await pg.platform.get_meta("discord.commands") == "abc"
         assert await pg.stories.story_rows(after_id=0, through_id=ids["article2"]) == [
             (ids["article0"], ids["article0"], "rocket\tstori"),

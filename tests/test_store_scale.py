@@ -13,9 +13,11 @@ import pytest
 from bot.models import ArticleDraft
 from bot.retention import Retention
 from bot.store import open_store
+from bot.store.backends import open_database
 from bot.store.ports import NewArticle, Store
 from bot.store.sqlite import SQLiteStore
 from bot.store.sqlite import articles as sqlite_articles
+from tests.conftest import run_sql
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -94,9 +96,9 @@ async def test_did_you_mean_from_the_cached_term_list_in_a_large_store(
         await store.close()
 
 
-async def _counts_by_query(store: SQLiteStore) -> dict[int, dict[str, int]]:
-    rows = await store.db.fetchall(
-        "SELECT feed_id, status, count(*) FROM feed_items GROUP BY feed_id, status")
+async def _counts_by_query(store: Store) -> dict[int, dict[str, int]]:
+    rows = await run_sql(
+        store, "SELECT feed_id, status, count(*) FROM feed_items GROUP BY feed_id, status")
     out: dict[int, dict[str, int]] = {}
     for feed_id, status, n in rows:
         out.setdefault(int(feed_id), {})[str(status)] = int(n)
@@ -104,9 +106,8 @@ async def _counts_by_query(store: SQLiteStore) -> dict[int, dict[str, int]]:
 
 
 async def test_item_and_alert_counts_kept_by_triggers_match_a_full_count(
-        tmp_path: Path) -> None:
-    store = await open_store(tmp_path / "c.db")
-    assert isinstance(store, SQLiteStore)
+        database_url: str) -> None:
+    store = await open_database(database_url)
     try:
         feed, _ = await store.feeds.add_feed("https://f.example/rss", now=NOW, next_poll_at=NOW)
         other, _ = await store.feeds.add_feed("https://g.example/rss", now=NOW,
@@ -119,6 +120,14 @@ async def test_item_and_alert_counts_kept_by_triggers_match_a_full_count(
                                            status="pending", now=NOW)
         await store.feeds.record_feed_item(other.id, key="p", guid=None, link=None,
                                            status="failed", now=NOW)
+        # a status changed by an upsert, and one left as it was
+        await store.feeds.record_feed_item(feed.id, key="k1", guid=None, link=None,
+                                           status="failed", now=NOW)
+        await store.feeds.record_feed_item(feed.id, key="k1", guid=None, link=None,
+                                           status="failed", now=NOW)
+        await store.feeds.record_backlog_items(
+            feed.id, [("k1", None, None), ("k9", None, None)], now=NOW, note="again")
+        assert await store.feeds.feed_item_counts() == await _counts_by_query(store)
         await store.feeds.prune_feed_items(before=NOW + timedelta(seconds=1), limit=2)
         assert await store.feeds.feed_item_counts() == await _counts_by_query(store)
         await store.feeds.remove_feed(other.id)

@@ -5,8 +5,8 @@ Search: ``articles.search`` is a stored ``tsvector`` (title weight A, body B, ac
 (SQLite: bm25 5:1); all words first, then any word; a query with a common word by recency, as
 on SQLite (:meth:`PgArticles.search_articles`). The typed words are turned into a query by
 ``websearch_to_tsquery``, which never raises on user text. "Did you mean" compares the typed word
-with the stemmed words of the index (table ``article_terms``, filled after each insert
-commits), as SQLite's fts5vocab does.
+with the stemmed words of the index (table ``article_terms``, filled by the statement that
+stores the article: an ingest is one round trip), as SQLite's fts5vocab does.
 
 The watermark: a digest posts the articles with ``after_id < id <= through`` and remembers
 ``through``. A sequence hands out ids in order but transactions commit them in any order (two
@@ -25,6 +25,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -80,6 +81,17 @@ def article_from_row(row: asyncpg.Record) -> Article:
     )
 
 
+_INSERT = (
+    "INSERT INTO articles (title, text, summary, url, canonical_url, source, author,"
+    " published_at, ingested_at, content_hash, feed_id, backlog)")
+# the words of newly stored articles, for "did you mean" (sorted: two ingests adding the same
+# new words take them in the same order, so neither waits on the other in a cycle)
+_TERMS_OF = (
+    "INSERT INTO article_terms (term) SELECT DISTINCT u.lexeme FROM {rows}, unnest({rows}.search)"
+    " AS u(lexeme) WHERE length(u.lexeme) BETWEEN 3 AND 40 ORDER BY u.lexeme"
+    " ON CONFLICT (term) DO NOTHING")
+
+
 async def insert_article(
     conn: Conn, draft: ArticleDraft, *, title: str, summary: Sequence[str],
     content_hash: str, canonical_url: str | None, ingested_at: datetime, backlog: bool,
@@ -88,15 +100,18 @@ async def insert_article(
     commit ids out of order)."""
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", INSERT_LOCK)
     row = await conn.fetchrow(
-        "INSERT INTO articles (title, text, summary, url, canonical_url, source, author,"
-        " published_at, ingested_at, content_hash, feed_id, backlog)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        f"{_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         f" ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
-        title, draft.text, json.dumps(list(summary), ensure_ascii=False), draft.url,
-        canonical_url, draft.source, draft.author, to_ts(draft.published_at), ts(ingested_at),
-        content_hash, draft.feed_id, backlog,
-    )
+        *_values(draft, title=title, summary=summary, content_hash=content_hash,
+                 canonical_url=canonical_url, ingested_at=ingested_at, backlog=backlog))
     return None if row is None else article_from_row(row)
+
+
+def _values(draft: ArticleDraft, *, title: str, summary: Sequence[str], content_hash: str,
+            canonical_url: str | None, ingested_at: datetime, backlog: bool) -> tuple[Any, ...]:
+    return (title, draft.text, json.dumps(list(summary), ensure_ascii=False), draft.url,
+            canonical_url, draft.source, draft.author, to_ts(draft.published_at),
+            ts(ingested_at), content_hash, draft.feed_id, backlog)
 
 
 def fold(text: str) -> str:
@@ -148,21 +163,18 @@ class PgArticles(PgBase):
         ingested_at: datetime,
         backlog: bool = False,
     ) -> Article | None:
-        async with self.transaction() as conn:
-            article = await insert_article(
-                conn, draft, title=title, summary=summary, content_hash=content_hash,
-                canonical_url=canonical_url, ingested_at=ingested_at, backlog=backlog)
-        if article is not None:
-            await self.index_terms(article.id)
-        return article
-
-    async def index_terms(self, article_id: int) -> None:
-        """Add an article's words to the "did you mean" list, after it committed (if the
-        process stops in between, a word is missing from suggestions, nothing else)."""
-        await self._execute(
-            "INSERT INTO article_terms (term) SELECT lexeme FROM articles,"
-            " unnest(search) AS u(lexeme) WHERE id = $1 AND length(lexeme) BETWEEN 3 AND 40"
-            " ON CONFLICT (term) DO NOTHING", article_id)
+        """One statement, one round trip (its own transaction): the shared insert lock (module
+        docstring), the row, and its words for "did you mean"."""
+        row = await self._fetchrow(
+            "WITH held AS (SELECT pg_advisory_xact_lock_shared($13)),"
+            f" new AS ({_INSERT} SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12"
+            f" FROM held ON CONFLICT DO NOTHING RETURNING {COLUMNS}, search),"
+            f" terms AS ({_TERMS_OF.format(rows='new')})"
+            f" SELECT {COLUMNS} FROM new",
+            *_values(draft, title=title, summary=summary, content_hash=content_hash,
+                     canonical_url=canonical_url, ingested_at=ingested_at, backlog=backlog),
+            INSERT_LOCK)
+        return None if row is None else article_from_row(row)
 
     @staticmethod
     async def index_all_terms(conn: Conn) -> None:
@@ -177,12 +189,15 @@ class PgArticles(PgBase):
         canonical URL or text hash is known; they count as matched (a batch never alerts)."""
         async with self.transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", INSERT_LOCK)
-            ids = await conn.fetch(
-                "INSERT INTO articles (title, text, summary, url, canonical_url, source, author,"
-                " published_at, ingested_at, content_hash, feed_id, backlog, alerts_matched_at)"
+            added = await conn.fetchval(
+                "WITH new AS (INSERT INTO articles (title, text, summary, url, canonical_url,"
+                " source, author, published_at, ingested_at, content_hash, feed_id, backlog,"
+                " alerts_matched_at)"
                 " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
                 " $5::text[], $6::text[], $7::text[], $8::float8[], $9::float8[], $10::text[],"
-                " $11::bigint[], $12::boolean[], $9::float8[]) ON CONFLICT DO NOTHING RETURNING id",
+                " $11::bigint[], $12::boolean[], $9::float8[]) ON CONFLICT DO NOTHING"
+                f" RETURNING id, search), terms AS ({_TERMS_OF.format(rows='new')})"
+                " SELECT count(*) FROM new",
                 [n.title for n in batch], [n.draft.text for n in batch],
                 [json.dumps(list(n.summary), ensure_ascii=False) for n in batch],
                 [n.draft.url for n in batch], [n.canonical_url for n in batch],
@@ -190,9 +205,7 @@ class PgArticles(PgBase):
                 [to_ts(n.draft.published_at) for n in batch], [ts(n.ingested_at) for n in batch],
                 [n.content_hash for n in batch], [n.draft.feed_id for n in batch],
                 [n.backlog for n in batch])
-        for row in ids:
-            await self.index_terms(int(row[0]))
-        return len(ids)
+        return int(added)
 
     async def prune_articles(self, *, before: datetime, below_id: int | None,
                              limit: int) -> int:

@@ -5,8 +5,8 @@ alerts with their delivery state, digest schedules and runs, platform state), th
 sequence is moved past the largest id, so the bot started on PostgreSQL carries on where it
 stopped: a sent alert stays sent, a posted digest stays posted. The target must be empty (a
 half-copied or live database is refused, never merged into). Rows go over with COPY in batches;
-``progress`` is told each batch. The search index (a generated column) and its word list are
-rebuilt from the copied articles.
+``progress`` is told each batch. The search column (generated) is computed as rows arrive; its
+GIN index and word list are made once at the end, from the copied articles.
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ COPY_ORDER = ("articles", "article_urls", "article_stories", "story_state", "fee
               "digest_schedules", "digest_runs", "meta", "installations", "oauth_states",
               "seen_requests", "deliveries")
 # filled by PostgreSQL or by the running bot (rate-limit buckets), not copied
-DERIVED = ("article_terms", "schema_version", "send_slots")
+DERIVED = ("article_terms", "schema_version", "send_slots", "feed_item_counts")
 BATCH = 2000
+# dropped before the rows go in and made again after (same definition)
+GIN_INDEXES = ("articles_search",)
+INDEX_MEMORY = "256MB"  # for making them: the sort of a large index fits in memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,13 @@ async def copy_sqlite_to_postgres(
     copied: list[Copied] = []
     with_ids: list[str] = []
     async with target.pool.acquire() as conn, conn.transaction():
+        # the search index is made once from the copied articles (GIN_INDEXES): much faster
+        # than keeping it up to date row by row (it keeps no pending list)
+        indexes = [r[0] for r in await conn.fetch(
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c"
+            " ON c.oid = i.indexrelid WHERE c.relname = ANY($1::text[])", list(GIN_INDEXES))]
+        for name in GIN_INDEXES:
+            await conn.execute(f"DROP INDEX IF EXISTS {name}")
         for table in COPY_ORDER:
             columns = await _pg_columns(target, table)
             async with source.execute(f"PRAGMA table_info({table})") as cur:
@@ -114,6 +124,9 @@ async def copy_sqlite_to_postgres(
                     done += len(records)
                     progress(table, done, total)
             copied.append(Copied(table, done))
+        await conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_MEMORY}'")
+        for definition in indexes:
+            await conn.execute(definition)
         await PgArticles.index_all_terms(conn)
         # identities: the next id is past every copied one, and past every id SQLite ever
         # handed out where it promised never to reuse one (AUTOINCREMENT: subscriptions)
