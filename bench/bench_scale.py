@@ -171,6 +171,9 @@ async def reads(store: Store, repeat: int, server: int | None = None) -> dict[st
             "minister election", limit=5),
         '/brief "prime minister" (phrase)': lambda: store.articles.search_articles(
             '"prime minister"', limit=5),
+        "/brief football (7%)": lambda: store.articles.search_articles("football", limit=5),
+        '/brief "told reporters" (rare phrase, common words)': lambda: (
+            store.articles.search_articles('"told reporters"', limit=5)),
         "/brief zanzibarr (no match, OR too)": lambda: store.articles.search_articles(
             "zanzibarr", limit=5),
         "did you mean (goverment)": lambda: store.articles.suggest_terms("goverment"),

@@ -203,6 +203,36 @@ async def test_a_phrase_of_common_words_is_checked_among_the_newest_candidates(
             ] == ["Story 8", "Story 7"]
 
 
+async def test_common_by_the_planner_estimate_and_both_ways_to_read_the_newest(
+        pg: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PG 0008: once the statistics say a word is in at least 3x RANK_WINDOW articles it is
+    common without a count; the newest matches read down the key or from the GIN bitmap are
+    the same articles in the same order."""
+    monkeypatch.setattr(pg_articles, "RANK_WINDOW", 4)
+    await add(pg, "Officials said it twice: said.", h="0", title="Said")
+    for i in range(1, 40):
+        await add(pg, f"Story {i}. A spokesman said little more about it today.", h=f"{i}",
+                  title="Said again" if i == 37 else f"Story {i}")
+    await pg.pool.execute("ANALYZE articles")
+    estimate = await pg.pool.fetchval(
+        "SELECT briefbot_estimated_matches(websearch_to_tsquery('english', 'said'))")
+    assert estimate >= 3 * 4
+    # counted through the bitmap, at most the cap
+    assert await pg.pool.fetchval(
+        "SELECT briefbot_count_matches(websearch_to_tsquery('english', 'officials'), 4)") == 1
+    assert await pg.pool.fetchval(
+        "SELECT briefbot_count_matches(websearch_to_tsquery('english', 'said'), 4)") == 4
+    found = await pg.articles.search_articles("said", limit=3)
+    assert [a.title for a in found] == ["Said again", "Story 39", "Story 38"]
+    for words, title_first in (('"said"', True), ('"said" "spokesman"', False)):
+        walked, from_bitmap = [
+            [r[0] for r in await pg.pool.fetch(
+                f"SELECT id FROM {fn}($1, $1, $2, 5, 10, 4, false) ORDER BY ord",
+                words, title_first)]
+            for fn in ("briefbot_search_recent", "briefbot_search_recent_bitmap")]
+        assert walked == from_bitmap and len(walked) == 5
+
+
 # -- claims and limits under concurrency -----------------------------------------------------
 
 
