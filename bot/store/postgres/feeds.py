@@ -224,7 +224,7 @@ class PgFeeds(PgBase):
                 [(feed_id, key, guid, link, note, ts(now)) for key, guid, link in items])
 
     async def feed_item_counts(self) -> dict[int, dict[str, int]]:
-        """Items per feed and status (kept by triggers on feed_items, PG migration 0007: one
+        """Items per feed and status (kept by triggers on feed_items, PG migration 0008: one
         row per feed and status, however many items were ever seen)."""
         rows = await self._fetch(
             "SELECT feed_id, status, n FROM feed_item_counts WHERE n > 0")
