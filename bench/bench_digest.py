@@ -8,6 +8,11 @@ RecordingPublisher, mark sent) with the real store and the real DigestScheduler,
 pass a day later (digests since the previous one). Prints numbers; asserts nothing about time.
 
     python bench/bench_digest.py [--channels 10000] [--articles 50000] [--feeds 200]
+        [--dump FILE] [--profile FILE]
+
+``--dump FILE`` writes every posted digest (channel, text, items, footer) as JSON lines, to
+compare the digests of two versions of the code on the same corpus (``cmp`` the files);
+``--profile FILE`` writes a cProfile of the two timed passes (``python -m pstats FILE``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -35,6 +41,36 @@ from bot.store import open_store
 
 COMMON = ("said officials report new year government people city week plan market help "
           "support state country group company police court minister talks vote").split()
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each of this process's threads so far, by thread id and name (Linux)."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            raw = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        out[f"{task.name}:{name}"] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_by_thread(before: dict[str, float], after: dict[str, float]) -> str:
+    """The CPU each kind of thread spent between two :func:`thread_cpu` readings."""
+    import threading
+
+    names = {str(t.native_id): t.name for t in threading.enumerate()}
+    spent: dict[str, float] = {}
+    for key, cpu in after.items():
+        tid, name = key.split(":", 1)
+        name = "event loop" if tid == str(os.getpid()) else names.get(tid, name)
+        name = name.rstrip("0123456789").rstrip("-_") or name
+        spent[name] = spent.get(name, 0.0) + cpu - before.get(key, 0.0)
+    return ", ".join(f"{name} {cpu:.2f}" for name, cpu in
+                     sorted(spent.items(), key=lambda kv: -kv[1]) if cpu >= 0.01)
 
 
 def make_stories(rng: random.Random, n: int, vocabulary: list[str]) -> list[list[str]]:
@@ -117,6 +153,12 @@ async def bench(args: argparse.Namespace) -> None:
         engine.add_publisher(publisher)
         engine.summarizer.load()  # as `briefbot run` does at start: not the pass's cost
         scheduler = DigestScheduler(digest_kit(engine), owner="bench")
+        dump = open(args.dump, "w", encoding="utf-8") if args.dump else None  # noqa: SIM115, ASYNC230
+        profile = None
+        if args.profile:
+            import cProfile
+
+            profile = cProfile.Profile()
         try:
             for label, at in (("first digests (last 24 h)", now),
                               ("next day (since the previous digest)", now + timedelta(days=1))):
@@ -125,19 +167,37 @@ async def bench(args: argparse.Namespace) -> None:
                 clock_now[0] = at
                 publisher.sent.clear()
                 started, cpu = time.perf_counter(), time.process_time()
+                main_cpu, threads = time.thread_time(), thread_cpu()
+                if profile is not None:
+                    profile.enable()
                 result = await scheduler.run_due()
+                if profile is not None:
+                    profile.disable()
                 elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+                main_cpu = time.thread_time() - main_cpu
+                by_thread = cpu_by_thread(threads, thread_cpu())
+                if dump is not None:
+                    for where, r in sorted(publisher.sent, key=lambda s: s[0].channel_id or ""):
+                        dump.write(json.dumps([where.channel_id, r.text, r.footer, [
+                            [i.title, i.url, i.source, str(i.published_at), list(i.summary),
+                             i.article_id, i.note] for i in r.items]]) + "\n")
                 items = [len(r.items) for _, r in publisher.sent]
                 multi = sum(1 for _, r in publisher.sent for i in r.items if i.note[:1] == "+")
                 print(f"{label}: {len(result.sent)} digests posted, {len(result.empty)} empty, "
                       f"{len(result.failed)} failed in {elapsed:.2f} s wall, {cpu:.2f} s CPU "
+                      f"({main_cpu:.2f} s in the event loop's thread) "
                       f"({elapsed / max(1, args.channels) * 1000:.2f} ms a channel); "
                       f"items a digest: median {statistics.median(items or [0]):.0f}, "
-                      f"max {max(items or [0])}; items with +N sources: {multi}")
+                      f"max {max(items or [0])}; items with +N sources: {multi}\n"
+                      f"    CPU s by thread: {by_thread}")
             again = await scheduler.run_due()
             print(f"same minute again: {len(again.sent)} posted (exactly once)")
         finally:
             await engine.close()
+            if dump is not None:
+                dump.close()
+            if profile is not None:
+                profile.dump_stats(args.profile)
 
 
 async def add_day_of_articles(engine: BriefingEngine, args: argparse.Namespace,
@@ -174,6 +234,8 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--dump", help="write every posted digest here (JSON lines)")
+    parser.add_argument("--profile", help="write a cProfile of the timed passes here")
     asyncio.run(bench(parser.parse_args()))
 
 

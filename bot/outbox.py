@@ -32,13 +32,31 @@ def _time(value: datetime | None) -> str | None:
 
 def reply_to_json(reply: Reply) -> str:
     """The stored form of ``reply`` (its delivery key is the row's own key, not stored)."""
-    return json.dumps({
-        "text": reply.text, "kind": reply.kind.value, "ephemeral": reply.ephemeral,
-        "footer": reply.footer,
-        "items": [{"title": i.title, "url": i.url, "source": i.source,
-                   "published_at": _time(i.published_at), "summary": list(i.summary),
-                   "article_id": i.article_id, "note": i.note} for i in reply.items],
-    }, ensure_ascii=False, separators=(",", ":"))
+    head = json.dumps({"text": reply.text, "kind": reply.kind.value,
+                       "ephemeral": reply.ephemeral, "footer": reply.footer},
+                      ensure_ascii=False, separators=(",", ":"))
+    # what json.dumps of the whole gives, each item's part made once (a digest pass shows
+    # the same items in many channels' digests)
+    return f'{head[:-1]},"items":[{",".join(map(_item_json, reply.items))}]}}'
+
+
+# each Item's stored form, by identity (Item objects are immutable); cleared when full
+_ITEMS: dict[int, tuple[Item, str]] = {}
+_ITEMS_KEPT = 4096
+
+
+def _item_json(item: Item) -> str:
+    found = _ITEMS.get(id(item))
+    if found is not None and found[0] is item:
+        return found[1]
+    text = json.dumps({"title": item.title, "url": item.url, "source": item.source,
+                       "published_at": _time(item.published_at), "summary": list(item.summary),
+                       "article_id": item.article_id, "note": item.note},
+                      ensure_ascii=False, separators=(",", ":"))
+    if len(_ITEMS) >= _ITEMS_KEPT:
+        _ITEMS.clear()
+    _ITEMS[id(item)] = (item, text)
+    return text
 
 
 def reply_from_json(raw: str) -> Reply:
@@ -95,5 +113,6 @@ def _where(destination: Destination) -> str:
 
 def _begun(key: str, reply: Reply, note: str, stored: Delivery) -> Begun:
     if not stored.resumed:
-        return Begun(replace(reply, delivery_key=key), note, False)
+        return Begun(reply if reply.delivery_key == key else replace(reply, delivery_key=key),
+                     note, False)
     return Begun(replace(reply_from_json(stored.reply), delivery_key=key), stored.note, True)

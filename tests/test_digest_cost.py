@@ -253,3 +253,85 @@ def test_a_digest_seeing_part_of_a_story_clusters_its_reports_again() -> None:
     assert index.group([a, c]) == [[a], [c]]  # kept, the same answer
     stray = article(99, 1)  # never given to the index: a story alone
     assert index.group([a, glue, stray]) == [[a, glue], [stray]]
+
+
+async def test_a_channel_that_follows_feeds_gets_the_digest_of_its_own_articles(
+    engine: BriefingEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pass ranks a channel that follows feeds from each feed's part of the stories
+    (scored once a pass): every digest is the one ranking the channel's own articles gives,
+    for one feed or several, muted feeds, subscriptions and periods of their own."""
+    from bot.digests.build import DigestPass
+    from bot.store.ports import LastDigest
+
+    store = engine.store
+    feeds = []
+    for f in range(4):
+        feed, _ = await store.feeds.add_feed(f"https://f{f}.example/rss", now=NOW,
+                                             next_poll_at=NOW)
+        feeds.append(feed.id)
+    articles = corpus(600, seed=11)
+    batch = []
+    for a in articles:
+        url = f"{a.url}/{a.id}"
+        batch.append(NewArticle(
+            draft=ArticleDraft(text=" ".join(a.summary), title=a.title, url=url,
+                               source=a.source, feed_id=None if a.id % 13 == 0
+                               else feeds[a.id % 4]),
+            title=a.title, summary=a.summary, canonical_url=url,
+            content_hash=hashlib.sha256(url.encode()).hexdigest(), ingested_at=a.ingested_at))
+    await store.articles.add_articles(batch)
+    top = await store.articles.max_article_id()
+    follows = {"one": feeds[:1], "two": feeds[1:3], "three": feeds[:3], "all4": feeds,
+               "subs": feeds[2:], "muted": [], "later": feeds[:2], "none": []}
+    for channel, followed in follows.items():
+        for feed in followed:
+            await store.feeds.link_channel_feed(platform="console", channel_id=channel,
+                                                feed_id=feed)
+    await store.feeds.mute_channel_feed(platform="console", channel_id="muted", feed_id=feeds[1])
+    for query in ("name7", "name12 OR name99"):
+        await store.alerts.add_subscription(
+            platform="console", owner_kind="channel", owner_id="subs", created_by="U1",
+            query=query, query_key=query, language="english", now=NOW, limit=10)
+    lasts: dict[str, LastDigest | None] = {c: None for c in follows}
+    lasts["later"] = LastDigest(run_id=1, through_article_id=top - 150, period_end=NOW,
+                                finished_at=NOW, items=10, status="sent")
+    lasts["all4"] = LastDigest(run_id=2, through_article_id=top - 400, period_end=NOW,
+                               finished_at=NOW, items=10, status="sent")
+    keys = [("console", c) for c in follows]
+    now = NOW + timedelta(minutes=5)
+
+    async def digests() -> list[tuple[object, ...]]:
+        digest_pass = DigestPass(digest_kit(engine), now=now, channels=len(keys) * 3)
+        await digest_pass.prepare(channels=keys)
+        out = []
+        for _, channel in keys:
+            reply, built = await digest_pass.build(platform="console", channel_id=channel,
+                                                   last=lasts[channel], rule=None, missed=())
+            out.append((channel, reply, built.stories, built.considered, built.total_stories,
+                        built.through_article_id))
+        return out
+
+    called: list[int] = []
+    real = DigestPass._ranked_by_feeds
+
+    async def counted(self: DigestPass, *args: object) -> object:
+        found = await real(self, *args)  # type: ignore[arg-type]
+        called.append(found is not None)
+        return found
+
+    monkeypatch.setattr(DigestPass, "_ranked_by_feeds", counted)
+    by_feeds = await digests()
+    assert sum(called) == len([c for c, f in follows.items() if f])  # the feeds' way taken
+
+    async def not_by_feeds(self: DigestPass, *args: object) -> None:
+        return None
+
+    monkeypatch.setattr(DigestPass, "_ranked_by_feeds", not_by_feeds)
+    shared_state(engine.store).stories = None  # the same stories, made again
+    assert await digests() == by_feeds
+    got = {row[0]: row for row in by_feeds}
+    assert all(got[c][3] > 0 for c in follows)
+    assert any(s.sources > 1 for s in got["three"][2])  # stories told by several feeds
+    assert any(s.matched for s in got["subs"][2])
+    assert got["muted"][3] < got["none"][3]

@@ -32,10 +32,13 @@ database, so a restart and the other processes of a deployment read them instead
 them again), and whether an article matches a subscription query. Ranking scores each story
 once per article set and takes each channel's best ``max_items`` with a partial sort
 (:class:`Ranking`), looking at subscription matches only for stories that could still reach
-the top. A pass over many channels reads their
-feeds, mutes and subscriptions in one read each. The ranking chooses exactly the stories a
-full sort did (``tests/digest_reference.py``); how the kept stories compare with clustering
-each digest's articles at once is in ``bench/bench_digest_window.py``.
+the top. In a pass, a channel that follows feeds is ranked from its feeds' parts
+(:meth:`DigestPass._ranked_by_feeds`): each feed's articles scored as stories alone and sorted
+once a pass, only the stories of which the channel holds two reports or more grouped for the
+channel, its best taken from the heads of the sorted runs. A pass over many channels reads
+their feeds, mutes and subscriptions in one read each. The ranking chooses exactly the
+stories a full sort did (``tests/digest_reference.py``); how the kept stories compare with
+clustering each digest's articles at once is in ``bench/bench_digest_window.py``.
 
 **Splitting.** The digest is one :class:`~bot.models.Reply`; each adapter splits it into
 platform messages with its own renderer (``adapters/slack_blocks.py``,
@@ -51,10 +54,12 @@ import logging
 import math
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -198,54 +203,101 @@ def _score(recency: float, sources: int, matched: int) -> float:
 # what ranking needs of an article, computed once a pass: its time (capped at now), that
 # time's recency, minus its timestamp (the tie-break), its source
 _Facts = tuple[datetime, float, float, str]
+# a story as ranking sorts it: (-score, -newest timestamp, lead id, 0, members, newest,
+# sources); lead ids differ between the stories of one ranking, so the sort never looks past
+# them (the 0 keeps it from comparing members even then)
+_Entry = tuple[float, float, int, int, Sequence[DigestArticle], datetime, int]
 _first_item = itemgetter(0)
+
+
+def _fact_of(a: DigestArticle, now: datetime, known: dict[int, _Facts]) -> _Facts:
+    found = known.get(a.id)
+    if found is None:
+        shown = min(a.shown_at, now)
+        found = known[a.id] = (shown, _recency(shown, now), -shown.timestamp(), source_key(a))
+    return found
+
+
+def _entries(clusters: Iterable[Sequence[DigestArticle]], now: datetime,
+             known: dict[int, _Facts]) -> list[_Entry]:
+    """Each cluster scored without subscriptions, as :func:`_rank_key` sorts stories."""
+    entries: list[_Entry] = []
+    append = entries.append
+    get = known.get
+    for members in clusters:
+        if len(members) == 1:  # most stories: one report, scored by its recency alone
+            lead = members[0]
+            found = get(lead.id)
+            newest, recency, neg_ts, _ = (found if found is not None
+                                          else _fact_of(lead, now, known))
+            # _score(recency, 1, 0) is recency + 0.0 + 0: the same float
+            append((-recency, neg_ts, lead.id, 0, members, newest, 1))
+            continue
+        lead = min(members, key=_article_id)
+        seen = [_fact_of(a, now, known) for a in members]
+        newest, recency, neg_ts, _ = max(seen, key=_first_item)
+        sources = len({f[3] for f in seen})
+        append((-_score(recency, sources, 0), neg_ts, lead.id, 0, members, newest, sources))
+    return entries
 
 
 class Ranking:
     """The stories of one set of articles scored without subscriptions, from which each
     channel takes its best ``k`` (with its own subscriptions): a partial sort of the best few,
-    never a full sort of every story. Entries sort as :func:`_rank_key` does."""
+    never a full sort of every story. Entries sort as :func:`_rank_key` does.
+
+    :meth:`of_runs` makes one from runs of entries, some already sorted (a channel's stories
+    from the stories of each of its feeds): the best ``m`` are then among the first ``m`` of
+    each sorted run."""
 
     def __init__(self, clusters: Iterable[Sequence[DigestArticle]], *, now: datetime,
                  facts: dict[int, _Facts] | None = None) -> None:
+        entries = _entries(clusters, now, {} if facts is None else facts)
+        self._setup(now, entries, (), len(entries))
+
+    @classmethod
+    def of_runs(cls, unsorted: list[_Entry], runs: Sequence[list[_Entry]], *, now: datetime,
+                leaving: Collection[int] = (), singles: dict[int, Story] | None = None,
+                ) -> Ranking:
+        """The ranking of the entries of ``unsorted`` and of ``runs`` (each sorted), less the
+        entries of ``runs`` led by an article of ``leaving`` (each in one run).
+        ``singles``: Story objects of one-report stories, kept by the caller between
+        rankings (by lead id: one pass, one ``now``)."""
+        ranking = cls.__new__(cls)
+        ranking._setup(now, unsorted, runs,
+                       len(unsorted) + sum(map(len, runs)) - len(leaving))
+        ranking._leaving = leaving
+        if singles is not None:
+            ranking._singles = singles
+        return ranking
+
+    def _setup(self, now: datetime, unsorted: list[_Entry], runs: Sequence[list[_Entry]],
+               count: int) -> None:
         self.now = now
-        known = {} if facts is None else facts  # shared by the rankings of one pass
+        self._entries = unsorted
+        self._runs = runs
+        self._leaving: Collection[int] = ()
+        self.count = count
+        self._best: list[_Entry] = []
+        self._singles: dict[int, Story] | None = None
 
-        def fact(a: DigestArticle) -> _Facts:
-            found = known.get(a.id)
-            if found is None:
-                shown = min(a.shown_at, now)
-                found = known[a.id] = (shown, _recency(shown, now), -shown.timestamp(),
-                                       source_key(a))
-            return found
-
-        entries: list[tuple[float, float, int, int, Sequence[DigestArticle], datetime, int]] = []
-        append = entries.append
-        get = known.get
-        for members in clusters:
-            if len(members) == 1:  # most stories: one report, scored by its recency alone
-                lead = members[0]
-                found = get(lead.id)
-                newest, recency, neg_ts, _ = found if found is not None else fact(lead)
-                # _score(recency, 1, 0) is recency + 0.0 + 0: the same float
-                append((-recency, neg_ts, lead.id, len(entries), members, newest, 1))
-                continue
-            lead = min(members, key=_article_id)
-            seen = [fact(a) for a in members]
-            newest, recency, neg_ts, _ = max(seen, key=_first_item)
-            sources = len({f[3] for f in seen})
-            append((-_score(recency, sources, 0), neg_ts, lead.id, len(entries), members,
-                    newest, sources))
-        self._entries = entries
-        self.count = len(entries)
-        self._best: list[tuple[float, float, int, int, Sequence[DigestArticle], datetime,
-                               int]] = []
-
-    def _first(self, m: int) -> list[tuple[float, float, int, int, Sequence[DigestArticle],
-                                           datetime, int]]:
+    def _first(self, m: int) -> list[_Entry]:
         """The best ``m`` entries (or more), best first; computed once per size class."""
         if len(self._best) < min(m, self.count):
-            self._best = heapq.nsmallest(max(m, 2 * len(self._best)), self._entries)
+            size = max(m, 2 * len(self._best))
+            if not self._runs:
+                self._best = heapq.nsmallest(size, self._entries)
+            else:
+                candidates = list(self._entries)
+                leaving = self._leaving
+                skip = len(leaving)  # at most this many of a run's first entries leave
+                for run in self._runs:
+                    if skip:
+                        candidates += [e for e in run[:size + skip] if e[2] not in leaving]
+                    else:
+                        candidates += run[:size]
+                candidates.sort()
+                self._best = candidates[:size]
         return self._best
 
     def top(self, k: int, *, queries: Sequence[tuple[str, Matcher]] = (),
@@ -284,11 +336,16 @@ class Ranking:
                 return sorted(chosen, key=_rank_key)[:k]
             size = 2 * seen
 
-    @staticmethod
-    def _story(entry: tuple[float, float, int, int, Sequence[DigestArticle], datetime, int]
-               ) -> Story:
+    def _story(self, entry: _Entry) -> Story:
         neg_score, _, lead_id, _, members, newest, sources = entry
         if len(members) == 1:
+            singles = self._singles
+            if singles is not None:
+                found = singles.get(lead_id)
+                if found is None:
+                    found = singles[lead_id] = Story(articles=(members[0],), sources=sources,
+                                                     newest=newest, score=-neg_score)
+                return found
             ordered: tuple[DigestArticle, ...] = (members[0],)
         else:
             lead = next(a for a in members if a.id == lead_id)
@@ -403,12 +460,20 @@ class ArticleWindow:
             return None
         return self._select(after_id, through_id, None)
 
-    def _select(self, after_id: int, through_id: int,
-                feed_ids: Sequence[int] | None) -> list[DigestArticle]:
-        ids = self.ids
-        if feed_ids is None:
-            return self.articles[bisect.bisect_right(ids, after_id):
-                                 bisect.bisect_right(ids, through_id)]
+    def holds(self, after_id: int, through_id: int) -> bool:
+        """Whether the window holds every article ``after_id < id <= through_id``."""
+        return self.hi > self.lo and self.lo <= after_id and through_id <= self.hi
+
+    def of_feed(self, feed: int, after_id: int, through_id: int) -> list[DigestArticle]:
+        """The articles of ``feed`` with ``after_id < id <= through_id`` (oldest first), which
+        the window holds (:meth:`holds`)."""
+        found = self._feeds().get(feed)
+        if found is None:
+            return []
+        return found[1][bisect.bisect_right(found[0], after_id):
+                        bisect.bisect_right(found[0], through_id)]
+
+    def _feeds(self) -> dict[int | None, tuple[list[int], list[DigestArticle]]]:
         if self._by_feed is None:
             groups: dict[int | None, tuple[list[int], list[DigestArticle]]] = {}
             for a in self.articles:
@@ -418,9 +483,18 @@ class ArticleWindow:
                 group[0].append(a.id)
                 group[1].append(a)
             self._by_feed = groups
+        return self._by_feed
+
+    def _select(self, after_id: int, through_id: int,
+                feed_ids: Sequence[int] | None) -> list[DigestArticle]:
+        ids = self.ids
+        if feed_ids is None:
+            return self.articles[bisect.bisect_right(ids, after_id):
+                                 bisect.bisect_right(ids, through_id)]
+        by_feed = self._feeds()
         chosen: list[DigestArticle] = []
         for feed in feed_ids:
-            found = self._by_feed.get(feed)
+            found = by_feed.get(feed)
             if found is not None:
                 chosen += found[1][bisect.bisect_right(found[0], after_id):
                                    bisect.bisect_right(found[0], through_id)]
@@ -440,6 +514,12 @@ async def _load(store: ArticleStore, after_id: int, through_id: int) -> list[Dig
             break
         after_id = chunk[-1].id
     return out
+
+
+# a feed's articles in a period: each scored as a story alone (ranking entries, sorted),
+# those whose story holds other articles (with their story, oldest first), those stories,
+# and how many articles in all
+_FeedPart = tuple[list[_Entry], list[tuple[int, DigestArticle]], list[int], int]
 
 
 @dataclass
@@ -542,6 +622,12 @@ class DigestPass:
         self._items: dict[tuple[int, int, int], Item] = {}
         self._facts: dict[int, _Facts] = {}
         self._documents: dict[int, Document] = {}
+        # channels that follow feeds: each feed's stories (per period), ranked once a pass
+        self._feed_rankings: dict[tuple[Any, ...], tuple[Ranking | None, int]] = {}
+        self._parts: dict[tuple[int, int, int], _FeedPart] = {}
+        self._parts_of: tuple[StoryIndex, int] | None = None
+        self._story_sizes: list[int] = []
+        self._singles: dict[int, Story] = {}
 
     async def prepare(self, *, platforms: Sequence[str] | None = None,
                       channels: Sequence[tuple[str, str]] = ()) -> None:
@@ -827,6 +913,79 @@ class DigestPass:
             future.set_result(result)
         return await asyncio.shield(future)
 
+    async def _ranked_by_feeds(self, key: tuple[Any, ...], feeds: Sequence[int],
+                               muted: frozenset[int], after: int, through: int
+                               ) -> tuple[Ranking | None, int] | None:
+        """For a channel that follows ``feeds`` (less ``muted``): the ranking of its articles
+        ``after < id <= through`` and how many there are, made from each feed's part of the
+        store's stories (computed once a pass per feed and period); None when the window or
+        the stories do not hold the period (then :meth:`_ranked` answers).
+
+        The same ranking as :meth:`_ranked` of the channel's articles: an article alone in
+        its story is a story alone in every channel (each feed's are scored and sorted once);
+        the others are grouped per channel (:meth:`StoryIndex.group`, which splits a story
+        the channel holds only part of)."""
+        found = self._feed_rankings.get(key)
+        if found is not None:
+            return found
+        if through <= after:
+            return None
+        window = self._shared.window
+        if not window.holds(after, through):  # read what is new, as select does
+            await window.select(self.kit.store.articles, after_id=after, through_id=through,
+                                feed_ids=())
+        index = await self._stories(after, through)
+        if index is None or not window.holds(after, through):
+            return None
+        if self._parts_of is None or self._parts_of != (index, len(index)):
+            # new stories (or articles added to them): which articles are alone changed
+            self._parts_of = (index, len(index))
+            self._parts.clear()
+            self._story_sizes = [len(members) for members in index.stories()]
+        parts = [self._feed_part(feed, after, through, index) for feed in feeds]
+        if sum(p[3] for p in parts) > 100_000:  # as select's limit: the old path cuts it
+            return None
+        shown = [p for p, feed in zip(parts, feeds, strict=True) if feed not in muted]
+        considered = sum(p[3] for p in shown)
+        if not considered:
+            found = (None, 0)
+        else:
+            # a story of which the channel holds two reports or more is grouped here (and
+            # split if the channel holds only part of it); a report alone in the channel is
+            # a story alone, as each feed's run already has it
+            stories = list(chain.from_iterable(p[2] for p in shown))
+            counts = Counter(stories)
+            together: list[DigestArticle] = []
+            if len(counts) < len(stories):
+                twice = {story for story, n in counts.items() if n > 1}
+                together = sorted((a for p in shown for story, a in p[1] if story in twice),
+                                  key=_article_id)
+            found = (Ranking.of_runs(
+                _entries(index.group(together), self.now, self._facts) if together else [],
+                [p[0] for p in shown if p[0]], now=self.now,
+                leaving={a.id for a in together}, singles=self._singles), considered)
+        self._feed_rankings[key] = found
+        return found
+
+    def _feed_part(self, feed: int, after: int, through: int, index: StoryIndex) -> _FeedPart:
+        """A feed's articles ``after < id <= through``: each scored as a story alone, sorted;
+        those whose story holds other articles, with their story, and those stories; how
+        many in all."""
+        key = (feed, after, through)
+        part = self._parts.get(key)
+        if part is None:
+            articles = self._shared.window.of_feed(feed, after, through)
+            story_of, sizes = index.story_of, self._story_sizes
+            shared: list[tuple[int, DigestArticle]] = []
+            for a in articles:
+                s = story_of.get(a.id)
+                if s is not None and sizes[s] > 1:
+                    shared.append((s, a))
+            entries = _entries([(a,) for a in articles], self.now, self._facts)
+            entries.sort()
+            part = self._parts[key] = (entries, shared, [s for s, _ in shared], len(articles))
+        return part
+
     def _matches(self, text: str, matcher: Matcher, article: DigestArticle) -> bool:
         """Whether ``article`` matches a subscription: each article analysed once a pass,
         and each (query, article) answered once for the store (neither ever changes)."""
@@ -859,9 +1018,10 @@ class DigestPass:
         self, *, platform: str, channel_id: str, last: LastDigest | None,
         rule: DailyTime | None, occurrence: Occurrence | None = None, late: bool = False,
         on_demand: bool = False, missed: Sequence[MissedDigest] | None = None,
+        delivery_key: str | None = None,
     ) -> tuple[Reply | None, BuiltDigest]:
         """The digest for one channel as of ``now``: a Reply (None when there is nothing to
-        post) and what it covers."""
+        post; keyed ``delivery_key`` for :mod:`bot.outbox`) and what it covers."""
         cfg = self.kit.settings
         store = self.kit.store
         now = self.now
@@ -877,14 +1037,21 @@ class DigestPass:
             after = lookback
             period_start = now - timedelta(days=cfg.max_lookback_days)
         channel = await self._channel(platform, channel_id)
-        articles = await self._shared.window.select(
-            store.articles, after_id=after, through_id=through, feed_ids=channel.feed_ids)
-        # feeds an admin here removed while other channels still follow them
-        if channel.muted:
-            articles = [a for a in articles if a.feed_id not in channel.muted]
-        queries = self._queries(platform, channel_id, channel.queries)
         key = (after, through, channel.feed_ids, tuple(sorted(channel.muted)))
-        ranking = await self._ranked(key, articles, after, through) if articles else None
+        by_feeds = (await self._ranked_by_feeds(key, channel.feed_ids, channel.muted, after,
+                                                through)
+                    if channel.feed_ids is not None else None)
+        if by_feeds is not None:
+            ranking, considered = by_feeds
+        else:
+            articles = await self._shared.window.select(
+                store.articles, after_id=after, through_id=through, feed_ids=channel.feed_ids)
+            # feeds an admin here removed while other channels still follow them
+            if channel.muted:
+                articles = [a for a in articles if a.feed_id not in channel.muted]
+            ranking = await self._ranked(key, articles, after, through) if articles else None
+            considered = len(articles)
+        queries = self._queries(platform, channel_id, channel.queries)
         stories = (ranking.top(cfg.max_items, queries=queries, matches=self._matches)
                    if ranking is not None else [])
         items = tuple(self._item(s, cfg.summary_sentences) for s in stories)
@@ -894,13 +1061,14 @@ class DigestPass:
         built = BuiltDigest(
             destination=Destination(platform=platform, channel_id=channel_id),
             stories=tuple(stories), items=items, period_start=period_start, period_end=now,
-            through_article_id=max(through, after), considered=len(articles),
+            through_article_id=max(through, after), considered=considered,
             total_stories=ranking.count if ranking is not None else 0,
         )
         reply = compose_reply(
             built, rule=rule, occurrence=occurrence, late=late, on_demand=on_demand,
             missed=missed, empty_message=cfg.empty_message,
             default_timezone=cfg.default_timezone, grace_hours=cfg.grace_hours,
+            delivery_key=delivery_key,
         )
         return reply, built
 
@@ -925,7 +1093,7 @@ def _next_line(rule: DailyTime, local_date: date) -> str:
 def compose_reply(
     built: BuiltDigest, *, rule: DailyTime | None, occurrence: Occurrence | None,
     late: bool, on_demand: bool, missed: Sequence[MissedDigest], empty_message: str,
-    default_timezone: str, grace_hours: float,
+    default_timezone: str, grace_hours: float, delivery_key: str | None = None,
 ) -> Reply | None:
     """The digest message: a header line, the items, a footer (what was missed, what next).
     None when nothing is new and no ``empty_message`` is configured."""
@@ -968,7 +1136,7 @@ def compose_reply(
                                 next_occurrence(rule, after=built.period_end).due_at, zone)
                             + ".")
     return Reply(text=header, items=built.items, kind=ReplyKind.DIGEST, ephemeral=False,
-                 footer="\n".join(footer_lines))
+                 footer="\n".join(footer_lines), delivery_key=delivery_key)
 
 
 # -- on demand ---------------------------------------------------------------------------------

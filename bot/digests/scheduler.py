@@ -444,7 +444,7 @@ class DigestScheduler:
                     reply, built = await digest_pass.build(
                         platform=schedule.platform, channel_id=schedule.channel_id,
                         last=claim.last, rule=planned.rule, occurrence=planned.current,
-                        late=late, missed=claim.missed,
+                        late=late, missed=claim.missed, delivery_key=f"digest:{claim.run_id}",
                     )
                     job = _Job(planned, claim, late, built.destination, reply, _Note.of(built))
             except Exception as exc:
