@@ -223,9 +223,12 @@ def digest_pass(database: str, processes: int, label: str, tmp: Path,
     sent = sum(r["sent"] + r["empty"] for r in results)
     handled = ", ".join(str(r["sent"] + r["empty"]) for r in results)
     cpu = ", ".join(f"{r['cpu']:.1f}" for r in results)
+    total = sum(r["cpu"] for r in results) + server
     on_server = f"; server CPU {server:.1f} s" if data_dir else ""
     print(f"{label}: digest pass, {processes} process(es): {sent} channels handled in "
           f"{wall:.1f} s wall ({handled} per process; CPU s per process {cpu}{on_server}; "
+          f"CPU in all {total:.1f} s, {total / max(1, sent) * 1000:.2f} ms a channel"
+          f"{f', server {server / max(1, sent) * 1000:.2f} ms' if data_dir else ''}; "
           f"load {load_before} -> {load()})")
 
 

@@ -224,3 +224,77 @@ async def test_a_reserved_channel_locked_for_an_instant_is_still_posted_in_the_p
         await other.close()
     assert locked.is_set()
     assert sorted(result.sent + result.empty) == [f"console:{c}" for c in channels]
+
+
+async def test_claims_taken_together_answer_each_channel_as_its_history_says(
+        engine: BriefingEngine) -> None:
+    """One batch meeting every kind of history: a won claim carries the channel's last
+    digest and the occurrences skipped since it (in date order), a lapsed or retryable claim
+    is won again (attempts counted), a live one or one backing off is held (the schedule then
+    shows until when), a posted occurrence is done (the schedule moves on), no schedule is
+    stale."""
+    store = engine.store
+    digests = store.digests
+    days = [next_occurrence(RULE, after=NOW - timedelta(days=k, minutes=1)) for k in (3, 2, 1)]
+    lease = NOW + timedelta(minutes=5)
+    await store.digests.set_digest_schedule(platform="console", channel_id="C1", rule=RULE,
+                                            first=days[0], by="U1", now=NOW - timedelta(days=4))
+    await schedule(store, "C2", "C3", "C4", "C5", "C7", "C8")
+    # C1: posted three days ago, then two days skipped
+    first = await digests.claim_digest(
+        platform="console", channel_id="C1", local_date=days[0].local_date,
+        due_at=days[0].due_at, owner="x", now=days[0].due_at,
+        lease_until=days[0].due_at + timedelta(minutes=5),
+        next_local_date=days[1].local_date, next_due_at=days[1].due_at)
+    assert first.state is ClaimState.WON and first.run_id is not None
+    assert await digests.finish_digest(
+        run_id=first.run_id, owner="x", sent=True, period_start=None, period_end=days[0].due_at,
+        through_article_id=7, items=3, late=False, now=days[0].due_at, following=days[1])
+    assert await digests.skip_digests(
+        platform="console", channel_id="C1", expected_local_date=days[1].local_date,
+        local_dates=[(d.local_date, d.due_at) for d in days[1:]], reason="down",
+        next_local_date=FIRST.local_date, next_due_at=FIRST.due_at, now=NOW)
+    earlier = NOW - timedelta(minutes=10)
+
+    async def claimed(channel: str, until: datetime) -> int:
+        c, = await digests.claim_digests([request(channel)], owner="x", now=earlier,
+                                         lease_until=until)
+        assert c.state is ClaimState.WON and c.run_id is not None
+        return c.run_id
+
+    await claimed("C2", NOW - timedelta(minutes=1))  # its process died: the lease lapsed
+    await digests.fail_digest(run_id=await claimed("C3", lease), owner="x", error="503",
+                              retry_at=NOW + timedelta(minutes=10), now=earlier)
+    await digests.fail_digest(run_id=await claimed("C4", lease), owner="x", error="503",
+                              retry_at=NOW - timedelta(minutes=1), now=earlier)
+    assert await digests.finish_digest(  # posted, the schedule left on the day
+        run_id=await claimed("C7", lease), owner="x", sent=True, period_start=None,
+        period_end=earlier, through_article_id=0, items=1, late=False, now=earlier)
+    await claimed("C8", lease)  # another process is posting it
+    channels = ["C8", "C1", "C6", "C2", "C3", "C4", "C5", "C7"]
+    claims = await digests.claim_digests([request(c) for c in channels], owner="me", now=NOW,
+                                         lease_until=lease + timedelta(minutes=1))
+    got = dict(zip(channels, claims, strict=True))
+    assert {c: got[c].state for c in channels} == {
+        "C8": ClaimState.HELD, "C1": ClaimState.WON, "C6": ClaimState.STALE,
+        "C2": ClaimState.WON, "C3": ClaimState.HELD, "C4": ClaimState.WON,
+        "C5": ClaimState.WON, "C7": ClaimState.DONE}
+    c1 = got["C1"]
+    assert c1.attempts == 1 and c1.last is not None and c1.last.run_id == first.run_id
+    assert (c1.last.through_article_id, c1.last.items, c1.last.status) == (7, 3, "sent")
+    assert [(m.local_date, m.due_at, m.error) for m in c1.missed] == [
+        (d.local_date, d.due_at, "down") for d in days[1:]]
+    assert [(got[c].attempts, got[c].last, got[c].missed) for c in ("C2", "C4", "C5")] == [
+        (2, None, ()), (2, None, ()), (1, None, ())]
+    assert len({got[c].run_id for c in ("C1", "C2", "C4", "C5")}) == 4
+    shown = {c: await digests.get_digest_schedule(platform="console", channel_id=c)
+             for c in ("C1", "C3", "C7")}
+    assert shown["C1"] is not None and shown["C1"].not_before == lease + timedelta(minutes=1)
+    assert shown["C3"] is not None and shown["C3"].not_before == NOW + timedelta(minutes=10)
+    assert shown["C7"] is not None and shown["C7"].next_local_date == FOLLOWING.local_date
+    # asked again at once: every claim is now someone's, or done
+    again = await digests.claim_digests([request(c) for c in channels], owner="other",
+                                        now=NOW, lease_until=lease)
+    assert [c.state for c in again] == [
+        ClaimState.HELD, ClaimState.HELD, ClaimState.STALE, ClaimState.HELD, ClaimState.HELD,
+        ClaimState.HELD, ClaimState.HELD, ClaimState.STALE]

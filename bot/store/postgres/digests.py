@@ -232,23 +232,31 @@ class PgDigests(PgBase):
         self, requests: Sequence[DigestClaimRequest], *, owner: str, now: datetime,
         lease_until: datetime,
     ) -> list[DigestClaim]:
-        """:meth:`claim_digest` for each request: one statement calling the same function
-        once per request (in channel order, so two batches lock schedule rows in one order;
-        the function skips a row another process holds rather than wait for it)."""
+        """:meth:`claim_digest` for each request, in one call of ``briefbot_claim_digests``
+        (migration 0010): each step of the claim taken for the whole batch at once, each
+        request answered as :meth:`claim_digest` answers it. Schedule rows are locked in
+        channel order, so two batches lock them in one order; a row another process holds
+        is skipped (held) rather than waited for."""
         if not requests:
             return []
         order = sorted(range(len(requests)),
                        key=lambda i: (requests[i].platform, requests[i].channel_id))
         chosen = [requests[i] for i in order]
-        rows = await self._fetch(
-            "SELECT c.* FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[],"
-            " $5::text[], $6::float8[]) WITH ORDINALITY AS u(platform, channel, day, due,"
-            " next_day, next_due, i) CROSS JOIN LATERAL briefbot_claim_digest(u.platform,"
-            " u.channel, u.day, u.due, $7, $8, $9, u.next_day, u.next_due) AS c ORDER BY u.i",
-            [r.platform for r in chosen], [r.channel_id for r in chosen],
-            [r.local_date.isoformat() for r in chosen], [ts(r.due_at) for r in chosen],
-            [r.next_local_date.isoformat() for r in chosen],
-            [ts(r.next_due_at) for r in chosen], owner, ts(lease_until), ts(now))
+        args = ([r.platform for r in chosen], [r.channel_id for r in chosen],
+                [r.local_date.isoformat() for r in chosen], [ts(r.due_at) for r in chosen],
+                [r.next_local_date.isoformat() for r in chosen],
+                [ts(r.next_due_at) for r in chosen], owner, ts(lease_until), ts(now))
+        if len({(r.platform, r.channel_id) for r in chosen}) == len(chosen):
+            rows = await self._fetch("SELECT * FROM briefbot_claim_digests($1::text[],"
+                                     " $2::text[], $3::text[], $4::float8[], $5::text[],"
+                                     " $6::float8[], $7, $8, $9)", *args)
+        else:  # a channel asked for twice: one claim after the other, as asked
+            rows = await self._fetch(
+                "SELECT c.* FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[],"
+                " $5::text[], $6::float8[]) WITH ORDINALITY AS u(platform, channel, day, due,"
+                " next_day, next_due, i) CROSS JOIN LATERAL briefbot_claim_digest(u.platform,"
+                " u.channel, u.day, u.due, $7, $8, $9, u.next_day, u.next_due) AS c"
+                " ORDER BY u.i", *args)
         assert len(rows) == len(chosen)
         out: list[DigestClaim] = [DigestClaim(state=ClaimState.STALE)] * len(requests)
         for i, row in zip(order, rows, strict=True):
@@ -270,18 +278,17 @@ class PgDigests(PgBase):
 
     async def finish_digests(self, finishes: Sequence[DigestFinish], *, owner: str
                              ) -> list[bool]:
-        """:meth:`finish_digest` for each run: one statement calling the same function once
-        per run (in run order: two batches lock schedule rows in one order)."""
+        """:meth:`finish_digest` for each run, in one call of ``briefbot_finish_digests``
+        (migration 0010): each step for the whole batch at once, schedule rows locked in run
+        order (two batches lock them in one order)."""
         if not finishes:
             return []
         order = sorted(range(len(finishes)), key=lambda i: finishes[i].run_id)
         chosen = [finishes[i] for i in order]
         rows = await self._fetch(
-            "SELECT briefbot_finish_digest(u.run, $1, u.status, u.p_start, u.p_end, u.through,"
-            " u.items, u.late, u.now, u.next_day, u.next_due) AS kept FROM unnest($2::bigint[],"
-            " $3::text[], $4::float8[], $5::float8[], $6::bigint[], $7::int[], $8::bool[],"
-            " $9::float8[], $10::text[], $11::float8[]) WITH ORDINALITY AS u(run, status,"
-            " p_start, p_end, through, items, late, now, next_day, next_due, i) ORDER BY u.i",
+            "SELECT o_kept AS kept FROM briefbot_finish_digests($1, $2::bigint[], $3::text[],"
+            " $4::float8[], $5::float8[], $6::bigint[], $7::int[], $8::bool[], $9::float8[],"
+            " $10::text[], $11::float8[])",
             owner, [f.run_id for f in chosen], ["sent" if f.sent else "empty" for f in chosen],
             [to_ts(f.period_start) for f in chosen], [ts(f.period_end) for f in chosen],
             [f.through_article_id for f in chosen], [f.items for f in chosen],

@@ -202,8 +202,15 @@ class SQLiteDigests:
             return []
 
         def claim(db: sqlite3.Connection) -> list[DigestClaim]:
-            return [_claim(db, r, owner=owner, now=to_ts(now), lease=to_ts(lease_until))
-                    for r in requests]
+            t, lease = to_ts(now), to_ts(lease_until)
+            if len({(r.platform, r.channel_id) for r in requests}) < len(requests):
+                # a channel asked for twice: one claim after the other, as asked
+                return [_claim(db, r, owner=owner, now=t, lease=lease) for r in requests]
+            out: list[DigestClaim] = []
+            for start in range(0, len(requests), _CLAIM_CHUNK):
+                out += _claim_many(db, requests[start:start + _CLAIM_CHUNK], owner=owner,
+                                   now=t, lease=lease)
+            return out
 
         return await self._db.write(claim)
 
@@ -229,7 +236,24 @@ class SQLiteDigests:
             return []
 
         def finish(db: sqlite3.Connection) -> list[bool]:
-            return [_finish(db, f, owner=owner) for f in finishes]
+            if len({f.run_id for f in finishes}) < len(finishes):  # one after the other
+                return [_finish(db, f, owner=owner) for f in finishes]
+            kept: dict[int, tuple[str, str, str | None]] = {}
+            for start in range(0, len(finishes), _CLAIM_CHUNK):
+                kept.update(_finish_many(db, finishes[start:start + _CLAIM_CHUNK],
+                                         owner=owner))
+            # each schedule moved on in the order given, as one finish after the other
+            moves = []
+            for f in finishes:
+                found = kept.get(f.run_id)
+                if found is not None and found[2] is not None and f.following is not None:
+                    moves.append((f.following.local_date.isoformat(),
+                                  to_ts(f.following.due_at), found[0], found[1], found[2]))
+            db.executemany(
+                "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
+                " not_before = NULL WHERE platform = ? AND channel_id = ?"
+                " AND next_local_date = ?", moves)
+            return [f.run_id in kept for f in finishes]
 
         return await self._db.write(finish)
 
@@ -409,7 +433,9 @@ def _platforms_filter(platforms: Sequence[str] | None) -> tuple[str, tuple[str, 
         return "", ()
     if not platforms:
         return " AND 0", ()
-    return f" AND platform IN ({', '.join('?' * len(platforms))})", tuple(platforms)
+    # "+platform": not an index term, so that the due schedules are read off the index on
+    # (enabled, next_due_at, platform, channel_id) in order (migration 0014) and not sorted
+    return f" AND +platform IN ({', '.join('?' * len(platforms))})", tuple(platforms)
 
 
 def _missed(row: sqlite3.Row) -> MissedDigest:
@@ -481,6 +507,119 @@ def _claim(db: sqlite3.Connection, r: DigestClaimRequest, *, owner: str, now: fl
         (existing[0]["lease_until"], platform, channel_id),
     )
     return DigestClaim(state=ClaimState.HELD)
+
+
+# requests claimed together in one set of statements (a few SQL variables each)
+_CLAIM_CHUNK = 200
+
+
+def _claim_many(db: sqlite3.Connection, requests: Sequence[DigestClaimRequest], *,
+                owner: str, now: float | None, lease: float | None) -> list[DigestClaim]:
+    """:func:`_claim` for each request (each channel once), a statement per step for all of
+    them: the same answers, as the caller's transaction holds the only writer."""
+    # each statement walks the VALUES list and looks each channel up by its key (CROSS
+    # JOIN keeps that order; "(platform, channel_id) IN (VALUES ...)" scans the table)
+    channels = ", ".join(["(?, ?)"] * len(requests))
+    keys = [v for r in requests for v in (r.platform, r.channel_id)]
+    days = {(r.platform, r.channel_id): r.local_date.isoformat() for r in requests}
+    schedules = {(row[0], row[1]): (row[2], row[3]) for row in db.execute(
+        "SELECT s.platform, s.channel_id, s.enabled, s.next_local_date"
+        f" FROM (VALUES {channels}) AS v CROSS JOIN digest_schedules s"
+        " WHERE s.platform = v.column1 AND s.channel_id = v.column2", keys)}
+    ok = [r for r in requests
+          if (found := schedules.get((r.platform, r.channel_id))) is not None and found[0]
+          and found[1] == days[(r.platform, r.channel_id)]]
+    won: dict[tuple[str, str], tuple[int, int]] = {}
+    if ok:
+        rows = ", ".join(["(?, ?, ?, ?, 'claimed', ?, ?, 1, ?)"] * len(ok))
+        won = {(row[0], row[1]): (row[2], row[3]) for row in db.execute(
+            "INSERT INTO digest_runs (platform, channel_id, local_date, due_at, status,"
+            f" claimed_by, lease_until, attempts, created_at) VALUES {rows}"
+            " ON CONFLICT (platform, channel_id, local_date) DO UPDATE SET"
+            " status = 'claimed', claimed_by = excluded.claimed_by,"
+            " lease_until = excluded.lease_until, attempts = digest_runs.attempts + 1"
+            " WHERE digest_runs.status IN ('claimed', 'failed')"
+            " AND coalesce(digest_runs.lease_until, 0) <= ?"
+            " RETURNING platform, channel_id, id, attempts",
+            [*(v for r in ok for v in (r.platform, r.channel_id, days[(r.platform,
+                                                                       r.channel_id)],
+                                       to_ts(r.due_at), owner, lease, now)), now])}
+    last: dict[tuple[str, str], LastDigest] = {}
+    missed: dict[tuple[str, str], list[MissedDigest]] = {}
+    if won:
+        winners = ", ".join(["(?, ?)"] * len(won))
+        won_keys = [v for key in won for v in key]
+        db.execute(f"UPDATE digest_schedules SET not_before = ? FROM (VALUES {winners}) AS v"
+                   " WHERE digest_schedules.platform = v.column1"
+                   " AND digest_schedules.channel_id = v.column2", [lease, *won_keys])
+        latest = ("(SELECT max(l.id) FROM digest_runs l WHERE l.platform = v.column1"
+                  " AND l.channel_id = v.column2 AND l.status IN ('sent', 'empty'))")
+        for row in db.execute(
+                "SELECT r.platform, r.channel_id, r.id, r.through_article_id, r.period_end,"
+                " r.finished_at, r.items, r.status"
+                f" FROM (VALUES {winners}) AS v CROSS JOIN digest_runs r"
+                f" WHERE r.id = {latest}", won_keys):
+            last[(row[0], row[1])] = _last(row)
+        for row in db.execute(
+                "SELECT r.platform, r.channel_id, r.local_date, r.due_at, r.error"
+                f" FROM (VALUES {winners}) AS v CROSS JOIN digest_runs r"
+                " WHERE r.platform = v.column1 AND r.channel_id = v.column2"
+                f" AND r.status = 'skipped' AND r.id > coalesce({latest}, 0)"
+                " ORDER BY r.local_date", won_keys):
+            missed.setdefault((row[0], row[1]), []).append(_missed(row))
+    lost = [r for r in ok if (r.platform, r.channel_id) not in won]
+    existing: dict[tuple[str, str], tuple[str, float | None]] = {}
+    if lost:
+        runs = ", ".join(["(?, ?, ?)"] * len(lost))
+        existing = {(row[0], row[1]): (row[2], row[3]) for row in db.execute(
+            "SELECT r.platform, r.channel_id, r.status, r.lease_until"
+            f" FROM (VALUES {runs}) AS v CROSS JOIN digest_runs r WHERE r.platform = v.column1"
+            " AND r.channel_id = v.column2 AND r.local_date = v.column3",
+            [v for r in lost for v in (r.platform, r.channel_id,
+                                       days[(r.platform, r.channel_id)])])}
+        assert len(existing) == len(lost)
+        done = [r for r in lost if existing[(r.platform, r.channel_id)][0] in _FINAL]
+        db.executemany(
+            "UPDATE digest_schedules SET next_local_date = ?, next_due_at = ?,"
+            " not_before = NULL WHERE platform = ? AND channel_id = ?",
+            [(r.next_local_date.isoformat(), to_ts(r.next_due_at), r.platform, r.channel_id)
+             for r in done])
+        db.executemany(
+            "UPDATE digest_schedules SET not_before = ? WHERE platform = ? AND channel_id = ?",
+            [(existing[(r.platform, r.channel_id)][1], r.platform, r.channel_id)
+             for r in lost if existing[(r.platform, r.channel_id)][0] not in _FINAL])
+    out: list[DigestClaim] = []
+    for r in requests:
+        key = (r.platform, r.channel_id)
+        if key in won:
+            run_id, attempts = won[key]
+            out.append(DigestClaim(state=ClaimState.WON, run_id=run_id, attempts=attempts,
+                                   last=last.get(key), missed=tuple(missed.get(key, ()))))
+        elif key in existing:
+            out.append(DigestClaim(state=ClaimState.DONE if existing[key][0] in _FINAL
+                                   else ClaimState.HELD))
+        else:
+            out.append(DigestClaim(state=ClaimState.STALE))
+    return out
+
+
+def _finish_many(db: sqlite3.Connection, finishes: Sequence[DigestFinish], *, owner: str
+                 ) -> dict[int, tuple[str, str, str | None]]:
+    """The runs of ``finishes`` (distinct) that ``owner`` still held, recorded in one
+    statement: run id -> (platform, channel, local date)."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(finishes))
+    return {row[0]: (row[1], row[2], row[3]) for row in db.execute(
+        "UPDATE digest_runs SET status = v.column2, period_start = v.column3,"
+        " period_end = v.column4, through_article_id = v.column5, items = v.column6,"
+        " late = v.column7, finished_at = v.column8, lease_until = NULL, error = NULL"
+        f" FROM (VALUES {values}) AS v WHERE digest_runs.id = v.column1"
+        " AND digest_runs.claimed_by = ? AND digest_runs.status = 'claimed'"
+        " RETURNING digest_runs.id, digest_runs.platform, digest_runs.channel_id,"
+        " digest_runs.local_date",
+        [*(v for f in finishes for v in (
+            f.run_id, "sent" if f.sent else "empty", to_ts(f.period_start),
+            to_ts(f.period_end), f.through_article_id, f.items, int(f.late), to_ts(f.now))),
+         owner])}
 
 
 def _finish(db: sqlite3.Connection, f: DigestFinish, *, owner: str) -> bool:
