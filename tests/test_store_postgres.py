@@ -205,7 +205,7 @@ async def test_a_phrase_of_common_words_is_checked_among_the_newest_candidates(
 
 async def test_common_by_the_planner_estimate_and_both_ways_to_read_the_newest(
         pg: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """PG 0009: once the statistics say a word is in at least 3x RANK_WINDOW articles it is
+    """PG 0009 (0012): once the statistics say a word is in at least 3x RANK_WINDOW articles it is
     common without a count; the newest matches read down the key or from the GIN bitmap are
     the same articles in the same order."""
     monkeypatch.setattr(pg_articles, "RANK_WINDOW", 4)

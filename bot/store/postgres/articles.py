@@ -212,15 +212,15 @@ class PgArticles(PgBase):
         """Delete up to ``limit`` of the oldest articles ingested before ``before``, never one
         with an id at or above ``below_id`` (an unsent digest needs it) nor one a pending alert
         needs. Returns how many went."""
-        # The locking subquery is a MATERIALIZED CTE, run once: inlined into the DELETE's
-        # semi-join the planner may rescan it, and each rescan with SKIP LOCKED locks the next
-        # rows, so LIMIT was no bound (seen: limit 4 deleted 8 and 10 under the parallel suite).
+        # the batch chosen once (a MATERIALIZED CTE): as an IN (subquery) the planner may scan
+        # it again, and each scan with SKIP LOCKED takes other rows (8 deleted for a limit of 4
+        # was seen under the parallel suite)
         rows = await self._fetch(
             "WITH doomed AS MATERIALIZED (SELECT a.id FROM articles a"
             " WHERE a.ingested_at < $1 AND a.id < $2 AND NOT EXISTS (SELECT 1 FROM alerts p"
             " WHERE p.article_id = a.id AND p.state = 'pending')"
             " ORDER BY a.ingested_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
-            " DELETE FROM articles WHERE id IN (SELECT id FROM doomed) RETURNING id",
+            " DELETE FROM articles x USING doomed WHERE x.id = doomed.id RETURNING x.id",
             ts(before), below_id if below_id is not None else 1 << 62, limit)
         return len(rows)
 

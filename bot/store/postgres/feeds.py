@@ -235,9 +235,9 @@ class PgFeeds(PgBase):
 
     async def prune_feed_items(self, *, before: datetime, limit: int) -> int:
         """Forget up to ``limit`` items first seen before ``before``."""
-        return affected(await self._execute(
-            # a MATERIALIZED CTE, run once (a rescanned SKIP LOCKED subquery is no bound)
-            "WITH old AS MATERIALIZED (SELECT feed_id, item_key FROM feed_items"
+        return affected(await self._execute(  # the batch chosen once (prune_articles)
+            "WITH doomed AS MATERIALIZED (SELECT feed_id, item_key FROM feed_items"
             " WHERE first_seen_at < $1 ORDER BY first_seen_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
-            " DELETE FROM feed_items WHERE (feed_id, item_key) IN"
-            " (SELECT feed_id, item_key FROM old)", ts(before), limit))
+            " DELETE FROM feed_items i USING doomed"
+            " WHERE i.feed_id = doomed.feed_id AND i.item_key = doomed.item_key",
+            ts(before), limit))
