@@ -250,3 +250,28 @@ async def test_stories_of_another_threshold_start_again_with_the_stored_terms(
     assert shared_state(second.store).rebuilds == 1 and calls == []
     state = await second.store.stories.story_state()
     assert state is not None and state.generation == 2 and state.setting.endswith(" 0.6")
+
+
+async def test_a_process_that_lost_its_lease_stores_nothing_and_still_answers(
+    make_engine: Callable[..., Any], clock: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Leases that run out at once: each process placing is overtaken by the next; only the
+    holder at the end stores, the others answer from their own copy, and what is stored is
+    one process's stories whole."""
+    from bot.digests import build
+
+    monkeypatch.setattr(build, "LEASE_SECONDS", -1.0)
+    engines: list[BriefingEngine] = [await make_engine() for _ in range(3)]
+    await _fill(engines[0], corpus(600, seed=3), clock())
+    answers = await asyncio.gather(*(digest_now(digest_kit(e), destination=HERE, post=False)
+                                     for e in engines))
+    assert all(reply is not None and built.considered == 600 for reply, built in answers)
+    top = await engines[0].store.articles.max_article_id()
+    state = await engines[0].store.stories.story_state()
+    assert state is not None and state.hi == top and state.owner is None
+    rows = await engines[0].store.stories.story_rows(after_id=0, through_id=top)
+    assert len(rows) == 600
+    stored = {i: s for i, s, _ in rows}
+    assert any(shared_state(e.store).stories is not None
+               and all(shared_state(e.store).stories.story(i) == s  # type: ignore[union-attr]
+                       for i, s in stored.items()) for e in engines)
