@@ -260,14 +260,17 @@ class PgAlerts(PgBase):
                         "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 1))",
                         _owner_key(platform, owner_kind, owner_id)):
                     continue  # another process is claiming this destination right now
+                # a MATERIALIZED CTE, run once: a LIMIT ... SKIP LOCKED subquery inlined
+                # into the UPDATE may be rescanned and lock more rows than LIMIT allows
                 rows = await conn.fetch(
-                    "UPDATE alerts SET attempts = attempts + 1, next_attempt_at = $1"
-                    " WHERE id IN (SELECT a.id FROM alerts a"
+                    "WITH due AS MATERIALIZED (SELECT a.id FROM alerts a"
                     " JOIN subscriptions s ON s.id = a.subscription_id"
                     " WHERE s.platform = $2 AND s.owner_kind = $3 AND s.owner_id = $4"
                     " AND a.state = 'pending' AND a.next_attempt_at <= $5"
                     " AND s.paused_at IS NULL ORDER BY a.created_at, a.id LIMIT $6"
-                    " FOR UPDATE OF a SKIP LOCKED) RETURNING id",
+                    " FOR UPDATE OF a SKIP LOCKED)"
+                    " UPDATE alerts SET attempts = attempts + 1, next_attempt_at = $1"
+                    " WHERE id IN (SELECT id FROM due) RETURNING id",
                     t + lease_seconds, platform, owner_kind, owner_id, t + window_seconds,
                     max_per_destination)
                 if not rows:
