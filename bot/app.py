@@ -86,6 +86,10 @@ class LazySummarizer:
                         language: str | None = None) -> tuple[str, ...]:
         return await self._get().summarize(text, title=title, language=language)
 
+    def summary_job(self, text: str, *, title: str | None = None,
+                    language: str | None = None) -> Callable[[], tuple[str, ...]]:
+        return self._get().summary_job(text, title=title, language=language)
+
     async def run(self, func: Callable[..., Any], /, *args: Any) -> Any:
         return await self._get().run(func, *args)
 
@@ -189,7 +193,7 @@ def build(engine: BriefingEngine, *, features: Collection[str] = FEATURES) -> Ap
     # engine's ports, a service), never the engine
     if "alerts" in features:
         app.alerts = AlertService(alert_kit(engine))
-        engine.on_new_article(app.alerts.on_new_article)
+        engine.on_new_article_prepared(app.alerts.prepare, app.alerts.on_new_article_prepared)
         alert_verbs.register(commands, desk=alert_verbs.AlertDesk(
             app.alerts, store.alerts, config.alerts, clock))
     core_verbs.register(commands, reading=core_verbs.Reading(

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot import metrics
 from bot.clock import Clock, utcnow
@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 __all__ = ["BriefingEngine", "Clock", "CommandHandler", "IngestResult", "Summarizing",
            "content_hash", "utcnow"]
 
+T = TypeVar("T")
 ArticleListener = Callable[[Article], Awaitable[None]]
+# CPU work a listener wants done on a new article's (title, text) in the summary's worker job,
+# before the article is stored: its result is handed to the listener with the article
+Prepare = Callable[[str, str], Any]
 
 
 def clean_draft(draft: ArticleDraft) -> ArticleDraft:
@@ -61,6 +65,9 @@ class Summarizing(Protocol):
 
     async def summarize(self, text: str, *, title: str | None = None,
                         language: str | None = None) -> tuple[str, ...]: ...
+
+    def summary_job(self, text: str, *, title: str | None = None,
+                    language: str | None = None) -> Callable[[], tuple[str, ...]]: ...
 
     async def run(self, func: Callable[..., Any], /, *args: Any) -> Any: ...
 
@@ -104,7 +111,8 @@ class BriefingEngine:
         self.summarizer = summarizer
         self.clock = clock
         self.publishers: dict[str, Publisher] = {}
-        self._listeners: list[ArticleListener] = []
+        # (listener, prepare): a listener with a prepare is called as listener(article, prepared)
+        self._listeners: list[tuple[Callable[..., Awaitable[None]], Prepare | None]] = []
         self._commands: CommandHandler | None = None
 
     async def close(self) -> None:
@@ -118,7 +126,15 @@ class BriefingEngine:
 
     def on_new_article(self, listener: ArticleListener) -> None:
         """Call ``listener`` once for every article stored for the first time."""
-        self._listeners.append(listener)
+        self._listeners.append((listener, None))
+
+    def on_new_article_prepared(self, prepare: Callable[[str, str], T],
+                                listener: Callable[[Article, T], Awaitable[None]]) -> None:
+        """Like :meth:`on_new_article`, with ``prepare(title, text)`` (CPU work: a keyword
+        analysis) run in the summary's worker job, one trip to the worker per ingest; the
+        listener gets the article and what ``prepare`` returned. A ``prepare`` that raises is
+        logged and its listener is not called for that article."""
+        self._listeners.append((listener, prepare))
 
     def use_commands(self, commands: CommandHandler) -> None:
         """The ``/brief`` grammar :meth:`handle_command` answers with."""
@@ -175,9 +191,26 @@ class BriefingEngine:
         # title_max_chars; the summary then never repeats that sentence under it
         title = draft.title or title_from_text(text, limit=self.config.ingest.title_max_chars)
         title = shorten(re.sub(r"\s+", " ", title).strip(), 300)
-        started = time.perf_counter()
-        summary = await self.summarizer.summarize(text, title=title, language=draft.language)
-        metrics.SUMMARY_SECONDS.observe(time.perf_counter() - started)
+        listeners = self._listeners if notify else []
+        prepares = [(n, prepare) for n, (_, prepare) in enumerate(listeners) if prepare]
+        summary_job = self.summarizer.summary_job(text, title=title, language=draft.language)
+        body = draft.text  # what the stored article's text will be
+
+        def work() -> tuple[tuple[str, ...], float, dict[int, Any]]:
+            # one trip to the worker: the summary, then what the listeners prepare
+            started = time.perf_counter()
+            summary = summary_job()
+            seconds = time.perf_counter() - started
+            prepared: dict[int, Any] = {}
+            for n, prepare in prepares:
+                try:
+                    prepared[n] = prepare(title, body)
+                except Exception:
+                    log.exception("preparing a new article for a listener failed")
+            return summary, seconds, prepared
+
+        summary, seconds, prepared = await self.summarizer.run(work)
+        metrics.SUMMARY_SECONDS.observe(seconds)
         metrics.SUMMARIES.inc()
         article = await self.store.articles.add_article(
             draft,
@@ -195,9 +228,12 @@ class BriefingEngine:
             return IngestResult(known, created=False)
         log.info("stored article %d %r from %s", article.id, article.title, article.source)
         metrics.ARTICLES_INGESTED.inc()
-        for listener in self._listeners if notify else ():
+        for n, (listener, prepare) in enumerate(listeners):
             try:
-                await listener(article)
+                if prepare is None:
+                    await listener(article)
+                elif n in prepared:
+                    await listener(article, prepared[n])
             except StoreError as exc:  # a full disk: one line; unmatched articles are caught up
                 log.error("new-article listener failed for article %d: %s", article.id, exc)
             except Exception:

@@ -137,7 +137,7 @@ _CASE_SPECIAL = re.compile("[\u0130\u0131\u017f\u212a]")
 def _is_caption(text: str) -> bool:
     """``_CAPTION.search(text)``, skipped (~25 us) when none of its words is in the text."""
     low = text.lower()
-    if not any(needle in low for needle in _CAPTION_NEEDLES) and not _CASE_SPECIAL.search(text):
+    if not any(map(low.__contains__, _CAPTION_NEEDLES)) and not _CASE_SPECIAL.search(text):
         return False
     return _CAPTION.search(text) is not None
 
@@ -329,7 +329,7 @@ def is_furniture(sentence: str) -> bool:
     if _FURNITURE_START.match(text):
         return True
     low = text.casefold()
-    if any(hint in low for hint in _FURNITURE_HINTS) and _FURNITURE_ANY.search(text):
+    if any(map(low.__contains__, _FURNITURE_HINTS)) and _FURNITURE_ANY.search(text):
         return True
     if (len(tokens) <= 20 and _DIGIT.search(text)  # every time or date has a digit
             and _TIME_OR_DATE.search(text) and _BYLINE_WORD.search(text)):
@@ -385,7 +385,14 @@ def restates(title: str | None, sentence: str) -> bool:
     ("Dame Alicia Markova, who has died…")."""
     if not title:
         return False
-    return _restates(_title_words(title), [w.casefold() for w in words(sentence)])
+    return _restates(_title_words(title), _casefolded(words(sentence)))
+
+
+def _casefolded(tokens: Sequence[str]) -> list[str]:
+    """``[w.casefold() for w in tokens]`` in three calls: case folding maps each character on
+    its own (no context, unlike ``lower``'s final sigma) and never to a space, so folding the
+    words joined by spaces and splitting there gives each word's folding."""
+    return " ".join(tokens).casefold().split(" ") if tokens else []
 
 
 @lru_cache(maxsize=256)
@@ -402,12 +409,12 @@ def _restates(title: tuple[list[str], frozenset[str], bool], body: list[str]) ->
         return False
     if cut and body[: len(head)] == head:
         return True
-    said = set(body)
-    if sum(w in shown for w in body) >= 0.8 * len(body):
+    if sum(map(shown.__contains__, body)) >= 0.8 * len(body):
         return True  # the sentence adds (almost) nothing to the title
-    # a standfirst that says the headline again with a word or two more
-    return (sum(w in said for w in head) >= 0.9 * len(head)
-            and len(body) <= 1.6 * len(head) + 2)
+    # a standfirst that says the headline again with a word or two more (the length first:
+    # most sentences are longer, and then no set of their words is needed)
+    return (len(body) <= 1.6 * len(head) + 2
+            and sum(map(set(body).__contains__, head)) >= 0.9 * len(head))
 
 
 _DASHES = re.compile("[-–—]")
@@ -459,6 +466,7 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
         super().__init__(kit.stemmer)
         # what LexRank's stop_words setter makes of them, once per language, not per article
         self._stop_words = _normalized_stop_words(kit.stop_words)
+        self._terms = _terms_memo(kit.stemmer, self._stop_words)
         self._kit = kit
         self._title = title
         self.params = params
@@ -493,7 +501,7 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
                 if text != unchanged and is_boilerplate(text):
                     continue
                 tokens = words(text)
-                if title is not None and _restates(title, [w.casefold() for w in tokens]):
+                if title is not None and _restates(title, _casefolded(tokens)):
                     continue
                 count = len(tokens)
                 if count == 0:  # "." or a row of underscores: nothing to read
@@ -509,9 +517,25 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
         """The terms of ``text`` (its ``tokens`` when already split), normalised and stemmed
         as Sumy's LexRank does (``_to_words_set``), each word normalised once where Sumy does
         it twice (its ``stem_word`` normalises again; lower-casing twice changes nothing)."""
-        stop_words, stemmer = self._stop_words, self._stemmer
-        lowered = (word.lower() for word in (words(text) if tokens is None else tokens))
-        return [_stem(stemmer, word) for word in lowered if word not in stop_words]
+        memo = self._terms
+        out = []
+        for token in words(text) if tokens is None else tokens:
+            term = memo.get(token)
+            if term is None:
+                term = self._term(token)
+            if term is not _STOP:
+                out.append(term)
+        return out
+
+    def _term(self, token: str) -> str:
+        """``token``'s term in a bag (:data:`_STOP` for a stop word), remembered."""
+        word = token.lower()
+        term = _STOP if word in self._stop_words else _stem(self._stemmer, word)
+        memo = self._terms
+        if len(memo) >= _TERMS_LIMIT:
+            memo.clear()
+        memo[token] = term
+        return term
 
     def _vectors(self, bags: Sequence[Sequence[str]], title: Sequence[str], *,
                  rows: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -639,6 +663,17 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
 # Snowball stemming is most of the cost of a summary, and news repeats its words (one cache
 # with the alert analyser's)
 _stem = cached_stem
+
+
+# A bag's terms by token, a dict a language (one lookup a word where lower-casing, the stop
+# list and the stem cache were three); cleared when it holds this many tokens.
+_TERMS_LIMIT = 200_000
+_STOP = "\x00"  # the term of a stop word (no word token holds a NUL, nor does its stem)
+
+
+@lru_cache(maxsize=8)
+def _terms_memo(stemmer: object, stop_words: frozenset[str]) -> dict[str, str]:
+    return {}
 
 
 @lru_cache(maxsize=8)

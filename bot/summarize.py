@@ -231,7 +231,22 @@ class Summarizer:
     ) -> tuple[str, ...]:
         """``language``: the article's declared language tag, used when the configured
         language is ``"auto"``."""
-        job = partial(
+        job = self.summary_job(text, title=title, sentences=sentences, algorithm=algorithm,
+                               language=language)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+
+    def summary_job(
+        self,
+        text: str,
+        *,
+        title: str | None = None,
+        sentences: int | None = None,
+        algorithm: str | None = None,
+        language: str | None = None,
+    ) -> Callable[[], tuple[str, ...]]:
+        """What :meth:`summarize` runs in the worker, to run there with other work
+        (:meth:`run`): the engine's ingest does its listeners' analysis in the same trip."""
+        return partial(
             summarize_text,
             text,
             title=title,
@@ -241,7 +256,6 @@ class Summarizer:
             max_sentence_chars=self.config.max_sentence_chars,
             declared_language=language,
         )
-        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
 
     async def run(self, func: Callable[..., Any], /, *args: Any) -> Any:
         """Run other CPU-bound work (HTML extraction, matching) on the same workers."""

@@ -28,6 +28,7 @@ class SubscriptionIndex:
         self._pair_anchors = 0  # anchors that are "a b" pairs: articles then list theirs
         self._pair_heads: dict[str, int] = {}  # the first words of those pairs, how many
         self._lock = threading.Lock()
+        self._version = 0  # one more at every change of the queries
 
     @property
     def analyzer(self) -> Analyzer:
@@ -41,6 +42,12 @@ class SubscriptionIndex:
     def __contains__(self, key: object) -> bool:
         return key in self._queries
 
+    @property
+    def version(self) -> int:
+        """Changes whenever a query is added or removed: a match made at one version holds
+        while the version is the same."""
+        return self._version
+
     def ids(self) -> set[int]:
         with self._lock:
             return set(self._queries)
@@ -50,6 +57,7 @@ class SubscriptionIndex:
             raise ValueError(f"query language {query.language} is not {self.language}")
         with self._lock:
             self._discard(key)
+            self._version += 1
             self._queries[key] = query
             for anchor in query.anchors:
                 self._by_anchor.setdefault(anchor, {})[key] = query
@@ -70,6 +78,7 @@ class SubscriptionIndex:
         old = self._queries.pop(key, None)
         if old is None:
             return
+        self._version += 1
         for anchor in old.anchors:
             if " " in anchor:
                 self._pair_anchors -= 1
@@ -104,8 +113,13 @@ class SubscriptionIndex:
         return self.match_document(self.analyzer.analyze(title=title, text=text))
 
     def match_document(self, doc: Document) -> list[tuple[int, tuple[str, ...]]]:
+        return self.match_at(doc)[1]
+
+    def match_at(self, doc: Document) -> tuple[int, list[tuple[int, tuple[str, ...]]]]:
+        """(the index's :attr:`version`, :meth:`match_document`) taken together."""
         out: list[tuple[int, tuple[str, ...]]] = []
         with self._lock:
+            version = self._version
             for key, query in self.candidates(doc).items():
                 if query.simple is not None:
                     out.append((key, (query.simple,)))
@@ -114,4 +128,4 @@ class SubscriptionIndex:
                 if terms is not None:
                     out.append((key, terms))
         out.sort()
-        return out
+        return version, out

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot import metrics
 from bot.alerts.matching import SubscriptionIndex
-from bot.alerts.query import CompiledQuery, compile_query
+from bot.alerts.query import CompiledQuery, Document, compile_query
 from bot.errors import DeliveryError, QueryError, inert
 from bot.loop import run_forever
 from bot.models import Article, Destination, Reply, ReplyKind
@@ -52,6 +52,15 @@ log = logging.getLogger(__name__)
 IDLE_SECONDS = 30.0  # the dispatcher looks at the store at least this often
 DELIVERY_TIMEOUT_SECONDS = 120.0  # a hung platform call is a failed attempt, not a stall
 MAX_DELIVERIES_IN_FLIGHT = 50  # destinations being delivered to at once by the service
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A new article's matches at one version of the index (:meth:`AlertService.prepare`)."""
+
+    version: int
+    doc: Document | None  # None: the index was empty, nothing was analysed
+    matches: list[tuple[int, tuple[str, ...]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,13 +176,33 @@ class AlertService:
         """The engine's new-article listener."""
         await self.match_article(article)
 
-    async def match_article(self, article: Article) -> int:
-        """Record an alert for each subscription ``article`` matches; returns how many are new."""
+    def prepare(self, title: str, text: str) -> Prepared:
+        """A new article matched against the index as it is, in the summary's worker job (the
+        engine's ``on_new_article_prepared``): one trip to the worker per ingest."""
+        version = self.index.version  # read first: a change after it shows as a new version
+        if not len(self.index):
+            return Prepared(version, None, [])
+        doc = self.index.analyzer.analyze(title=title, text=text)
+        version, matches = self.index.match_at(doc)
+        return Prepared(version, doc, matches)
+
+    async def on_new_article_prepared(self, article: Article, prepared: Prepared) -> None:
+        """The engine's new-article listener, with what :meth:`prepare` found."""
+        await self.match_article(article, prepared)
+
+    async def match_article(self, article: Article, prepared: Prepared | None = None) -> int:
+        """Record an alert for each subscription ``article`` matches; returns how many are new.
+        ``prepared``: its matches at an index version (used while the index is unchanged)."""
         await self.sync_index()
         matches: list[tuple[int, tuple[str, ...]]] = []
-        if len(self.index):
-            matches = await self.offload(
-                partial(self.index.match, title=article.title, text=article.text))
+        if prepared is not None and prepared.version == self.index.version:
+            matches = prepared.matches
+        elif len(self.index):
+            if prepared is not None and prepared.doc is not None:
+                matches = await self.offload(self.index.match_document, prepared.doc)
+            else:
+                matches = await self.offload(
+                    partial(self.index.match, title=article.title, text=article.text))
         now = self.clock()
         if not matches:  # still recorded as matched, so a restart does not look at it again
             await self.store.alerts.record_alerts(article_id=article.id, matches=(), now=now,
