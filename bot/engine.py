@@ -56,7 +56,9 @@ def clean_draft(draft: ArticleDraft) -> ArticleDraft:
 
 def content_hash(text: str) -> str:
     """Hash of the normalised text: case, punctuation and spacing do not make a new article."""
-    normal = " ".join(w.lower() for w in words(text))
+    # lower-casing the joined words is lower-casing each: only a capital sigma looks at its
+    # neighbours, and a space (neither cased nor case-ignorable) ends that look
+    normal = " ".join(words(text)).lower()
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 

@@ -23,6 +23,9 @@ _ESCAPES = re.compile(
 # C0 except tab and newline, DEL, C1.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _LINE_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+# Every match of the three patterns above starts with one of these characters: text without
+# any (an article's text, nearly always) is left as it is after one scan, not three.
+_ANY_SPECIAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 # Embeddings and overrides (U+202A-U+202E) and isolates (U+2066-U+2069).
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 
@@ -31,9 +34,10 @@ def strip_controls(text: str, *, newlines: bool = True) -> str:
     """``text`` without escape sequences and C0/C1 control characters. Line breaks of any
     kind become ``\\n`` and are kept when ``newlines`` (an article's paragraphs), else become
     spaces (a title, a name); tabs are kept in the first case, spaces in the second."""
-    text = _LINE_BREAKS.sub("\n", text)
-    text = _ESCAPES.sub("", text)
-    text = _CONTROLS.sub("", text)
+    if _ANY_SPECIAL.search(text) is not None:  # else none of the three below can match
+        text = _LINE_BREAKS.sub("\n", text)
+        text = _ESCAPES.sub("", text)
+        text = _CONTROLS.sub("", text)
     if not newlines:
         text = text.replace("\n", " ").replace("\t", " ")
     return text

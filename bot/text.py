@@ -398,8 +398,8 @@ def language_kit(language: str) -> LanguageKit:
     gets an empty list: every word counts. ``"auto"`` (a per-article language, see
     :mod:`bot.language`) means English where one language serves every article (alert
     queries, digest topics)."""
-    if language == "auto":
-        language = "english"
+    if language == "auto":  # the same kit, so one stem cache serves both names
+        return language_kit("english")
     from sumy.nlp.stemmers import Stemmer
 
     try:
