@@ -713,3 +713,50 @@ async def test_articles_stored_but_never_matched_are_matched_at_start(
         assert await second.store.alerts.alerts_for_article(article.id) == []
     assert await alerts_of(second).catch_up() == 0  # matched once, never again
     assert len(await second.store.alerts.alerts_for_article(stored.id)) == 1
+
+
+async def test_matches_prepared_with_the_summary_hold_only_for_the_index_they_saw(
+    engine: BriefingEngine, alerts: AlertService,
+) -> None:
+    first = (await engine.ingest(draft("Rocket and missile tests", n=40), notify=False)).article
+    before = alerts.prepare(first.title, first.text)  # no subscription yet: nothing analysed
+    assert before.doc is None and before.matches == []
+    rocket = await subscribe(engine, ALICE, "rocket")
+    assert await alerts.match_article(first, before) == 1  # the index changed: matched now
+
+    article = (await engine.ingest(draft("Rocket and missile tests", n=41),
+                                   notify=False)).article
+    prepared = alerts.prepare(article.title, article.text)  # as the engine does in the worker
+    assert [m[0] for m in prepared.matches] == [rocket]
+    missile = await subscribe(engine, BOB, "missile")  # the index changes meanwhile
+    assert await alerts.match_article(article, prepared) == 2  # matched again, not reused
+    states = await engine.store.alerts.alerts_for_article(article.id)
+    assert sorted(s.subscription_id for s in states) == [rocket, missile]
+
+    # unchanged index: the prepared matches are recorded as they are (no second matching)
+    other = (await engine.ingest(draft("Rocket fired again", n=42), notify=False)).article
+    prepared = alerts.prepare(other.title, other.text)
+
+    def no_second_matching(*args: object, **kwargs: object) -> object:
+        raise AssertionError("matched twice")
+
+    alerts.index.match = no_second_matching  # type: ignore[method-assign,assignment]
+    alerts.index.match_document = no_second_matching  # type: ignore[method-assign,assignment]
+    assert await alerts.match_article(other, prepared) == 1
+
+
+async def test_an_ingest_matches_in_the_summary_trip(engine: BriefingEngine) -> None:
+    sub = await subscribe(engine, ALICE, "rocket")
+    trips = 0
+    real_run = engine.summarizer.run
+
+    async def counted(func: Any, /, *args: Any) -> Any:
+        nonlocal trips
+        trips += 1
+        return await real_run(func, *args)
+
+    engine.summarizer.run = counted  # type: ignore[method-assign]
+    article = await ingest(engine, draft("Rocket launch moved", n=43))
+    assert trips == 1
+    states = await engine.store.alerts.alerts_for_article(article.id)
+    assert [s.subscription_id for s in states] == [sub]

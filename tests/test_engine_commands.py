@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +283,54 @@ async def test_a_failure_while_opening_closes_the_database(
         if thread.ident not in before and "connection_worker" in thread.name:
             thread.join(timeout=5)
             assert not thread.is_alive(), f"{thread.name} was left running"
+
+
+async def test_prepared_listeners_get_their_work_done_in_the_summary_trip(
+    engine: BriefingEngine, caplog: pytest.LogCaptureFixture,
+) -> None:
+    done: list[tuple[str, str, str]] = []
+    heard: list[tuple[int, object]] = []
+
+    def prepare(title: str, text: str) -> str:
+        done.append((threading.current_thread().name, title, text))
+        return f"prepared {len(done)}"
+
+    async def listener(article: Article, prepared: str) -> None:
+        heard.append((article.id, prepared))
+
+    def broken(title: str, text: str) -> None:
+        raise RuntimeError("analysis bug")
+
+    async def never(article: Article, prepared: None) -> None:
+        raise AssertionError("a listener whose prepare failed is not called")
+
+    trips = 0
+    real_run = engine.summarizer.run
+
+    async def counted(func: Any, /, *args: Any) -> Any:
+        nonlocal trips
+        trips += 1
+        return await real_run(func, *args)
+
+    engine.summarizer.run = counted  # type: ignore[method-assign]
+    engine.on_new_article_prepared(prepare, listener)
+    engine.on_new_article_prepared(broken, never)
+    text = "  Alpha happened today. It was the first time in years.\n"
+    r1 = await engine.ingest(ArticleDraft(text=text, title="Alpha"))
+    await engine.ingest(ArticleDraft(text=text, title="Alpha"))  # known: nothing prepared
+    await engine.ingest(ArticleDraft(text="Backlog item."), notify=False)
+    assert heard == [(r1.article.id, "prepared 1")]
+    # in the worker, with the stored article's title and text, in the summary's one trip
+    assert len(done) == 1 and done[0][0].startswith("summarize")
+    assert done[0][1:] == (r1.article.title, r1.article.text) and r1.article.text == text
+    assert trips == 2  # one for the new article, one for the backlog item
+    assert r1.article.summary and "analysis bug" in caplog.text
+
+
+async def test_content_hash_lowers_each_word_as_alone() -> None:
+    from bot.engine import content_hash
+    from bot.text import words
+
+    for text in ("ΟΔΟΣ.Α ΟΔΟΣ", "ΑΣ’Β ΣΑ-ΣΟΣ", "İstanbul, Straße. The END", "Σ Σ.Σ"):
+        normal = " ".join(w.lower() for w in words(text))
+        assert content_hash(text) == hashlib.sha256(normal.encode()).hexdigest()

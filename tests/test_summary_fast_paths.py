@@ -60,3 +60,33 @@ def test_a_summary_leaves_no_idle_blas_thread() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=60, check=True)
     assert done.stdout.strip() == "1"  # before: OpenBLAS kept one more thread per extra core
+
+
+def _old_strip_controls(text: str, *, newlines: bool = True) -> str:
+    from bot import sanitize
+
+    text = sanitize._LINE_BREAKS.sub("\n", text)
+    text = sanitize._ESCAPES.sub("", text)
+    text = sanitize._CONTROLS.sub("", text)
+    return text if newlines else text.replace("\n", " ").replace("\t", " ")
+
+
+def test_strip_controls_skips_the_three_patterns_only_when_none_can_match() -> None:
+    # every character once, alone and between letters, and the tricky texts
+    texts = [TRICKY, "plain\ttext\nlines", "", *(f"a{chr(c)}b" for c in range(0x3000))]
+    for text in texts:
+        for newlines in (True, False):
+            assert strip_controls(text, newlines=newlines) == _old_strip_controls(
+                text, newlines=newlines), repr(text)
+
+
+def test_one_kit_and_stem_cache_for_auto_and_english() -> None:
+    assert language_kit("auto") is language_kit("english")
+
+
+def test_casefolded_words_are_each_word_casefolded() -> None:
+    from bot.newsum import _casefolded
+
+    tokens = words(TRICKY + " ΣΑΣ’Σ Straße ǅemal İİ ﬃ")
+    assert _casefolded(tokens) == [w.casefold() for w in tokens]
+    assert _casefolded(()) == []
