@@ -409,6 +409,12 @@ def language_kit(language: str) -> LanguageKit:
             f"language {language!r} is not supported by Sumy's stemmers "
             "(try auto, english, german, french, spanish, ...)"
         ) from exc
+    if language == "english" and callable(getattr(stemmer, "_stemmer", None)):
+        from bot.snowball import english_stemmer
+
+        fast = english_stemmer()  # NLTK's stems, ~2x faster (None: not the NLTK it copies)
+        if fast is not None:
+            stemmer._stemmer = fast  # what Sumy's Stemmer.__call__ calls
     return LanguageKit(tokenizer_for(language), stemmer, _stop_words(language))
 
 

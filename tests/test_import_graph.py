@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kernel", (
         "bot", "bot.errors", "bot.models", "bot.clock", "bot.text", "bot.zones", "bot.logs",
         "bot.metrics", "bot.render", "bot.publish", "bot.loop", "bot.progress", "bot.config",
-        "bot.datahome", "bot.ratelimit", "bot.permissions", "bot.ports",
+        "bot.datahome", "bot.ratelimit", "bot.permissions", "bot.ports", "bot.snowball",
         "bot.ingest.urls", "bot.digests.rules", "bot.alerts.query", "bot.alerts.matching",
         "bot.ingest", "bot.digests", "bot.alerts",  # the packages' __init__: docstrings only
     )),
