@@ -206,11 +206,11 @@ def quoted_share(sentence: str) -> float:
     return sum(len(m.group(0)) for m in _QUOTED.finditer(sentence)) / len(sentence)
 
 
-def is_boilerplate(sentence: str) -> bool:
+def is_boilerplate(sentence: str, *, hints: Sequence[str] | None = None) -> bool:
     """True for page furniture: bylines, "Read more", "Click here", credits, and the shapes
-    of :func:`is_furniture` in any language."""
+    of :func:`is_furniture` in any language. ``hints``: as for :func:`is_furniture`."""
     text = sentence.strip()
-    return bool(_BOILERPLATE.match(text)) or is_furniture(text)
+    return bool(_BOILERPLATE.match(text)) or is_furniture(text, hints=hints)
 
 
 # -- furniture by shape, in several languages ------------------------------------------------
@@ -317,11 +317,12 @@ _AGENCY_CREDIT = re.compile(r"\b(?:REUTERS|AFP|AP|EPA|GETTY(?:\s+IMAGES)?|DPA|AN
 _FURNITURE_MAX_WORDS = 40
 
 
-def is_furniture(sentence: str) -> bool:
+def is_furniture(sentence: str, *, hints: Sequence[str] | None = None) -> bool:
     """Page furniture recognised by shape, not by one language's phrases: a credit line
     ("Foto: …", "Fotocredit: … ©"), an ad, affiliate or newsletter note, a subscribe or cookie
     prompt, an "Also on …" label, a byline with a date ("5:45 AM PST 11/19/2019 by …"), or a
-    line that is nothing but a date and time."""
+    line that is nothing but a date and time. ``hints``: those of :data:`_FURNITURE_HINTS`
+    that may be in the sentence (:func:`furniture_hints` of a text holding it), when known."""
     text = sentence.strip()
     tokens = text.split()
     if not tokens or len(tokens) > _FURNITURE_MAX_WORDS:
@@ -329,7 +330,8 @@ def is_furniture(sentence: str) -> bool:
     if _FURNITURE_START.match(text):
         return True
     low = text.casefold()
-    if any(map(low.__contains__, _FURNITURE_HINTS)) and _FURNITURE_ANY.search(text):
+    if (any(map(low.__contains__, _FURNITURE_HINTS if hints is None else hints))
+            and _FURNITURE_ANY.search(text)):
         return True
     if (len(tokens) <= 20 and _DIGIT.search(text)  # every time or date has a digit
             and _TIME_OR_DATE.search(text) and _BYLINE_WORD.search(text)):
@@ -340,6 +342,14 @@ def is_furniture(sentence: str) -> bool:
         return False
     dated = sum(bool(_DATE_TOKEN.match(t.strip(",.;()|·"))) or _month(t) for t in tokens)
     return dated >= max(2, 0.6 * len(tokens))
+
+
+def furniture_hints(sentences: Sequence[str]) -> tuple[str, ...]:
+    """The furniture hints found in any of ``sentences``: a sentence holds no other one (case
+    folding maps each character alone, so a sentence's folding is part of the joined one's;
+    no hint holds a line break). One look at an article instead of one a sentence."""
+    joined = "\n".join(sentences).casefold()
+    return tuple(filter(joined.__contains__, _FURNITURE_HINTS))
 
 
 def _month(token: str) -> bool:
@@ -491,9 +501,10 @@ class NewsSummarizer(LexRankSummarizer):  # type: ignore[misc]
     def _candidates(self, document: ObjectDocumentModel) -> list[_Candidate]:
         out: list[_Candidate] = []
         title = _title_words(self._title) if self._title else None
-        for sentence in document.sentences:
-            raw = str(sentence)
-            if is_boilerplate(raw):
+        sentences = [(sentence, str(sentence)) for sentence in document.sentences]
+        hints = furniture_hints([raw for _, raw in sentences])
+        for sentence, raw in sentences:
+            if is_boilerplate(raw, hints=hints):
                 continue
             unchanged = raw.strip()
             for text in split_glued(clean_sentence(raw)):

@@ -96,10 +96,11 @@ class SubscriptionIndex:
     def candidates(self, doc: Document) -> dict[int, CompiledQuery]:
         found: dict[int, CompiledQuery] = {}
         by_anchor = self._by_anchor
-        for key in doc.terms():
-            bucket = by_anchor.get(key)
-            if bucket:
-                found.update(bucket)
+        anchors = by_anchor.keys()
+        # the anchors among the article's keys (set operations: no loop over every word's
+        # keys); the candidates' order does not matter (matches are sorted)
+        for key in (anchors & doc.title.keys) | (anchors & doc.body.keys):
+            found.update(by_anchor[key])
         if self._pair_anchors:
             # only the article's pairs that start with the first word of a pair anchor
             for pair in doc.pairs_from(self._pair_heads):

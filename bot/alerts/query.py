@@ -159,28 +159,56 @@ class Analyzer:
         sentences.extend([len(starts)] * (count - before))
         cache, keys = self._cache, self.keys
         pairs = [cache.get(word) or keys(word) for word in found]
-        positions: dict[str, list[int]] = {}
-        add = positions.setdefault
-        for i, (stem, exact) in enumerate(pairs):
-            add(stem, []).append(i)
-            add(exact, []).append(i)
-        return Field(positions, sentences, [p[0] for p in pairs], [p[1] for p in pairs])
+        return Field([p[0] for p in pairs], [p[1] for p in pairs], sentences)
 
     def analyze(self, *, title: str, text: str) -> Document:
         return Document(self.analyze_field(title), self.analyze_field(text))
 
 
 class Field:
-    """One analysed field (title or body): where each key occurs, and in which sentence."""
+    """One analysed field (title or body): each word's stem key and exact key, the sentence
+    each word belongs to; which keys occur, and where (built when first asked: matching
+    mostly asks whether a key occurs, rarely where)."""
 
-    __slots__ = ("_pairs", "_stems_exacts", "positions", "sentences")
+    __slots__ = ("_keys", "_pairs", "_positions", "_stems_exacts", "sentences")
 
-    def __init__(self, positions: dict[str, list[int]], sentences: list[int],
-                 stems: list[str], exacts: list[str]) -> None:
-        self.positions = positions
+    def __init__(self, stems: list[str], exacts: list[str], sentences: list[int]) -> None:
         self.sentences = sentences
         self._stems_exacts = (stems, exacts)
+        self._keys: set[str] | None = None
+        self._positions: dict[str, list[int]] | None = None
         self._pairs: set[str] | None = None
+
+    @property
+    def keys(self) -> set[str]:
+        """Every key of the field (stem keys and exact keys)."""
+        if self._keys is None:
+            stems, exacts = self._stems_exacts
+            self._keys = set(stems)
+            self._keys.update(exacts)
+        return self._keys
+
+    @property
+    def positions(self) -> dict[str, list[int]]:
+        """Where each key occurs (word numbers), keys in the order they first occur."""
+        if self._positions is None:
+            positions: dict[str, list[int]] = {}
+            add = positions.setdefault
+            for i, (stem, exact) in enumerate(zip(*self._stems_exacts, strict=True)):
+                add(stem, []).append(i)
+                add(exact, []).append(i)
+            self._positions = positions
+        return self._positions
+
+    def where(self, key: str) -> list[int] | None:
+        """``positions.get(key)``, without building every key's positions."""
+        if self._positions is not None:
+            return self._positions.get(key)
+        if key not in self.keys:
+            return None
+        stems, exacts = self._stems_exacts
+        # a stem key never starts with "=" (an exact key does): it is in one list only
+        return [i for i, k in enumerate(exacts if key.startswith("=") else stems) if k == key]
 
     def adjacent(self) -> set[str]:
         """Keys of every two neighbouring words, as "a b" (built once, when first needed)."""
@@ -193,25 +221,27 @@ class Field:
     def pairs_from(self, heads: Collection[str]) -> Iterator[str]:
         """The keys of :meth:`adjacent` whose first word is one of ``heads`` (maybe
         repeated), found from the heads' positions without building every pair of the text."""
-        positions = self.positions
+        keys = self.keys
         stems, exacts = self._stems_exacts
         last = len(stems) - 1
-        present = ([h for h in heads if h in positions] if len(heads) < len(positions)
-                   else [k for k in positions if k in heads])
+        present = ([h for h in heads if h in keys] if len(heads) < len(keys)
+                   else [k for k in keys if k in heads])
         for head in present:
             # a stem key is never an exact key (those start with "="): the pair is of its kind
             following = exacts if head.startswith("=") else stems
-            for at in positions[head]:
+            for at in self.where(head) or ():
                 if at < last:
                     yield f"{head} {following[at + 1]}"
 
     def has_phrase(self, keys: tuple[str, ...]) -> bool:
-        positions = self.positions
+        where = self.where
         if len({key.startswith("=") for key in keys}) == 1:
             # all stems or all exact forms (a phrase is one or the other): a word's stem key
             # and exact key differ by the "=", so an occurrence at ``start`` below is these
             # keys side by side, and a key that is missing decides at once
-            found = [positions.get(key) for key in keys]
+            if not self.keys.issuperset(keys):
+                return False
+            found = [where(key) for key in keys]
             if any(f is None for f in found):
                 return False
             first = found[0] or []
@@ -220,8 +250,8 @@ class Field:
             adjacent = self.adjacent()
             if not all(f"{a} {b}" in adjacent for a, b in itertools.pairwise(keys)):
                 return False  # the common case, decided without looking at positions
-            first = positions[keys[0]]
-            sets = [set(positions[k]) for k in keys[1:]]
+            first = where(keys[0]) or []
+            sets = [set(where(k) or ()) for k in keys[1:]]
         last = len(keys) - 1
         for start in first:
             if (all(start + n in s for n, s in enumerate(sets, start=1))
@@ -238,8 +268,9 @@ class Document:
     body: Field
 
     def terms(self) -> Iterator[str]:
-        yield from self.title.positions
-        yield from self.body.positions
+        """Every key of title and body (a key in both comes twice; in no particular order)."""
+        yield from self.title.keys
+        yield from self.body.keys
 
     def pairs(self) -> Iterator[str]:
         """Two-word keys ("a b") of neighbouring words: what phrase queries are filed under."""
@@ -252,9 +283,7 @@ class Document:
         yield from self.body.pairs_from(heads)
 
     def has(self, key: str, *, title_only: bool) -> bool:
-        return key in self.title.positions or (
-            not title_only and key in self.body.positions
-        )
+        return key in self.title.keys or (not title_only and key in self.body.keys)
 
     def has_phrase(self, keys: tuple[str, ...], *, title_only: bool) -> bool:
         return self.title.has_phrase(keys) or (not title_only and self.body.has_phrase(keys))
