@@ -145,7 +145,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _written.extend(bytecode.compile_run(config, tests=controller))
     if controller:
         folder = shared.start_run()
-        if not os.environ.get(processes.FRESH):
+        if processes.FORKS and not os.environ.get(processes.FRESH):
             processes.share_zygote(folder)
 
 

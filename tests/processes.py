@@ -37,10 +37,15 @@ REPO = ZYGOTE.parent.parent
 _START_ENV = dict(os.environ)  # the worker's, before any test changes it
 
 
+# the zygote needs fork, fds over unix sockets and pidfds (Linux 5.3+); elsewhere: new interpreters
+FORKS = sys.platform.startswith("linux") and hasattr(os, "pidfd_open")
+
+
 def _forked(args: Sequence[Any]) -> bool:
     """Whether ``args`` is a briefbot (or ``python -c``) process the zygote can fork."""
     argv = [os.fspath(a) for a in args]
-    return (not os.environ.get(FRESH) and len(argv) >= 3 and argv[0] == sys.executable
+    return (FORKS and not os.environ.get(FRESH) and len(argv) >= 3
+            and argv[0] == sys.executable
             and (argv[1:3] == ["-m", "bot"] or argv[1] == "-c"))
 
 
