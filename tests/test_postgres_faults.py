@@ -292,6 +292,27 @@ async def test_brief_answers_while_the_database_is_away(postgres_url: str) -> No
         await proxy.close()
 
 
+def test_a_query_from_before_the_loss_that_succeeds_after_it_does_not_end_the_outage(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # the mirror of the test below: under load, a query whose answer was on its way when
+    # another task noticed the loss finished after it, and "is back" was logged (then "lost"
+    # again by the next query) while the server was still down
+    import time
+
+    from bot.store.postgres.base import Outage
+
+    outage = Outage("postgresql h:5432/db")
+    with caplog.at_level("WARNING", logger="bot.store.postgres.base"):
+        in_flight = time.monotonic()
+        outage.failed(ConnectionResetError("reset"), started=time.monotonic())
+        outage.ok(started=in_flight)  # started before the loss was noticed: no news
+        outage.failed(OSError("refused"), started=time.monotonic())  # still the same outage
+        outage.ok(started=time.monotonic())  # a query started during the outage: back
+    lines = [r.getMessage().split(" (")[0] for r in caplog.records]
+    assert lines == ["lost the database postgresql h:5432/db",
+                     "the database postgresql h:5432/db is back"]
+
+
 def test_a_query_from_before_the_return_that_fails_after_it_is_no_new_outage(
         caplog: pytest.LogCaptureFixture) -> None:
     # `briefbot run` once logged a second "lost the database" right after "is back": a query

@@ -92,23 +92,28 @@ class Outage:
     """Logs a lost database once when it goes and once when it comes back.
 
     A query that started before the database came back and fails afterwards (it was waiting
-    on a connection the outage broke) belongs to the outage just logged: it is not a new one."""
+    on a connection the outage broke) belongs to the outage just logged: it is not a new one.
+    The mirror: a query that started before the loss was noticed and succeeds afterwards (its
+    answer was on its way before the loss) says nothing about the database now: it does not
+    end the outage; only a query started after the loss was noticed does."""
 
     def __init__(self, where: str) -> None:
         self.where = where
         self.down = False
         self.back_at = float("-inf")  # time.monotonic() when the last outage ended
+        self.down_at = float("-inf")  # time.monotonic() when the current outage was noticed
 
     def failed(self, exc: BaseException, *, started: float | None = None) -> DatabaseUnavailable:
         leftover = started is not None and started < self.back_at
         if not self.down and not leftover:
             self.down = True
+            self.down_at = time.monotonic()
             log.warning("lost the database %s (%s: %s); retrying", self.where,
                         type(exc).__name__, exc)
         return DatabaseUnavailable(f"the database {self.where} is unreachable: {exc}")
 
-    def ok(self) -> None:
-        if self.down:
+    def ok(self, *, started: float | None = None) -> None:
+        if self.down and (started is None or started >= self.down_at):
             self.down = False
             self.back_at = time.monotonic()
             log.warning("the database %s is back", self.where)
@@ -129,7 +134,7 @@ class PgBase:
                 yield conn
         except CONNECTION_ERRORS as exc:
             raise self._outage.failed(exc, started=started) from exc
-        self._outage.ok()
+        self._outage.ok(started=started)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
