@@ -50,7 +50,7 @@ from adapters.discord_adapter import (
 )
 from adapters.discord_render import escape_text, item_embed, render_messages
 from adapters.platforms import DISCORD
-from bot.app import digest_kit
+from bot.app import LazySummarizer, digest_kit
 from bot.commands.router import Context
 from bot.config import Config
 from bot.engine import BriefingEngine
@@ -128,6 +128,11 @@ async def start_bot(make_engine: Callable[..., Any], discord_config: Config,
         if discord_keys:
             cfg = DISCORD.configure(cfg, **discord_keys)
         engine: BriefingEngine = await make_engine(cfg)
+        # as `briefbot run` does before it connects (App.warm_up): load Sumy/NLTK off the loop,
+        # else the first subscribe imports NLTK's stemmer on the event loop (~1.2 s) and is
+        # deferred past the 1 s `defer_after_seconds` (2 failures in 9 runs of this file)
+        if isinstance(engine.summarizer, LazySummarizer):
+            await asyncio.to_thread(engine.summarizer.load)
         adapter = DiscordAdapter(engine, "fake-token", guild_ready_timeout=0.05)
         engine.add_publisher(adapter)
         tasks.append(asyncio.create_task(adapter.run()))
